@@ -1,0 +1,58 @@
+"""Shared error base and the numbered exit-code registry.
+
+Exit codes are never reused: when a code becomes obsolete, comment it out and leave it here.
+Only ``cli.py`` turns these into process exit codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL_ERROR = 1
+    USAGE = 2
+    # Input and build (10-19)
+    INVALID_MAPPING = 10  # mapping files are malformed or inconsistent
+    FIDELITY = 11  # a quote, a number or a derivation does not trace to its source
+    INVALID_OUTPUT = 12  # generated or given FHIR resources fail validation
+    WRITE_FAILED = 13  # output could not be written
+    # FHIR packages (20-29)
+    PACKAGE_UNAVAILABLE = 20  # a needed FHIR package is not cached and cannot be fetched
+    PACKAGE_INTEGRITY = 21  # a downloaded package failed its integrity check or is malformed
+    # Publishing (30-39)
+    SERVER_UNREACHABLE = 30
+    SERVER_UNSUITABLE = 31  # wrong fhirVersion, missing resource type or interaction
+    REJECTED_BY_SERVER = 32  # the server refused the transaction; nothing was written
+    PARTIAL_SUCCESS = 33  # some chunks committed, later ones failed
+    VERIFY_DIFFERENCES = 34  # read-back differs from the local build
+    AUTH_FAILED = 35
+    # CDS service (40-49)
+    CDS_CONFIG = 40
+
+
+@dataclass(frozen=True, order=True)
+class SourceLocation:
+    """Where a value came from: a file and a 1-based line and column (0 when unknown)."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column}" if self.column else f"{self.file}:{self.line}"
+        return self.file
+
+
+class EvidencePublisherError(Exception):
+    """Base of every error the CLI reports. ``exit_code`` picks the process exit status."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL_ERROR
+
+    def __init__(self, message: str, *, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
