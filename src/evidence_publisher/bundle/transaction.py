@@ -1,0 +1,139 @@
+"""Transaction Bundles of conditional updates (see docs/output-format.md).
+
+Each entry is ``PUT <Type>?url=..&version=..`` (or ``?identifier=system|value`` for types without a
+url) with no ``id`` in the body, a stable ``urn:uuid`` fullUrl, and internal references rewritten
+to those fullUrls, so a server can upsert the whole set atomically and repeatably.
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote
+
+from evidence_publisher.bundle.errors import BundleError
+from evidence_publisher.bundle.references import reference_targets, rewrite_references
+
+# R5 resource types whose canonical url is searchable; others are keyed on identifier.
+URL_KEYED_TYPES = frozenset(
+    {
+        "ActivityDefinition",
+        "Citation",
+        "Composition",
+        "Evidence",
+        "EvidenceVariable",
+        "Library",
+        "PlanDefinition",
+    }
+)
+
+
+def resource_key(resource: dict) -> str:
+    """The natural key of a resource: ``url|version``, else ``identifier system|value``."""
+    rtype = resource.get("resourceType", "?")
+    if rtype in URL_KEYED_TYPES and resource.get("url"):
+        return f"{resource['url']}|{resource.get('version', '')}"
+    ident = _first_identifier(resource)
+    if ident is None:
+        raise BundleError(
+            f"{rtype}/{resource.get('id', '?')} has neither a url nor an identifier with "
+            "system and value, so it cannot be upserted idempotently; give it an identifier",
+        )
+    return f"{ident['system']}|{ident['value']}"
+
+
+def _first_identifier(resource: dict) -> dict | None:
+    for ident in resource.get("identifier", []) or []:
+        if ident.get("system") and ident.get("value"):
+            return ident
+    return None
+
+
+def conditional_url(resource: dict) -> str:
+    """``Evidence?url=..&version=..`` or ``Group?identifier=sys|val`` (percent-encoded)."""
+    rtype = resource["resourceType"]
+    if rtype in URL_KEYED_TYPES and resource.get("url"):
+        url = f"{rtype}?url={quote(resource['url'], safe='')}"
+        if resource.get("version"):
+            url += f"&version={quote(resource['version'], safe='')}"
+        return url
+    ident = _first_identifier(resource)
+    if ident is None:
+        resource_key(resource)  # raises the explanatory error
+    token = f"{ident['system']}|{ident['value']}"
+    return f"{rtype}?identifier={quote(token, safe='')}"
+
+
+def entry_full_url(resource: dict) -> str:
+    """Stable ``urn:uuid`` for a resource: uuid5 of its natural key."""
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, resource_key(resource))}"
+
+
+def local_ref(resource: dict) -> str:
+    return f"{resource['resourceType']}/{resource['id']}"
+
+
+def dependency_order(resources: list[dict]) -> list[dict]:
+    """Referenced resources first; ties keep (type, id) order so the output is deterministic."""
+    by_ref = {local_ref(r): r for r in resources}
+    ordered: list[dict] = []
+    state: dict[str, int] = {}  # 1 = visiting, 2 = done
+
+    def visit(ref: str) -> None:
+        if state.get(ref) == 2:
+            return
+        if state.get(ref) == 1:  # a cycle: emit in key order, references still resolve in a Bundle
+            return
+        state[ref] = 1
+        for target in sorted(reference_targets(by_ref[ref])):
+            if target in by_ref:
+                visit(target)
+        state[ref] = 2
+        ordered.append(by_ref[ref])
+
+    for ref in sorted(by_ref):
+        visit(ref)
+    return ordered
+
+
+def transaction_bundle(resources: list[dict]) -> dict:
+    """A transaction Bundle of conditional PUTs for ``resources`` (relative references inside).
+
+    Raises BundleError when two resources share a key (a server would merge them) or a resource
+    references something that is neither in the set nor external.
+    """
+    seen: dict[str, str] = {}
+    for res in resources:
+        key = resource_key(res)
+        if key in seen:
+            raise BundleError(
+                f"{local_ref(res)} and {seen[key]} share the key {key!r}; one entry per key per "
+                "transaction, otherwise the server silently merges or rejects them",
+            )
+        seen[key] = local_ref(res)
+    full_urls = {local_ref(r): entry_full_url(r) for r in resources}
+    entries = []
+    for res in dependency_order(resources):
+        body = {k: v for k, v in res.items() if k != "id"}
+        body = rewrite_references(body, full_urls.get)
+        entries.append(
+            {
+                "fullUrl": full_urls[local_ref(res)],
+                "request": {"method": "PUT", "url": conditional_url(res)},
+                "resource": body,
+            }
+        )
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def is_replayable(bundle: dict) -> bool:
+    """True when re-sending the transaction cannot create duplicates: every entry is an update or
+    a conditional create, so a retry after a lost response is safe."""
+    for entry in bundle.get("entry", []):
+        req = entry.get("request", {})
+        method = req.get("method")
+        if method == "PUT" or method == "GET":
+            continue
+        if method == "POST" and req.get("ifNoneExist"):
+            continue
+        return False
+    return bundle.get("type") == "transaction"
