@@ -117,13 +117,106 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _add_packages_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("packages", help="manage the FHIR package cache")
     psub = p.add_subparsers(dest="packages_command", required=True)
-    inst = psub.add_parser("install", help="install FHIR packages (default: the pinned set)")
-    inst.add_argument("specs", nargs="*", help="NAME#VERSION")
-    psub.add_parser("list", help="list installed packages")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--cache",
+        type=Path,
+        help="cache directory (default: $FHIR_PACKAGE_CACHE, else ~/.fhir/packages)",
+    )
+    common.add_argument("--format", choices=["text", "json"], default="text")
+    inst = psub.add_parser(
+        "install",
+        parents=[common],
+        help="install FHIR packages (default: the pinned R5 set and the local EBM extensions)",
+    )
+    inst.add_argument("specs", nargs="*", help="NAME#VERSION, e.g. hl7.fhir.r5.examples#5.0.0")
+    inst.add_argument(
+        "--registry",
+        help="FHIR package registry base URL, or 'off' "
+        "(default: $FHIR_PACKAGE_REGISTRY, else https://packages.fhir.org)",
+    )
+    inst.add_argument("--no-npm", action="store_true", help="do not fall back to `npm pack`")
+    psub.add_parser("list", parents=[common], help="list installed packages")
+
+
+def _package_row(pkg) -> dict:  # pkg: packages.InstalledPackage (imported lazily)
+    return {
+        "name": pkg.name,
+        "version": pkg.version,
+        "fhirVersions": pkg.fhir_versions,
+        "resources": len(pkg.index),
+        "source": pkg.source,
+        "path": str(pkg.path),
+    }
+
+
+def _print_package_table(rows: list[dict], title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for column, justify in (
+        ("name", "left"),
+        ("version", "left"),
+        ("fhirVersion", "left"),
+        ("resources", "right"),
+        ("source", "left"),
+    ):
+        table.add_column(column, justify=justify)
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["version"],
+            ", ".join(row["fhirVersions"]),
+            str(row["resources"]),
+            row["source"],
+        )
+    _stdout().print(table)
 
 
 def _cmd_packages(args: argparse.Namespace) -> int:
-    raise EvidencePublisherError("packages is not implemented yet")
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from evidence_publisher.jsonio import dumps
+    from evidence_publisher.packages import PackageCache, default_root
+
+    err = _stderr()
+    root = args.cache or default_root()
+    if args.packages_command == "list":
+        rows = [_package_row(pkg) for pkg in PackageCache(root).installed()]
+        if args.format == "json":
+            _stdout().print(dumps(rows), end="", markup=False)
+        elif rows:
+            _print_package_table(rows, f"FHIR packages in {root}")
+        else:
+            err.print(f"No FHIR packages in {root}. Run: evidence-publisher packages install")
+        return ExitCode.OK
+
+    cache = PackageCache(root, registry_url=args.registry, use_npm=not args.no_npm)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict = {}
+
+        def on_bytes(spec, done: int, total: int | None) -> None:
+            if spec not in tasks:
+                tasks[spec] = bar.add_task(f"Downloading {spec}", total=total)
+            bar.update(tasks[spec], completed=done, total=total)
+
+        def say(message: str) -> None:
+            style = "yellow" if message.startswith("warning:") else None
+            bar.console.print(message, markup=False, style=style)
+
+        pkgs = cache.ensure(args.specs or None, progress=say, on_bytes=on_bytes, retry_missing=True)
+    rows = [_package_row(pkg) for pkg in pkgs]
+    if args.format == "json":
+        _stdout().print(dumps(rows), end="", markup=False)
+    else:
+        _print_package_table(rows, f"Available in {root}")
+    return ExitCode.OK
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,20 +245,94 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 # serve / apply  (owned by the cds stage)
 # --------------------------------------------------------------------------------------------
 def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the CDS Hooks service")
-    p.add_argument("source", nargs="?", type=Path, default=DEFAULT_OUT)
+    p = sub.add_parser(
+        "serve",
+        help="run the CDS Hooks 2.0 service",
+        description="Serve the recommendation PlanDefinitions of a build (or a FHIR server) over "
+        "CDS Hooks 2.0. See docs/cds-hooks.md for the config file.",
+    )
+    p.add_argument("source", nargs="?", type=Path, default=None,
+                   help=f"build output directory (default: {DEFAULT_OUT})")
+    p.add_argument("--fhir-server", help="load the PlanDefinitions from this FHIR R5 server")
+    p.add_argument("--config", type=Path, help="YAML or JSON config file (flags override it)")
+    p.add_argument("--host", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8080)")
+    p.add_argument("--workers", type=int, help="uvicorn worker processes (default 1)")
+    p.add_argument("--public-url", dest="public_base_url",
+                   help="public base URL clients call; JWT aud is checked against it")
+    p.add_argument("--cors-origin", dest="cors_origins", action="append",
+                   help="allowed browser origin (repeatable)")
+    p.add_argument("--max-body-bytes", type=int, help="request body limit (default 1000000)")
+    p.add_argument("--replay-store", help="sqlite file for seen JWT jti (shared by workers)")
+    p.add_argument("--allow-http-fhir-server", action="store_const", const=True, default=None,
+                   help="accept http:// fhirServer URLs (testing only)")
+    p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--no-auth", action="store_true",
+                   help="DISABLE JWT authentication (local testing only)")
     a = sub.add_parser("apply", help="apply a PlanDefinition to a patient ($apply)")
-    a.add_argument("--plan", required=True)
-    a.add_argument("--patient", required=True, type=Path)
-    a.add_argument("--dist", type=Path, default=DEFAULT_OUT)
+    a.add_argument("--plan", required=True, help="PlanDefinition canonical url[|version] or id")
+    a.add_argument("--patient", required=True, type=Path,
+                   help="a Patient JSON or a Bundle of the patient's data")
+    a.add_argument("--dist", type=Path, default=DEFAULT_OUT, help="build output directory")
+    a.add_argument("--fhir-server", help="load the PlanDefinition from this FHIR R5 server")
+    a.add_argument("--practitioner", help="author reference, e.g. Practitioner/123")
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    raise EvidencePublisherError("serve is not implemented yet")
+    import logging
+
+    from evidence_publisher.cds import server
+
+    overrides = {
+        "source": str(args.source) if args.source else None,
+        "fhir_server": args.fhir_server,
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "public_base_url": args.public_base_url,
+        "cors_origins": args.cors_origins,
+        "max_body_bytes": args.max_body_bytes,
+        "replay_store": args.replay_store,
+        "allow_http_fhir_server": args.allow_http_fhir_server,
+        "log_level": args.log_level,
+        "auth": False if args.no_auth else None,
+    }
+    if args.source is None and args.fhir_server is None and args.config is None:
+        overrides["source"] = str(DEFAULT_OUT)
+    config = server.build_config(args.config, overrides)
+    logging.basicConfig(level=config.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    err = _stderr()
+    service = server.prepare(config)
+    if not config.auth:
+        err.print("[bold white on red] WARNING: AUTHENTICATION IS DISABLED (--no-auth). "
+                  "Any caller can use this service. Never expose it beyond localhost. [/]")
+    err.print(f"[bold green]CDS Hooks service[/] with {len(service.endpoints)} services "
+              f"on http://{config.host}:{config.port}/cds-services "
+              f"({config.workers} worker{'s' if config.workers > 1 else ''})")
+    for ep in service.endpoints.values():
+        err.print(f"  {ep.hook:<13} {ep.id}", markup=False)
+    server.run(config, service, log=lambda msg: err.print(msg))
+    return ExitCode.OK
 
 
 def _cmd_apply(args: argparse.Namespace) -> int:
-    raise EvidencePublisherError("apply is not implemented yet")
+    from evidence_publisher.cds.config import CdsConfig
+    from evidence_publisher.cds.errors import PatientDataError
+    from evidence_publisher.cds.service import CdsService
+    from evidence_publisher.jsonio import dumps, load_file
+
+    config = CdsConfig(source=str(args.dist), fhir_server=args.fhir_server, auth=False)
+    service = CdsService.from_config(config.validate())
+    try:
+        patient_doc = load_file(args.patient)
+    except (OSError, ValueError) as exc:
+        raise PatientDataError(f"cannot read patient file {str(args.patient)!r}: {exc}") from exc
+    bundle = service.apply(args.plan, patient_doc, args.practitioner)
+    _stdout().print(dumps(bundle), end="", markup=False)
+    applies = bool(bundle["entry"][0]["resource"].get("action"))
+    _stderr().print("recommendation applies" if applies else "recommendation does not apply")
+    return ExitCode.OK
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,289 @@
+"""Starlette ASGI app for the CDS Hooks service.
+
+``create_app(config)`` is the factory; ``app_from_env()`` is the import-string factory that
+uvicorn workers use (``evidence_publisher.cds.app:app_from_env``, ``factory=True``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import requests
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from evidence_publisher.cds.auth import JwtVerifier
+from evidence_publisher.cds.config import CdsConfig, config_from_env
+from evidence_publisher.cds.errors import (
+    BodyTooLargeError,
+    CdsRequestError,
+    ForbiddenOriginError,
+    InvalidRequestError,
+    PatientDataError,
+    UnsupportedMediaTypeError,
+)
+from evidence_publisher.cds.outcome import operation_outcome
+from evidence_publisher.cds.replay import MemoryReplayStore, ReplayStore, SqliteReplayStore
+from evidence_publisher.cds.service import CdsService
+from evidence_publisher.jsonio import dumps, loads
+
+log = logging.getLogger("evidence_publisher.cds")
+JSON_TYPES = ("application/json", "application/fhir+json")
+CORS_METHODS = "GET, POST, OPTIONS"
+CORS_HEADERS = "Authorization, Content-Type"
+
+
+def json_response(
+    body: Any, status: int = 200, *, fhir: bool = False, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        dumps(body, indent=None),
+        status_code=status,
+        headers=headers,
+        media_type="application/fhir+json" if fhir else "application/json",
+    )
+
+
+def error_response(exc: CdsRequestError) -> Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="cds-services"'} if exc.status == 401 else None
+    return json_response(
+        operation_outcome(exc.message, code=exc.issue_code, details=exc.details),
+        exc.status,
+        headers=headers,
+    )
+
+
+class CorsMiddleware:
+    """CORS restricted to configured origins; refused preflights get an OperationOutcome."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.origins = frozenset(o.rstrip("/") for o in origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        origin = headers.get("origin")
+        allowed = origin is not None and origin in self.origins
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            if not allowed:
+                resp = error_response(
+                    ForbiddenOriginError(
+                        f"origin {origin!r} is not allowed", details=["add it to cors_origins"]
+                    )
+                )
+            else:
+                resp = Response(
+                    status_code=204,
+                    headers={
+                        "Access-Control-Allow-Origin": origin,
+                        "Access-Control-Allow-Methods": CORS_METHODS,
+                        "Access-Control-Allow-Headers": CORS_HEADERS,
+                        "Access-Control-Max-Age": "600",
+                        "Vary": "Origin",
+                    },
+                )
+            await resp(scope, receive, send)
+            return
+        if not allowed:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"access-control-allow-origin", origin.encode("latin-1")),
+                    (b"vary", b"Origin"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
+def make_replay_store(config: CdsConfig) -> ReplayStore:
+    return SqliteReplayStore(config.replay_store) if config.replay_store else MemoryReplayStore()
+
+
+def create_app(
+    config: CdsConfig,
+    *,
+    service: CdsService | None = None,
+    session: requests.Session | None = None,
+) -> Starlette:
+    config.validate()
+    svc = service or CdsService.from_config(config, session=session)
+    verifier = (
+        JwtVerifier(config, make_replay_store(config), session=session) if config.auth else None
+    )
+    if verifier is None:
+        log.warning("AUTHENTICATION IS DISABLED (--no-auth): any caller can use this service")
+    base = config.public_base_url
+
+    async def authenticate(request: Request) -> None:
+        if verifier is None:
+            return
+        audience = f"{base}{request.url.path}"
+        client = await run_in_threadpool(
+            verifier.verify, request.headers.get("authorization"), audience
+        )
+        request.state.client = client
+
+    async def read_json(request: Request) -> Any:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in JSON_TYPES:
+            raise UnsupportedMediaTypeError(
+                f"Content-Type {ctype!r} is not accepted; send application/json"
+            )
+        limit = config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BodyTooLargeError(f"request body of {declared} bytes exceeds {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLargeError(f"request body exceeds {limit} bytes")
+            chunks.append(chunk)
+        try:
+            return loads(b"".join(chunks))
+        except ValueError as exc:
+            raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
+
+    def handler(fn: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await fn(request)
+            except CdsRequestError as exc:
+                if exc.status >= 500:
+                    log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+                else:
+                    log.info(
+                        "%s %s -> %d: %s", request.method, request.url.path, exc.status, exc.message
+                    )
+                return error_response(exc)
+            except PatientDataError as exc:
+                return error_response(InvalidRequestError(exc.message, details=exc.details))
+
+        return wrapped
+
+    @handler
+    async def discovery(request: Request) -> Response:
+        await authenticate(request)
+        return json_response(svc.discovery())
+
+    @handler
+    async def call_service(request: Request) -> Response:
+        await authenticate(request)
+        service_id = request.path_params["service_id"]
+        svc.endpoint(service_id)
+        body = await read_json(request)
+        if isinstance(body, dict) and body.get("fhirAuthorization") is not None:
+            # may fetch from fhirServer (blocking I/O): keep it off the event loop
+            result = await run_in_threadpool(svc.call, service_id, body)
+        else:
+            result = svc.call(service_id, body)
+        return json_response(result)
+
+    @handler
+    async def feedback(request: Request) -> Response:
+        await authenticate(request)
+        service_id = request.path_params["service_id"]
+        svc.endpoint(service_id)
+        count = svc.feedback(service_id, await read_json(request))
+        return json_response({"accepted": count})
+
+    @handler
+    async def apply(request: Request) -> Response:
+        await authenticate(request)
+        body = await read_json(request)
+        plan, patient, practitioner = _apply_params(body, request.path_params.get("plan_id"))
+        return json_response(svc.apply(plan, patient, practitioner), fhir=True)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        err = CdsRequestError(
+            f"{request.method} {request.url.path}: "
+            f"{exc.detail if isinstance(exc, HTTPException) else 'server error'}"
+        )
+        err.status = status
+        err.issue_code = {404: "not-found", 405: "not-supported"}.get(status, "processing")
+        return error_response(err)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return json_response(operation_outcome("internal server error", code="exception"), 500)
+
+    app = Starlette(
+        routes=[
+            Route("/cds-services", discovery, methods=["GET"]),
+            Route("/cds-services/{service_id}", call_service, methods=["POST"]),
+            Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
+            Route("/PlanDefinition/$apply", apply, methods=["POST"]),
+            Route("/PlanDefinition/{plan_id}/$apply", apply, methods=["POST"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    app.state.service = svc
+    app.add_middleware(CorsMiddleware, origins=config.cors_origins)
+    return app
+
+
+def _param(params: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((p for p in params if isinstance(p, dict) and p.get("name") == name), None)
+
+
+def _apply_params(body: Any, plan_id: str | None) -> tuple[str, Any, str | None]:
+    """Parameters(url|planDefinition|canonical, subject, data, practitioner) or plain JSON
+    ``{"planDefinition": url, "patient": Patient|Bundle, "practitioner"?: ref}``."""
+    if not isinstance(body, dict):
+        raise InvalidRequestError("$apply body must be a FHIR Parameters resource or a JSON object")
+    if body.get("resourceType") == "Parameters":
+        params = body.get("parameter") or []
+        plan_p = next(
+            (p for n in ("url", "planDefinition", "canonical") if (p := _param(params, n))), None
+        )
+        plan = None
+        if plan_p:
+            plan = next(
+                (
+                    plan_p[k]
+                    for k in ("valueUri", "valueCanonical", "valueUrl", "valueString")
+                    if k in plan_p
+                ),
+                None,
+            )
+        data = (_param(params, "data") or {}).get("resource")
+        prac = _param(params, "practitioner") or {}
+        practitioner = prac.get("valueString") or (prac.get("valueReference") or {}).get(
+            "reference"
+        )
+    else:
+        plan, data, practitioner = (
+            body.get("planDefinition"),
+            body.get("patient"),
+            body.get("practitioner"),
+        )
+    plan = plan_id or plan
+    if not isinstance(plan, str) or not plan:
+        raise InvalidRequestError("$apply needs the PlanDefinition (url parameter or path id)")
+    if data is None:
+        raise InvalidRequestError("$apply needs the patient's data ('data' Bundle parameter)")
+    if practitioner is not None and not isinstance(practitioner, str):
+        raise InvalidRequestError("practitioner must be a reference string")
+    return plan, data, practitioner
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn workers: reads the config JSON from the environment."""
+    return create_app(config_from_env())

@@ -1,0 +1,93 @@
+"""Errors of the cds stage, one class per failure mode.
+
+``CdsRequestError`` subclasses carry the HTTP status and OperationOutcome issue code the service
+answers with; the others are configuration or knowledge-loading failures reported by the CLI.
+"""
+
+from __future__ import annotations
+
+from evidence_publisher.errors import EvidencePublisherError, ExitCode
+
+
+class CdsConfigError(EvidencePublisherError):
+    """The service configuration (file, flags or environment) is invalid."""
+
+    exit_code = ExitCode.CDS_CONFIG
+
+
+class KnowledgeLoadError(EvidencePublisherError):
+    """The PlanDefinitions or the resources they point to could not be loaded."""
+
+    exit_code = ExitCode.CDS_CONFIG
+
+
+class RecommendationError(EvidencePublisherError):
+    """A PlanDefinition cannot be turned into an executable recommendation."""
+
+    exit_code = ExitCode.CDS_CONFIG
+
+
+class PlanNotFoundError(EvidencePublisherError):
+    """``apply --plan`` names a PlanDefinition that is not loaded."""
+
+    exit_code = ExitCode.USAGE
+
+
+class PatientDataError(EvidencePublisherError):
+    """The patient file given to ``apply`` is not a Patient or a Bundle of patient data."""
+
+    exit_code = ExitCode.USAGE
+
+
+class CdsRequestError(EvidencePublisherError):
+    """A request the service refuses; rendered as an OperationOutcome with ``status``."""
+
+    status: int = 400
+    issue_code: str = "invalid"
+
+    def __init__(self, message: str, *, details: list[str] | None = None) -> None:
+        super().__init__(message, details=details)
+
+
+class InvalidRequestError(CdsRequestError):
+    status = 400
+    issue_code = "invalid"
+
+
+class UnknownServiceError(CdsRequestError):
+    status = 404
+    issue_code = "not-found"
+
+
+class AuthenticationError(CdsRequestError):
+    status = 401
+    issue_code = "login"
+
+
+class ForbiddenOriginError(CdsRequestError):
+    status = 403
+    issue_code = "forbidden"
+
+
+class BodyTooLargeError(CdsRequestError):
+    status = 413
+    issue_code = "too-costly"
+
+
+class UnsupportedMediaTypeError(CdsRequestError):
+    status = 415
+    issue_code = "not-supported"
+
+
+class MissingDataError(CdsRequestError):
+    """Required data is neither prefetched nor fetchable (CDS Hooks: SHALL answer 412)."""
+
+    status = 412
+    issue_code = "incomplete"
+
+
+class ConditionEvaluationError(CdsRequestError):
+    """A published applicability condition failed to evaluate on the patient's data."""
+
+    status = 500
+    issue_code = "exception"

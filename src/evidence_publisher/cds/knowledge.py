@@ -1,0 +1,179 @@
+"""Load the published knowledge: PlanDefinitions and the resources they point to.
+
+Sources are a build output (``dist/resources/*.json``, a Bundle file or a directory of resources)
+or a FHIR R5 server (read with GET and timeouts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+
+from evidence_publisher.cds.errors import KnowledgeLoadError
+from evidence_publisher.jsonio import load_file, loads
+
+MAX_PAGES = 50
+FHIR_JSON = "application/fhir+json"
+
+
+def split_canonical(canonical: str) -> tuple[str, str | None]:
+    url, _, version = canonical.partition("|")
+    return url, (version or None)
+
+
+class KnowledgeBase:
+    """Resources indexed by ``Type/id`` and by canonical ``url`` / ``url|version``."""
+
+    def __init__(self, resources: Iterable[dict[str, Any]]) -> None:
+        self.resources: list[dict[str, Any]] = list(resources)
+        self._by_ref: dict[str, dict[str, Any]] = {}
+        self._by_url: dict[str, list[dict[str, Any]]] = {}
+        self._assessments: dict[str, list[dict[str, Any]]] = {}
+        for res in self.resources:
+            rtype, rid = res.get("resourceType"), res.get("id")
+            if rid:
+                self._by_ref[f"{rtype}/{rid}"] = res
+            if isinstance(res.get("url"), str):
+                self._by_url.setdefault(res["url"], []).append(res)
+            if rtype == "ArtifactAssessment":
+                ref = (res.get("artifactReference") or {}).get("reference")
+                if isinstance(ref, str):
+                    self._assessments.setdefault(ref, []).append(res)
+
+    def of_type(self, rtype: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r.get("resourceType") == rtype]
+
+    def resolve(self, canonical: str, rtype: str | None = None) -> dict[str, Any] | None:
+        """Resolve ``url|version`` (or a bare url: the highest version string wins)."""
+        url, version = split_canonical(canonical)
+        candidates = [
+            r for r in self._by_url.get(url, []) if rtype is None or r.get("resourceType") == rtype
+        ]
+        if version is not None:
+            candidates = [r for r in candidates if r.get("version") == version]
+        if not candidates:
+            return None
+        return sorted(candidates, key=lambda r: str(r.get("version", "")))[-1]
+
+    def by_reference(self, reference: str) -> dict[str, Any] | None:
+        return self._by_ref.get(reference)
+
+    def assessments_of(self, resource: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(self._assessments.get(f"{resource['resourceType']}/{resource.get('id')}", []))
+
+
+def _resources_from(doc: Any, origin: str) -> list[dict[str, Any]]:
+    if not isinstance(doc, dict) or "resourceType" not in doc:
+        raise KnowledgeLoadError(f"{origin} is not a FHIR resource (no resourceType)")
+    if doc["resourceType"] == "Bundle":
+        return [e["resource"] for e in doc.get("entry", []) if isinstance(e.get("resource"), dict)]
+    return [doc]
+
+
+def load_from_path(path: str | Path) -> KnowledgeBase:
+    """Load a build directory (``resources/`` inside it), a directory of JSON or one Bundle file."""
+    p = Path(path)
+    if p.is_dir():
+        folder = p / "resources" if (p / "resources").is_dir() else p
+        files = sorted(folder.glob("*.json"))
+        if not files:
+            raise KnowledgeLoadError(
+                f"no FHIR JSON files in {str(folder)!r}",
+                details=["run 'evidence-publisher build --out DIR' first, or give --fhir-server"],
+            )
+    elif p.is_file():
+        files = [p]
+    else:
+        raise KnowledgeLoadError(
+            f"knowledge source {str(p)!r} does not exist",
+            details=["give a build output directory (evidence-publisher build --out DIR)"],
+        )
+    resources: list[dict[str, Any]] = []
+    for f in files:
+        try:
+            doc = load_file(f)
+        except (OSError, ValueError) as exc:
+            raise KnowledgeLoadError(f"cannot read {str(f)!r}: {exc}") from exc
+        resources.extend(_resources_from(doc, str(f)))
+    return KnowledgeBase(resources)
+
+
+class _ServerReader:
+    def __init__(self, base: str, timeout: float, session: requests.Session | None) -> None:
+        self.base = base.rstrip("/")
+        self.timeout = timeout
+        self.session = session or requests.Session()
+
+    def get(self, url: str) -> Any:
+        try:
+            resp = self.session.get(url, headers={"Accept": FHIR_JSON}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise KnowledgeLoadError(f"GET {url!r} failed: {exc}") from exc
+        if resp.status_code != 200:
+            raise KnowledgeLoadError(
+                f"GET {url!r} answered {resp.status_code}", details=[resp.text[:300]]
+            )
+        try:
+            return loads(resp.content)
+        except ValueError as exc:
+            raise KnowledgeLoadError(f"GET {url!r} returned invalid JSON: {exc}") from exc
+
+    def search(self, rtype: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        url: str | None = f"{self.base}/{rtype}?{urlencode(params)}"
+        found: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            if url is None:
+                return found
+            bundle = self.get(url)
+            found.extend(
+                e["resource"]
+                for e in bundle.get("entry", [])
+                if isinstance(e.get("resource"), dict)
+                and e["resource"].get("resourceType") == rtype
+            )
+            url = next(
+                (link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"),
+                None,
+            )
+        raise KnowledgeLoadError(f"more than {MAX_PAGES} pages of {rtype} on {self.base!r}")
+
+
+def _canonicals(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for ra in plan.get("relatedArtifact", []):
+        if ra.get("type") == "citation" and ra.get("resource"):
+            out.append(("Citation", ra["resource"]))
+    for action in plan.get("action", []):
+        for doc in action.get("documentation", []):
+            if doc.get("resource"):
+                out.append(("Evidence", doc["resource"]))
+        if action.get("definitionCanonical"):
+            out.append(("ActivityDefinition", action["definitionCanonical"]))
+    return out
+
+
+def load_from_server(
+    base: str, *, timeout: float = 10.0, session: requests.Session | None = None
+) -> KnowledgeBase:
+    """Read eca-rule PlanDefinitions and what they point to from a FHIR R5 server."""
+    reader = _ServerReader(base, timeout, session)
+    plans = reader.search("PlanDefinition", {"type": "eca-rule", "_count": "100"})
+    resources: dict[str, dict[str, Any]] = {}
+    for plan in plans:
+        resources[f"PlanDefinition/{plan.get('id')}"] = plan
+        for rtype, canonical in _canonicals(plan):
+            url, version = split_canonical(canonical)
+            params = {"url": url, **({"version": version} if version else {})}
+            for res in reader.search(rtype, params):
+                resources[f"{rtype}/{res.get('id')}"] = res
+    if any(k.startswith("Evidence/") for k in resources):
+        # R5 ArtifactAssessment has no 'artifact' search parameter (hapi-behaviours.md §11):
+        # read them all and keep those about the loaded Evidence.
+        for aa in reader.search("ArtifactAssessment", {"_count": "200"}):
+            if (aa.get("artifactReference") or {}).get("reference") in resources:
+                resources[f"ArtifactAssessment/{aa.get('id')}"] = aa
+    return KnowledgeBase(resources[k] for k in sorted(resources))

@@ -1,0 +1,311 @@
+"""Turn a published recommendation PlanDefinition into an executable, pre-compiled object.
+
+Everything a card or an ``$apply`` result says is read here from the published resources:
+the PlanDefinition (title, description, conditions, inputs), the Evidence it cites with their
+CertaintyOfEvidence ArtifactAssessments, the ActivityDefinition and the Citation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import fhirpathpy
+from fhirpathpy.models import models
+
+from evidence_publisher.cds.errors import RecommendationError
+from evidence_publisher.cds.knowledge import KnowledgeBase
+
+FHIRPATH = "text/fhirpath"
+ECA_RULE = "eca-rule"
+SUPPORTED_HOOKS = ("patient-view", "order-select")
+# R5 ActivityDefinition.kind values that are orders (request resources).
+ORDER_KINDS = frozenset(
+    {
+        "ServiceRequest",
+        "MedicationRequest",
+        "DeviceRequest",
+        "NutritionOrder",
+        "VisionPrescription",
+        "SupplyRequest",
+        "CommunicationRequest",
+        "ImmunizationRecommendation",
+    }
+)
+_SEARCH_NAME = re.compile(r"^[a-z][a-zA-Z0-9-]*$")
+_R5 = models["r5"]
+STRENGTH_EXT = "http://hl7.org/fhir/StructureDefinition/cqf-strengthOfRecommendation"
+QUALITY_EXT = "http://hl7.org/fhir/StructureDefinition/cqf-qualityOfEvidence"
+
+
+@dataclass(frozen=True)
+class Condition:
+    expression: str
+    evaluate: Callable[..., list[Any]]
+
+
+@dataclass(frozen=True)
+class Input:
+    """One DataRequirement: the prefetch key and the 2.0-legal query that fetches it."""
+
+    key: str
+    resource_type: str
+    query: str  # with {{context.patientId}}
+
+
+@dataclass(frozen=True)
+class Statistic:
+    description: str | None
+    value: str | None
+    unit: str | None
+    participants: int | None
+    ci: str | None
+
+
+@dataclass(frozen=True)
+class EvidenceSummary:
+    canonical: str
+    url: str
+    title: str
+    description: str | None
+    statistics: tuple[Statistic, ...]
+    certainty_code: str | None
+    certainty_display: str | None
+    certainty_reason: str | None
+
+
+@dataclass
+class Recommendation:
+    id: str
+    url: str
+    version: str | None
+    title: str
+    description: str
+    plan: dict[str, Any]
+    action: dict[str, Any]
+    hooks: tuple[str, ...]
+    inputs: tuple[Input, ...]
+    conditions: tuple[Condition, ...]
+    evidence: tuple[EvidenceSummary, ...]
+    activity: dict[str, Any] | None
+    citation: dict[str, Any] | None
+    citation_url: str | None
+    strength: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def canonical(self) -> str:
+        return f"{self.url}|{self.version}" if self.version else self.url
+
+    def service_id(self, hook: str) -> str:
+        return self.id if hook == self.hooks[0] else f"{self.id}-{hook}"
+
+
+def _text(cc: dict[str, Any] | None) -> str | None:
+    if not cc:
+        return None
+    if cc.get("text"):
+        return cc["text"]
+    for coding in cc.get("coding", []):
+        if coding.get("display") or coding.get("code"):
+            return coding.get("display") or coding.get("code")
+    return None
+
+
+def _num(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _statistic(stat: dict[str, Any]) -> Statistic:
+    qty = stat.get("quantity") or {}
+    value = _num(qty.get("value"))
+    if value is not None and qty.get("comparator"):
+        value = f"{qty['comparator']}{value}"
+    ci = None
+    for est in stat.get("attributeEstimate", []):
+        rng = est.get("range") or {}
+        low, high = (rng.get("low") or {}).get("value"), (rng.get("high") or {}).get("value")
+        if low is not None and high is not None:
+            level = est.get("level")
+            pct = f"{level * 100:g}% CI" if level is not None else "CI"
+            ci = f"{pct} {low} to {high}"
+            break
+    participants = (stat.get("sampleSize") or {}).get("numberOfParticipants")
+    return Statistic(
+        description=stat.get("description"),
+        value=value,
+        unit=qty.get("unit") or qty.get("code"),
+        participants=participants if isinstance(participants, int) else None,
+        ci=ci,
+    )
+
+
+def _certainty(kb: KnowledgeBase, evidence: dict[str, Any]) -> tuple[str | None, ...]:
+    for aa in kb.assessments_of(evidence):
+        for content in aa.get("content", []):
+            for classifier in content.get("classifier", []):
+                for coding in classifier.get("coding", []):
+                    if coding.get("system", "").endswith("certainty-rating") and coding.get("code"):
+                        reason = content.get("summary") or (classifier.get("text"))
+                        return coding["code"], coding.get("display"), reason
+    # Fall back to Evidence.certainty (the same rating, embedded).
+    for cert in evidence.get("certainty", []):
+        for coding in (cert.get("rating") or {}).get("coding", []):
+            if coding.get("code"):
+                return coding["code"], coding.get("display"), cert.get("description")
+    return None, None, None
+
+
+def _evidence(kb: KnowledgeBase, canonical: str, where: str) -> EvidenceSummary:
+    ev = kb.resolve(canonical, "Evidence")
+    if ev is None:
+        raise RecommendationError(
+            f"{where}: documentation.resource {canonical!r} does not resolve to a loaded Evidence",
+            details=["publish or build the Evidence together with the PlanDefinition"],
+        )
+    code, display, reason = _certainty(kb, ev)
+    return EvidenceSummary(
+        canonical=canonical,
+        url=ev.get("url", canonical.partition("|")[0]),
+        title=ev.get("title") or ev.get("name") or ev.get("id", "Evidence"),
+        description=ev.get("description"),
+        statistics=tuple(_statistic(s) for s in ev.get("statistic", [])),
+        certainty_code=code,
+        certainty_display=display,
+        certainty_reason=reason,
+    )
+
+
+def _input(req: dict[str, Any], index: int, used: set[str], where: str) -> Input | None:
+    rtype = req.get("type")
+    if not isinstance(rtype, str) or not rtype:
+        raise RecommendationError(f"{where}.input[{index}] has no type")
+    if rtype == "Patient":
+        return None
+    params = ["patient={{context.patientId}}"]
+    for cf in req.get("codeFilter", []):
+        path = cf.get("path") or cf.get("searchParam")
+        if not isinstance(path, str) or not _SEARCH_NAME.match(path):
+            continue  # the FHIRPath conditions filter anyway; fetch the broader set
+        codes = [
+            f"{c['system']}|{c['code']}"
+            for c in cf.get("code", [])
+            if c.get("system") and c.get("code")
+        ]
+        if codes:
+            params.append(f"{path}={','.join(codes)}")
+        elif cf.get("valueSet"):
+            params.append(f"{path}:in={cf['valueSet']}")
+    key = rtype[0].lower() + rtype[1:]
+    n = 2
+    while key in used:
+        key, n = f"{rtype[0].lower()}{rtype[1:]}{n}", n + 1
+    used.add(key)
+    return Input(key=key, resource_type=rtype, query=f"{rtype}?{'&'.join(params)}")
+
+
+def _compile(expr: dict[str, Any], where: str) -> Condition:
+    language = expr.get("language")
+    text = (expr.get("expression") or "").strip()
+    if language != FHIRPATH:
+        raise RecommendationError(
+            f"{where}: condition language {language!r} is not supported",
+            details=[f"the service evaluates {FHIRPATH!r} conditions only"],
+        )
+    if not text:
+        raise RecommendationError(f"{where}: condition has an empty expression")
+    try:
+        fn = fhirpathpy.compile(text, _R5)
+    except Exception as exc:  # fhirpathpy raises bare Exceptions on syntax errors
+        raise RecommendationError(f"{where}: FHIRPath {text!r} does not parse: {exc}") from exc
+    return Condition(expression=text, evaluate=fn)
+
+
+def _is_recommendation(plan: dict[str, Any]) -> bool:
+    codes = {c.get("code") for c in (plan.get("type") or {}).get("coding", [])}
+    return ECA_RULE in codes and any(
+        t.get("type") == "named-event" for a in plan.get("action", []) for t in a.get("trigger", [])
+    )
+
+
+def compile_recommendation(kb: KnowledgeBase, plan: dict[str, Any]) -> Recommendation:
+    pid = plan.get("id")
+    where = f"PlanDefinition/{pid}"
+    actions = [a for a in plan.get("action", []) if a.get("trigger")]
+    if len(actions) != 1:
+        raise RecommendationError(
+            f"{where}: expected exactly one triggered action, got {len(actions)}"
+        )
+    action = actions[0]
+    awhere = f"{where}.action[{plan['action'].index(action)}]"
+    hooks = [
+        t["name"]
+        for t in action["trigger"]
+        if t.get("type") == "named-event" and t.get("name") in SUPPORTED_HOOKS
+    ]
+    activity = None
+    if action.get("definitionCanonical"):
+        activity = kb.resolve(action["definitionCanonical"], "ActivityDefinition")
+        if activity is None:
+            raise RecommendationError(
+                f"{awhere}.definitionCanonical {action['definitionCanonical']!r} does not resolve"
+            )
+        if activity.get("kind") in ORDER_KINDS and "order-select" not in hooks:
+            hooks.append("order-select")
+    if not hooks:
+        raise RecommendationError(f"{awhere}: no supported named-event trigger {SUPPORTED_HOOKS!r}")
+    used: set[str] = {"patient"}
+    inputs = tuple(
+        i
+        for n, req in enumerate(action.get("input", []))
+        if (i := _input(req.get("requirement", req), n, used, awhere)) is not None
+    )
+    conditions = tuple(
+        _compile(c.get("expression") or {}, f"{awhere}.condition[{n}]")
+        for n, c in enumerate(action.get("condition", []))
+        if c.get("kind") == "applicability"
+    )
+    evidence = tuple(
+        _evidence(kb, d["resource"], awhere)
+        for d in action.get("documentation", [])
+        if d.get("resource")
+    )
+    citation, citation_url = None, None
+    for ra in plan.get("relatedArtifact", []):
+        if ra.get("type") == "citation" and ra.get("resource"):
+            citation = kb.resolve(ra["resource"], "Citation")
+            citation_url = ra["resource"].partition("|")[0]
+            break
+    strength = None
+    for ext in action.get("extension", []):
+        if ext.get("url") == STRENGTH_EXT:
+            strength = _text(ext.get("valueCodeableConcept"))
+    title = plan.get("title") or action.get("title") or plan.get("name") or pid
+    return Recommendation(
+        id=pid,
+        url=plan.get("url", ""),
+        version=plan.get("version"),
+        title=title,
+        description=plan.get("description") or action.get("description") or title,
+        plan=plan,
+        action=action,
+        hooks=tuple(hooks),
+        inputs=inputs,
+        conditions=conditions,
+        evidence=evidence,
+        activity=activity,
+        citation=citation,
+        citation_url=citation_url,
+        strength=strength,
+    )
+
+
+def compile_all(kb: KnowledgeBase) -> list[Recommendation]:
+    """Compile every eca-rule PlanDefinition with a named-event trigger, sorted by id."""
+    plans = sorted(
+        (p for p in kb.of_type("PlanDefinition") if _is_recommendation(p)),
+        key=lambda p: str(p.get("id")),
+    )
+    return [compile_recommendation(kb, p) for p in plans]
