@@ -1,0 +1,119 @@
+"""Problems found in mapping files: one class per failure mode, each with location and fix.
+
+Issues are collected (never first-only) and raised together as ``MappingErrors`` (bad input) or
+``FidelityErrors`` (a value that does not trace to its source).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from evidence_publisher.errors import EvidencePublisherError, ExitCode, SourceLocation
+
+
+@dataclass(frozen=True)
+class Issue:
+    location: SourceLocation
+    field: str
+    problem: str
+    fix: str
+    code: ClassVar[str] = "mapping-error"
+    fidelity: ClassVar[bool] = False
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        field = f"{self.field}: " if self.field else ""
+        return f"{where}{field}{self.problem} [{self.code}] (fix: {self.fix})"
+
+    def as_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "file": self.location.file,
+            "line": self.location.line,
+            "column": self.location.column,
+            "field": self.field,
+            "problem": self.problem,
+            "fix": self.fix,
+        }
+
+
+class YamlSyntax(Issue):
+    code = "yaml-syntax"
+
+
+class DuplicateKey(Issue):
+    code = "duplicate-key"
+
+
+class UnknownKey(Issue):
+    code = "unknown-key"
+
+
+class MissingField(Issue):
+    code = "missing-field"
+
+
+class WrongType(Issue):
+    code = "wrong-type"
+
+
+class InvalidValue(Issue):
+    code = "invalid-value"
+
+
+class ImpossibleValue(Issue):
+    code = "impossible-value"
+
+
+class DuplicateId(Issue):
+    code = "duplicate-id"
+
+
+class DanglingReference(Issue):
+    code = "dangling-reference"
+
+
+class CorpusFileMissing(Issue):
+    code = "corpus-missing"
+
+
+class SourceFileMissing(Issue):
+    code = "source-missing"
+
+
+class QuoteNotFound(Issue):
+    code = "quote-not-found"
+    fidelity = True
+
+
+class NumberNotInQuote(Issue):
+    code = "number-not-in-quote"
+    fidelity = True
+
+
+class DerivationMismatch(Issue):
+    code = "derivation-mismatch"
+    fidelity = True
+
+
+class UnsupportedClaim(Issue):
+    code = "unsupported-claim"
+    fidelity = True
+
+
+class MappingErrors(EvidencePublisherError):
+    """One or more mapping files are invalid; nothing was written."""
+
+    exit_code = ExitCode.INVALID_MAPPING
+
+    def __init__(self, issues: list[Issue]) -> None:
+        ordered = sorted(issues, key=lambda i: (i.location, i.field, i.code))
+        noun = "problem" if len(ordered) == 1 else "problems"
+        super().__init__(
+            f"{len(ordered)} {noun} in the mapping files; nothing was written",
+            details=[str(i) for i in ordered],
+        )
+        self.issues = ordered
+        if ordered and all(i.fidelity for i in ordered):
+            self.exit_code = ExitCode.FIDELITY

@@ -1,0 +1,628 @@
+"""Load a corpus of mapping files into a checked model, collecting every problem first."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError
+
+from evidence_publisher.errors import SourceLocation
+from evidence_publisher.sources.issues import (
+    CorpusFileMissing,
+    DanglingReference,
+    DerivationMismatch,
+    DuplicateId,
+    InvalidValue,
+    Issue,
+    MappingErrors,
+    NumberNotInQuote,
+    QuoteNotFound,
+    SourceFileMissing,
+)
+from evidence_publisher.sources.model import (
+    Corpus,
+    MappingFile,
+    Publication,
+    Recommendation,
+    Result,
+    SourceDocument,
+)
+from evidence_publisher.sources.quotes import (
+    FormulaError,
+    agrees_at_precision,
+    evaluate_formula,
+    number_occurs,
+    quote_occurs,
+)
+from evidence_publisher.sources.schema_errors import issues_from_validation
+from evidence_publisher.sources.yamlload import LocatedDocument, load_located
+
+_ADAPTER: TypeAdapter = TypeAdapter(MappingFile)
+CORPUS_FILE = "corpus.yaml"
+
+
+@dataclass
+class Loaded:
+    """A mapping file after schema validation."""
+
+    doc: LocatedDocument
+    model: Corpus | Publication | Recommendation
+
+
+@dataclass
+class LoadedCorpus:
+    corpus: Corpus
+    corpus_doc: LocatedDocument
+    source_texts: dict[str, str]
+    publications: dict[str, Loaded] = field(default_factory=dict)
+    recommendations: dict[str, Loaded] = field(default_factory=dict)
+
+    @property
+    def file_count(self) -> int:
+        return 1 + len(self.publications) + len(self.recommendations)
+
+    def source(self, source_id: str) -> SourceDocument:
+        return next(s for s in self.corpus.sources if s.id == source_id)
+
+    def result(self, ref: str) -> tuple[Publication, Result] | None:
+        pub_id, _, result_id = ref.partition("/")
+        loaded = self.publications.get(pub_id)
+        if loaded is None:
+            return None
+        pub = loaded.model
+        assert isinstance(pub, Publication)
+        for res in pub.results:
+            if res.id == result_id:
+                return pub, res
+        return None
+
+
+def _display(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def collect_files(paths: list[Path]) -> tuple[list[Path], list[Issue]]:
+    files: list[Path] = []
+    issues: list[Issue] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml")))
+        elif p.is_file():
+            files.append(p)
+        else:
+            issues.append(
+                CorpusFileMissing(
+                    SourceLocation(_display(p)), "", f"{str(p)!r} does not exist",
+                    "give a mappings directory (with corpus.yaml) or mapping files",
+                )
+            )
+    if files and not any(f.name == CORPUS_FILE for f in files):
+        # files given one by one: the corpus file sits beside them
+        sibling = files[0].parent / CORPUS_FILE
+        if sibling.is_file():
+            files.insert(0, sibling)
+    unique = sorted(set(files), key=lambda f: (f.name != CORPUS_FILE, str(f)))
+    return unique, issues
+
+
+def load_corpus(paths: list[Path]) -> LoadedCorpus:
+    """Parse, validate and cross-check mapping files; raise MappingErrors listing every problem."""
+    files, issues = collect_files(paths)
+    loaded: list[Loaded] = []
+    for path in files:
+        doc, parse_issues = load_located(path, _display(path))
+        issues.extend(parse_issues)
+        if doc is None:
+            continue
+        kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+        try:
+            model = _ADAPTER.validate_python(doc.data)
+        except ValidationError as exc:
+            issues.extend(issues_from_validation(doc, str(kind), exc))
+            continue
+        loaded.append(Loaded(doc, model))
+
+    corpora = [x for x in loaded if isinstance(x.model, Corpus)]
+    if not corpora:
+        if not any(i.location.file.endswith(CORPUS_FILE) for i in issues):
+            where = _display(files[0].parent) if files else "the mappings directory"
+            issues.append(
+                CorpusFileMissing(
+                    SourceLocation(where), "", "no corpus file (kind: corpus) was given",
+                    f"add {CORPUS_FILE} with base_url, version and the source register",
+                )
+            )
+        raise MappingErrors(issues)
+    for extra in corpora[1:]:
+        issues.append(
+            DuplicateId(
+                extra.doc.locate(("kind",)), "kind",
+                f"a second corpus file (the first is {corpora[0].doc.file})",
+                "keep one corpus file per build",
+            )
+        )
+    corpus_loaded = corpora[0]
+    corpus = corpus_loaded.model
+    assert isinstance(corpus, Corpus)
+    texts = _load_sources(corpus, corpus_loaded.doc, Path(files[0]).parent, issues)
+    result = LoadedCorpus(corpus, corpus_loaded.doc, texts)
+
+    seen_ids: dict[str, LocatedDocument] = {}
+    for item in loaded:
+        if isinstance(item.model, Corpus):
+            continue
+        mid = item.model.id
+        if mid in seen_ids:
+            issues.append(
+                DuplicateId(
+                    item.doc.locate(("id",)), "id",
+                    f"id {mid!r} is already used by {seen_ids[mid].file}",
+                    "give every publication and recommendation a unique id",
+                )
+            )
+            continue
+        seen_ids[mid] = item.doc
+        target = result.publications if isinstance(item.model, Publication) else result.recommendations
+        target[mid] = item
+
+    for item in result.publications.values():
+        _check_publication(result, item, issues)
+    for item in result.recommendations.values():
+        _check_recommendation(result, item, issues)
+    if issues:
+        raise MappingErrors(issues)
+    return result
+
+
+def _load_sources(
+    corpus: Corpus, doc: LocatedDocument, base: Path, issues: list[Issue]
+) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    src_dir = (base / corpus.sources_dir).resolve()
+    seen: set[str] = set()
+    for i, src in enumerate(corpus.sources):
+        if src.id in seen:
+            issues.append(
+                DuplicateId(
+                    doc.locate(("sources", i, "id")), f"sources[{i}].id",
+                    f"source id {src.id!r} is registered twice", "give each source a unique id",
+                )
+            )
+            continue
+        seen.add(src.id)
+        path = src_dir / src.file
+        if not path.is_file():
+            issues.append(
+                SourceFileMissing(
+                    doc.locate(("sources", i, "file")), f"sources[{i}].file",
+                    f"source document {str(path)!r} does not exist",
+                    "copy the document into the sources directory or correct 'file'",
+                )
+            )
+            continue
+        text = path.read_text(encoding="utf-8")
+        texts[src.id] = text
+        title_text = src.title_quote or src.title
+        if not quote_occurs(title_text, text):
+            issues.append(
+                QuoteNotFound(
+                    doc.locate(("sources", i, "title")), f"sources[{i}].title",
+                    f"title {title_text!r} does not occur in {src.file}",
+                    "copy the title verbatim from the document",
+                )
+            )
+    return texts
+
+
+class _Checker:
+    """Cross-reference and fidelity checks of one mapping file."""
+
+    def __init__(self, corpus: LoadedCorpus, item: Loaded, issues: list[Issue]) -> None:
+        self.corpus = corpus
+        self.doc = item.doc
+        self.model = item.model
+        self.issues = issues
+
+    def at(self, *path: str | int) -> SourceLocation:
+        return self.doc.locate(path)
+
+    def source_known(self, source_id: str | None, path: tuple) -> bool:
+        if source_id is None:
+            return True
+        if source_id not in self.corpus.source_texts:
+            known = ", ".join(s.id for s in self.corpus.corpus.sources)
+            self.issues.append(
+                DanglingReference(
+                    self.at(*path), _fname(path), f"source {source_id!r} is not in the register",
+                    f"use one of: {known}",
+                )
+            )
+            return False
+        return True
+
+    def quotes(self, quotes: str | list[str] | None, source_id: str, path: tuple) -> str:
+        """Check every quote occurs in the source; return the quotes joined (for number checks)."""
+        if quotes is None:
+            return ""
+        items = [quotes] if isinstance(quotes, str) else list(quotes)
+        text = self.corpus.source_texts.get(source_id)
+        if text is None:
+            return " ".join(items)
+        for i, q in enumerate(items):
+            if not quote_occurs(q, text):
+                qpath = path if isinstance(quotes, str) else (*path, i)
+                self.issues.append(
+                    QuoteNotFound(
+                        self.at(*qpath), _fname(qpath),
+                        f"quote {_short(q)!r} does not occur in {self.corpus.source(source_id).file}",
+                        "copy the sentence verbatim from the source document (only whitespace may "
+                        "differ), or name the right 'source'",
+                    )
+                )
+        return "\n".join(items)
+
+    def number(self, value: Decimal | int | None, quote_text: str, path: tuple, what: str) -> None:
+        if value is None or not quote_text:
+            return
+        if not number_occurs(value, quote_text):
+            self.issues.append(
+                NumberNotInQuote(
+                    self.at(*path), _fname(path),
+                    f"{what} {value} does not occur in the quote",
+                    "quote the sentence that states this number, or mark the value as derived "
+                    "with its formula",
+                )
+            )
+
+    def text_in(self, value: str | None, quote_text: str, path: tuple, what: str) -> None:
+        if value is None or not quote_text:
+            return
+        if not quote_occurs(value, quote_text, ignore_case=True):
+            self.issues.append(
+                NumberNotInQuote(
+                    self.at(*path), _fname(path),
+                    f"{what} {value!r} does not occur in the quotes of this block",
+                    "quote the text that states it, or list the field under 'external' with the "
+                    "status and URL where it was found",
+                )
+            )
+
+
+def _fname(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _short(text: str, n: int = 70) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _check_publication(corpus: LoadedCorpus, item: Loaded, issues: list[Issue]) -> None:
+    pub = item.model
+    assert isinstance(pub, Publication)
+    ck = _Checker(corpus, item, issues)
+    if not ck.source_known(pub.source, ("source",)):
+        return
+    if pub.citation is not None:
+        _check_citation(ck, pub)
+    elif pub.reported_in not in corpus.publications:
+        issues.append(
+            DanglingReference(
+                ck.at("reported_in"), "reported_in",
+                f"publication {pub.reported_in!r} is not defined by any mapping file",
+                f"use one of: {', '.join(sorted(corpus.publications))}",
+            )
+        )
+    if pub.study is not None:
+        _check_study(ck, pub)
+    outcome_ids = _unique_ids(ck, [o.id for o in pub.outcomes], ("outcomes",), "outcome")
+    result_ids = _unique_ids(ck, [r.id for r in pub.results], ("results",), "result")
+    population_ids = {pub.study.population.id} if pub.study else set()
+    for i, res in enumerate(pub.results):
+        _check_result(ck, pub, i, res, outcome_ids, population_ids)
+    _unique_ids(ck, [c.id for c in pub.certainty], ("certainty",), "certainty")
+    for i, cert in enumerate(pub.certainty):
+        for j, rid in enumerate(cert.results):
+            if rid not in result_ids:
+                issues.append(
+                    DanglingReference(
+                        ck.at("certainty", i, "results", j), f"certainty[{i}].results[{j}]",
+                        f"result {rid!r} is not defined in this file",
+                        f"use one of: {', '.join(sorted(result_ids))}",
+                    )
+                )
+        src = cert.source or pub.source
+        if ck.source_known(src, ("certainty", i, "source")):
+            ck.quotes(cert.quote, src, ("certainty", i, "quote"))
+    for i, note in enumerate(pub.notes):
+        src = note.source or pub.source
+        if ck.source_known(src, ("notes", i, "source")):
+            ck.quotes(note.quote, src, ("notes", i, "quote"))
+
+
+def _unique_ids(ck: _Checker, ids: list[str], path: tuple, what: str) -> set[str]:
+    seen: set[str] = set()
+    for i, ident in enumerate(ids):
+        if ident in seen:
+            ck.issues.append(
+                DuplicateId(
+                    ck.at(*path, i, "id"), _fname((*path, i, "id")),
+                    f"{what} id {ident!r} is used twice in this file", f"give each {what} a unique id",
+                )
+            )
+        seen.add(ident)
+    return seen
+
+
+_CITATION_TEXT_FIELDS = ("title", "volume", "issue", "pages", "publisher", "website", "month")
+
+
+def _check_citation(ck: _Checker, pub: Publication) -> None:
+    cit = pub.citation
+    assert cit is not None
+    src = cit.source or pub.source
+    if not ck.source_known(src, ("citation", "source")):
+        return
+    qtext = ck.quotes(cit.quote, src, ("citation", "quote"))
+    covered = {f for ext in cit.external for f in ext.fields}
+    if not qtext:
+        return
+    for name in _CITATION_TEXT_FIELDS:
+        if name not in covered:
+            ck.text_in(getattr(cit, name), qtext, ("citation", name), name)
+    if "year" not in covered and cit.year is not None:
+        ck.number(cit.year, qtext, ("citation", "year"), "year")
+    if "journal" not in covered and cit.journal is not None:
+        ck.text_in(cit.journal.title, qtext, ("citation", "journal", "title"), "journal title")
+    if "identifiers" not in covered:
+        for i, ident in enumerate(cit.identifiers):
+            ck.text_in(ident.value, qtext, ("citation", "identifiers", i, "value"), ident.type)
+    if "authors" not in covered:
+        for i, author in enumerate(cit.authors):
+            ck.text_in(author.name, qtext, ("citation", "authors", i, "name"), "author")
+    if "author_statement" not in covered:
+        ck.text_in(cit.author_statement, qtext, ("citation", "author_statement"), "author statement")
+    if "funding" not in covered:
+        for i, fund in enumerate(cit.funding):
+            ck.text_in(fund.funder, qtext, ("citation", "funding", i, "funder"), "funder")
+            for j, grant in enumerate(fund.grants):
+                ck.text_in(grant, qtext, ("citation", "funding", i, "grants", j), "grant number")
+    if "errata" not in covered:
+        for i, err in enumerate(cit.errata):
+            ck.text_in(err.citation, qtext, ("citation", "errata", i, "citation"), "erratum")
+    for i, rel in enumerate(cit.relations):
+        if rel.target not in ck.corpus.publications:
+            ck.issues.append(
+                DanglingReference(
+                    ck.at("citation", "relations", i, "target"),
+                    f"citation.relations[{i}].target",
+                    f"publication {rel.target!r} is not defined by any mapping file",
+                    f"use one of: {', '.join(sorted(ck.corpus.publications))}",
+                )
+            )
+    for name, fields in (("external", cit.external),):
+        for i, ext in enumerate(fields):
+            for j, fname in enumerate(ext.fields):
+                if fname not in type(cit).model_fields:
+                    ck.issues.append(
+                        InvalidValue(
+                            ck.at("citation", name, i, "fields", j),
+                            f"citation.{name}[{i}].fields[{j}]",
+                            f"{fname!r} is not a citation field",
+                            f"use field names such as {', '.join(_CITATION_TEXT_FIELDS)}, authors, "
+                            "identifiers, funding, errata, year",
+                        )
+                    )
+
+
+def _check_study(ck: _Checker, pub: Publication) -> None:
+    study = pub.study
+    assert study is not None
+    src = study.source or pub.source
+    if ck.source_known(src, ("study", "source")):
+        ck.quotes(study.quote, src, ("study", "quote"))
+    pop = study.population
+    psrc = pop.source or pub.source
+    if ck.source_known(psrc, ("study", "population", "source")):
+        qtext = ck.quotes(pop.quote, psrc, ("study", "population", "quote"))
+        if "count" not in {f for e in pop.external for f in e.fields}:
+            ck.number(pop.count, qtext, ("study", "population", "count"), "population count")
+    for i, ch in enumerate(pop.characteristics):
+        csrc = ch.source or psrc
+        if ck.source_known(csrc, ("study", "population", "characteristics", i, "source")):
+            base = ("study", "population", "characteristics", i)
+            qtext = ck.quotes(ch.quote, csrc, (*base, "quote"))
+            ck.number(ch.value, qtext, (*base, "value"), "characteristic value")
+    agents = [("intervention", study.intervention)] + [
+        (("co_interventions", i), a) for i, a in enumerate(study.co_interventions)
+    ]
+    for key, agent in agents:
+        base = key if isinstance(key, tuple) else (key,)
+        base = ("study", *base)
+        asrc = agent.source or pub.source
+        if ck.source_known(asrc, (*base, "source")):
+            qtext = ck.quotes(agent.quote, asrc, (*base, "quote"))
+            if "dose" not in {f for e in agent.external for f in e.fields}:
+                ck.text_in(agent.dose, qtext, (*base, "dose"), "dose")
+    if study.enrolment is not None:
+        esrc = study.enrolment.source or pub.source
+        if ck.source_known(esrc, ("study", "enrolment", "source")):
+            ck.quotes(study.enrolment.quote, esrc, ("study", "enrolment", "quote"))
+    if study.follow_up is not None:
+        fu = study.follow_up
+        fsrc = fu.source or pub.source
+        if ck.source_known(fsrc, ("study", "follow_up", "source")):
+            qtext = ck.quotes(fu.quote, fsrc, ("study", "follow_up", "quote"))
+            ck.number(fu.mean, qtext, ("study", "follow_up", "mean"), "mean follow-up")
+            if fu.dispersion is not None:
+                ck.number(
+                    fu.dispersion.value, qtext, ("study", "follow_up", "dispersion", "value"),
+                    "follow-up dispersion",
+                )
+
+
+def _check_result(
+    ck: _Checker,
+    pub: Publication,
+    i: int,
+    res: Result,
+    outcome_ids: set[str],
+    population_ids: set[str],
+) -> None:
+    base = ("results", i)
+    if res.outcome not in outcome_ids:
+        ck.issues.append(
+            DanglingReference(
+                ck.at(*base, "outcome"), f"results[{i}].outcome",
+                f"outcome {res.outcome!r} is not defined in this file",
+                f"define it under 'outcomes' or use one of: {', '.join(sorted(outcome_ids))}",
+            )
+        )
+    if res.population is not None and res.population not in population_ids:
+        ck.issues.append(
+            DanglingReference(
+                ck.at(*base, "population"), f"results[{i}].population",
+                f"population {res.population!r} is not this study's population",
+                f"use {', '.join(sorted(population_ids))} or leave it out",
+            )
+        )
+    src = res.source or pub.source
+    if not ck.source_known(src, (*base, "source")):
+        return
+    qtext = ck.quotes(res.quote, src, (*base, "quote"))
+    if res.derived is None:
+        ck.number(res.value, qtext, (*base, "value"), "value")
+    else:
+        _check_derivation(ck, pub, i, res)
+    ck.number(res.participants, qtext, (*base, "participants"), "participants")
+    if not res.timepoint.baseline:
+        ck.number(res.timepoint.value, qtext, (*base, "timepoint", "value"), "timepoint")
+    if res.dispersion is not None:
+        for name in ("value", "low", "high"):
+            ck.number(
+                getattr(res.dispersion, name), qtext, (*base, "dispersion", name),
+                f"{res.dispersion.kind} {name}",
+            )
+    if res.p_value is not None:
+        ck.number(res.p_value.value, qtext, (*base, "p_value", "value"), "p-value")
+    if res.counts is not None:
+        ck.number(res.counts.affected, qtext, (*base, "counts", "affected"), "count")
+        ck.number(res.counts.denominator, qtext, (*base, "counts", "denominator"), "denominator")
+    for j, conflict in enumerate(res.conflicts):
+        cbase = (*base, "conflicts", j)
+        if ck.source_known(conflict.source, (*cbase, "source")):
+            ctext = ck.quotes(conflict.quote, conflict.source, (*cbase, "quote"))
+            if not isinstance(conflict.value, str):
+                ck.number(conflict.value, ctext, (*cbase, "value"), "conflicting value")
+    for j, note in enumerate(res.notes):
+        nsrc = note.source or src
+        if ck.source_known(nsrc, (*base, "notes", j, "source")):
+            ck.quotes(note.quote, nsrc, (*base, "notes", j, "quote"))
+
+
+def _check_derivation(ck: _Checker, pub: Publication, i: int, res: Result) -> None:
+    derived = res.derived
+    assert derived is not None
+    base = ("results", i, "derived")
+    values: dict[str, Decimal] = {}
+    for name, ref in derived.inputs.items():
+        full = ref if "/" in ref else f"{pub.id}/{ref}"
+        found = ck.corpus.result(full)
+        if found is None or found[1].value is None:
+            ck.issues.append(
+                DanglingReference(
+                    ck.at(*base, "inputs", name), f"results[{i}].derived.inputs.{name}",
+                    f"input {ref!r} is not a result with a value",
+                    "name a result id of this file, or 'publication/result'",
+                )
+            )
+            return
+        values[name] = Decimal(found[1].value)
+    if res.value is None:
+        return
+    try:
+        computed = evaluate_formula(derived.formula, values)
+    except FormulaError as exc:
+        ck.issues.append(
+            DerivationMismatch(
+                ck.at(*base, "formula"), f"results[{i}].derived.formula", str(exc),
+                "write arithmetic (+ - * /) over the input names",
+            )
+        )
+        return
+    if not agrees_at_precision(computed, res.value):
+        ck.issues.append(
+            DerivationMismatch(
+                ck.at("results", i, "value"), f"results[{i}].value",
+                f"the formula {derived.formula!r} gives {computed.normalize()}, not {res.value}",
+                "correct the value or the formula; a derived value must follow from its inputs",
+            )
+        )
+
+
+def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue]) -> None:
+    rec = item.model
+    assert isinstance(rec, Recommendation)
+    ck = _Checker(corpus, item, issues)
+    if not ck.source_known(rec.source, ("source",)):
+        return
+    if rec.stated_in not in corpus.publications:
+        issues.append(
+            DanglingReference(
+                ck.at("stated_in"), "stated_in",
+                f"publication {rec.stated_in!r} is not defined by any mapping file",
+                f"use one of: {', '.join(sorted(corpus.publications))}",
+            )
+        )
+    ck.quotes(rec.quote, rec.source, ("quote",))
+    for name in ("strength", "direction"):
+        rating = getattr(rec, name)
+        if rating is not None:
+            rsrc = rating.source or rec.source
+            if ck.source_known(rsrc, (name, "source")):
+                qtext = ck.quotes(rating.quote, rsrc, (name, "quote"))
+                ck.text_in(rating.value, qtext, (name, "value"), name)
+    psrc = rec.population.source or rec.source
+    if ck.source_known(psrc, ("population", "source")):
+        ck.quotes(rec.population.quote, psrc, ("population", "quote"))
+    for i, crit in enumerate(rec.population.criteria):
+        csrc = crit.source or psrc
+        if ck.source_known(csrc, ("population", "criteria", i, "source")):
+            ck.quotes(crit.quote, csrc, ("population", "criteria", i, "quote"))
+    asrc = rec.action.source or rec.source
+    if ck.source_known(asrc, ("action", "source")):
+        ck.quotes(rec.action.quote, asrc, ("action", "quote"))
+    for i, ref in enumerate(rec.evidence):
+        if corpus.result(ref) is None:
+            issues.append(
+                DanglingReference(
+                    ck.at("evidence", i), f"evidence[{i}]",
+                    f"{ref!r} names no result of any publication mapping",
+                    "write 'publication-id/result-id' of an existing result",
+                )
+            )
+    for i, cons in enumerate(rec.considerations):
+        csrc = cons.source or rec.source
+        if ck.source_known(csrc, ("considerations", i, "source")):
+            ck.quotes(cons.quote, csrc, ("considerations", i, "quote"))
+    for i, claim in enumerate(rec.claims):
+        csrc = claim.source or rec.source
+        if claim.publication not in corpus.publications:
+            issues.append(
+                DanglingReference(
+                    ck.at("claims", i, "publication"), f"claims[{i}].publication",
+                    f"publication {claim.publication!r} is not defined by any mapping file",
+                    f"use one of: {', '.join(sorted(corpus.publications))}",
+                )
+            )
+        if ck.source_known(csrc, ("claims", i, "source")):
+            ck.quotes(claim.quote, csrc, ("claims", i, "quote"))

@@ -1,0 +1,530 @@
+"""The mapping format: what curators write, without FHIR knowledge (docs/mapping-format.md).
+
+Three kinds of file: one ``corpus`` file per corpus (base url, version, source register), one
+``publication`` file per source publication, one ``recommendation`` file per recommendation.
+Every number a curator writes traces to a verbatim ``quote`` from a registered source document.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Slug = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,50}[a-z0-9])?$"),
+    Field(description="local id: lower-case letters, digits and '-', at most 52 characters"),
+]
+FhirDate = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"),
+    Field(description="YYYY, YYYY-MM or YYYY-MM-DD"),
+]
+Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
+Number = Decimal | int
+Quotes = Annotated[
+    str | list[Text],
+    Field(description="verbatim text from the source document (whitespace-insensitive match)"),
+]
+UcumUnit = Annotated[
+    str,
+    StringConstraints(pattern=r"^[^\s]+$"),
+    Field(description="UCUM unit code, e.g. mg/(24.h), mo, %, {score}"),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# corpus
+# ---------------------------------------------------------------------------------------------
+SourceKind = Literal["primary-abstract", "news", "blog", "summary"]
+
+
+class SourceDocument(_Model):
+    """One document of the corpus, registered with its kind; primary documents outrank others."""
+
+    id: Slug
+    file: Text = Field(description="file name inside the corpus' sources directory")
+    kind: SourceKind
+    title: Text = Field(description="the document's own title, verbatim")
+    title_quote: Text | None = Field(
+        None, description="verbatim text of the title as printed, when it differs in spacing"
+    )
+    description: str | None = None
+
+    @property
+    def primary(self) -> bool:
+        return self.kind == "primary-abstract"
+
+
+class Corpus(_Model):
+    kind: Literal["corpus"]
+    id: Slug
+    title: Text
+    base_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s|#?]+[^/\s|#?]$")]
+    version: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z.\-+]+$")]
+    publisher: Text
+    status: Literal["draft", "active", "retired", "unknown"] = "active"
+    date: FhirDate
+    sources_dir: Text = Field(description="directory of the source documents, relative to this file")
+    sources: list[SourceDocument] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# shared pieces
+# ---------------------------------------------------------------------------------------------
+class External(_Model):
+    """Facts found outside the corpus (see shared/reference/sources.md), with their status."""
+
+    fields: list[Text] = Field(min_length=1, description="which fields of this block it covers")
+    status: Literal["found", "unverified"]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
+    note: str | None = None
+
+
+class Note(_Model):
+    kind: Literal["hypothesis", "mechanism", "limitation", "conclusion", "caveat", "comment"]
+    text: Text
+    source: Slug | None = None
+    quote: Quotes | None = None
+
+
+class Coding(_Model):
+    system: Annotated[str, StringConstraints(pattern=r"^\S+$")]
+    code: Annotated[str, StringConstraints(pattern=r"^\S+( \S+)*$")]
+    display: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# publication: citation
+# ---------------------------------------------------------------------------------------------
+class Identifier(_Model):
+    type: Literal["doi", "pmid", "pmcid", "nct", "isbn", "url"]
+    value: Text
+
+
+class Author(_Model):
+    name: Text
+    affiliation: str | None = None
+
+
+class Funding(_Model):
+    funder: Text
+    grants: list[Text] = Field(default_factory=list)
+    note: str | None = None
+
+
+class Erratum(_Model):
+    citation: Text
+
+
+class Relation(_Model):
+    type: Literal["reports-on", "cites", "claims-support-from"]
+    target: Slug = Field(description="id of another publication mapping")
+    note: str | None = None
+
+
+class Journal(_Model):
+    title: Text
+    abbreviation: str | None = None
+
+
+class CitationSpec(_Model):
+    style: Literal["journal-article", "web-page"]
+    title: Text
+    journal: Journal | None = None
+    publisher: str | None = None
+    website: str | None = Field(None, description="the site a web page is published on")
+    year: int | None = Field(None, ge=1800, le=2100)
+    month: str | None = None
+    published_date: FhirDate | None = None
+    volume: str | None = None
+    issue: str | None = None
+    pages: str | None = None
+    identifiers: list[Identifier] = Field(default_factory=list)
+    authors: list[Author] = Field(default_factory=list)
+    author_statement: str | None = Field(
+        None, description="authors as printed when the full list is unknown, e.g. 'Gu F et al.'"
+    )
+    funding: list[Funding] = Field(default_factory=list)
+    errata: list[Erratum] = Field(default_factory=list)
+    relations: list[Relation] = Field(default_factory=list)
+    quote: Quotes | None = Field(None, description="quotes that carry the bibliographic values")
+    source: Slug | None = None
+    external: list[External] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _journal_needs_journal(self) -> CitationSpec:
+        if self.style == "journal-article" and self.journal is None:
+            raise ValueError("a journal-article citation needs 'journal' (the journal's title)")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# publication: study
+# ---------------------------------------------------------------------------------------------
+class Characteristic(_Model):
+    description: Text
+    statistic: Literal["mean", "median", "count", "proportion"] | None = None
+    value: Number | None = None
+    unit: UcumUnit | None = None
+    source: Slug | None = None
+    quote: Quotes
+
+
+class Population(_Model):
+    id: Slug
+    name: Text
+    description: Text
+    count: int | None = Field(None, gt=0)
+    characteristics: list[Characteristic] = Field(default_factory=list)
+    source: Slug | None = None
+    quote: Quotes
+    external: list[External] = Field(default_factory=list)
+
+
+class Agent(_Model):
+    """An intervention or co-intervention."""
+
+    id: Slug
+    name: Text
+    description: str | None = None
+    dose: str | None = Field(None, description="dose exactly as reported; omit when not reported")
+    source: Slug | None = None
+    quote: Quotes
+    external: list[External] = Field(default_factory=list)
+
+
+class Period(_Model):
+    start: FhirDate
+    end: FhirDate
+    quote: Quotes
+    source: Slug | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise ValueError(f"the period ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class Dispersion(_Model):
+    """``unspecified`` is a "±" whose kind (SD or SE) the source does not state."""
+
+    kind: Literal["sd", "se", "unspecified", "iqr", "range", "ci"]
+    value: Number | None = None
+    low: Number | None = None
+    high: Number | None = None
+    level: Decimal | None = Field(None, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Dispersion:
+        if self.kind in ("sd", "se", "unspecified"):
+            name = "±" if self.kind == "unspecified" else self.kind.upper()
+            if self.value is None:
+                raise ValueError(f"a {name} needs 'value'")
+            if self.value < 0:
+                raise ValueError(f"a {name} cannot be negative (got {self.value})")
+        else:
+            if self.low is None or self.high is None:
+                raise ValueError(f"a {self.kind} needs 'low' and 'high'")
+            if self.low > self.high:
+                raise ValueError(f"{self.kind} low {self.low} is above high {self.high}")
+        if self.kind == "ci" and self.level is None:
+            raise ValueError("a confidence interval needs 'level' (e.g. 0.95)")
+        return self
+
+
+class FollowUp(_Model):
+    description: Text
+    mean: Number | None = None
+    dispersion: Dispersion | None = None
+    unit: UcumUnit | None = None
+    source: Slug | None = None
+    quote: Quotes
+
+    @model_validator(mode="after")
+    def _unit(self) -> FollowUp:
+        if self.mean is not None and self.unit is None:
+            raise ValueError("a follow-up duration needs a UCUM unit (e.g. mo)")
+        return self
+
+
+StudyDesign = Literal[
+    "single-arm-before-after", "single-arm", "phase-1-dose-escalation", "randomized", "cohort",
+    "case-series", "unknown",
+]
+
+
+class Study(_Model):
+    design: StudyDesign
+    description: Text
+    setting: str | None = None
+    enrolment: Period | None = None
+    population: Population
+    intervention: Agent
+    co_interventions: list[Agent] = Field(default_factory=list)
+    follow_up: FollowUp | None = None
+    source: Slug | None = None
+    quote: Quotes
+    external: list[External] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# publication: outcomes and results
+# ---------------------------------------------------------------------------------------------
+class Outcome(_Model):
+    id: Slug
+    name: Text
+    description: Text
+    handling: Literal["continuous", "dichotomous", "ordinal", "polychotomous"]
+
+
+class Timepoint(_Model):
+    label: Text = Field(description="as reported, e.g. '12 months after transplantation'")
+    value: Number | None = None
+    unit: Literal["h", "d", "wk", "mo", "a"] | None = None
+    baseline: bool = False
+
+    @model_validator(mode="after")
+    def _unit(self) -> Timepoint:
+        if self.value is not None and self.unit is None:
+            raise ValueError(
+                f"timepoint {self.label!r} has the value {self.value} but no unit; add unit "
+                "(h, d, wk, mo or a)"
+            )
+        if self.value is not None and self.value < 0:
+            raise ValueError(f"timepoint value {self.value} is negative")
+        return self
+
+
+class PValue(_Model):
+    comparator: Literal["<", "<=", "=", ">", ">="] = "="
+    value: Decimal
+    compared_with: Text = Field(description="what the test compares with, e.g. 'baseline'")
+    test: str | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> PValue:
+        if not (0 <= self.value <= 1):
+            raise ValueError(f"a p-value must lie in [0, 1] (got {self.value})")
+        return self
+
+
+class Counts(_Model):
+    affected: int = Field(ge=0)
+    denominator: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Counts:
+        if self.denominator is not None and self.affected > self.denominator:
+            raise ValueError(
+                f"{self.affected} participants with the outcome is more than the "
+                f"{self.denominator} analysed"
+            )
+        return self
+
+
+class Derived(_Model):
+    formula: Text = Field(description="arithmetic over the names in 'inputs', e.g. 'after - before'")
+    inputs: dict[str, Text] = Field(
+        description="name -> result id (same file) or 'publication/result'; its 'value' is used"
+    )
+
+
+class Conflict(_Model):
+    """A secondary source that reports a different value for the same quantity."""
+
+    source: Slug
+    value: Number | Text
+    quote: Quotes
+    note: Text
+
+
+Statistic = Literal["mean", "median", "proportion", "count", "mean-change", "range", "none"]
+
+
+class Result(_Model):
+    id: Slug
+    outcome: Slug
+    timepoint: Timepoint
+    population: Slug | None = Field(None, description="defaults to the study population")
+    statistic: Statistic
+    value: Number | None = None
+    unit: UcumUnit | None = None
+    participants: int | None = Field(None, gt=0, description="participants analysed, as reported")
+    dispersion: Dispersion | None = None
+    p_value: PValue | None = None
+    counts: Counts | None = None
+    description: Text
+    source: Slug | None = None
+    quote: Quotes
+    derived: Derived | None = None
+    conflicts: list[Conflict] = Field(default_factory=list)
+    notes: list[Note] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Result:
+        if self.statistic not in ("none", "range") and self.value is None and self.counts is None:
+            raise ValueError(f"a {self.statistic} result needs 'value' (or 'counts')")
+        if self.statistic == "proportion" and self.value is not None:
+            limit = 100 if self.unit == "%" else 1
+            if not (0 <= self.value <= limit):
+                unit = "%" if limit == 100 else "a fraction"
+                raise ValueError(f"a proportion of {self.value} as {unit} is outside [0, {limit}]")
+        if self.statistic == "count" and self.value is not None and self.value < 0:
+            raise ValueError(f"a count cannot be negative (got {self.value})")
+        if self.counts and self.participants and self.counts.affected > self.participants:
+            raise ValueError(
+                f"{self.counts.affected} participants with the outcome is more than the "
+                f"{self.participants} analysed"
+            )
+        if self.statistic == "range" and (self.dispersion is None or self.dispersion.kind != "range"):
+            raise ValueError("a range result needs dispersion of kind 'range' with low and high")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# publication: certainty
+# ---------------------------------------------------------------------------------------------
+Concern = Literal["no-concern", "serious-concern", "very-serious-concern", "extremely-serious-concern"]
+
+
+class CertaintyDomain(_Model):
+    domain: Literal[
+        "RiskOfBias", "Inconsistency", "Indirectness", "Imprecision", "PublicationBias",
+        "DoseResponseGradient", "PlausibleConfounding", "LargeEffect",
+    ]
+    rating: Concern | Literal["present", "absent"]
+    reason: Text
+
+
+class Certainty(_Model):
+    id: Slug
+    results: list[Slug] = Field(min_length=1)
+    overall: Literal["high", "moderate", "low", "very-low"]
+    summary: Text
+    domains: list[CertaintyDomain] = Field(default_factory=list)
+    assessor: Text = Field(description="who made the judgement (the curators, unless a source did)")
+    source: Slug | None = None
+    quote: Quotes | None = Field(None, description="source text the reasoning relies on")
+
+
+class Publication(_Model):
+    kind: Literal["publication"]
+    id: Slug
+    date: FhirDate
+    source: Slug = Field(description="the registered document this file describes")
+    label: Text = Field(description="short human label, e.g. 'Liang 2010'")
+    citation: CitationSpec | None = Field(
+        None, description="the publication's bibliographic record (omit with reported_in)"
+    )
+    reported_in: Slug | None = Field(
+        None,
+        description="for a study known only through another document: that document's publication",
+    )
+    study: Study | None = None
+    outcomes: list[Outcome] = Field(default_factory=list)
+    results: list[Result] = Field(default_factory=list)
+    certainty: list[Certainty] = Field(default_factory=list)
+    notes: list[Note] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _results_need_study(self) -> Publication:
+        if (self.citation is None) == (self.reported_in is None):
+            raise ValueError(
+                "give exactly one of 'citation' (its own bibliographic record) or 'reported_in' "
+                "(the publication that reports this unidentified study)"
+            )
+        if self.results and self.study is None:
+            raise ValueError("results need a 'study' block (design, population, intervention)")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# recommendation
+# ---------------------------------------------------------------------------------------------
+class Criterion(_Model):
+    id: Slug
+    description: Text
+    resource: Literal["Condition", "MedicationRequest", "Observation"]
+    codes: list[Coding] = Field(min_length=1)
+    clinical_status: list[Text] = Field(
+        default_factory=list, description="Condition.clinicalStatus codes that count"
+    )
+    severity: list[Coding] = Field(default_factory=list)
+    request_status: list[Text] = Field(
+        default_factory=list, description="MedicationRequest.status values that count"
+    )
+    reading: Text = Field(description="how this criterion reads the source text (the project's reading)")
+    source: Slug | None = None
+    quote: Quotes
+
+
+class RecPopulation(_Model):
+    id: Slug
+    description: Text
+    criteria: list[Criterion] = Field(min_length=1)
+    source: Slug | None = None
+    quote: Quotes
+
+
+class RecAction(_Model):
+    id: Slug
+    title: Annotated[str, StringConstraints(min_length=1, max_length=139)] = Field(
+        description="card summary, under 140 characters"
+    )
+    description: Text
+    kind: Literal["ServiceRequest"]
+    code: Coding
+    source: Slug | None = None
+    quote: Quotes
+
+
+class Claim(_Model):
+    """A source's claim that someone else supports the advice, and what the corpus found."""
+
+    publication: Slug
+    claim: Text
+    status: Literal["supported", "not-supported", "unverified"]
+    note: Text
+    source: Slug | None = None
+    quote: Quotes
+
+
+class Consideration(_Model):
+    text: Text
+    source: Slug | None = None
+    quote: Quotes
+
+
+class Rating(_Model):
+    value: Text
+    source: Slug | None = None
+    quote: Quotes
+
+
+class Recommendation(_Model):
+    kind: Literal["recommendation"]
+    id: Slug
+    date: FhirDate
+    source: Slug = Field(description="the registered document that states the advice")
+    stated_in: Slug = Field(description="the publication mapping of that document")
+    title: Text
+    statement: Text
+    quote: Quotes
+    strength: Rating | None = Field(None, description="only where a source states one")
+    direction: Rating | None = Field(None, description="only where a source states one")
+    population: RecPopulation
+    action: RecAction
+    evidence: list[Text] = Field(min_length=1, description="'publication/result' ids")
+    considerations: list[Consideration] = Field(default_factory=list)
+    claims: list[Claim] = Field(default_factory=list)
+
+
+MappingFile = Annotated[Corpus | Publication | Recommendation, Field(discriminator="kind")]
