@@ -1,0 +1,159 @@
+"""What every mapper shares: identity (url, id, identifier, name), codes and the narrative."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from dataclasses import dataclass
+from decimal import Decimal
+
+from evidence_publisher.sources.model import Corpus
+
+EBM = "http://hl7.org/fhir/uv/ebm/StructureDefinition/"
+FEVIR_179423 = "https://fevir.net/resources/CodeSystem/179423"
+SEVCO = "https://fevir.net/resources/CodeSystem/181513"
+STATISTIC_TYPE = "http://terminology.hl7.org/CodeSystem/statistic-type"
+ATTRIBUTE_ESTIMATE = "http://terminology.hl7.org/CodeSystem/attribute-estimate-type"
+CERTAINTY_TYPE = "http://hl7.org/fhir/certainty-type"
+CERTAINTY_RATING = "http://hl7.org/fhir/certainty-rating"
+UCUM = "http://unitsofmeasure.org"
+
+# Types whose R5 definition has url/version/name/status/date/publisher.
+CANONICAL_TYPES = frozenset(
+    {"ActivityDefinition", "Citation", "Composition", "Evidence", "EvidenceVariable", "PlanDefinition"}
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Corpus-wide settings every resource takes its identity from."""
+
+    base_url: str
+    version: str
+    publisher: str
+    status: str
+
+    @classmethod
+    def from_corpus(cls, corpus: Corpus, base_url: str | None = None) -> Context:
+        return cls(
+            base_url=(base_url or corpus.base_url).rstrip("/"),
+            version=corpus.version,
+            publisher=corpus.publisher,
+            status=corpus.status,
+        )
+
+    @property
+    def identifier_system(self) -> str:
+        return f"{self.base_url}/identifier"
+
+    def url(self, rtype: str, rid: str) -> str:
+        return f"{self.base_url}/{rtype}/{rid}"
+
+    def canonical(self, rtype: str, rid: str) -> str:
+        return f"{self.url(rtype, rid)}|{self.version}"
+
+
+def resource_id(*parts: str) -> str:
+    """Join slug parts into a FHIR id (<= 64 chars, never all digits), hashing the tail if long."""
+    rid = "-".join(p for p in parts if p)
+    if len(rid) > 64:
+        digest = hashlib.sha256(rid.encode()).hexdigest()[:8]
+        rid = f"{rid[:55].rstrip('-')}-{digest}"
+    if rid.isdigit():
+        rid = f"r-{rid}"
+    return rid
+
+
+def computable_name(rid: str) -> str:
+    """A cnl-0 conformant name: ``liang-2010-sledai`` -> ``Liang2010Sledai``."""
+    name = "".join(part[:1].upper() + part[1:] for part in rid.replace(".", "-").split("-") if part)
+    if not name[:1].isalpha():
+        name = "R" + name
+    return name[:255]
+
+
+def ref(rtype: str, rid: str, display: str | None = None) -> dict:
+    out = {"reference": f"{rtype}/{rid}"}
+    if display:
+        out["display"] = display
+    return out
+
+
+def coding(system: str, code: str, display: str | None = None) -> dict:
+    out = {"system": system, "code": code}
+    if display:
+        out["display"] = display
+    return out
+
+
+def concept(system: str, code: str, display: str | None = None, text: str | None = None) -> dict:
+    out: dict = {"coding": [coding(system, code, display)]}
+    if text:
+        out["text"] = text
+    return out
+
+
+def quantity(value: Decimal | int, unit: str | None = None, comparator: str | None = None) -> dict:
+    out: dict = {"value": value}
+    if comparator and comparator != "=":
+        out["comparator"] = comparator
+    if unit:
+        out.update({"unit": unit, "system": UCUM, "code": unit})
+    return out
+
+
+def base(
+    ctx: Context,
+    rtype: str,
+    rid: str,
+    *,
+    title: str | None,
+    date: str,
+    profiles: list[str] | None = None,
+) -> dict:
+    """Identity and metadata common to the project's resources, by what R5 allows per type."""
+    res: dict = {"resourceType": rtype, "id": rid}
+    if profiles:
+        res["meta"] = {"profile": [EBM + p for p in profiles]}
+    res["identifier"] = [{"system": ctx.identifier_system, "value": f"{rtype}/{rid}"}]
+    if rtype in CANONICAL_TYPES:
+        res["url"] = ctx.url(rtype, rid)
+        res["version"] = ctx.version
+        res["name"] = computable_name(rid)
+        if title:
+            res["title"] = title
+        res["status"] = _composition_status(ctx.status) if rtype == "Composition" else ctx.status
+        res["date"] = date
+        if rtype != "Composition":
+            res["publisher"] = ctx.publisher
+    elif title and rtype == "ArtifactAssessment":
+        res["title"] = title
+        res["date"] = date
+    return res
+
+
+def _composition_status(status: str) -> str:
+    return {"active": "final", "draft": "preliminary", "retired": "amended"}.get(status, "final")
+
+
+def narrative(title: str, rows: list[tuple[str, str]]) -> dict:
+    """Generated XHTML narrative; every value is escaped (mapping text is never trusted as markup)."""
+    parts = [f'<div xmlns="http://www.w3.org/1999/xhtml"><h3>{html.escape(title)}</h3>']
+    if rows:
+        parts.append("<table>")
+        for label, value in rows:
+            parts.append(f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>")
+        parts.append("</table>")
+    parts.append("</div>")
+    return {"status": "generated", "div": "".join(parts)}
+
+
+def fmt(value: Decimal | int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def quote_text(quotes: str | list[str] | None) -> str:
+    if quotes is None:
+        return ""
+    items = [quotes] if isinstance(quotes, str) else quotes
+    return " … ".join(f"“{q}”" for q in items)
