@@ -85,7 +85,9 @@ def _official_validation(resources: list[dict], log: Callable[[str], None]) -> l
     problems = []
     for subject, outcome in report.outcomes:
         label = (
-            f"{subject.get('resourceType')}/{subject.get('id')}" if isinstance(subject, dict) else str(subject)
+            f"{subject.get('resourceType')}/{subject.get('id')}"
+            if isinstance(subject, dict)
+            else str(subject)
         )
         for issue in outcome.get("issue", []):
             if issue.get("severity") in ("error", "fatal"):

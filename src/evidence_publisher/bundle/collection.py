@@ -12,10 +12,7 @@ def collection_bundle(resources: list[dict], base_url: str) -> dict:
     return {
         "resourceType": "Bundle",
         "type": "collection",
-        "entry": [
-            {"fullUrl": f"{base}/{local_ref(r)}", "resource": r}
-            for r in dependency_order(resources)
-        ],
+        "entry": [{"fullUrl": f"{base}/{local_ref(r)}", "resource": r} for r in dependency_order(resources)],
     }
 
 

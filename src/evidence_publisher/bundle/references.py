@@ -35,11 +35,7 @@ def iter_references(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
 
 def reference_targets(resource: dict) -> set[str]:
     """The relative ``Type/id`` references ``resource`` makes (its outgoing edges)."""
-    return {
-        ref["reference"]
-        for _, ref in iter_references(resource)
-        if RELATIVE_REF.match(ref["reference"])
-    }
+    return {ref["reference"] for _, ref in iter_references(resource) if RELATIVE_REF.match(ref["reference"])}
 
 
 def rewrite_references(resource: Any, mapping: Callable[[str], str | None]) -> Any:

@@ -8,13 +8,16 @@ from evidence_publisher.sources.model import Recommendation
 
 def map_activity_definition(ctx: Context, rec: Recommendation) -> dict:
     act = rec.action
-    res = base(ctx, "ActivityDefinition", act.id, title=act.title, date=rec.date,
-               profiles=["recommendation-action"])
+    res = base(
+        ctx, "ActivityDefinition", act.id, title=act.title, date=rec.date, profiles=["recommendation-action"]
+    )
     res["description"] = act.description
     res["kind"] = act.kind
     res["intent"] = "proposal"
     res["priority"] = "routine"
     res["code"] = concept(act.code.system, act.code.code, act.code.display, text=act.title)
-    res["text"] = narrative(act.title, [("Action", act.description), ("Kind", act.kind),
-                                        ("Code", f"{act.code.system}|{act.code.code}")])
+    res["text"] = narrative(
+        act.title,
+        [("Action", act.description), ("Kind", act.kind), ("Code", f"{act.code.system}|{act.code.code}")],
+    )
     return res

@@ -20,12 +20,10 @@ def certainty_id(evidence_id: str) -> str:
     return resource_id(evidence_id, "certainty")
 
 
-def map_certainty(ctx: Context, cert: Certainty, evidence_id: str, evidence_title: str,
-                  date: str) -> dict:
+def map_certainty(ctx: Context, cert: Certainty, evidence_id: str, evidence_title: str, date: str) -> dict:
     rid = certainty_id(evidence_id)
     title = f"Certainty of evidence: {evidence_title}"
-    res = base(ctx, "ArtifactAssessment", rid, title=title, date=date,
-               profiles=["certainty-of-evidence"])
+    res = base(ctx, "ArtifactAssessment", rid, title=title, date=date, profiles=["certainty-of-evidence"])
     res["artifactReference"] = ref("Evidence", evidence_id)
     content: dict = {
         "informationType": "rating",
@@ -54,25 +52,40 @@ def justification_id(rec: Recommendation) -> str:
     return resource_id(rec.id, "justification")
 
 
-def map_justification(ctx: Context, rec: Recommendation, composition_id: str,
-                      evidence_refs: list[tuple[str, str]], citation_ids: list[str]) -> dict:
+def map_justification(
+    ctx: Context,
+    rec: Recommendation,
+    composition_id: str,
+    evidence_refs: list[tuple[str, str]],
+    citation_ids: list[str],
+) -> dict:
     rid = justification_id(rec)
     title = f"Justification: {rec.title}"
-    res = base(ctx, "ArtifactAssessment", rid, title=title, date=rec.date,
-               profiles=["recommendation-justification"])
+    res = base(
+        ctx, "ArtifactAssessment", rid, title=title, date=rec.date, profiles=["recommendation-justification"]
+    )
     res["artifactReference"] = ref("Composition", composition_id)
     components = []
     if rec.strength is not None:
-        components.append({"informationType": "rating",
-                           "type": concept(FEVIR_179423, "strength-of-recommendation"),
-                           "summary": rec.strength.value})
+        components.append(
+            {
+                "informationType": "rating",
+                "type": concept(FEVIR_179423, "strength-of-recommendation"),
+                "summary": rec.strength.value,
+            }
+        )
     if rec.direction is not None:
-        components.append({"informationType": "classifier",
-                           "type": concept(FEVIR_179423, "direction-of-recommendation"),
-                           "summary": rec.direction.value})
+        components.append(
+            {
+                "informationType": "classifier",
+                "type": concept(FEVIR_179423, "direction-of-recommendation"),
+                "summary": rec.direction.value,
+            }
+        )
     discussion = [
         "No source states a strength of recommendation, a direction or a level of evidence, so none is given."
-        if rec.strength is None and rec.direction is None else "Ratings as stated by the source."
+        if rec.strength is None and rec.direction is None
+        else "Ratings as stated by the source."
     ]
     discussion += [f"Attribution claim ({c.status}): {c.claim} {c.note}" for c in rec.claims]
     components.append({"informationType": "comment", "summary": " ".join(discussion)})
@@ -90,10 +103,8 @@ def map_justification(ctx: Context, rec: Recommendation, composition_id: str,
             "relatedArtifact": [
                 {"type": "justification", "display": title_, "resourceReference": ref("Evidence", eid)}
                 for eid, title_ in evidence_refs
-            ] + [
-                {"type": "justification", "resourceReference": ref("Citation", cid)}
-                for cid in citation_ids
-            ],
+            ]
+            + [{"type": "justification", "resourceReference": ref("Citation", cid)} for cid in citation_ids],
         },
     ]
     res["content"] = content

@@ -33,7 +33,11 @@ def map_citation(ctx: Context, pub: Publication, source: SourceDocument) -> dict
     assert cit is not None
     journal = cit.style == "journal-article"
     res = base(
-        ctx, "Citation", citation_id(pub), title=f"Citation for {pub.label}", date=pub.date,
+        ctx,
+        "Citation",
+        citation_id(pub),
+        title=f"Citation for {pub.label}",
+        date=pub.date,
         profiles=["journal-article-citation"] if journal else None,
     )
     res["description"] = (
@@ -71,8 +75,10 @@ def map_citation(ctx: Context, pub: Publication, source: SourceDocument) -> dict
         artifact["note"] = notes
     res["citedArtifact"] = artifact
     citation_notes = _provenance_notes(cit, source) + [
-        {"text": f"{n.kind.capitalize()}{' (not a finding)' if n.kind in ('hypothesis', 'mechanism') else ''}: "
-         f"{n.text}"}
+        {
+            "text": f"{n.kind.capitalize()}{' (not a finding)' if n.kind in ('hypothesis', 'mechanism') else ''}: "
+            f"{n.text}"
+        }
         for n in pub.notes
     ]
     if citation_notes:
@@ -166,11 +172,11 @@ def _artifact_notes(cit: CitationSpec) -> list[dict]:
 
 
 def _provenance_notes(cit: CitationSpec, source: SourceDocument) -> list[dict]:
-    notes = [{"text": f"Bibliographic values from corpus document {source.file} ({source.kind}) unless noted."}]
+    notes = [
+        {"text": f"Bibliographic values from corpus document {source.file} ({source.kind}) unless noted."}
+    ]
     for ext in cit.external:
-        text = (
-            f"{', '.join(ext.fields)}: found outside the corpus at {ext.url} (status: {ext.status})"
-        )
+        text = f"{', '.join(ext.fields)}: found outside the corpus at {ext.url} (status: {ext.status})"
         if ext.note:
             text += f". {ext.note}"
         notes.append({"text": text})

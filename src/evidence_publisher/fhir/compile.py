@@ -81,11 +81,15 @@ def _compile_publication(ctx: Context, corpus: LoadedCorpus, item: Loaded, out: 
         return
     study = pub.study
     out.add(map_study_group(ctx, study.population, pub.date), _where(item, "study", "population"))
-    out.add(map_agent_variable(ctx, study.intervention, "intervention", pub.date),
-            _where(item, "study", "intervention"))
+    out.add(
+        map_agent_variable(ctx, study.intervention, "intervention", pub.date),
+        _where(item, "study", "intervention"),
+    )
     for i, agent in enumerate(study.co_interventions):
-        out.add(map_agent_variable(ctx, agent, "co-intervention", pub.date),
-                _where(item, "study", "co_interventions", i))
+        out.add(
+            map_agent_variable(ctx, agent, "co-intervention", pub.date),
+            _where(item, "study", "co_interventions", i),
+        )
     outcomes = {o.id: o for o in pub.outcomes}
     variables_done: set[str] = set()
     study_citation = _citation_of(corpus, pub)
@@ -94,12 +98,16 @@ def _compile_publication(ctx: Context, corpus: LoadedCorpus, item: Loaded, out: 
         var_id = outcome_variable_id(pub.id, outcome, res.timepoint)
         if var_id not in variables_done:
             variables_done.add(var_id)
-            out.add(map_outcome_variable(ctx, pub.id, pub.label, outcome, res.timepoint, pub.date),
-                    _where(item, "results", i, "outcome"))
+            out.add(
+                map_outcome_variable(ctx, pub.id, pub.label, outcome, res.timepoint, pub.date),
+                _where(item, "results", i, "outcome"),
+            )
         res_source = corpus.source(res.source or pub.source)
         certainties = [c for c in pub.certainty if res.id in c.results]
         evid = map_evidence(
-            ctx, pub, res,
+            ctx,
+            pub,
+            res,
             source=res_source,
             source_citation=_citation_for_source(corpus, res_source.id) or study_citation,
             study_citation=study_citation,
@@ -110,26 +118,37 @@ def _compile_publication(ctx: Context, corpus: LoadedCorpus, item: Loaded, out: 
         )
         out.add(evid, _where(item, "results", i))
         for cert in certainties:
-            out.add(map_certainty(ctx, cert, evid["id"], evid["title"], pub.date),
-                    _where(item, "certainty", pub.certainty.index(cert)))
+            out.add(
+                map_certainty(ctx, cert, evid["id"], evid["title"], pub.date),
+                _where(item, "certainty", pub.certainty.index(cert)),
+            )
         for j, conflict in enumerate(res.conflicts):
-            out.conflicts.append({
-                "evidence": f"Evidence/{evid['id']}",
-                "where": _where(item, "results", i, "conflicts", j),
-                "published": {"value": str(res.value), "source": res_source.file,
-                              "kind": res_source.kind},
-                "conflicting": {"value": str(conflict.value),
-                                "source": corpus.source(conflict.source).file,
-                                "kind": corpus.source(conflict.source).kind},
-                "note": conflict.note,
-            })
+            out.conflicts.append(
+                {
+                    "evidence": f"Evidence/{evid['id']}",
+                    "where": _where(item, "results", i, "conflicts", j),
+                    "published": {
+                        "value": str(res.value),
+                        "source": res_source.file,
+                        "kind": res_source.kind,
+                    },
+                    "conflicting": {
+                        "value": str(conflict.value),
+                        "source": corpus.source(conflict.source).file,
+                        "kind": corpus.source(conflict.source).kind,
+                    },
+                    "note": conflict.note,
+                }
+            )
         if res.derived is not None:
-            out.derived.append({
-                "evidence": f"Evidence/{evid['id']}",
-                "value": str(res.value),
-                "formula": res.derived.formula,
-                "inputs": dict(res.derived.inputs),
-            })
+            out.derived.append(
+                {
+                    "evidence": f"Evidence/{evid['id']}",
+                    "value": str(res.value),
+                    "formula": res.derived.formula,
+                    "inputs": dict(res.derived.inputs),
+                }
+            )
 
 
 def _compile_recommendation(ctx: Context, corpus: LoadedCorpus, item: Loaded, out: Compiled) -> None:
@@ -156,27 +175,45 @@ def _compile_recommendation(ctx: Context, corpus: LoadedCorpus, item: Loaded, ou
     comp_id = composition_id(rec)
     just_id = justification_id(rec)
     plan_id = plan_definition_id(rec)
-    out.add(map_eligibility_group(ctx, rec.population, f"Eligibility: {rec.title}", rec.date),
-            _where(item, "population"))
+    out.add(
+        map_eligibility_group(ctx, rec.population, f"Eligibility: {rec.title}", rec.date),
+        _where(item, "population"),
+    )
     out.add(map_activity_definition(ctx, rec), _where(item, "action"))
     out.add(
-        map_plan_definition(ctx, rec, activity_id=rec.action.id, citation_id=cit_id, evidence=evidence,
-                            justification_id=just_id, certainty_ids=certainty_ids),
+        map_plan_definition(
+            ctx,
+            rec,
+            activity_id=rec.action.id,
+            citation_id=cit_id,
+            evidence=evidence,
+            justification_id=just_id,
+            certainty_ids=certainty_ids,
+        ),
         _where(item, "statement"),
     )
     out.add(map_justification(ctx, rec, comp_id, evidence, citation_ids), _where(item, "evidence"))
     out.add(
-        map_recommendation(ctx, rec, citation_id=cit_id, population_group=rec.population.id,
-                           plan_id=plan_id, evidence=evidence, justification_id=just_id),
+        map_recommendation(
+            ctx,
+            rec,
+            citation_id=cit_id,
+            population_group=rec.population.id,
+            plan_id=plan_id,
+            evidence=evidence,
+            justification_id=just_id,
+        ),
         _where(item, "kind"),
     )
     for j, claim in enumerate(rec.claims):
-        out.claims.append({
-            "recommendation": f"Composition/{comp_id}",
-            "where": _where(item, "claims", j),
-            "claimed_source": f"Citation/{claim.publication}",
-            "status": claim.status,
-            "claim": claim.claim,
-            "note": claim.note,
-            "attributed_to": f"Citation/{cit_id}",
-        })
+        out.claims.append(
+            {
+                "recommendation": f"Composition/{comp_id}",
+                "where": _where(item, "claims", j),
+                "claimed_source": f"Citation/{claim.publication}",
+                "status": claim.status,
+                "claim": claim.claim,
+                "note": claim.note,
+                "attributed_to": f"Citation/{cit_id}",
+            }
+        )

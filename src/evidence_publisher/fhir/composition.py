@@ -14,7 +14,10 @@ def composition_id(rec: Recommendation) -> str:
 
 
 def _text(value: str) -> dict:
-    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{html.escape(value)}</p></div>'}
+    return {
+        "status": "generated",
+        "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{html.escape(value)}</p></div>',
+    }
 
 
 def _section(code: str, title: str, **fields: object) -> dict:
@@ -37,22 +40,36 @@ def map_recommendation(
     res = base(ctx, "Composition", rid, title=rec.title, date=rec.date, profiles=["recommendation"])
     res["type"] = concept(FEVIR_179423, "Recommendation", "Recommendation")
     res["author"] = [{"display": ctx.publisher}]
-    res["relatesTo"] = [{"type": "derived-from", "label": "Derived from",
-                         "display": "Document that states the advice",
-                         "resourceReference": ref("Citation", citation_id)}]
+    res["relatesTo"] = [
+        {
+            "type": "derived-from",
+            "label": "Derived from",
+            "display": "Document that states the advice",
+            "resourceReference": ref("Citation", citation_id),
+        }
+    ]
     ratings = (
         "No source states a strength of recommendation, a direction or a level of evidence; none is given."
         if rec.strength is None and rec.direction is None
-        else "; ".join(f"{k}: {v.value}" for k, v in (("strength", rec.strength), ("direction", rec.direction)) if v)
+        else "; ".join(
+            f"{k}: {v.value}" for k, v in (("strength", rec.strength), ("direction", rec.direction)) if v
+        )
     )
     spec = _section(
-        "recommendation-specification", "Recommendation specification",
+        "recommendation-specification",
+        "Recommendation specification",
         section=[
             _section("recommendation-statement", "Statement", text=_text(rec.statement)),
             _section("ratings", "Ratings", text=_text(ratings)),
-            _section("population", "Population", text=_text(rec.population.description),
-                     entry=[ref("Group", population_group)]),
-            _section("action", "Action", text=_text(rec.action.description), entry=[ref("PlanDefinition", plan_id)]),
+            _section(
+                "population",
+                "Population",
+                text=_text(rec.population.description),
+                entry=[ref("Group", population_group)],
+            ),
+            _section(
+                "action", "Action", text=_text(rec.action.description), entry=[ref("PlanDefinition", plan_id)]
+            ),
         ],
     )
     sections = [
@@ -61,8 +78,11 @@ def map_recommendation(
         _section("justification", "Justification", entry=[ref("ArtifactAssessment", justification_id)]),
     ]
     if rec.considerations:
-        sections.append(_section("considerations", "Considerations",
-                                 text=_text(" ".join(c.text for c in rec.considerations))))
+        sections.append(
+            _section(
+                "considerations", "Considerations", text=_text(" ".join(c.text for c in rec.considerations))
+            )
+        )
     res["section"] = sections
     if rec.claims:
         res["note"] = [{"text": f"Attribution claim ({c.status}): {c.claim} {c.note}"} for c in rec.claims]

@@ -44,15 +44,21 @@ DISPERSION_CODES = {
 }
 STUDY_DESIGN = "http://hl7.org/fhir/study-design"
 DESIGN_CODES = {
-    "single-arm-before-after": [("SEVCO:01016", "Uncontrolled cohort design"),
-                                ("SEVCO:01019", "Before and after comparison")],
+    "single-arm-before-after": [
+        ("SEVCO:01016", "Uncontrolled cohort design"),
+        ("SEVCO:01019", "Before and after comparison"),
+    ],
     "single-arm": [("SEVCO:01016", "Uncontrolled cohort design")],
     "phase-1-dose-escalation": [("SEVCO:01016", "Uncontrolled cohort design")],
     "cohort": [("SEVCO:01016", "Uncontrolled cohort design")],
 }
 VARIABLE_ROLE = "http://terminology.hl7.org/CodeSystem/variable-role"
-_ROLE_CODES = {"population": "population", "exposure": "exposure", "outcome": "measuredVariable",
-               "covariate": "confounder"}
+_ROLE_CODES = {
+    "population": "population",
+    "exposure": "exposure",
+    "outcome": "measuredVariable",
+    "covariate": "confounder",
+}
 
 
 def evidence_id(pub: Publication, res: Result) -> str:
@@ -122,11 +128,13 @@ def map_statistic(res: Result) -> dict | None:
     if res.dispersion is not None:
         d = res.dispersion
         if d.kind == "unspecified":
-            estimates.append({
-                "description": "± as reported; the source does not say whether it is an SD or an SE",
-                "type": {"text": "± (SD or SE not stated)"},
-                "quantity": quantity(d.value, res.unit),
-            })
+            estimates.append(
+                {
+                    "description": "± as reported; the source does not say whether it is an SD or an SE",
+                    "type": {"text": "± (SD or SE not stated)"},
+                    "quantity": quantity(d.value, res.unit),
+                }
+            )
         else:
             code, display = DISPERSION_CODES[d.kind]
             est: dict = {"type": concept(ATTRIBUTE_ESTIMATE, code, display)}
@@ -142,18 +150,24 @@ def map_statistic(res: Result) -> dict | None:
         desc = f"p {p.comparator} {fmt(p.value)} compared with {p.compared_with}"
         if p.test:
             desc += f" ({p.test})"
-        estimates.append({
-            "description": desc,
-            "type": concept(ATTRIBUTE_ESTIMATE, "C44185", "P-value"),
-            "quantity": quantity(p.value, None, p.comparator),
-        })
+        estimates.append(
+            {
+                "description": desc,
+                "type": concept(ATTRIBUTE_ESTIMATE, "C44185", "P-value"),
+                "quantity": quantity(p.value, None, p.comparator),
+            }
+        )
     if estimates:
         stat["attributeEstimate"] = estimates
     notes = []
     if res.derived is not None:
         inputs = ", ".join(f"{k} = {v}" for k, v in res.derived.inputs.items())
-        notes.append({"text": f"Derived value: {res.derived.formula} where {inputs}. Computed from "
-                              "reported values, not reported itself."})
+        notes.append(
+            {
+                "text": f"Derived value: {res.derived.formula} where {inputs}. Computed from "
+                "reported values, not reported itself."
+            }
+        )
     for c in res.conflicts:
         notes.append({"text": f"Conflict: {c.source} reports {c.value}. {c.note}"})
     if notes:
@@ -196,27 +210,52 @@ def map_evidence(
     rid = evidence_id(pub, res)
     outcome = next(o for o in pub.outcomes if o.id == res.outcome)
     title = f"{pub.label}: {outcome.name}, {res.timepoint.label}"
-    evid = base(ctx, "Evidence", rid, title=title, date=pub.date,
-                profiles=["non-comparative-evidence", "single-study-evidence"])
+    evid = base(
+        ctx,
+        "Evidence",
+        rid,
+        title=title,
+        date=pub.date,
+        profiles=["non-comparative-evidence", "single-study-evidence"],
+    )
     evid["description"] = res.description
-    notes = [{"text": f"Source: {source.file} ({source.kind}{', primary' if source.primary else ', secondary'}): "
-                      f"{quote_text(res.quote)}"}]
+    notes = [
+        {
+            "text": f"Source: {source.file} ({source.kind}{', primary' if source.primary else ', secondary'}): "
+            f"{quote_text(res.quote)}"
+        }
+    ]
     if res.derived is not None:
-        notes.append({"text": f"Derived: {res.derived.formula} "
-                              f"({', '.join(f'{k} = {v}' for k, v in res.derived.inputs.items())})."})
+        notes.append(
+            {
+                "text": f"Derived: {res.derived.formula} "
+                f"({', '.join(f'{k} = {v}' for k, v in res.derived.inputs.items())})."
+            }
+        )
     for c in res.conflicts:
-        notes.append({"text": f"Recorded conflict: {c.source} reports {c.value} "
-                              f"({quote_text(c.quote)}). {c.note}"})
+        notes.append(
+            {"text": f"Recorded conflict: {c.source} reports {c.value} ({quote_text(c.quote)}). {c.note}"}
+        )
     for n in res.notes:
         notes.append({"text": f"{n.kind.capitalize()}: {n.text}"})
     evid["note"] = notes
     related = []
     if source_citation:
-        related.append({"type": "derived-from", "display": f"Values taken from {source.file}",
-                        "resourceReference": ref("Citation", source_citation)})
+        related.append(
+            {
+                "type": "derived-from",
+                "display": f"Values taken from {source.file}",
+                "resourceReference": ref("Citation", source_citation),
+            }
+        )
     if study_citation and study_citation != source_citation:
-        related.append({"type": "citation", "display": "The study's publication",
-                        "resourceReference": ref("Citation", study_citation)})
+        related.append(
+            {
+                "type": "citation",
+                "display": "The study's publication",
+                "resourceReference": ref("Citation", study_citation),
+            }
+        )
     if related:
         evid["relatedArtifact"] = related
     evid["variableDefinition"] = [
@@ -224,8 +263,9 @@ def map_evidence(
         _variable("exposure", "intended", ref("EvidenceVariable", exposure_variable)),
         _variable("outcome", "observed", ref("EvidenceVariable", outcome_variable)),
     ]
-    evid["synthesisType"] = concept("http://terminology.hl7.org/CodeSystem/synthesis-type",
-                                    "NotApplicable", "not applicable")
+    evid["synthesisType"] = concept(
+        "http://terminology.hl7.org/CodeSystem/synthesis-type", "NotApplicable", "not applicable"
+    )
     design = DESIGN_CODES.get(pub.study.design if pub.study else "", [])
     if design:
         evid["studyDesign"] = [concept(STUDY_DESIGN, code, display) for code, display in design]
@@ -234,8 +274,12 @@ def map_evidence(
         evid["statistic"] = [stat]
     if certainties:
         evid["certainty"] = [certainty_element(c) for c in certainties]
-    rows = [("Result", res.description), ("Numbers", statistic_summary(res)),
-            ("Timepoint", res.timepoint.label), ("Source", f"{source.file} ({source.kind})")]
+    rows = [
+        ("Result", res.description),
+        ("Numbers", statistic_summary(res)),
+        ("Timepoint", res.timepoint.label),
+        ("Source", f"{source.file} ({source.kind})"),
+    ]
     rows += [("Certainty", f"{c.overall}: {c.summary}") for c in certainties]
     evid["text"] = narrative(title, rows)
     return evid

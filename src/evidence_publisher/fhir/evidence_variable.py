@@ -21,8 +21,9 @@ def outcome_variable_id(pub_id: str, outcome: Outcome, tp: Timepoint) -> str:
     return resource_id(pub_id, outcome.id, timepoint_slug(tp))
 
 
-def map_outcome_variable(ctx: Context, pub_id: str, label: str, outcome: Outcome, tp: Timepoint,
-                         date: str) -> dict:
+def map_outcome_variable(
+    ctx: Context, pub_id: str, label: str, outcome: Outcome, tp: Timepoint, date: str
+) -> dict:
     rid = outcome_variable_id(pub_id, outcome, tp)
     title = f"{outcome.name}, {tp.label} ({label})"
     res = base(ctx, "EvidenceVariable", rid, title=title, date=date, profiles=["variable-definition"])
@@ -34,14 +35,16 @@ def map_outcome_variable(ctx: Context, pub_id: str, label: str, outcome: Outcome
         }
     ]
     res["handling"] = outcome.handling
-    res["text"] = narrative(title, [("Outcome", outcome.description), ("Timepoint", tp.label),
-                                    ("Handling", outcome.handling)])
+    res["text"] = narrative(
+        title, [("Outcome", outcome.description), ("Timepoint", tp.label), ("Handling", outcome.handling)]
+    )
     return res
 
 
 def map_agent_variable(ctx: Context, agent: Agent, role: str, date: str) -> dict:
-    res = base(ctx, "EvidenceVariable", agent.id, title=agent.name, date=date,
-               profiles=["variable-definition"])
+    res = base(
+        ctx, "EvidenceVariable", agent.id, title=agent.name, date=date, profiles=["variable-definition"]
+    )
     parts = [agent.description or agent.name]
     if agent.dose:
         parts.append(f"Dose as reported: {agent.dose}.")
@@ -57,10 +60,17 @@ def map_agent_variable(ctx: Context, agent: Agent, role: str, date: str) -> dict
     res["handling"] = "dichotomous"
     notes = [{"text": f"Role in the study: {role}."}]
     for ext in agent.external:
-        notes.append({"text": f"{', '.join(ext.fields)}: found outside the corpus at {ext.url} "
-                              f"(status: {ext.status}){'. ' + ext.note if ext.note else ''}"})
+        notes.append(
+            {
+                "text": f"{', '.join(ext.fields)}: found outside the corpus at {ext.url} "
+                f"(status: {ext.status}){'. ' + ext.note if ext.note else ''}"
+            }
+        )
     res["note"] = notes
-    rows = [("Role", role), ("Description", agent.description or agent.name),
-            ("Dose", agent.dose or "not reported")]
+    rows = [
+        ("Role", role),
+        ("Description", agent.description or agent.name),
+        ("Dose", agent.dose or "not reported"),
+    ]
     res["text"] = narrative(agent.name, rows)
     return res

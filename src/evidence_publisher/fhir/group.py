@@ -31,8 +31,11 @@ def map_study_group(ctx: Context, pop: Population, date: str) -> dict:
         lines.append(f"{ch.description}: {stat}{fmt(ch.value)}{unit}".rstrip(": "))
     res["description"] = "; ".join(lines)
     res["characteristic"] = [
-        {"code": {"text": "Study population"}, "valueCodeableConcept": {"text": pop.description},
-         "exclude": False}
+        {
+            "code": {"text": "Study population"},
+            "valueCodeableConcept": {"text": pop.description},
+            "exclude": False,
+        }
     ]
     rows = [("Description", pop.description)]
     if pop.count is not None:
@@ -53,17 +56,13 @@ def map_eligibility_group(ctx: Context, pop: RecPopulation, title: str, date: st
         {
             "code": {"text": crit.description},
             "valueCodeableConcept": {
-                "coding": [
-                    {k: v for k, v in c.model_dump().items() if v is not None} for c in crit.codes
-                ],
+                "coding": [{k: v for k, v in c.model_dump().items() if v is not None} for c in crit.codes],
                 "text": crit.reading,
             },
             "exclude": False,
         }
         for crit in pop.criteria
     ]
-    rows = [("Description", pop.description)] + [
-        (crit.description, crit.reading) for crit in pop.criteria
-    ]
+    rows = [("Description", pop.description)] + [(crit.description, crit.reading) for crit in pop.criteria]
     res["text"] = narrative(title, rows)
     return res

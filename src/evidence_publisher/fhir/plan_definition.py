@@ -49,8 +49,13 @@ def _data_requirement(crit: Criterion) -> dict:
     return {
         "type": crit.resource,
         "codeFilter": [
-            {"path": path, "code": [{"system": c.system, "code": c.code, **({"display": c.display} if c.display else {})}
-                                    for c in crit.codes]}
+            {
+                "path": path,
+                "code": [
+                    {"system": c.system, "code": c.code, **({"display": c.display} if c.display else {})}
+                    for c in crit.codes
+                ],
+            }
         ],
     }
 
@@ -79,13 +84,22 @@ def map_plan_definition(
         "condition's description); a clinician confirms that standard treatment has failed."
     )
     res["relatedArtifact"] = [
-        {"type": "citation", "display": "Document that states the advice",
-         "resource": ctx.canonical("Citation", citation_id)},
-        {"type": "justification", "display": "Recommendation justification",
-         "resourceReference": {"reference": f"ArtifactAssessment/{justification_id}"}},
+        {
+            "type": "citation",
+            "display": "Document that states the advice",
+            "resource": ctx.canonical("Citation", citation_id),
+        },
+        {
+            "type": "justification",
+            "display": "Recommendation justification",
+            "resourceReference": {"reference": f"ArtifactAssessment/{justification_id}"},
+        },
     ] + [
-        {"type": "justification", "display": "Certainty of evidence",
-         "resourceReference": {"reference": f"ArtifactAssessment/{cid}"}}
+        {
+            "type": "justification",
+            "display": "Certainty of evidence",
+            "resourceReference": {"reference": f"ArtifactAssessment/{cid}"},
+        }
         for cid in certainty_ids
     ]
     action: dict = {
@@ -96,8 +110,10 @@ def map_plan_definition(
             {"type": "justification", "display": title, "resource": ctx.canonical("Evidence", eid)}
             for eid, title in evidence
         ],
-        "trigger": [{"type": "named-event", "name": "patient-view"},
-                    {"type": "named-event", "name": "order-select"}],
+        "trigger": [
+            {"type": "named-event", "name": "patient-view"},
+            {"type": "named-event", "name": "order-select"},
+        ],
         "input": [
             {"title": crit.id, "requirement": _data_requirement(crit)} for crit in rec.population.criteria
         ],

@@ -99,7 +99,9 @@ def collect_files(paths: list[Path]) -> tuple[list[Path], list[Issue]]:
         else:
             issues.append(
                 CorpusFileMissing(
-                    SourceLocation(_display(p)), "", f"{str(p)!r} does not exist",
+                    SourceLocation(_display(p)),
+                    "",
+                    f"{str(p)!r} does not exist",
                     "give a mappings directory (with corpus.yaml) or mapping files",
                 )
             )
@@ -135,7 +137,9 @@ def load_corpus(paths: list[Path]) -> LoadedCorpus:
             where = _display(files[0].parent) if files else "the mappings directory"
             issues.append(
                 CorpusFileMissing(
-                    SourceLocation(where), "", "no corpus file (kind: corpus) was given",
+                    SourceLocation(where),
+                    "",
+                    "no corpus file (kind: corpus) was given",
                     f"add {CORPUS_FILE} with base_url, version and the source register",
                 )
             )
@@ -143,7 +147,8 @@ def load_corpus(paths: list[Path]) -> LoadedCorpus:
     for extra in corpora[1:]:
         issues.append(
             DuplicateId(
-                extra.doc.locate(("kind",)), "kind",
+                extra.doc.locate(("kind",)),
+                "kind",
                 f"a second corpus file (the first is {corpora[0].doc.file})",
                 "keep one corpus file per build",
             )
@@ -162,7 +167,8 @@ def load_corpus(paths: list[Path]) -> LoadedCorpus:
         if mid in seen_ids:
             issues.append(
                 DuplicateId(
-                    item.doc.locate(("id",)), "id",
+                    item.doc.locate(("id",)),
+                    "id",
                     f"id {mid!r} is already used by {seen_ids[mid].file}",
                     "give every publication and recommendation a unique id",
                 )
@@ -181,9 +187,7 @@ def load_corpus(paths: list[Path]) -> LoadedCorpus:
     return result
 
 
-def _load_sources(
-    corpus: Corpus, doc: LocatedDocument, base: Path, issues: list[Issue]
-) -> dict[str, str]:
+def _load_sources(corpus: Corpus, doc: LocatedDocument, base: Path, issues: list[Issue]) -> dict[str, str]:
     texts: dict[str, str] = {}
     src_dir = (base / corpus.sources_dir).resolve()
     seen: set[str] = set()
@@ -191,8 +195,10 @@ def _load_sources(
         if src.id in seen:
             issues.append(
                 DuplicateId(
-                    doc.locate(("sources", i, "id")), f"sources[{i}].id",
-                    f"source id {src.id!r} is registered twice", "give each source a unique id",
+                    doc.locate(("sources", i, "id")),
+                    f"sources[{i}].id",
+                    f"source id {src.id!r} is registered twice",
+                    "give each source a unique id",
                 )
             )
             continue
@@ -201,7 +207,8 @@ def _load_sources(
         if not path.is_file():
             issues.append(
                 SourceFileMissing(
-                    doc.locate(("sources", i, "file")), f"sources[{i}].file",
+                    doc.locate(("sources", i, "file")),
+                    f"sources[{i}].file",
                     f"source document {str(path)!r} does not exist",
                     "copy the document into the sources directory or correct 'file'",
                 )
@@ -213,7 +220,8 @@ def _load_sources(
         if not quote_occurs(title_text, text):
             issues.append(
                 QuoteNotFound(
-                    doc.locate(("sources", i, "title")), f"sources[{i}].title",
+                    doc.locate(("sources", i, "title")),
+                    f"sources[{i}].title",
                     f"title {title_text!r} does not occur in {src.file}",
                     "copy the title verbatim from the document",
                 )
@@ -240,7 +248,9 @@ class _Checker:
             known = ", ".join(s.id for s in self.corpus.corpus.sources)
             self.issues.append(
                 DanglingReference(
-                    self.at(*path), _fname(path), f"source {source_id!r} is not in the register",
+                    self.at(*path),
+                    _fname(path),
+                    f"source {source_id!r} is not in the register",
                     f"use one of: {known}",
                 )
             )
@@ -260,7 +270,8 @@ class _Checker:
                 qpath = path if isinstance(quotes, str) else (*path, i)
                 self.issues.append(
                     QuoteNotFound(
-                        self.at(*qpath), _fname(qpath),
+                        self.at(*qpath),
+                        _fname(qpath),
                         f"quote {_short(q)!r} does not occur in {self.corpus.source(source_id).file}",
                         "copy the sentence verbatim from the source document (only whitespace may "
                         "differ), or name the right 'source'",
@@ -274,7 +285,8 @@ class _Checker:
         if not number_occurs(value, quote_text):
             self.issues.append(
                 NumberNotInQuote(
-                    self.at(*path), _fname(path),
+                    self.at(*path),
+                    _fname(path),
                     f"{what} {value} does not occur in the quote",
                     "quote the sentence that states this number, or mark the value as derived "
                     "with its formula",
@@ -287,7 +299,8 @@ class _Checker:
         if not quote_occurs(value, quote_text, ignore_case=True):
             self.issues.append(
                 NumberNotInQuote(
-                    self.at(*path), _fname(path),
+                    self.at(*path),
+                    _fname(path),
                     f"{what} {value!r} does not occur in the quotes of this block",
                     "quote the text that states it, or list the field under 'external' with the "
                     "status and URL where it was found",
@@ -317,7 +330,8 @@ def _check_publication(corpus: LoadedCorpus, item: Loaded, issues: list[Issue]) 
     elif pub.reported_in not in corpus.publications:
         issues.append(
             DanglingReference(
-                ck.at("reported_in"), "reported_in",
+                ck.at("reported_in"),
+                "reported_in",
                 f"publication {pub.reported_in!r} is not defined by any mapping file",
                 f"use one of: {', '.join(sorted(corpus.publications))}",
             )
@@ -335,7 +349,8 @@ def _check_publication(corpus: LoadedCorpus, item: Loaded, issues: list[Issue]) 
             if rid not in result_ids:
                 issues.append(
                     DanglingReference(
-                        ck.at("certainty", i, "results", j), f"certainty[{i}].results[{j}]",
+                        ck.at("certainty", i, "results", j),
+                        f"certainty[{i}].results[{j}]",
                         f"result {rid!r} is not defined in this file",
                         f"use one of: {', '.join(sorted(result_ids))}",
                     )
@@ -355,8 +370,10 @@ def _unique_ids(ck: _Checker, ids: list[str], path: tuple, what: str) -> set[str
         if ident in seen:
             ck.issues.append(
                 DuplicateId(
-                    ck.at(*path, i, "id"), _fname((*path, i, "id")),
-                    f"{what} id {ident!r} is used twice in this file", f"give each {what} a unique id",
+                    ck.at(*path, i, "id"),
+                    _fname((*path, i, "id")),
+                    f"{what} id {ident!r} is used twice in this file",
+                    f"give each {what} a unique id",
                 )
             )
         seen.add(ident)
@@ -465,7 +482,9 @@ def _check_study(ck: _Checker, pub: Publication) -> None:
             ck.number(fu.mean, qtext, ("study", "follow_up", "mean"), "mean follow-up")
             if fu.dispersion is not None:
                 ck.number(
-                    fu.dispersion.value, qtext, ("study", "follow_up", "dispersion", "value"),
+                    fu.dispersion.value,
+                    qtext,
+                    ("study", "follow_up", "dispersion", "value"),
                     "follow-up dispersion",
                 )
 
@@ -482,7 +501,8 @@ def _check_result(
     if res.outcome not in outcome_ids:
         ck.issues.append(
             DanglingReference(
-                ck.at(*base, "outcome"), f"results[{i}].outcome",
+                ck.at(*base, "outcome"),
+                f"results[{i}].outcome",
                 f"outcome {res.outcome!r} is not defined in this file",
                 f"define it under 'outcomes' or use one of: {', '.join(sorted(outcome_ids))}",
             )
@@ -490,7 +510,8 @@ def _check_result(
     if res.population is not None and res.population not in population_ids:
         ck.issues.append(
             DanglingReference(
-                ck.at(*base, "population"), f"results[{i}].population",
+                ck.at(*base, "population"),
+                f"results[{i}].population",
                 f"population {res.population!r} is not this study's population",
                 f"use {', '.join(sorted(population_ids))} or leave it out",
             )
@@ -509,7 +530,9 @@ def _check_result(
     if res.dispersion is not None:
         for name in ("value", "low", "high"):
             ck.number(
-                getattr(res.dispersion, name), qtext, (*base, "dispersion", name),
+                getattr(res.dispersion, name),
+                qtext,
+                (*base, "dispersion", name),
                 f"{res.dispersion.kind} {name}",
             )
     if res.p_value is not None:
@@ -540,7 +563,8 @@ def _check_derivation(ck: _Checker, pub: Publication, i: int, res: Result) -> No
         if found is None or found[1].value is None:
             ck.issues.append(
                 DanglingReference(
-                    ck.at(*base, "inputs", name), f"results[{i}].derived.inputs.{name}",
+                    ck.at(*base, "inputs", name),
+                    f"results[{i}].derived.inputs.{name}",
                     f"input {ref!r} is not a result with a value",
                     "name a result id of this file, or 'publication/result'",
                 )
@@ -554,7 +578,9 @@ def _check_derivation(ck: _Checker, pub: Publication, i: int, res: Result) -> No
     except FormulaError as exc:
         ck.issues.append(
             DerivationMismatch(
-                ck.at(*base, "formula"), f"results[{i}].derived.formula", str(exc),
+                ck.at(*base, "formula"),
+                f"results[{i}].derived.formula",
+                str(exc),
                 "write arithmetic (+ - * /) over the input names",
             )
         )
@@ -562,7 +588,8 @@ def _check_derivation(ck: _Checker, pub: Publication, i: int, res: Result) -> No
     if not agrees_at_precision(computed, res.value):
         ck.issues.append(
             DerivationMismatch(
-                ck.at("results", i, "value"), f"results[{i}].value",
+                ck.at("results", i, "value"),
+                f"results[{i}].value",
                 f"the formula {derived.formula!r} gives {computed.normalize()}, not {res.value}",
                 "correct the value or the formula; a derived value must follow from its inputs",
             )
@@ -578,7 +605,8 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
     if rec.stated_in not in corpus.publications:
         issues.append(
             DanglingReference(
-                ck.at("stated_in"), "stated_in",
+                ck.at("stated_in"),
+                "stated_in",
                 f"publication {rec.stated_in!r} is not defined by any mapping file",
                 f"use one of: {', '.join(sorted(corpus.publications))}",
             )
@@ -605,7 +633,8 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
         if corpus.result(ref) is None:
             issues.append(
                 DanglingReference(
-                    ck.at("evidence", i), f"evidence[{i}]",
+                    ck.at("evidence", i),
+                    f"evidence[{i}]",
                     f"{ref!r} names no result of any publication mapping",
                     "write 'publication-id/result-id' of an existing result",
                 )
@@ -619,7 +648,8 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
         if claim.publication not in corpus.publications:
             issues.append(
                 DanglingReference(
-                    ck.at("claims", i, "publication"), f"claims[{i}].publication",
+                    ck.at("claims", i, "publication"),
+                    f"claims[{i}].publication",
                     f"publication {claim.publication!r} is not defined by any mapping file",
                     f"use one of: {', '.join(sorted(corpus.publications))}",
                 )

@@ -256,8 +256,13 @@ class FollowUp(_Model):
 
 
 StudyDesign = Literal[
-    "single-arm-before-after", "single-arm", "phase-1-dose-escalation", "randomized", "cohort",
-    "case-series", "unknown",
+    "single-arm-before-after",
+    "single-arm",
+    "phase-1-dose-escalation",
+    "randomized",
+    "cohort",
+    "case-series",
+    "unknown",
 ]
 
 
@@ -324,8 +329,7 @@ class Counts(_Model):
     def _bounded(self) -> Counts:
         if self.denominator is not None and self.affected > self.denominator:
             raise ValueError(
-                f"{self.affected} participants with the outcome is more than the "
-                f"{self.denominator} analysed"
+                f"{self.affected} participants with the outcome is more than the {self.denominator} analysed"
             )
         return self
 
@@ -397,8 +401,14 @@ Concern = Literal["no-concern", "serious-concern", "very-serious-concern", "extr
 
 class CertaintyDomain(_Model):
     domain: Literal[
-        "RiskOfBias", "Inconsistency", "Indirectness", "Imprecision", "PublicationBias",
-        "DoseResponseGradient", "PlausibleConfounding", "LargeEffect",
+        "RiskOfBias",
+        "Inconsistency",
+        "Indirectness",
+        "Imprecision",
+        "PublicationBias",
+        "DoseResponseGradient",
+        "PlausibleConfounding",
+        "LargeEffect",
     ]
     rating: Concern | Literal["present", "absent"]
     reason: Text

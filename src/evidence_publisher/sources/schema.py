@@ -10,11 +10,7 @@ _KINDS = {"corpus": Corpus, "publication": Publication, "recommendation": Recomm
 
 
 def json_schema(kind: str = "any") -> dict:
-    schema = (
-        _KINDS[kind].model_json_schema()
-        if kind in _KINDS
-        else TypeAdapter(MappingFile).json_schema()
-    )
+    schema = _KINDS[kind].model_json_schema() if kind in _KINDS else TypeAdapter(MappingFile).json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema.setdefault("title", "evidence-publisher mapping file")
     return schema

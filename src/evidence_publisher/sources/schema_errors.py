@@ -27,14 +27,33 @@ TOP_MODELS: dict[str, type[BaseModel]] = {
 }
 
 _WRONG_TYPE = {
-    "int_type", "int_parsing", "int_from_float", "decimal_type", "decimal_parsing", "string_type",
-    "list_type", "dict_type", "model_type", "model_attributes_type", "bool_type", "bool_parsing",
-    "float_type", "float_parsing", "union_tag_invalid", "is_instance_of",
+    "int_type",
+    "int_parsing",
+    "int_from_float",
+    "decimal_type",
+    "decimal_parsing",
+    "string_type",
+    "list_type",
+    "dict_type",
+    "model_type",
+    "model_attributes_type",
+    "bool_type",
+    "bool_parsing",
+    "float_type",
+    "float_parsing",
+    "union_tag_invalid",
+    "is_instance_of",
 }
 _BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 _TYPE_NAMES = {
-    "int": "a whole number", "decimal": "a number", "str": "text", "string": "text",
-    "list": "a list", "dict": "a mapping", "model": "a mapping", "bool": "true or false",
+    "int": "a whole number",
+    "decimal": "a number",
+    "str": "text",
+    "string": "text",
+    "list": "a list",
+    "dict": "a mapping",
+    "model": "a mapping",
+    "bool": "true or false",
 }
 
 
@@ -94,7 +113,9 @@ def issues_from_validation(doc: LocatedDocument, kind: str, exc: ValidationError
             location = doc.locate(loc[:-1])
             name = loc[-1] if loc else "kind"
             issue: Issue = MissingField(
-                location, _field_name(loc), f"required field {name!r} is missing",
+                location,
+                _field_name(loc),
+                f"required field {name!r} is missing",
                 f"add '{name}:' here (see docs/mapping-format.md or `evidence-publisher schema`)",
             )
         elif etype == "extra_forbidden":
@@ -104,12 +125,15 @@ def issues_from_validation(doc: LocatedDocument, kind: str, exc: ValidationError
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             issue = UnknownKey(
-                location, _field_name(loc), f"unknown key {loc[-1]!r}",
+                location,
+                _field_name(loc),
+                f"unknown key {loc[-1]!r}",
                 f"{hint}remove it or use one of: {', '.join(allowed)}" if allowed else "remove it",
             )
         elif etype in ("union_tag_not_found", "union_tag_invalid") and len(loc) <= 1:
             issue = InvalidValue(
-                doc.locate(("kind",)), "kind",
+                doc.locate(("kind",)),
+                "kind",
                 f"'kind' must be one of corpus, publication, recommendation (got "
                 f"{_as_dict(doc.data).get('kind')!r})",
                 "set 'kind: corpus', 'kind: publication' or 'kind: recommendation'",
@@ -122,25 +146,33 @@ def issues_from_validation(doc: LocatedDocument, kind: str, exc: ValidationError
             if etype == "literal_error":
                 expected = err.get("ctx", {}).get("expected", "")
                 issue = InvalidValue(
-                    location, field, f"{given!r} is not allowed here",
+                    location,
+                    field,
+                    f"{given!r} is not allowed here",
                     f"use one of {expected}",
                 )
             elif etype == "string_pattern_mismatch":
                 desc = _description(root, loc)
                 issue = InvalidValue(
-                    location, field, f"{given!r} does not have the required form",
+                    location,
+                    field,
+                    f"{given!r} does not have the required form",
                     f"write {desc}" if desc else f"match the pattern {err['ctx']['pattern']}",
                 )
             elif etype in _WRONG_TYPE:
                 expected = _TYPE_NAMES.get(etype.split("_")[0], etype.split("_")[0])
                 issue = WrongType(
-                    location, field, f"expected {expected}, got {given!r}",
+                    location,
+                    field,
+                    f"expected {expected}, got {given!r}",
                     f"write {expected} here",
                 )
             elif etype in _BOUNDS or etype == "value_error":
                 text = msg.removeprefix("Value error, ")
                 issue = ImpossibleValue(
-                    location, field, text if etype == "value_error" else f"{given!r}: {msg}",
+                    location,
+                    field,
+                    text if etype == "value_error" else f"{given!r}: {msg}",
                     "correct the value against the source document",
                 )
             else:

@@ -47,8 +47,10 @@ def load_located(path: Path, display_name: str) -> tuple[LocatedDocument | None,
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        loc = SourceLocation(display_name, mark.line + 1, mark.column + 1) if mark else SourceLocation(
-            display_name
+        loc = (
+            SourceLocation(display_name, mark.line + 1, mark.column + 1)
+            if mark
+            else SourceLocation(display_name)
         )
         return None, [
             YamlSyntax(
