@@ -1,1 +1,23 @@
-"""validate stage."""
+"""validate stage: FHIR R5 validation driven by the official StructureDefinition snapshots.
+
+    from evidence_publisher.validate import Validator
+    report = Validator.from_cache().validate(resources)
+"""
+
+from evidence_publisher.validate.errors import (
+    DefinitionsUnavailableError,
+    InputNotFoundError,
+    ValidationFailedError,
+)
+from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome
+from evidence_publisher.validate.validator import Validator
+
+__all__ = [
+    "DefinitionsUnavailableError",
+    "InputNotFoundError",
+    "Issue",
+    "ValidationFailedError",
+    "ValidationReport",
+    "Validator",
+    "operation_outcome",
+]

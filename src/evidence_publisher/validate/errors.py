@@ -1,0 +1,23 @@
+"""Errors of the validate stage (one class per failure mode)."""
+
+from __future__ import annotations
+
+from evidence_publisher.errors import EvidencePublisherError, ExitCode
+
+
+class ValidationFailedError(EvidencePublisherError):
+    """Raised by callers (build) when a validation report contains errors."""
+
+    exit_code = ExitCode.INVALID_OUTPUT
+
+
+class DefinitionsUnavailableError(EvidencePublisherError):
+    """The FHIR definitions needed for validation are not installed."""
+
+    exit_code = ExitCode.PACKAGE_UNAVAILABLE
+
+
+class InputNotFoundError(EvidencePublisherError):
+    """A path given to ``validate`` does not exist."""
+
+    exit_code = ExitCode.USAGE

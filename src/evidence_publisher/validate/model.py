@@ -1,0 +1,242 @@
+"""StructureDefinition snapshots compiled into lookup tables the walker can use directly.
+
+A ``TypeModel`` is built once per StructureDefinition. For every element path that has children it
+maps each JSON property name to ``(ElementDef, type_code)``: choice elements are expanded
+(``value[x]`` gives ``valueString``, ``valueQuantity`` ...), so the walker resolves a property with
+one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from evidence_publisher.validate.definitions import SD_BASE, DefinitionSource
+
+FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
+
+IMPLEMENTS_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-implements"
+
+PRIMITIVE_TYPES = frozenset(
+    {
+        "base64Binary", "boolean", "canonical", "code", "date", "dateTime", "decimal", "id",
+        "instant", "integer", "integer64", "markdown", "oid", "positiveInt", "string", "time",
+        "unsignedInt", "uri", "url", "uuid", "xhtml",
+    }
+)
+_SYSTEM_TYPES = {
+    "http://hl7.org/fhirpath/System.String": "string",
+    "http://hl7.org/fhirpath/System.Boolean": "boolean",
+    "http://hl7.org/fhirpath/System.Integer": "integer",
+    "http://hl7.org/fhirpath/System.Decimal": "decimal",
+    "http://hl7.org/fhirpath/System.Date": "date",
+    "http://hl7.org/fhirpath/System.DateTime": "dateTime",
+    "http://hl7.org/fhirpath/System.Time": "time",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    key: str
+    severity: str  # "error" | "warning"
+    human: str
+    expression: str
+    source: str
+
+
+@dataclass(slots=True)
+class TypeRef:
+    code: str
+    target_profiles: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ElementDef:
+    path: str
+    name: str  # JSON base name ("value" for value[x])
+    min: int
+    max: int | None  # None means "*"
+    array: bool  # JSON array form, from base.max
+    types: tuple[TypeRef, ...]
+    choice: bool
+    content_ref: str | None
+    binding: tuple[str, str] | None  # (strength, value set url without version)
+    fixed: Any = None
+    pattern: Any = None
+    constraints: tuple[Constraint, ...] = ()
+    max_length: int | None = None
+    owner: TypeModel | None = field(default=None, repr=False)
+
+
+def _type_code(t: dict) -> str:
+    code = t.get("code", "")
+    for ext in t.get("extension", ()):
+        if ext.get("url") == FHIR_TYPE_EXT:
+            return ext.get("valueUrl") or ext.get("valueUri") or code
+    return _SYSTEM_TYPES.get(code, code)
+
+
+def _max(value: str | None) -> int | None:
+    if value in (None, "*"):
+        return None
+    return int(value)
+
+
+def _cap(code: str) -> str:
+    return code[0].upper() + code[1:]
+
+
+class TypeModel:
+    """Compiled snapshot of one StructureDefinition."""
+
+    def __init__(self, sd: dict) -> None:
+        self.sd = sd
+        self.url: str = sd.get("url", "")
+        self.type: str = sd.get("type", "")
+        self.name: str = sd.get("name", self.type)
+        self.kind: str = sd.get("kind", "")
+        self.base: str | None = sd.get("baseDefinition")
+        self.abstract: bool = bool(sd.get("abstract"))
+        self.elements: dict[str, ElementDef] = {}
+        # parent path -> {json property name -> (element, type code or None)}
+        self.children: dict[str, dict[str, tuple[ElementDef, str | None]]] = {}
+        self.has_children: set[str] = set()
+        # slices on Extension.extension (complex extensions): slice url -> element id prefix
+        self.extension_slices: dict[str, dict[str, ElementDef]] = {}
+        self._compile()
+
+    @property
+    def root(self) -> ElementDef:
+        return self.elements[self.type]
+
+    def _compile(self) -> None:
+        snapshot = self.sd.get("snapshot", {}).get("element", [])
+        slices: dict[str, dict[str, dict]] = {}
+        for raw in snapshot:
+            eid: str = raw.get("id") or raw["path"]
+            if ":" in eid:
+                slices.setdefault(eid.split(":", 1)[1].split(".", 1)[0], {})[eid] = raw
+                continue
+            el = self._element(raw)
+            self.elements[el.path] = el
+        for path, el in self.elements.items():
+            if "." not in path:
+                continue
+            parent = path.rsplit(".", 1)[0]
+            self.has_children.add(parent)
+            table = self.children.setdefault(parent, {})
+            if el.choice:
+                for t in el.types:
+                    table[el.name + _cap(t.code)] = (el, t.code)
+            else:
+                table[el.name] = (el, el.types[0].code if len(el.types) == 1 else None)
+        if self.type == "Extension":
+            self._compile_extension_slices(slices)
+
+    def _compile_extension_slices(self, slices: dict[str, dict[str, dict]]) -> None:
+        for slice_name, raws in slices.items():
+            head = raws.get(f"Extension.extension:{slice_name}")
+            if head is None:
+                continue
+            url = slice_name
+            table: dict[str, ElementDef] = {"": self._element(head)}
+            for eid, raw in raws.items():
+                if eid.endswith(".url") and raw.get("fixedUri"):
+                    url = raw["fixedUri"]
+                if eid.endswith(".value[x]"):
+                    table["value"] = self._element(raw)
+            self.extension_slices[url] = table
+
+    def _element(self, raw: dict) -> ElementDef:
+        path: str = raw["path"]
+        last = path.rsplit(".", 1)[-1]
+        choice = last.endswith("[x]")
+        name = last[:-3] if choice else last
+        types = tuple(
+            TypeRef(
+                _type_code(t),
+                tuple(t.get("targetProfile", ())),
+                tuple(t.get("profile", ())),
+            )
+            for t in raw.get("type", ())
+        )
+        base_max = raw.get("base", {}).get("max", raw.get("max"))
+        binding = None
+        b = raw.get("binding")
+        if b and b.get("valueSet") and b.get("strength") in ("required", "extensible"):
+            binding = (b["strength"], b["valueSet"].split("|", 1)[0])
+        fixed = pattern = None
+        for k, v in raw.items():
+            if k.startswith("fixed"):
+                fixed = v
+            elif k.startswith("pattern"):
+                pattern = v
+        constraints = tuple(
+            Constraint(
+                c["key"],
+                c.get("severity", "error"),
+                c.get("human", ""),
+                c.get("expression", ""),
+                c.get("source", ""),
+            )
+            for c in raw.get("constraint", ())
+            if c.get("expression")
+        )
+        return ElementDef(
+            path=path,
+            name=name,
+            min=int(raw.get("min", 0)),
+            max=_max(raw.get("max")),
+            array=base_max != "1" and "." in path,
+            types=types,
+            choice=choice,
+            content_ref=raw.get("contentReference"),
+            binding=binding,
+            fixed=fixed,
+            pattern=pattern,
+            constraints=constraints,
+            max_length=raw.get("maxLength"),
+            owner=self,
+        )
+
+
+class ModelRegistry:
+    """Compiles and caches ``TypeModel`` objects on demand."""
+
+    def __init__(self, definitions: DefinitionSource) -> None:
+        self.definitions = definitions
+        self._models: dict[str, TypeModel | None] = {}
+        self._ancestors: dict[str, tuple[str, ...]] = {}
+
+    def get(self, url_or_type: str) -> TypeModel | None:
+        key = url_or_type if "/" in url_or_type else SD_BASE + url_or_type
+        if key in self._models:
+            return self._models[key]
+        sd = self.definitions.structure_definition(key)
+        model = TypeModel(sd) if sd and sd.get("snapshot") else None
+        self._models[key] = model
+        return model
+
+    def ancestors(self, type_name: str) -> tuple[str, ...]:
+        """The type and its base types, e.g. Evidence, MetadataResource, DomainResource ..."""
+        if type_name in self._ancestors:
+            return self._ancestors[type_name]
+        chain: list[str] = []
+        current: str | None = SD_BASE + type_name
+        while current and len(chain) < 12:
+            sd = self.definitions.structure_definition(current)
+            if sd is None:
+                break
+            chain.append(sd.get("type") if sd.get("derivation") != "constraint" else sd["id"])
+            for ext in sd.get("extension", ()):
+                if ext.get("url") == IMPLEMENTS_EXT and isinstance(ext.get("valueUri"), str):
+                    chain.append(ext["valueUri"].rsplit("/", 1)[-1])
+            current = sd.get("baseDefinition")
+        result = tuple(chain)
+        self._ancestors[type_name] = result
+        return result
+
+    def is_resource_type(self, name: str) -> bool:
+        m = self.get(name)
+        return m is not None and m.kind == "resource" and not m.abstract and m.type == name

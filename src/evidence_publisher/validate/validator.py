@@ -1,0 +1,124 @@
+"""The public entry point: ``Validator``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from evidence_publisher.validate.definitions import DefinitionSource
+from evidence_publisher.validate.model import ModelRegistry
+from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome
+from evidence_publisher.validate.terminology import Terminology
+from evidence_publisher.validate.walker import BundleIndex, ResourceContext, Walker
+
+ProfileRules = Callable[[dict, Callable[[str], dict | None]], list[Issue]]
+
+
+class Validator:
+    """Validates FHIR R5 JSON resources (plain dicts) against the installed definitions.
+
+    ``definitions`` is any object with ``structure_definition(url_or_type)``, ``value_set(url)``,
+    ``code_system(url)`` and ``by_url(url)`` (the packages stage's ``Definitions``).
+    """
+
+    def __init__(self, definitions: DefinitionSource, *, profile_rules: bool = True) -> None:
+        self.definitions = definitions
+        self.registry = ModelRegistry(definitions)
+        self.terminology = Terminology(definitions)
+        self.walker = Walker(self.registry, self.terminology)
+        self.profile_rules = profile_rules
+
+    @classmethod
+    def from_cache(
+        cls, cache: Any = None, progress: Callable[[str], None] | None = None
+    ) -> Validator:
+        """Build a validator on the package cache, installing the pinned packages if needed."""
+        from evidence_publisher.validate.adapter import load_definitions
+
+        return cls(load_definitions(cache, progress))
+
+    # ------------------------------------------------------------------ API
+    def validate_resource(self, resource: dict) -> dict:
+        """Validate one resource (a Bundle is validated with its entries) -> OperationOutcome."""
+        issues: list[Issue] = []
+        rc = self._validate_one(resource, issues, None)
+        if rc is not None:
+            for _entry, entry_issues in rc.entries:
+                issues.extend(_prefix_entry(resource, _entry, entry_issues))
+        return operation_outcome(issues)
+
+    def validate(self, resources: Iterable[dict], *, bundle: dict | None = None) -> ValidationReport:
+        """Validate resources, one OperationOutcome each.
+
+        A Bundle yields one outcome for itself and one per entry resource. When ``bundle`` is
+        given it is validated too and references in ``resources`` resolve against its entries.
+        """
+        report = ValidationReport()
+        index = BundleIndex.of(bundle) if isinstance(bundle, dict) else None
+        done: set[int] = set()
+        if isinstance(bundle, dict):
+            self._validate_into(bundle, report, None, done)
+        for res in resources:
+            if id(res) in done:
+                continue
+            self._validate_into(res, report, index, done)
+        return report
+
+    # ------------------------------------------------------------------ internals
+    def _validate_into(
+        self, res: dict, report: ValidationReport, index: BundleIndex | None, done: set[int]
+    ) -> None:
+        issues: list[Issue] = []
+        rc = self._validate_one(res, issues, index)
+        report.outcomes.append((res, operation_outcome(issues)))
+        done.add(id(res))
+        if rc is not None:
+            for entry, entry_issues in rc.entries:
+                entry_issues = entry_issues + self._profile_issues(entry, rc.bundle)
+                report.outcomes.append((entry, operation_outcome(entry_issues)))
+                done.add(id(entry))
+
+    def _validate_one(
+        self, res: Any, issues: list[Issue], index: BundleIndex | None
+    ) -> ResourceContext | None:
+        if isinstance(res, dict) and res.get("resourceType") == "Bundle":
+            index = BundleIndex.of(res)
+        rtype = res.get("resourceType") if isinstance(res, dict) else None
+        rc = self.walker.resource(res, str(rtype or "Resource"), issues, bundle=index)
+        if rc is not None:
+            issues.extend(self._profile_issues(res, index))
+        return rc
+
+    def _profile_issues(self, res: dict, index: BundleIndex | None) -> list[Issue]:
+        if not self.profile_rules:
+            return []
+        from evidence_publisher.validate.ebm import check_profiles
+
+        def resolve(ref: str) -> dict | None:
+            if ref.startswith("#"):
+                for c in res.get("contained") or ():
+                    if isinstance(c, dict) and c.get("id") == ref[1:]:
+                        return c
+                return None
+            return index.resolve(ref) if index is not None else None
+
+        return check_profiles(res, resolve, self.terminology)
+
+
+def _prefix_entry(bundle: dict, entry: dict, issues: list[Issue]) -> list[Issue]:
+    """Re-anchor an entry resource's issues on the Bundle (for single-outcome validation)."""
+    idx = next(
+        (i for i, e in enumerate(bundle.get("entry") or ()) if isinstance(e, dict)
+         and e.get("resource") is entry),
+        None,
+    )
+    if idx is None:
+        return issues
+    rtype = entry.get("resourceType", "")
+    out = []
+    for i in issues:
+        expr = i.expression
+        if expr == rtype or expr.startswith(rtype + ".") or expr.startswith(rtype + "["):
+            expr = f"Bundle.entry[{idx}].resource" + expr[len(rtype):]
+        out.append(Issue(i.severity, i.code, expr, i.message, i.rule))
+    return out
