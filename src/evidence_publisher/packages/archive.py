@@ -45,7 +45,7 @@ def extract_tarball(tar_path: Path, dest: Path) -> int:
     count = 0
     try:
         tf = tarfile.open(tar_path, mode="r:*")
-    except (tarfile.TarError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError) as exc:
         raise MalformedPackageError(
             f"{label}: not a readable tar archive ({exc})",
             details=["the download may be truncated; run the install again"],
@@ -68,8 +68,7 @@ def extract_tarball(tar_path: Path, dest: Path) -> int:
                     continue
                 if not member.isfile():
                     raise UnsafeArchiveError(
-                        f"{label}: member {member.name!r} is not a regular file; "
-                        "refusing to unpack",
+                        f"{label}: member {member.name!r} is not a regular file; refusing to unpack",
                         details=["FHIR packages contain only regular files and folders"],
                     )
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -325,9 +325,7 @@ class PackageCache:
                 return pkg
         raise PackageUnavailableError(f"{spec} could not be fetched", details=misses)
 
-    def _unpack_and_commit(
-        self, spec: PackageSpec, fetched: FetchedTarball, work: Path
-    ) -> InstalledPackage:
+    def _unpack_and_commit(self, spec: PackageSpec, fetched: FetchedTarball, work: Path) -> InstalledPackage:
         staged = work / "staged"
         staged.mkdir()
         extract_tarball(fetched.path, staged)
@@ -393,7 +391,7 @@ class PackageCache:
         self._packages.pop(spec, None)
         self._definitions.clear()
         pkg = self.get(spec.name, spec.version)
-        assert pkg is not None  # noqa: S101 - just renamed into place
+        assert pkg is not None
         return pkg
 
     # ---------------------------------------------------------------- scratch space

@@ -43,7 +43,7 @@ class Definitions:
     def _candidates(self, url: str, resource_type: str | None = None) -> list[_Candidate]:
         if self._by_url is None:
             self._build()
-        assert self._by_url is not None  # noqa: S101
+        assert self._by_url is not None
         found = self._by_url.get(url, [])
         if resource_type is not None:
             found = [c for c in found if c[1].get("resourceType") == resource_type]
@@ -116,7 +116,7 @@ class Definitions:
         """Every resource of one type, package by package (parses each file on first use)."""
         if self._by_type is None:
             self._build()
-        assert self._by_type is not None  # noqa: S101
+        assert self._by_type is not None
         for pkg, entry in self._by_type.get(resource_type, []):
             yield pkg.load(entry["filename"])
 

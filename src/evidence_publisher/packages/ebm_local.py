@@ -205,9 +205,7 @@ def structure_definition(ext: ExtensionDef) -> dict[str, Any]:
             "path": "Extension.url",
             "representation": ["xmlAttr"],
             "short": "identifies the meaning of the extension",
-            "definition": (
-                "Source of the definition for the extension code - a logical name or a URL."
-            ),
+            "definition": ("Source of the definition for the extension code - a logical name or a URL."),
             "min": 1,
             "max": "1",
             "base": {"path": "Extension.url", "min": 1, "max": "1"},
@@ -298,7 +296,7 @@ def package_files() -> dict[str, dict[str, Any]]:
         sd = structure_definition(ext)
         files[filename] = sd
         entry = entry_for(filename, sd)
-        assert entry is not None  # noqa: S101 - a generated SD always has a resourceType
+        assert entry is not None
         entries.append(entry)
     entries.sort(key=lambda e: e["filename"])
     files[".index.json"] = {"index-version": INDEX_VERSION, "files": entries}

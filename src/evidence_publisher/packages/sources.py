@@ -135,9 +135,7 @@ class RegistrySource:
                             on_bytes(spec, done, total)
             except (requests.RequestException, OSError) as exc:
                 target.unlink(missing_ok=True)
-                raise SourceMiss(
-                    f"download from {url} broke off after {done} bytes ({exc})"
-                ) from exc
+                raise SourceMiss(f"download from {url} broke off after {done} bytes ({exc})") from exc
         if total is not None and done != total:
             target.unlink(missing_ok=True)
             raise SourceMiss(f"download from {url} is truncated ({done} of {total} bytes)")

@@ -1,0 +1,271 @@
+"""Installing packages: sources in order, integrity, atomicity, dependencies, offline reuse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evidence_publisher.errors import ExitCode
+from evidence_publisher.packages import (
+    PackageCache,
+    PackageIntegrityError,
+    PackageSpec,
+    PackageUnavailableError,
+    archive,
+)
+from evidence_publisher.packages.errors import MalformedPackageError
+
+from .conftest import FAKE, FAKE_VERSION, FakeNpm, FakeRegistry, leftovers, make_tarball, package_files
+
+SPEC = f"{FAKE}#{FAKE_VERSION}"
+
+
+def _cache(root: Path, registry_url: str, *, use_npm: bool = False) -> PackageCache:
+    return PackageCache(root, registry_url=registry_url, use_npm=use_npm, connect_timeout=2)
+
+
+def test_install_from_registry_lays_out_package_and_index(registry: FakeRegistry, cache_root: Path):
+    registry.publish(FAKE, FAKE_VERSION, make_tarball(package_files()))
+    messages: list[str] = []
+    seen_bytes: list[tuple[int, int | None]] = []
+
+    pkgs = _cache(cache_root, registry.url).ensure(
+        [SPEC], progress=messages.append, on_bytes=lambda s, d, t: seen_bytes.append((d, t))
+    )
+
+    assert [p.spec for p in pkgs] == [PackageSpec(FAKE, FAKE_VERSION)]
+    pkg = pkgs[0]
+    assert pkg.path == cache_root / f"{FAKE}#{FAKE_VERSION}" / "package"
+    assert pkg.manifest["name"] == FAKE
+    assert pkg.source == "registry"
+    assert pkg.install_record["verified_with"] == "sha512"
+    index = json.loads((pkg.path / ".index.json").read_text())
+    assert index["index-version"] == 2
+    assert {e["filename"] for e in index["files"]} == {
+        "StructureDefinition-Thing.json",
+        "ValueSet-colours.json",
+    }
+    assert any(f"Installing {SPEC} from the FHIR package registry" in m for m in messages)
+    assert seen_bytes and seen_bytes[-1][0] == seen_bytes[-1][1]  # finished at the total size
+    assert registry.requests() == [f"/{FAKE}", f"/{FAKE}/{FAKE_VERSION}"]
+    assert leftovers(cache_root) == [f"{FAKE}#{FAKE_VERSION}"]
+
+
+@pytest.mark.parametrize(
+    ("integrity", "shasum"),
+    [("sha512-" + "A" * 86 + "==", "auto"), (None, "0" * 40)],
+    ids=["sri-sha512", "shasum-sha1"],
+)
+def test_integrity_mismatch_is_rejected_and_leaves_nothing(
+    registry: FakeRegistry, cache_root: Path, integrity: str | None, shasum: str
+):
+    registry.publish(FAKE, FAKE_VERSION, make_tarball(package_files()), integrity=integrity, shasum=shasum)
+
+    with pytest.raises(PackageIntegrityError) as info:
+        _cache(cache_root, registry.url).ensure([SPEC])
+
+    assert info.value.exit_code == ExitCode.PACKAGE_INTEGRITY
+    assert "does not match" in info.value.message
+    assert leftovers(cache_root) == []
+
+
+def test_sri_is_checked_even_when_shasum_matches(registry: FakeRegistry, cache_root: Path):
+    tarball = make_tarball(package_files())
+    other = make_tarball(package_files(resources={}))
+    from .conftest import sri
+
+    registry.publish(FAKE, FAKE_VERSION, tarball, integrity=sri(other), shasum="auto")
+    with pytest.raises(PackageIntegrityError):
+        _cache(cache_root, registry.url).ensure([SPEC])
+    assert leftovers(cache_root) == []
+
+
+def test_registry_unreachable_falls_back_to_npm(closed_port_url: str, fake_npm: FakeNpm, cache_root: Path):
+    fake_npm.add(FAKE, FAKE_VERSION, make_tarball(package_files()))
+    messages: list[str] = []
+
+    pkgs = _cache(cache_root, closed_port_url, use_npm=True).ensure([SPEC], progress=messages.append)
+
+    assert pkgs[0].source == "npm"
+    assert pkgs[0].install_record["location"] == f"npm pack {FAKE}@{FAKE_VERSION}"
+    assert fake_npm.calls() == [["pack", f"{FAKE}@{FAKE_VERSION}", "--json", "--ignore-scripts"]]
+    assert any("unreachable" in m for m in messages)
+    assert any(m.startswith(f"Installing {SPEC} from npm") for m in messages)
+    assert (pkgs[0].path / ".index.json").is_file()
+
+
+def test_registry_404_falls_back_to_npm(registry: FakeRegistry, fake_npm: FakeNpm, cache_root: Path):
+    registry.server.expect_request(f"/{FAKE}").respond_with_data("not found", status=404)
+    fake_npm.add(FAKE, FAKE_VERSION, make_tarball(package_files()))
+
+    pkgs = _cache(cache_root, registry.url, use_npm=True).ensure([SPEC])
+
+    assert pkgs[0].source == "npm"
+
+
+def test_npm_integrity_mismatch_is_rejected(
+    closed_port_url: str, fake_npm: FakeNpm, cache_root: Path, monkeypatch: pytest.MonkeyPatch
+):
+    fake_npm.add(FAKE, FAKE_VERSION, make_tarball(package_files()))
+    monkeypatch.setenv("FAKE_NPM_INTEGRITY", "sha512-" + "B" * 86 + "==")
+
+    with pytest.raises(PackageIntegrityError):
+        _cache(cache_root, closed_port_url, use_npm=True).ensure([SPEC])
+    assert leftovers(cache_root) == []
+
+
+def test_nothing_reachable_says_what_to_do(closed_port_url: str, no_npm: None, cache_root: Path):
+    with pytest.raises(PackageUnavailableError) as info:
+        _cache(cache_root, closed_port_url, use_npm=True).ensure([SPEC, "other.fake#2.0.0"])
+
+    err = info.value
+    assert err.exit_code == ExitCode.PACKAGE_UNAVAILABLE
+    assert SPEC in err.message and "other.fake#2.0.0" in err.message
+    text = "\n".join(err.details)
+    assert f"{closed_port_url} is unreachable" in text
+    assert "npm is not on PATH" in text
+    assert f"evidence-publisher packages install {SPEC} other.fake#2.0.0" in text
+    assert str(cache_root) in text
+    assert "FHIR_PACKAGE_REGISTRY" in text
+    assert f"npm pack {FAKE}@{FAKE_VERSION}" in text
+    assert leftovers(cache_root) == []
+
+
+def test_npm_not_found_reason_is_reported(closed_port_url: str, fake_npm: FakeNpm, cache_root: Path):
+    with pytest.raises(PackageUnavailableError) as info:
+        _cache(cache_root, closed_port_url, use_npm=True).ensure([SPEC])
+    assert f"Not Found - {FAKE}@{FAKE_VERSION}" in "\n".join(info.value.details)
+
+
+class _Boom(Exception):
+    pass
+
+
+@pytest.mark.parametrize("error", [_Boom, KeyboardInterrupt])
+def test_interrupted_extraction_leaves_no_half_package(
+    registry: FakeRegistry, cache_root: Path, monkeypatch: pytest.MonkeyPatch, error: type
+):
+    files = package_files()
+    for i in range(10):
+        files[f"package/Basic-{i}.json"] = json.dumps({"resourceType": "Basic", "id": str(i)}).encode()
+    registry.publish(FAKE, FAKE_VERSION, make_tarball(files))
+    real_write = archive._write_member
+    written: list[Path] = []
+
+    def failing_write(src, target: Path) -> None:
+        if len(written) == 4:
+            raise error("disk unplugged")
+        real_write(src, target)
+        written.append(target)
+
+    monkeypatch.setattr(archive, "_write_member", failing_write)
+
+    with pytest.raises(error):
+        _cache(cache_root, registry.url).ensure([SPEC])
+
+    assert len(written) == 4  # extraction really was under way
+    assert leftovers(cache_root) == []
+    assert PackageCache(cache_root).get(FAKE, FAKE_VERSION) is None
+
+
+def test_wrong_package_in_tarball_is_rejected(registry: FakeRegistry, cache_root: Path):
+    registry.publish(FAKE, FAKE_VERSION, make_tarball(package_files(name="someone.else")))
+    with pytest.raises(MalformedPackageError, match=r"someone\.else"):
+        _cache(cache_root, registry.url).ensure([SPEC])
+    assert leftovers(cache_root) == []
+
+
+def test_cached_package_is_reused_without_network(registry: FakeRegistry, cache_root: Path, no_npm: None):
+    registry.publish(FAKE, FAKE_VERSION, make_tarball(package_files()))
+    _cache(cache_root, registry.url).ensure([SPEC])
+    registry.server.clear()  # forget handlers and the request log
+
+    messages: list[str] = []
+    pkgs = _cache(cache_root, registry.url, use_npm=True).ensure([SPEC], progress=messages.append)
+
+    assert [p.source for p in pkgs] == ["registry"]
+    assert registry.requests() == []
+    assert messages == []
+
+
+def test_dependencies_are_installed_transitively(registry: FakeRegistry, cache_root: Path):
+    registry.publish(FAKE, FAKE_VERSION, make_tarball(package_files(deps={"dep.one": "1.0.0"})))
+    registry.publish(
+        "dep.one", "1.0.0", make_tarball(package_files("dep.one", "1.0.0", deps={"dep.two": "2.0.0"}))
+    )
+    registry.publish("dep.two", "2.0.0", make_tarball(package_files("dep.two", "2.0.0")))
+
+    pkgs = _cache(cache_root, registry.url).ensure([SPEC])
+
+    assert [str(p.spec) for p in pkgs] == [SPEC, "dep.one#1.0.0", "dep.two#2.0.0"]
+    assert PackageCache(cache_root).get("dep.two", "2.0.0") is not None
+
+
+def test_missing_dependency_warns_and_is_not_retried_offline(
+    registry: FakeRegistry, cache_root: Path, no_npm: None
+):
+    registry.publish(FAKE, FAKE_VERSION, make_tarball(package_files(deps={"gone.dep": "9.9.9"})))
+    registry.server.expect_request("/gone.dep").respond_with_data("no", status=404)
+    messages: list[str] = []
+
+    pkgs = _cache(cache_root, registry.url).ensure([SPEC], progress=messages.append)
+
+    assert [str(p.spec) for p in pkgs] == [SPEC]
+    warning = [m for m in messages if m.startswith("warning:")]
+    assert len(warning) == 1 and "gone.dep#9.9.9" in warning[0] and f"dependency of {SPEC}" in warning[0]
+    assert "packages install gone.dep#9.9.9" in warning[0]
+
+    registry.server.clear()
+    messages.clear()
+    again = _cache(cache_root, registry.url).ensure([SPEC], progress=messages.append)
+    assert [str(p.spec) for p in again] == [SPEC]
+    assert registry.requests() == [] and messages == []  # remembered: no network, no noise
+
+    _cache(cache_root, registry.url).ensure([SPEC], retry_missing=True)
+    assert registry.requests() == ["/gone.dep"]
+
+
+def test_broken_copy_in_cache_is_replaced(registry: FakeRegistry, cache_root: Path):
+    broken = cache_root / f"{FAKE}#{FAKE_VERSION}" / "package"
+    broken.mkdir(parents=True)
+    (broken / "half-written.json").write_text("{")
+    registry.publish(FAKE, FAKE_VERSION, make_tarball(package_files()))
+
+    pkg = _cache(cache_root, registry.url).ensure([SPEC])[0]
+
+    assert (pkg.path / "package.json").is_file()
+    assert not (pkg.path / "half-written.json").exists()
+    assert leftovers(cache_root) == [f"{FAKE}#{FAKE_VERSION}"]
+
+
+def test_registry_without_hash_installs_but_records_it(registry: FakeRegistry, cache_root: Path):
+    registry.publish(FAKE, FAKE_VERSION, make_tarball(package_files()), integrity=None, shasum=None)
+    pkg = _cache(cache_root, registry.url).ensure([SPEC])[0]
+    assert pkg.install_record["verified_with"].startswith("none")
+
+
+def test_package_copied_in_by_hand_without_index_gets_one(cache_root: Path, no_npm: None):
+    pkg_dir = cache_root / f"{FAKE}#{FAKE_VERSION}" / "package"
+    pkg_dir.mkdir(parents=True)
+    for path, data in package_files().items():
+        (pkg_dir.parent / path).write_bytes(data)
+    cache = PackageCache(cache_root, registry_url="off", use_npm=False)
+
+    pkg = cache.ensure([SPEC])[0]
+
+    assert pkg.source == "unknown"
+    assert {e["resourceType"] for e in pkg.index} == {"StructureDefinition", "ValueSet"}
+    assert (pkg_dir / ".index.json").is_file()
+
+
+def test_installed_lists_packages_and_ignores_foreign_entries(registry: FakeRegistry, cache_root: Path):
+    registry.publish(FAKE, FAKE_VERSION, make_tarball(package_files()))
+    cache = _cache(cache_root, registry.url)
+    cache.ensure([SPEC])
+    (cache_root / "packages.ini").write_text("[cache]\n")
+    (cache_root / "not-a-package").mkdir()
+    (cache_root / "half#1.0.0").mkdir()
+
+    assert [str(p.spec) for p in PackageCache(cache_root).installed()] == [SPEC]
