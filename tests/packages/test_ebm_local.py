@@ -51,6 +51,8 @@ def test_extension_definition(installed, ext_id: str):
     assert sd["derivation"] == "constraint"
     assert sd["context"] == [{"type": "element", "expression": context}]
     assert sd["fhirVersion"] == "5.0.0"
+    versioned = cache.definitions([LOCAL_EBM_PACKAGE]).by_url(f"{EBM}{ext_id}|{LOCAL_EBM_PACKAGE.version}")
+    assert versioned is sd
     snap = {e["id"]: e for e in sd["snapshot"]["element"]}
     assert list(snap) == [
         "Extension",

@@ -269,3 +269,25 @@ def test_installed_lists_packages_and_ignores_foreign_entries(registry: FakeRegi
     (cache_root / "half#1.0.0").mkdir()
 
     assert [str(p.spec) for p in PackageCache(cache_root).installed()] == [SPEC]
+
+
+def test_copy_installed_meanwhile_by_another_process_is_kept(
+    registry: FakeRegistry, cache_root: Path, monkeypatch: pytest.MonkeyPatch
+):
+    registry.publish(FAKE, FAKE_VERSION, make_tarball(package_files()))
+    cache = _cache(cache_root, registry.url)
+    real_unpack = cache._unpack_and_commit
+
+    def racing_unpack(spec, fetched, work):  # the other process finishes first
+        other = cache_root / spec.dirname / "package"
+        other.mkdir(parents=True)
+        for path, data in package_files().items():
+            (other.parent / path).write_bytes(data)
+        (other / "marker-from-other-process").write_text("x")
+        return real_unpack(spec, fetched, work)
+
+    monkeypatch.setattr(cache, "_unpack_and_commit", racing_unpack)
+    pkg = cache.ensure([SPEC])[0]
+
+    assert (pkg.path / "marker-from-other-process").is_file()
+    assert leftovers(cache_root) == [f"{FAKE}#{FAKE_VERSION}"]

@@ -357,7 +357,7 @@ class PackageCache:
             "verified_with": fetched.verified_with or "none (the source published no hash)",
         }
         (staged / INSTALL_RECORD).write_text(jsonio.dumps(record), encoding="utf-8")
-        return self._commit(spec, staged)
+        return self._commit(spec, staged, replace_valid=False)
 
     def _install_generated(self, spec: PackageSpec, digest: str) -> InstalledPackage:
         with self._scratch() as work:
@@ -372,11 +372,20 @@ class PackageCache:
                 "content_sha256": digest,
             }
             (staged / INSTALL_RECORD).write_text(jsonio.dumps(record), encoding="utf-8")
-            return self._commit(spec, staged)
+            return self._commit(spec, staged, replace_valid=True)
 
-    def _commit(self, spec: PackageSpec, staged: Path) -> InstalledPackage:
-        """Move a complete staged package into place with renames only."""
+    def _commit(self, spec: PackageSpec, staged: Path, *, replace_valid: bool) -> InstalledPackage:
+        """Move a complete staged package into place with renames only.
+
+        A complete copy that appeared meanwhile (another process installed it) is kept unless
+        ``replace_valid``; a broken copy (no package/package.json) is always replaced.
+        """
         target = self.root / spec.dirname
+        if not replace_valid and (target / "package" / "package.json").is_file():
+            self._packages.pop(spec, None)
+            pkg = self.get(spec.name, spec.version)
+            assert pkg is not None
+            return pkg
         try:
             if target.exists():
                 # A broken or outdated copy: move it aside first so the swap is two renames.

@@ -250,6 +250,7 @@ def structure_definition(ext: ExtensionDef) -> dict[str, Any]:
         "resourceType": "StructureDefinition",
         "id": ext.id,
         "url": ext.url,
+        "version": LOCAL_EBM_PACKAGE.version,
         "name": ext.name,
         "title": ext.title,
         "status": "draft",
