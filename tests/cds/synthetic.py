@@ -94,9 +94,7 @@ def resources() -> list[dict[str, Any]]:
                     {
                         "requirement": {
                             "type": "Condition",
-                            "codeFilter": [
-                                {"path": "code", "code": [{"system": SCT, "code": LN_CODE}]}
-                            ],
+                            "codeFilter": [{"path": "code", "code": [{"system": SCT, "code": LN_CODE}]}],
                         }
                     },
                     {
@@ -178,14 +176,8 @@ def resources() -> list[dict[str, Any]]:
                 {
                     "informationType": "rating",
                     "summary": why,
-                    "type": {
-                        "coding": [
-                            {"system": "http://hl7.org/fhir/certainty-type", "code": "Overall"}
-                        ]
-                    },
-                    "classifier": [
-                        {"coding": [{"system": CERTAINTY, "code": code, "display": display}]}
-                    ],
+                    "type": {"coding": [{"system": "http://hl7.org/fhir/certainty-type", "code": "Overall"}]},
+                    "classifier": [{"coding": [{"system": CERTAINTY, "code": code, "display": display}]}],
                 }
             ],
         }
@@ -282,9 +274,7 @@ def prefetch(pid: str = "pat-1", *, applies: bool = True) -> dict[str, Any]:
     }
 
 
-def hook_request(
-    service_hook: str = "patient-view", pid: str = "pat-1", **extra: Any
-) -> dict[str, Any]:
+def hook_request(service_hook: str = "patient-view", pid: str = "pat-1", **extra: Any) -> dict[str, Any]:
     import uuid
 
     body: dict[str, Any] = {
