@@ -172,7 +172,15 @@ class NpmSource:
         packdir = workdir / "npm-pack"
         packdir.mkdir(exist_ok=True)
         command = [npm, "pack", f"{spec.name}@{spec.version}", "--json", "--ignore-scripts"]
-        env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false")
+        # One retry instead of npm's default two with minute-long back-off: an unreachable npm
+        # registry should fail in seconds, not minutes.
+        env = dict(
+            os.environ,
+            npm_config_update_notifier="false",
+            npm_config_fund="false",
+            npm_config_fetch_retries="1",
+            npm_config_fetch_retry_maxtimeout="10000",
+        )
         try:
             proc = subprocess.run(  # noqa: S603 - fixed argv, validated spec
                 command,
