@@ -1,7 +1,7 @@
 """validate stage: FHIR R5 validation driven by the official StructureDefinition snapshots.
 
-    from evidence_publisher.validate import Validator
-    report = Validator.from_cache().validate(resources)
+from evidence_publisher.validate import Validator
+report = Validator.from_cache().validate(resources)
 """
 
 from evidence_publisher.validate.errors import (

@@ -8,9 +8,7 @@ from typing import Any
 from evidence_publisher.validate.definitions import CacheDefinitions, DefinitionSource
 
 
-def load_definitions(
-    cache: Any = None, progress: Callable[[str], None] | None = None
-) -> DefinitionSource:
+def load_definitions(cache: Any = None, progress: Callable[[str], None] | None = None) -> DefinitionSource:
     """Ensure the pinned packages and return their definitions.
 
     Uses ``evidence_publisher.packages.PackageCache`` when it exists; otherwise reads the cache

@@ -22,8 +22,8 @@ from fhirpathpy.models import models
 MODEL = models["r5"]
 
 # (resolver(reference) -> resource dict | None, memberOf(code-like, url) -> bool | None)
-CURRENT: contextvars.ContextVar[tuple[Callable[[str], dict | None], Any] | None] = (
-    contextvars.ContextVar("evidence_publisher_fhirpath_ctx", default=None)
+CURRENT: contextvars.ContextVar[tuple[Callable[[str], dict | None], Any] | None] = contextvars.ContextVar(
+    "evidence_publisher_fhirpath_ctx", default=None
 )
 
 _RESERVED = {"div", "as", "is", "contains", "in", "and", "or", "xor", "implies", "mod", "true", "false"}
@@ -180,7 +180,7 @@ def html_ok(xhtml: str) -> str | None:
         tag = el.tag
         if not isinstance(tag, str) or not tag.startswith(_XHTML):
             return f"element {tag!r} is not in the XHTML namespace"
-        local = tag[len(_XHTML):]
+        local = tag[len(_XHTML) :]
         if local not in _ALLOWED_TAGS:
             return f"element <{local}> is not allowed in narrative"
         for attr, value in el.attrib.items():

@@ -19,9 +19,27 @@ IMPLEMENTS_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-im
 
 PRIMITIVE_TYPES = frozenset(
     {
-        "base64Binary", "boolean", "canonical", "code", "date", "dateTime", "decimal", "id",
-        "instant", "integer", "integer64", "markdown", "oid", "positiveInt", "string", "time",
-        "unsignedInt", "uri", "url", "uuid", "xhtml",
+        "base64Binary",
+        "boolean",
+        "canonical",
+        "code",
+        "date",
+        "dateTime",
+        "decimal",
+        "id",
+        "instant",
+        "integer",
+        "integer64",
+        "markdown",
+        "oid",
+        "positiveInt",
+        "string",
+        "time",
+        "unsignedInt",
+        "uri",
+        "url",
+        "uuid",
+        "xhtml",
     }
 )
 _SYSTEM_TYPES = {

@@ -79,8 +79,10 @@ def dom(key: str, res: dict, local_refs: set[str]) -> tuple[bool, int | None]:
 
 def deep_equal(value: Any, fixed: Any) -> bool:
     if isinstance(fixed, dict):
-        return isinstance(value, dict) and value.keys() == fixed.keys() and all(
-            deep_equal(value[k], fixed[k]) for k in fixed
+        return (
+            isinstance(value, dict)
+            and value.keys() == fixed.keys()
+            and all(deep_equal(value[k], fixed[k]) for k in fixed)
         )
     if isinstance(fixed, list):
         return (

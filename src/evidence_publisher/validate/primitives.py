@@ -173,7 +173,7 @@ def _xhtml(v: object) -> str | None:
     except ElementTree.ParseError as exc:
         return f"narrative is not well-formed XHTML: {exc}"
     if root.tag != f"{{{XHTML_NS}}}div":
-        return "narrative must be a <div> in the XHTML namespace (xmlns=\"http://www.w3.org/1999/xhtml\")"
+        return 'narrative must be a <div> in the XHTML namespace (xmlns="http://www.w3.org/1999/xhtml")'
     return None
 
 

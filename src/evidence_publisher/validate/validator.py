@@ -29,9 +29,7 @@ class Validator:
         self.profile_rules = profile_rules
 
     @classmethod
-    def from_cache(
-        cls, cache: Any = None, progress: Callable[[str], None] | None = None
-    ) -> Validator:
+    def from_cache(cls, cache: Any = None, progress: Callable[[str], None] | None = None) -> Validator:
         """Build a validator on the package cache, installing the pinned packages if needed."""
         from evidence_publisher.validate.adapter import load_definitions
 
@@ -108,8 +106,11 @@ class Validator:
 def _prefix_entry(bundle: dict, entry: dict, issues: list[Issue]) -> list[Issue]:
     """Re-anchor an entry resource's issues on the Bundle (for single-outcome validation)."""
     idx = next(
-        (i for i, e in enumerate(bundle.get("entry") or ()) if isinstance(e, dict)
-         and e.get("resource") is entry),
+        (
+            i
+            for i, e in enumerate(bundle.get("entry") or ())
+            if isinstance(e, dict) and e.get("resource") is entry
+        ),
         None,
     )
     if idx is None:
@@ -119,6 +120,6 @@ def _prefix_entry(bundle: dict, entry: dict, issues: list[Issue]) -> list[Issue]
     for i in issues:
         expr = i.expression
         if expr == rtype or expr.startswith(rtype + ".") or expr.startswith(rtype + "["):
-            expr = f"Bundle.entry[{idx}].resource" + expr[len(rtype):]
+            expr = f"Bundle.entry[{idx}].resource" + expr[len(rtype) :]
         out.append(Issue(i.severity, i.code, expr, i.message, i.rule))
     return out

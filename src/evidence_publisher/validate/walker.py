@@ -143,9 +143,12 @@ class Walker:
         if not isinstance(rtype, str) or not self.registry.is_resource_type(rtype):
             issues.append(
                 Issue(
-                    "error", "structure", fp,
+                    "error",
+                    "structure",
+                    fp,
                     f"unknown or missing resourceType {rtype!r}: it must name a concrete FHIR R5 "
-                    "resource type", "resource-type",
+                    "resource type",
+                    "resource-type",
                 )
             )
             return None
@@ -163,9 +166,7 @@ class Walker:
             fhirpath.CURRENT.reset(token)
         return rc
 
-    def _resource_rules(
-        self, res: dict, rtype: str, fp: str, rc: ResourceContext, model: TypeModel
-    ) -> None:
+    def _resource_rules(self, res: dict, rtype: str, fp: str, rc: ResourceContext, model: TypeModel) -> None:
         if "DomainResource" not in self.registry.ancestors(rtype):
             return
         for c in self.domain_constraints():
@@ -209,9 +210,13 @@ class Walker:
                 entry = table.get(base)
                 if entry is None or entry[1] not in PRIMITIVE_TYPES:
                     rc.issues.append(
-                        Issue("error", "structure", f"{fp}.{key}",
-                              f"unknown element {key!r}: no primitive element {base!r} here",
-                              "unknown-element")
+                        Issue(
+                            "error",
+                            "structure",
+                            f"{fp}.{key}",
+                            f"unknown element {key!r}: no primitive element {base!r} here",
+                            "unknown-element",
+                        )
                     )
                     continue
                 if base in data:
@@ -239,15 +244,24 @@ class Walker:
             if n < child.min:
                 where = f"{fp}.{child.name}"
                 rc.issues.append(
-                    Issue("error", "required", where,
-                          f"{child.path} is required (min {child.min}, found {n})", "cardinality")
+                    Issue(
+                        "error",
+                        "required",
+                        where,
+                        f"{child.path} is required (min {child.min}, found {n})",
+                        "cardinality",
+                    )
                 )
             elif child.max is not None and n > child.max:
                 rc.issues.append(
-                    Issue("error", "structure", f"{fp}.{child.name}",
-                          f"{child.path} allows at most {child.max} (found {n})"
-                          + (": use only one of the choice types" if child.choice else ""),
-                          "cardinality")
+                    Issue(
+                        "error",
+                        "structure",
+                        f"{fp}.{child.name}",
+                        f"{child.path} allows at most {child.max} (found {n})"
+                        + (": use only one of the choice types" if child.choice else ""),
+                        "cardinality",
+                    )
                 )
         # invariants
         self._node_constraints(data, elem, tcode, model, sd_path, fp, rc, None, is_resource)
@@ -259,8 +273,7 @@ class Walker:
                 allowed = ", ".join(el.name + t.code[0].upper() + t.code[1:] for t in el.types)
                 hint = f"; {el.name}[x] allows {allowed}"
                 break
-        return Issue("error", "structure", f"{fp}.{key}",
-                     f"unknown element {key!r}{hint}", "unknown-element")
+        return Issue("error", "structure", f"{fp}.{key}", f"unknown element {key!r}{hint}", "unknown-element")
 
     def _property(
         self,
@@ -283,49 +296,87 @@ class Walker:
             tcode = elem.types[0].code if elem.types else "BackboneElement"
         is_prim = tcode in PRIMITIVE_TYPES
         if value is None and ext is None:
-            rc.issues.append(Issue("error", "structure", base_fp,
-                                   "null is not allowed in FHIR JSON: omit the element", "json-null"))
+            rc.issues.append(
+                Issue(
+                    "error",
+                    "structure",
+                    base_fp,
+                    "null is not allowed in FHIR JSON: omit the element",
+                    "json-null",
+                )
+            )
             counts[elem.path] = counts.get(elem.path, 0)
             return
         if elem.array:
             values = value if value is not None else None
             exts = ext
             if values is not None and not isinstance(values, list):
-                rc.issues.append(Issue("error", "structure", base_fp,
-                                       f"{elem.path} must be a JSON array", "json-array"))
+                rc.issues.append(
+                    Issue("error", "structure", base_fp, f"{elem.path} must be a JSON array", "json-array")
+                )
                 values = [values]
             if exts is not None and not isinstance(exts, list):
-                rc.issues.append(Issue("error", "structure", f"{fp}._{key}",
-                                       f"_{key} must be a JSON array", "json-array"))
+                rc.issues.append(
+                    Issue("error", "structure", f"{fp}._{key}", f"_{key} must be a JSON array", "json-array")
+                )
                 exts = [exts]
             if values is not None and len(values) == 0:
-                rc.issues.append(Issue("error", "structure", base_fp,
-                                       "empty arrays are not allowed in FHIR JSON: omit the element",
-                                       "json-empty-array"))
+                rc.issues.append(
+                    Issue(
+                        "error",
+                        "structure",
+                        base_fp,
+                        "empty arrays are not allowed in FHIR JSON: omit the element",
+                        "json-empty-array",
+                    )
+                )
             n = max(len(values or ()), len(exts or ()))
             if values is not None and exts is not None and len(values) != len(exts):
-                rc.issues.append(Issue("error", "structure", f"{fp}._{key}",
-                                       f"_{key} must have the same length as {key}", "json-array"))
+                rc.issues.append(
+                    Issue(
+                        "error",
+                        "structure",
+                        f"{fp}._{key}",
+                        f"_{key} must have the same length as {key}",
+                        "json-array",
+                    )
+                )
             counts[elem.path] = counts.get(elem.path, 0) + n
             for i in range(n):
                 v = values[i] if values is not None and i < len(values) else None
                 e = exts[i] if exts is not None and i < len(exts) else None
                 ifp = f"{base_fp}[{i}]"
                 if v is None and (e is None or not is_prim):
-                    rc.issues.append(Issue("error", "structure", ifp,
-                                           "null is not allowed here: omit the item", "json-null"))
+                    rc.issues.append(
+                        Issue(
+                            "error", "structure", ifp, "null is not allowed here: omit the item", "json-null"
+                        )
+                    )
                     continue
                 self._item(v, e, elem, tcode, ifp, rc, model, node_ids, ext_parent)
         else:
             if isinstance(value, list):
-                rc.issues.append(Issue("error", "structure", base_fp,
-                                       f"{elem.path} is a single value, not a JSON array",
-                                       "json-array"))
+                rc.issues.append(
+                    Issue(
+                        "error",
+                        "structure",
+                        base_fp,
+                        f"{elem.path} is a single value, not a JSON array",
+                        "json-array",
+                    )
+                )
                 counts[elem.path] = counts.get(elem.path, 0) + max(1, len(value))
                 return
             if isinstance(ext, list):
-                rc.issues.append(Issue("error", "structure", f"{fp}._{key}",
-                                       f"_{key} must be a JSON object, not an array", "json-array"))
+                rc.issues.append(
+                    Issue(
+                        "error",
+                        "structure",
+                        f"{fp}._{key}",
+                        f"_{key} must be a JSON object, not an array",
+                        "json-array",
+                    )
+                )
                 ext = None
             counts[elem.path] = counts.get(elem.path, 0) + 1
             self._item(value, ext, elem, tcode, base_fp, rc, model, node_ids, ext_parent)
@@ -346,17 +397,23 @@ class Walker:
             self._primitive(value, ext, elem, tcode, fp, rc, model)
             return
         if tcode == "Resource" or (elem.types and elem.types[0].code == "Resource"):
-            if elem.path == "Bundle.entry.resource" or (elem.path.endswith(".resource") and (
-                elem.path.startswith("Parameters.")
-            )):
+            if elem.path == "Bundle.entry.resource" or (
+                elem.path.endswith(".resource") and (elem.path.startswith("Parameters."))
+            ):
                 self._entry_resource(value, fp, rc)
             else:
                 self.resource(value, fp, rc.issues, parent=rc, contained=True)
             return
         if not isinstance(value, dict):
-            rc.issues.append(Issue("error", "structure", fp,
-                                   f"{elem.path} must be a JSON object ({tcode}), "
-                                   f"not {type(value).__name__} {value!r}", "json-type"))
+            rc.issues.append(
+                Issue(
+                    "error",
+                    "structure",
+                    fp,
+                    f"{elem.path} must be a JSON object ({tcode}), not {type(value).__name__} {value!r}",
+                    "json-type",
+                )
+            )
             return
         if tcode == "Extension":
             self._extension(value, fp, rc, node_ids or frozenset(), model, ext_parent, elem)
@@ -369,8 +426,9 @@ class Walker:
         else:
             dt = self.registry.get(tcode)
             if dt is None:
-                rc.issues.append(Issue("warning", "not-supported", fp,
-                                       f"no definition for type {tcode!r}", "unknown-type"))
+                rc.issues.append(
+                    Issue("warning", "not-supported", fp, f"no definition for type {tcode!r}", "unknown-type")
+                )
                 return
             self._object(value, dt, dt.type, fp, rc, elem, tcode)
         if tcode == "Reference":
@@ -406,59 +464,87 @@ class Walker:
     ) -> None:
         if value is not None:
             if isinstance(value, dict | list):
-                rc.issues.append(Issue("error", "structure", fp,
-                                       f"{elem.path} is a primitive ({tcode}): a JSON object or array "
-                                       f"is not allowed", "json-type"))
+                rc.issues.append(
+                    Issue(
+                        "error",
+                        "structure",
+                        fp,
+                        f"{elem.path} is a primitive ({tcode}): a JSON object or array is not allowed",
+                        "json-type",
+                    )
+                )
                 return
             msg = check_primitive(tcode, value)
             if msg:
                 rc.issues.append(Issue("error", "value", fp, f"{tcode} {msg}", f"{tcode}-format"))
             elif elem.max_length and isinstance(value, str) and len(value) > elem.max_length:
-                rc.issues.append(Issue("error", "value", fp,
-                                       f"longer than maxLength {elem.max_length}", "max-length"))
-            if isinstance(value, str) and value.startswith("#") and tcode in (
-                "canonical", "uri", "url"
-            ):
+                rc.issues.append(
+                    Issue("error", "value", fp, f"longer than maxLength {elem.max_length}", "max-length")
+                )
+            if isinstance(value, str) and value.startswith("#") and tcode in ("canonical", "uri", "url"):
                 rc.add_ref(value)
         if ext is not None:
             if not isinstance(ext, dict):
-                rc.issues.append(Issue("error", "structure", fp,
-                                       "a primitive's _element must be a JSON object", "json-type"))
+                rc.issues.append(
+                    Issue(
+                        "error", "structure", fp, "a primitive's _element must be a JSON object", "json-type"
+                    )
+                )
                 ext = None
             else:
                 for k in ext:
                     if k not in ("id", "extension"):
-                        rc.issues.append(Issue("error", "structure", f"{fp}.{k}",
-                                               f"unknown element {k!r} in a primitive's extension "
-                                               "object", "unknown-element"))
+                        rc.issues.append(
+                            Issue(
+                                "error",
+                                "structure",
+                                f"{fp}.{k}",
+                                f"unknown element {k!r} in a primitive's extension object",
+                                "unknown-element",
+                            )
+                        )
                 exts = ext.get("extension")
                 if exts is not None:
                     if not isinstance(exts, list) or not exts:
-                        rc.issues.append(Issue("error", "structure", f"{fp}.extension",
-                                               "extension must be a non-empty JSON array",
-                                               "json-array"))
+                        rc.issues.append(
+                            Issue(
+                                "error",
+                                "structure",
+                                f"{fp}.extension",
+                                "extension must be a non-empty JSON array",
+                                "json-array",
+                            )
+                        )
                     else:
                         ids = self.node_ids(elem, tcode, model)
                         for i, x in enumerate(exts):
                             xfp = f"{fp}.extension[{i}]"
                             if not isinstance(x, dict):
-                                rc.issues.append(Issue("error", "structure", xfp,
-                                                       "an extension must be a JSON object",
-                                                       "json-type"))
+                                rc.issues.append(
+                                    Issue(
+                                        "error",
+                                        "structure",
+                                        xfp,
+                                        "an extension must be a JSON object",
+                                        "json-type",
+                                    )
+                                )
                                 continue
                             self._extension(x, xfp, rc, ids, model, None, None)
                 if "id" in ext:
                     msg = check_primitive("string", ext["id"])
                     if msg:
-                        rc.issues.append(Issue("error", "value", f"{fp}.id", f"string {msg}",
-                                               "string-format"))
+                        rc.issues.append(
+                            Issue("error", "value", f"{fp}.id", f"string {msg}", "string-format")
+                        )
         ok = native.ele1_primitive(value, ext)
         if self.differential is not None:
             c = Constraint("ele-1", "error", "", native.ELE1, "")
             self._diff(c, value, tcode, rc, ok, ext)
         if not ok:
-            rc.issues.append(Issue("error", "invariant", fp,
-                                   "All FHIR elements must have a @value or children", "ele-1"))
+            rc.issues.append(
+                Issue("error", "invariant", fp, "All FHIR elements must have a @value or children", "ele-1")
+            )
         if value is not None and elem.binding is not None and tcode in _CODING_TYPES:
             self._binding(value, elem, tcode, fp, rc)
         if value is not None and (elem.fixed is not None or elem.pattern is not None):
@@ -504,11 +590,19 @@ class Walker:
         if not is_resource:
             ok = native.ele1_complex(data)
             if self.differential is not None:
-                self._diff(Constraint("ele-1", "error", "", native.ELE1, ""), data,
-                           self._type_path(elem, tcode, model, sd_path), rc, ok)
+                self._diff(
+                    Constraint("ele-1", "error", "", native.ELE1, ""),
+                    data,
+                    self._type_path(elem, tcode, model, sd_path),
+                    rc,
+                    ok,
+                )
             if not ok:
-                rc.issues.append(Issue("error", "invariant", fp,
-                                       "All FHIR elements must have a @value or children", "ele-1"))
+                rc.issues.append(
+                    Issue(
+                        "error", "invariant", fp, "All FHIR elements must have a @value or children", "ele-1"
+                    )
+                )
         if not cons:
             return
         env = rc.env()
@@ -523,22 +617,30 @@ class Walker:
         return sd_path
 
     def _eval(
-        self, c: Constraint, data: Any, type_path: str, env: dict, fp: str, rc: ResourceContext,
+        self,
+        c: Constraint,
+        data: Any,
+        type_path: str,
+        env: dict,
+        fp: str,
+        rc: ResourceContext,
         ext: Any = None,
     ) -> None:
         try:
             result = fhirpath.evaluate(c.expression, data, type_path, env, ext)
         except Exception as exc:
-            rc.issues.append(Issue("warning", "processing", fp,
-                                   f"invariant {c.key} could not be evaluated: {exc}", c.key))
+            rc.issues.append(
+                Issue("warning", "processing", fp, f"invariant {c.key} could not be evaluated: {exc}", c.key)
+            )
             return
         if result == [False] or (len(result) == 1 and result[0] is False):
             self._invariant_issue(rc, "warning" if c.severity == "warning" else "error", fp, c)
 
     @staticmethod
     def _invariant_issue(rc: ResourceContext, severity: str, fp: str, c: Constraint) -> None:
-        rc.issues.append(Issue(severity, "invariant", fp,
-                               f"{c.human or 'invariant failed'} ({c.expression})", c.key))
+        rc.issues.append(
+            Issue(severity, "invariant", fp, f"{c.human or 'invariant failed'} ({c.expression})", c.key)
+        )
 
     def _diff(
         self, c: Constraint, data: Any, type_path: str, rc: ResourceContext, ok: bool, ext: Any = None
@@ -584,8 +686,9 @@ class Walker:
         if self.differential is not None:
             self._diff(Constraint("ext-1", "error", "", native.EXT1, ""), data, "Extension", rc, ok)
         if not ok:
-            rc.issues.append(Issue("error", "invariant", fp,
-                                   "Must have either extensions or value[x], not both", "ext-1"))
+            rc.issues.append(
+                Issue("error", "invariant", fp, "Must have either extensions or value[x], not both", "ext-1")
+            )
         parent_ext = model if model.type == "Extension" and model.url != SD + "Extension" else None
         if not isinstance(url, str):
             self._object(data, generic, "Extension", fp, rc, generic.root, "Extension")
@@ -593,9 +696,15 @@ class Walker:
         if parent_ext is not None and "://" not in url and not url.startswith("urn:"):
             sl = parent_ext.extension_slices.get(url)
             if sl is None:
-                rc.issues.append(Issue("error", "structure", f"{fp}.url",
-                                       f"sub-extension {url!r} is not defined by {parent_ext.url}",
-                                       "extension-unknown"))
+                rc.issues.append(
+                    Issue(
+                        "error",
+                        "structure",
+                        f"{fp}.url",
+                        f"sub-extension {url!r} is not defined by {parent_ext.url}",
+                        "extension-unknown",
+                    )
+                )
             else:
                 self._check_value_types(data, sl.get("value"), fp, rc, url)
             self._object(data, generic, "Extension", fp, rc, generic.root, "Extension")
@@ -603,20 +712,31 @@ class Walker:
         definition = self.registry.get(url)
         if definition is None or definition.type != "Extension":
             modifier = elem is not None and elem.name == "modifierExtension"
-            rc.issues.append(Issue("error" if modifier else "warning", "not-found", f"{fp}.url",
-                                   f"extension {url!r} is not defined in any installed package"
-                                   + (" (an unknown modifier extension cannot be ignored)"
-                                      if modifier else ""),
-                                   "extension-unknown"))
+            rc.issues.append(
+                Issue(
+                    "error" if modifier else "warning",
+                    "not-found",
+                    f"{fp}.url",
+                    f"extension {url!r} is not defined in any installed package"
+                    + (" (an unknown modifier extension cannot be ignored)" if modifier else ""),
+                    "extension-unknown",
+                )
+            )
             self._object(data, generic, "Extension", fp, rc, generic.root, "Extension")
             return
         if self.extension_hook is not None:
             self.extension_hook(url)
         if not self._context_ok(definition, node_ids, ext_parent, parent_ext):
             ctx = ", ".join(c.get("expression", "?") for c in definition.sd.get("context", ()))
-            rc.issues.append(Issue("error", "structure", fp,
-                                   f"extension {url!r} is not allowed here (its context is {ctx})",
-                                   "extension-context"))
+            rc.issues.append(
+                Issue(
+                    "error",
+                    "structure",
+                    fp,
+                    f"extension {url!r} is not allowed here (its context is {ctx})",
+                    "extension-context",
+                )
+            )
         self._object(data, definition, "Extension", fp, rc, definition.root, "Extension")
 
     def _check_value_types(
@@ -628,11 +748,25 @@ class Walker:
         allowed = {"value" + t.code[0].upper() + t.code[1:] for t in value_elem.types}
         for k in present:
             if allowed and k not in allowed:
-                rc.issues.append(Issue("error", "structure", f"{fp}.{k}",
-                                       f"sub-extension {url!r} does not allow {k}", "extension-type"))
+                rc.issues.append(
+                    Issue(
+                        "error",
+                        "structure",
+                        f"{fp}.{k}",
+                        f"sub-extension {url!r} does not allow {k}",
+                        "extension-type",
+                    )
+                )
         if value_elem.min > 0 and not present and "extension" not in data:
-            rc.issues.append(Issue("error", "required", f"{fp}.value",
-                                   f"sub-extension {url!r} requires a value", "cardinality"))
+            rc.issues.append(
+                Issue(
+                    "error",
+                    "required",
+                    f"{fp}.value",
+                    f"sub-extension {url!r} requires a value",
+                    "cardinality",
+                )
+            )
 
     def _context_ok(
         self,
@@ -686,9 +820,16 @@ class Walker:
         allowed = self._allowed_types(profiles) if profiles else None
         declared = value.get("type")
         if isinstance(declared, str) and allowed is not None and declared not in allowed:
-            rc.issues.append(Issue("error", "structure", f"{fp}.type",
-                                   f"Reference.type {declared!r} is not allowed here "
-                                   f"(allowed: {', '.join(sorted(allowed))})", "reference-target"))
+            rc.issues.append(
+                Issue(
+                    "error",
+                    "structure",
+                    f"{fp}.type",
+                    f"Reference.type {declared!r} is not allowed here "
+                    f"(allowed: {', '.join(sorted(allowed))})",
+                    "reference-target",
+                )
+            )
         if not isinstance(ref, str):
             return
         ref_type: str | None = None
@@ -697,8 +838,11 @@ class Walker:
         elif ref.startswith("urn:uuid:") or ref.startswith("urn:oid:"):
             msg = check_primitive("uri", ref)
             if msg:
-                rc.issues.append(Issue("error", "value", f"{fp}.reference",
-                                       f"invalid reference: {msg}", "reference-format"))
+                rc.issues.append(
+                    Issue(
+                        "error", "value", f"{fp}.reference", f"invalid reference: {msg}", "reference-format"
+                    )
+                )
                 return
         else:
             m = _REL_REF.fullmatch(ref) or None
@@ -709,38 +853,74 @@ class Walker:
                 if ma:
                     ref_type = ma[2]
                 elif not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+", ref):
-                    rc.issues.append(Issue("error", "value", f"{fp}.reference",
-                                           f"reference {ref!r} is not a valid literal reference "
-                                           "(Type/id, an absolute URL, urn:uuid: or #id)",
-                                           "reference-format"))
+                    rc.issues.append(
+                        Issue(
+                            "error",
+                            "value",
+                            f"{fp}.reference",
+                            f"reference {ref!r} is not a valid literal reference "
+                            "(Type/id, an absolute URL, urn:uuid: or #id)",
+                            "reference-format",
+                        )
+                    )
                     return
             if ref_type is not None and not self.registry.is_resource_type(ref_type):
-                rc.issues.append(Issue("error", "value", f"{fp}.reference",
-                                       f"reference {ref!r} names unknown resource type "
-                                       f"{ref_type!r}", "reference-format"))
+                rc.issues.append(
+                    Issue(
+                        "error",
+                        "value",
+                        f"{fp}.reference",
+                        f"reference {ref!r} names unknown resource type {ref_type!r}",
+                        "reference-format",
+                    )
+                )
                 return
         target = rc.resolve(ref)
         if target is not None:
             ref_type = target.get("resourceType") if ref != "#" else ref_type
         elif rc.bundle is not None and not ref.startswith("#"):
             if ref.startswith("urn:"):
-                rc.issues.append(Issue("error", "not-found", f"{fp}.reference",
-                                       f"reference {ref!r} does not resolve to any Bundle entry "
-                                       "(urn: references must resolve inside the Bundle)",
-                                       "reference-resolve"))
+                rc.issues.append(
+                    Issue(
+                        "error",
+                        "not-found",
+                        f"{fp}.reference",
+                        f"reference {ref!r} does not resolve to any Bundle entry "
+                        "(urn: references must resolve inside the Bundle)",
+                        "reference-resolve",
+                    )
+                )
             elif _REL_REF.fullmatch(ref):
-                rc.issues.append(Issue("warning", "not-found", f"{fp}.reference",
-                                       f"reference {ref!r} does not resolve inside the Bundle",
-                                       "reference-resolve"))
+                rc.issues.append(
+                    Issue(
+                        "warning",
+                        "not-found",
+                        f"{fp}.reference",
+                        f"reference {ref!r} does not resolve inside the Bundle",
+                        "reference-resolve",
+                    )
+                )
         if isinstance(declared, str) and ref_type and declared != ref_type:
-            rc.issues.append(Issue("error", "value", f"{fp}.type",
-                                   f"Reference.type {declared!r} does not match the reference "
-                                   f"target type {ref_type!r}", "reference-target"))
+            rc.issues.append(
+                Issue(
+                    "error",
+                    "value",
+                    f"{fp}.type",
+                    f"Reference.type {declared!r} does not match the reference target type {ref_type!r}",
+                    "reference-target",
+                )
+            )
         if ref_type and allowed is not None and ref_type not in allowed:
-            rc.issues.append(Issue("error", "structure", f"{fp}.reference",
-                                   f"reference {ref!r} points to a {ref_type}, but {elem.path} "
-                                   f"allows only {', '.join(sorted(allowed))}",
-                                   "reference-target"))
+            rc.issues.append(
+                Issue(
+                    "error",
+                    "structure",
+                    f"{fp}.reference",
+                    f"reference {ref!r} points to a {ref_type}, but {elem.path} "
+                    f"allows only {', '.join(sorted(allowed))}",
+                    "reference-target",
+                )
+            )
 
     # ------------------------------------------------------------------ terminology
     def member_of(self, value: Any, url: str) -> bool | None:
@@ -749,8 +929,11 @@ class Walker:
             return vs.contains(None, value)
         if isinstance(value, dict):
             codings = value.get("coding") if "coding" in value else [value]
-            answers = [vs.contains(c.get("system"), c.get("code", "")) for c in codings or ()
-                       if isinstance(c, dict) and isinstance(c.get("code"), str)]
+            answers = [
+                vs.contains(c.get("system"), c.get("code", ""))
+                for c in codings or ()
+                if isinstance(c, dict) and isinstance(c.get("code"), str)
+            ]
             if any(a is True for a in answers):
                 return True
             if any(a is None for a in answers):
@@ -758,9 +941,7 @@ class Walker:
             return False if answers else None
         return None
 
-    def _binding(
-        self, value: Any, elem: ElementDef, tcode: str, fp: str, rc: ResourceContext
-    ) -> None:
+    def _binding(self, value: Any, elem: ElementDef, tcode: str, fp: str, rc: ResourceContext) -> None:
         assert elem.binding is not None
         strength, url = elem.binding
         vs = self.terminology.value_set(url)
@@ -773,8 +954,9 @@ class Walker:
                 return
             if tcode != "code" and strength != "required":
                 return
-            rc.issues.append(Issue(sev, code, fp,
-                                   f"code {value!r} is not in the {strength} value set {url}", url))
+            rc.issues.append(
+                Issue(sev, code, fp, f"code {value!r} is not in the {strength} value set {url}", url)
+            )
             return
         if tcode == "CodeableReference":
             value = value.get("concept")
@@ -787,8 +969,7 @@ class Walker:
         codings = [c for c in codings if isinstance(c, dict) and isinstance(c.get("code"), str)]
         if not codings:
             if strength == "required" and tcode != "Coding" and not value.get("text"):
-                rc.issues.append(Issue(sev, code, fp,
-                                       f"no code given; one is required from {url}", url))
+                rc.issues.append(Issue(sev, code, fp, f"no code given; one is required from {url}", url))
             return
         answers = [vs.contains(c.get("system"), c["code"]) for c in codings]
         if any(a is not False for a in answers):
@@ -797,15 +978,26 @@ class Walker:
             return
         shown = ", ".join(f"{c.get('system', '')}#{c['code']}" for c in codings)
         where = fp if tcode == "Coding" else f"{fp}.coding[0]" if len(codings) == 1 else fp
-        rc.issues.append(Issue(sev, code, where,
-                               f"{shown} is not in the {strength} value set {url}", url))
+        rc.issues.append(Issue(sev, code, where, f"{shown} is not in the {strength} value set {url}", url))
 
     def _fixed_pattern(self, value: Any, elem: ElementDef, fp: str, rc: ResourceContext) -> None:
         if elem.fixed is not None and not native.deep_equal(value, elem.fixed):
-            rc.issues.append(Issue("error", "value", fp,
-                                   f"value {value!r} differs from the fixed value {elem.fixed!r}",
-                                   "fixed-value"))
+            rc.issues.append(
+                Issue(
+                    "error",
+                    "value",
+                    fp,
+                    f"value {value!r} differs from the fixed value {elem.fixed!r}",
+                    "fixed-value",
+                )
+            )
         if elem.pattern is not None and not native.matches_pattern(value, elem.pattern):
-            rc.issues.append(Issue("error", "value", fp,
-                                   f"value {value!r} does not match the pattern {elem.pattern!r}",
-                                   "pattern-value"))
+            rc.issues.append(
+                Issue(
+                    "error",
+                    "value",
+                    fp,
+                    f"value {value!r} does not match the pattern {elem.pattern!r}",
+                    "pattern-value",
+                )
+            )
