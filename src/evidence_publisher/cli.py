@@ -222,23 +222,172 @@ def _cmd_packages(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 # publish / verify  (owned by the publish stage)
 # --------------------------------------------------------------------------------------------
+def _add_http_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", required=True, help="FHIR base URL, e.g. http://localhost:8080/fhir")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--chunk-size", type=int, default=250, metavar="N",
+                   help="resources per transaction (or per lookup batch); default 250")
+    p.add_argument("--no-validate", action="store_true",
+                   help="skip validation against the official definitions (structure still checked)")
+    http = p.add_argument_group("HTTP")
+    http.add_argument("--connect-timeout", type=float, default=5.0, metavar="S")
+    http.add_argument("--read-timeout", type=float, default=120.0, metavar="S")
+    http.add_argument("--retries", type=int, default=5, metavar="N",
+                      help="retries of safe requests on connection errors and 429/502/503/504")
+    http.add_argument("--ca-bundle", type=Path, help="CA certificates (PEM) for a private CA")
+    http.add_argument("--insecure", action="store_true",
+                      help="do not verify TLS certificates (never for real data)")
+    auth = p.add_argument_group("authentication (secrets only from files or environment)")
+    auth.add_argument("--token-file", type=Path, help="file with a bearer token (else $FHIR_TOKEN)")
+    auth.add_argument("--basic-auth-file", type=Path,
+                      help="file with username:password (else $FHIR_USERNAME/$FHIR_PASSWORD)")
+    auth.add_argument("--smart-client-id", help="SMART backend client id (else $FHIR_CLIENT_ID)")
+    auth.add_argument("--smart-key-file", type=Path,
+                      help="PEM private key, RSA or EC P-384 (else $FHIR_PRIVATE_KEY_FILE)")
+    auth.add_argument("--smart-scope", help="scope to request (default system/*.rs system/*.cu)")
+    auth.add_argument("--smart-kid", help="key id (kid) of the JWKS entry for the key")
+
+
 def _add_publish_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("publish", help="publish a build (or mappings) to a FHIR R5 server")
-    p.add_argument("source", nargs="?", type=Path, default=DEFAULT_OUT)
-    p.add_argument("--server", required=True)
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("source", nargs="?", type=Path, default=DEFAULT_OUT,
+                   help="build directory (default dist) or mapping files/directory")
+    _add_http_options(p)
+    p.add_argument("--dry-run", action="store_true",
+                   help="only report what would be created, updated or left alone")
+    p.add_argument("--single-transaction", action="store_true",
+                   help="send the whole corpus as one transaction (all or nothing)")
+    p.add_argument("--no-preread", action="store_true",
+                   help="skip the version pre-read; rely on the server's storage codes")
     v = sub.add_parser("verify", help="read every published resource back and compare")
     v.add_argument("source", nargs="?", type=Path, default=DEFAULT_OUT)
-    v.add_argument("--server", required=True)
-    v.add_argument("--format", choices=["text", "json"], default="text")
+    _add_http_options(v)
+
+
+def _publish_client(args: argparse.Namespace, err: Console):
+    from evidence_publisher.publish import FhirClient, HttpOptions, auth_from_options
+
+    verify_tls: bool | str = str(args.ca_bundle) if args.ca_bundle else True
+    if args.insecure:
+        import urllib3
+
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        err.print("[bold red]WARNING: --insecure: TLS certificates are NOT verified; anyone on the "
+                  "network path can read and alter what is published.[/]")
+        verify_tls = False
+    auth = auth_from_options(
+        token_file=args.token_file,
+        basic_auth_file=args.basic_auth_file,
+        smart_client_id=args.smart_client_id,
+        smart_key_file=args.smart_key_file,
+        smart_scope=args.smart_scope,
+        smart_kid=args.smart_kid,
+    )
+    options = HttpOptions(connect_timeout=args.connect_timeout, read_timeout=args.read_timeout,
+                          max_retries=args.retries, verify=verify_tls)
+    if auth is not None:
+        err.print(f"authenticating with {auth.describe()}")
+    return FhirClient(args.server, auth=auth, options=options)
+
+
+def _publish_resources(args: argparse.Namespace, err: Console) -> list[dict]:
+    """Load (or build) the resources and validate them; raises before anything is sent."""
+    import tempfile
+
+    from evidence_publisher.publish import load_dist, source_kind, validate_for_publish
+
+    if source_kind(args.source) == "mappings":
+        from evidence_publisher.pipeline import build
+
+        with tempfile.TemporaryDirectory(prefix="evidence-publish-") as tmp:
+            result = build([args.source], out_dir=Path(tmp) / "dist",
+                           validate=not args.no_validate, log=lambda msg: err.print(msg))
+        return result.resources  # the build validated them already
+    resources = load_dist(args.source)
+    validate_for_publish(resources, official=not args.no_validate,
+                         log=lambda msg: err.print(msg))
+    return resources
+
+
+def _render_publish_result(result, args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.table import Table
+
+    from evidence_publisher.jsonio import dumps
+
+    if args.format == "json":
+        out.print(dumps(result.to_json()), end="", markup=False)
+    else:
+        quiet = {"unchanged", "same"}
+        rows = result.resources
+        if len(rows) > 200:
+            rows = [r for r in rows if r.action not in quiet]
+        if rows:
+            table = Table(title=f"{result.mode} -> {result.server}", title_justify="left")
+            for col in ("resource", "action", "server id", "version", "detail"):
+                table.add_column(col, overflow="fold")
+            for r in rows:
+                detail = "; ".join(r.differences[:5]) + (" ..." if len(r.differences) > 5 else "")
+                table.add_row(r.ref, r.action, r.server_id or "", r.version or "",
+                              detail or r.note)
+            out.print(table)
+        counts = ", ".join(f"{n} {a}" for a, n in result.counts().items()) or "nothing"
+        out.print(f"{len(result.resources)} resources: {counts} "
+                  f"({result.requests_sent} requests, {result.seconds:.1f} s)", markup=False)
+    if result.error is not None:
+        render_error(result.error, err)
+        if result.mode == "publish" and result.committed_chunks:
+            err.print(f"[yellow]{result.committed_chunks} of {len(result.chunks)} chunks were "
+                      "committed; re-running publish is safe and completes the rest[/]")
+    return result.exit_code
+
+
+def _publish_progress(err: Console, enabled: bool):
+    from contextlib import nullcontext
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    if not enabled:
+        return nullcontext(), None
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        console=err, transient=True)
+    tasks: dict[str, int] = {}
+
+    def callback(event) -> None:
+        label = {"publish": "chunks", "lookup": "lookups"}.get(event.stage, event.stage)
+        if label not in tasks:
+            tasks[label] = progress.add_task(label, total=event.total)
+        progress.update(tasks[label], completed=event.done, total=event.total)
+
+    return progress, callback
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    raise EvidencePublisherError("publish is not implemented yet")
+    from evidence_publisher.publish import PublishOptions, preview, publish
+
+    out, err = _stdout(), _stderr()
+    resources = _publish_resources(args, err)
+    options = PublishOptions(chunk_size=None if args.single_transaction else args.chunk_size,
+                             preread=not args.no_preread)
+    progress, callback = _publish_progress(err, args.format == "text")
+    with _publish_client(args, err) as client, progress:
+        run = preview if args.dry_run else publish
+        result = run(resources, client, options, callback)
+    oversized = [c for c in result.chunks if c.oversized]
+    if oversized:
+        err.print(f"[yellow]note:[/] {len(oversized)} chunk(s) exceed --chunk-size because a "
+                  "group of interlinked resources cannot be split")
+    return _render_publish_result(result, args, out, err)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    raise EvidencePublisherError("verify is not implemented yet")
+    from evidence_publisher.publish import PublishOptions, verify
+
+    out, err = _stdout(), _stderr()
+    resources = _publish_resources(args, err)
+    progress, callback = _publish_progress(err, args.format == "text")
+    with _publish_client(args, err) as client, progress:
+        result = verify(resources, client, PublishOptions(chunk_size=args.chunk_size), callback)
+    return _render_publish_result(result, args, out, err)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,1 +1,73 @@
-"""publish stage."""
+"""publish stage: upsert a build into a FHIR R5 server in atomic, idempotent transactions.
+
+    from evidence_publisher.publish import FhirClient, publish, verify
+    with FhirClient("http://localhost:8080/fhir") as client:
+        result = publish(resources, client)
+"""
+
+from evidence_publisher.publish.auth import (
+    BasicAuth,
+    BearerAuth,
+    SmartBackendAuth,
+    auth_from_options,
+)
+from evidence_publisher.publish.capability import ServerInfo, check_capability
+from evidence_publisher.publish.chunking import Chunk, chunk_resources, components
+from evidence_publisher.publish.client import FhirClient, HttpOptions, bundle_is_replayable
+from evidence_publisher.publish.errors import (
+    AuthFailed,
+    InvalidPublishInput,
+    PartialPublish,
+    PublishConfigError,
+    PublishError,
+    RejectedByServer,
+    ServerUnreachable,
+    ServerUnsuitable,
+    VerifyDifferences,
+)
+from evidence_publisher.publish.loading import load_dist, source_kind
+from evidence_publisher.publish.precheck import validate_for_publish, validation_problems
+from evidence_publisher.publish.publisher import (
+    ProgressEvent,
+    PublishOptions,
+    PublishResult,
+    ResourceResult,
+    preview,
+    publish,
+    verify,
+)
+
+__all__ = [
+    "AuthFailed",
+    "BasicAuth",
+    "BearerAuth",
+    "Chunk",
+    "FhirClient",
+    "HttpOptions",
+    "InvalidPublishInput",
+    "PartialPublish",
+    "ProgressEvent",
+    "PublishConfigError",
+    "PublishError",
+    "PublishOptions",
+    "PublishResult",
+    "RejectedByServer",
+    "ResourceResult",
+    "ServerInfo",
+    "ServerUnreachable",
+    "ServerUnsuitable",
+    "SmartBackendAuth",
+    "VerifyDifferences",
+    "auth_from_options",
+    "bundle_is_replayable",
+    "check_capability",
+    "chunk_resources",
+    "components",
+    "load_dist",
+    "preview",
+    "publish",
+    "source_kind",
+    "validate_for_publish",
+    "validation_problems",
+    "verify",
+]

@@ -1,0 +1,62 @@
+"""Checking a server's CapabilityStatement before sending anything."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from evidence_publisher.publish.errors import ServerUnsuitable
+
+FHIR_R5 = re.compile(r"^5\.0\.\d+$")
+# Per resource type: upsert by conditional PUT, and search to preview / verify.
+TYPE_INTERACTIONS = ("update", "search-type")
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    fhir_version: str
+    software: str
+    supports_batch: bool
+
+
+def check_capability(
+    statement: object, resource_types: Iterable[str], *, need_transaction: bool = True
+) -> ServerInfo:
+    """Raise ServerUnsuitable naming everything missing; return what we learned otherwise."""
+    if not isinstance(statement, dict) or statement.get("resourceType") != "CapabilityStatement":
+        raise ServerUnsuitable(
+            "GET [base]/metadata did not return a CapabilityStatement; is --server the FHIR base "
+            "URL (e.g. http://localhost:8080/fhir)?",
+        )
+    missing: list[str] = []
+    version = str(statement.get("fhirVersion", ""))
+    if not FHIR_R5.match(version):
+        missing.append(f"fhirVersion is {version or '(missing)'!r}, need 5.0.x (FHIR R5); for "
+                       "HAPI start it with hapi.fhir.fhir_version=R5")
+    rest = next((r for r in statement.get("rest", []) or [] if r.get("mode") == "server"), None)
+    if rest is None:
+        missing.append("no rest entry with mode 'server'")
+        rest = {}
+    declared = {r.get("type"): r for r in rest.get("resource", []) or []}
+    for rtype in sorted(set(resource_types)):
+        entry = declared.get(rtype)
+        if entry is None:
+            missing.append(f"resource type {rtype} is not supported")
+            continue
+        have = {i.get("code") for i in entry.get("interaction", []) or []}
+        lacking = [i for i in TYPE_INTERACTIONS if i not in have]
+        if lacking:
+            missing.append(f"{rtype} lacks interaction(s) {', '.join(lacking)}")
+    system = {i.get("code") for i in rest.get("interaction", []) or []}
+    if need_transaction and "transaction" not in system:
+        missing.append("system interaction 'transaction' is not supported")
+    software = statement.get("software", {}) or {}
+    label = " ".join(str(software.get(k, "")) for k in ("name", "version")).strip()
+    if missing:
+        raise ServerUnsuitable(
+            f"the server is not suitable for publishing ({len(missing)} problem"
+            f"{'s' if len(missing) != 1 else ''})",
+            details=missing,
+        )
+    return ServerInfo(version, label or "unknown", "batch" in system)

@@ -1,0 +1,82 @@
+"""Errors of the publish stage, one class per failure mode (exit codes in ``errors.ExitCode``)."""
+
+from __future__ import annotations
+
+from evidence_publisher.errors import EvidencePublisherError, ExitCode
+
+
+class PublishError(EvidencePublisherError):
+    """Base of the publish-stage errors."""
+
+    exit_code = ExitCode.REJECTED_BY_SERVER
+
+
+class InvalidPublishInput(PublishError):
+    """The resources to publish are missing or fail validation; nothing was sent."""
+
+    exit_code = ExitCode.INVALID_OUTPUT
+
+
+class PublishConfigError(PublishError):
+    """Bad options: a server URL with credentials in it, an unreadable key or token file."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ServerUnreachable(PublishError):
+    """No usable answer: connection refused or dropped, timeouts, or 429/502/503/504 after every
+    retry."""
+
+    exit_code = ExitCode.SERVER_UNREACHABLE
+
+
+class ServerUnsuitable(PublishError):
+    """The CapabilityStatement lacks FHIR 5.0.x, a resource type or an interaction we need."""
+
+    exit_code = ExitCode.SERVER_UNSUITABLE
+
+
+class AuthFailed(PublishError):
+    """The server or the token endpoint refused our credentials (401/403, bad token response)."""
+
+    exit_code = ExitCode.AUTH_FAILED
+
+
+class RejectedByServer(PublishError):
+    """The server answered a request with an error. For a transaction nothing of it was written.
+
+    ``status`` is the HTTP status, ``hapi_code`` the ``HAPI-NNNN`` code when the diagnostics
+    carry one, ``resources`` the local ``Type/id`` of the resources the error names.
+    """
+
+    exit_code = ExitCode.REJECTED_BY_SERVER
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        hapi_code: str | None = None,
+        diagnostics: str = "",
+        resources: list[str] | None = None,
+        outcome: dict | None = None,
+        details: list[str] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.outcome = outcome
+        self.status = status
+        self.hapi_code = hapi_code
+        self.diagnostics = diagnostics
+        self.resources = resources or []
+
+
+class PartialPublish(PublishError):
+    """Some chunks were committed before a later one failed; re-running is safe (idempotent)."""
+
+    exit_code = ExitCode.PARTIAL_SUCCESS
+
+
+class VerifyDifferences(PublishError):
+    """Read-back differs from the local build (missing, duplicated or changed resources)."""
+
+    exit_code = ExitCode.VERIFY_DIFFERENCES

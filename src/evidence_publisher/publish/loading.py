@@ -1,0 +1,53 @@
+"""Finding what to publish: a build output directory (``dist/``) or mapping files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evidence_publisher import jsonio
+from evidence_publisher.publish.errors import InvalidPublishInput
+
+MAPPING_SUFFIXES = (".yaml", ".yml")
+
+
+def source_kind(path: Path) -> str:
+    """``dist`` (has ``resources/*.json``, or is such a folder) or ``mappings`` (YAML files)."""
+    if path.is_file():
+        if path.suffix in MAPPING_SUFFIXES:
+            return "mappings"
+        raise InvalidPublishInput(
+            f"{str(path)!r} is neither a build directory nor a mapping file",
+            details=["give the build output directory (with resources/) or mapping YAML files"],
+        )
+    if not path.is_dir():
+        raise InvalidPublishInput(
+            f"{str(path)!r} does not exist",
+            details=["run `evidence-publisher build MAPPINGS --out dist` first, or give the "
+                     "mappings directory"],
+        )
+    if (path / "resources").is_dir() or any(path.glob("*.json")):
+        return "dist"
+    if any(p.suffix in MAPPING_SUFFIXES for p in path.rglob("*")):
+        return "mappings"
+    raise InvalidPublishInput(
+        f"{str(path)!r} has neither resources/*.json nor *.yaml mapping files",
+    )
+
+
+def load_dist(path: Path) -> list[dict]:
+    """Every resource in ``path/resources/*.json`` (or ``path/*.json``), in file-name order."""
+    folder = path / "resources" if (path / "resources").is_dir() else path
+    resources = []
+    for file in sorted(folder.glob("*.json")):
+        try:
+            res = jsonio.load_file(file)
+        except (OSError, ValueError) as exc:
+            raise InvalidPublishInput(f"cannot read {str(file)!r}: {exc}") from None
+        if not isinstance(res, dict) or not res.get("resourceType"):
+            raise InvalidPublishInput(f"{str(file)!r} is not a FHIR resource")
+        if res["resourceType"] == "Bundle":
+            continue  # bundle-*.json next to resources/ when a dist root is given directly
+        resources.append(res)
+    if not resources:
+        raise InvalidPublishInput(f"no resources found in {str(folder)!r}")
+    return resources

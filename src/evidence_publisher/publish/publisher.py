@@ -1,0 +1,484 @@
+"""Publishing, previewing (``--dry-run``) and verifying a corpus against a FHIR R5 server.
+
+Nothing here prints: progress goes to an optional callback, and every function returns a
+:class:`PublishResult` (or raises a PublishError before anything was sent).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from evidence_publisher.bundle.errors import BundleError
+from evidence_publisher.bundle.transaction import (
+    conditional_url,
+    entry_full_url,
+    local_ref,
+    resource_key,
+    transaction_bundle,
+)
+from evidence_publisher.errors import ExitCode
+from evidence_publisher.publish.capability import ServerInfo, check_capability
+from evidence_publisher.publish.chunking import Chunk, chunk_resources
+from evidence_publisher.publish.client import FhirClient, rejected
+from evidence_publisher.publish.compare import compare
+from evidence_publisher.publish.errors import (
+    AuthFailed,
+    InvalidPublishInput,
+    PublishError,
+    RejectedByServer,
+    ServerUnreachable,
+)
+from evidence_publisher.publish.outcome import (
+    bare_version,
+    implicated_resources,
+    parse_location,
+    storage_code,
+)
+
+DEFAULT_CHUNK_SIZE = 250
+CREATED_CODES = frozenset({
+    "SUCCESSFUL_CREATE",
+    "SUCCESSFUL_CREATE_NO_CONDITIONAL_MATCH",
+    "SUCCESSFUL_UPDATE_AS_CREATE",
+    "SUCCESSFUL_UPDATE_NO_CONDITIONAL_MATCH",
+})
+
+# Actions, per mode
+PUBLISH_ACTIONS = ("created", "updated", "unchanged", "failed", "unknown", "not-sent")
+PREVIEW_ACTIONS = ("would-create", "would-update", "unchanged", "conflict")
+VERIFY_ACTIONS = ("same", "different", "missing", "duplicate")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    stage: str  # "check", "lookup", "publish"
+    done: int  # chunks done
+    total: int  # chunks in all
+    resources_done: int
+    resources_total: int
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class PublishOptions:
+    chunk_size: int | None = DEFAULT_CHUNK_SIZE  # None: the whole corpus in one transaction
+    preread: bool = True  # read versions before writing, to tell updated from unchanged exactly
+
+
+@dataclass
+class ResourceResult:
+    ref: str  # local Type/id
+    key: str  # url|version or identifier system|value
+    action: str
+    chunk: int | None = None
+    server_id: str | None = None
+    version: str | None = None
+    differences: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def resource_type(self) -> str:
+        return self.ref.split("/", 1)[0]
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"resource": self.ref, "key": self.key, "action": self.action}
+        for name in ("chunk", "server_id", "version"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.differences:
+            out["differences"] = self.differences
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass
+class ChunkResult:
+    index: int
+    size: int
+    status: str  # committed, failed, unknown, not-sent, checked
+    oversized: bool = False
+    attempts: int = 0
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"chunk": self.index, "resources": self.size, "status": self.status,
+                               "attempts": self.attempts}
+        if self.oversized:
+            out["oversized"] = True
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
+class PublishResult:
+    mode: str  # publish, dry-run, verify
+    server: str
+    server_info: ServerInfo | None = None
+    resources: list[ResourceResult] = field(default_factory=list)
+    chunks: list[ChunkResult] = field(default_factory=list)
+    requests_sent: int = 0
+    seconds: float = 0.0
+    error: PublishError | None = None
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for res in self.resources:
+            out[res.action] = out.get(res.action, 0) + 1
+        return dict(sorted(out.items()))
+
+    @property
+    def committed_chunks(self) -> int:
+        return sum(1 for c in self.chunks if c.status == "committed")
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.mode == "publish":
+            if self.error is None:
+                return ExitCode.OK
+            return ExitCode.PARTIAL_SUCCESS if self.committed_chunks else self.error.exit_code
+        if self.error is not None:
+            return self.error.exit_code
+        if self.mode == "verify":
+            bad = any(r.action != "same" for r in self.resources)
+            return ExitCode.VERIFY_DIFFERENCES if bad else ExitCode.OK
+        conflict = any(r.action == "conflict" for r in self.resources)
+        return ExitCode.REJECTED_BY_SERVER if conflict else ExitCode.OK
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {
+            "mode": self.mode,
+            "server": self.server,
+            "exit_code": int(self.exit_code),
+            "counts": self.counts(),
+            "requests_sent": self.requests_sent,
+            "seconds": round(self.seconds, 3),
+            "chunks": [c.to_json() for c in self.chunks],
+            "resources": [r.to_json() for r in self.resources],
+        }
+        if self.server_info is not None:
+            out["fhir_version"] = self.server_info.fhir_version
+            out["software"] = self.server_info.software
+        if self.error is not None:
+            err: dict[str, Any] = {"message": self.error.message, "details": self.error.details,
+                                   "type": type(self.error).__name__}
+            if isinstance(self.error, RejectedByServer):
+                err.update(status=self.error.status, hapi_code=self.error.hapi_code,
+                           resources=self.error.resources)
+            out["error"] = err
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+def check_corpus(resources: list[dict]) -> None:
+    """Every resource needs a type, a local id and a unique natural key; raise otherwise."""
+    if not resources:
+        raise InvalidPublishInput("there are no resources to publish",
+                                  details=["build first: evidence-publisher build MAPPINGS"])
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for res in resources:
+        if not res.get("resourceType") or not res.get("id"):
+            problems.append(f"a resource without resourceType or id: {str(res)[:80]!r}")
+            continue
+        try:
+            key = resource_key(res)
+        except BundleError as exc:
+            problems.append(exc.message)
+            continue
+        if key in seen:
+            problems.append(f"{local_ref(res)} and {seen[key]} share the key {key!r}; the server "
+                            "would merge them into one resource")
+        seen[key] = local_ref(res)
+    if problems:
+        raise InvalidPublishInput(
+            f"{len(problems)} resource(s) cannot be published idempotently", details=problems,
+        )
+
+
+def _check_server(
+    client: FhirClient, resources: list[dict], *, need_transaction: bool
+) -> ServerInfo:
+    types = {r["resourceType"] for r in resources}
+    return check_capability(client.metadata(), types, need_transaction=need_transaction)
+
+
+def lookup(
+    client: FhirClient,
+    resources: list[dict],
+    info: ServerInfo,
+    *,
+    batch_size: int,
+    elements: str | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> dict[str, list[dict]]:
+    """Search every resource by its key (``url``+``version``, else ``identifier``); returns
+    local ``Type/id`` -> the matching server resources. One batch request per ``batch_size``
+    resources when the server supports batch, else one GET per resource."""
+    found: dict[str, list[dict]] = {}
+    suffix = f"&_elements={elements}" if elements else ""
+    for start in range(0, len(resources), max(batch_size, 1)):
+        group = resources[start:start + max(batch_size, 1)]
+        urls = [conditional_url(r) + suffix for r in group]
+        if info.supports_batch:
+            bundle = {"resourceType": "Bundle", "type": "batch",
+                      "entry": [{"request": {"method": "GET", "url": u}} for u in urls]}
+            answer = client.send_bundle(bundle).body or {}
+            entries = answer.get("entry", []) or []
+            if len(entries) != len(group):
+                raise RejectedByServer(
+                    f"the batch-response has {len(entries)} entries for {len(group)} searches",
+                    resources=[local_ref(r) for r in group],
+                )
+            for res, url, entry in zip(group, urls, entries, strict=True):
+                response = entry.get("response", {}) or {}
+                if not str(response.get("status", "")).startswith("200"):
+                    err = rejected(f"GET {url}", int(str(response.get("status", "0"))[:3] or 0),
+                                   response.get("outcome"))
+                    err.resources = [local_ref(res)]
+                    raise err
+                found[local_ref(res)] = _search_matches(entry.get("resource"))
+        else:
+            for res, url in zip(group, urls, strict=True):
+                found[local_ref(res)] = _search_matches(client.search(url))
+        if on_batch is not None:
+            on_batch(len(group))
+    return found
+
+
+def _search_matches(bundle: Any) -> list[dict]:
+    if not isinstance(bundle, dict):
+        return []
+    return [e["resource"] for e in bundle.get("entry", []) or []
+            if isinstance(e.get("resource"), dict)
+            and (e.get("search") or {}).get("mode", "match") == "match"]
+
+
+def _version(res: dict) -> str | None:
+    return (res.get("meta") or {}).get("versionId")
+
+
+# ---------------------------------------------------------------------------------------------
+def publish(
+    resources: list[dict],
+    client: FhirClient,
+    options: PublishOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> PublishResult:
+    """Upsert ``resources`` in dependency-closed transaction chunks; see docs/publishing.md."""
+    options = options or PublishOptions()
+    started = time.monotonic()
+    check_corpus(resources)
+    info = _check_server(client, resources, need_transaction=True)
+    chunks = chunk_resources(resources, options.chunk_size)
+    result = PublishResult("publish", client.base_url, info)
+    done_resources = 0
+    _emit(progress, "publish", 0, len(chunks), 0, len(resources))
+    for n, chunk in enumerate(chunks):
+        try:
+            chunk_result, outcomes = _publish_chunk(client, chunk, info, options)
+        except PublishError as exc:
+            _record_failure(result, chunk, chunks[n + 1:], exc)
+            break
+        result.chunks.append(chunk_result)
+        result.resources.extend(outcomes)
+        done_resources += len(chunk.resources)
+        _emit(progress, "publish", n + 1, len(chunks), done_resources, len(resources))
+    result.requests_sent = client.stats.requests_sent
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _emit(progress: ProgressCallback | None, stage: str, done: int, total: int, rdone: int,
+          rtotal: int) -> None:
+    if progress is not None:
+        progress(ProgressEvent(stage, done, total, rdone, rtotal))
+
+
+def _publish_chunk(
+    client: FhirClient, chunk: Chunk, info: ServerInfo, options: PublishOptions
+) -> tuple[ChunkResult, list[ResourceResult]]:
+    bundle = transaction_bundle(chunk.resources)
+    by_full_url = {entry_full_url(r): r for r in chunk.resources}
+    before = None
+    if options.preread:
+        before = lookup(client, chunk.resources, info, batch_size=len(chunk.resources),
+                        elements="identifier")
+    response = client.send_bundle(bundle)
+    body = response.body if isinstance(response.body, dict) else {}
+    entries = body.get("entry", []) or []
+    if body.get("type") != "transaction-response" or len(entries) != len(bundle["entry"]):
+        raise RejectedByServer(
+            f"chunk {chunk.index + 1}: the server answered with a {body.get('type')!r} of "
+            f"{len(entries)} entries to a transaction of {len(bundle['entry'])}; it may not have "
+            "processed it as a transaction",
+        )
+    outcomes = []
+    for sent, got in zip(bundle["entry"], entries, strict=True):
+        res = by_full_url[sent["fullUrl"]]
+        outcomes.append(_classify(res, got.get("response") or {}, chunk.index, before,
+                                  response.maybe_applied_before))
+    return ChunkResult(chunk.index, len(chunk.resources), "committed", chunk.oversized,
+                       response.attempts), outcomes
+
+
+def _classify(res: dict, response: dict, chunk: int, before: dict[str, list[dict]] | None,
+              maybe_applied_before: bool) -> ResourceResult:
+    ref = local_ref(res)
+    out = ResourceResult(ref, resource_key(res), "updated", chunk)
+    status = str(response.get("status", ""))
+    location = response.get("location")
+    if location:
+        _, out.server_id, out.version = parse_location(location)
+    out.version = out.version or bare_version(response.get("etag"))
+    code = storage_code(response)
+    if before is not None:
+        prior = before.get(ref, [])
+        if not prior:
+            out.action = "created"
+        elif any(p.get("id") == out.server_id and _version(p) == out.version for p in prior):
+            out.action = "unchanged"
+        else:
+            out.action = "updated"
+        return out
+    if code is not None:
+        if code.endswith("NO_CHANGE"):
+            out.action = "unchanged"
+        elif code in CREATED_CODES:
+            out.action = "created"
+    elif status.startswith("201"):
+        out.action = "created"
+    elif out.version == "1":
+        out.action = "unchanged"  # an update would have made version 2 or later
+    else:
+        out.note = "the server sent no storage code; without a pre-read, unchanged and updated " \
+                   "cannot be told apart"
+    if maybe_applied_before and out.action == "unchanged":
+        out.note = "an earlier attempt whose response was lost may have created or updated it"
+    return out
+
+
+def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk],
+                    exc: PublishError) -> None:
+    refs = [local_ref(r) for r in chunk.resources]
+    if isinstance(exc, RejectedByServer):
+        bundle_entries = [(local_ref(r), entry_full_url(r), conditional_url(r))
+                          for r in _bundle_order(chunk.resources)]
+        named = exc.resources or implicated_resources(exc.diagnostics, exc.outcome, bundle_entries)
+        exc.resources = named
+        if named:
+            exc.details = [f"resource(s): {', '.join(named)}", *exc.details]
+        status, action = "failed", "failed"
+        note_default = "rolled back: the transaction failed as a whole"
+    elif isinstance(exc, ServerUnreachable):
+        status, action = "unknown", "unknown"
+        named = []
+        note_default = "no answer: this chunk may or may not be committed; re-run publish (it is " \
+                       "idempotent)"
+    elif isinstance(exc, AuthFailed):
+        status, action, named = "failed", "failed", []
+        note_default = "not written: authentication failed"
+    else:
+        status, action, named = "failed", "failed", []
+        note_default = "not written"
+    exc.message = f"chunk {chunk.index + 1} of {chunk.index + 1 + len(rest)}: {exc.message}"
+    result.error = exc
+    result.chunks.append(ChunkResult(chunk.index, len(refs), status, chunk.oversized,
+                                     error=exc.message))
+    for res in chunk.resources:
+        ref = local_ref(res)
+        note = exc.diagnostics if (ref in named and isinstance(exc, RejectedByServer)) \
+            else note_default
+        result.resources.append(ResourceResult(ref, resource_key(res), action, chunk.index,
+                                               note=note))
+    for later in rest:
+        result.chunks.append(ChunkResult(later.index, len(later.resources), "not-sent",
+                                         later.oversized))
+        for res in later.resources:
+            result.resources.append(ResourceResult(local_ref(res), resource_key(res), "not-sent",
+                                                   later.index))
+
+
+def _bundle_order(resources: list[dict]) -> list[dict]:
+    by_full_url = {entry_full_url(r): r for r in resources}
+    return [by_full_url[e["fullUrl"]] for e in transaction_bundle(resources)["entry"]]
+
+
+# ---------------------------------------------------------------------------------------------
+def preview(
+    resources: list[dict],
+    client: FhirClient,
+    options: PublishOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> PublishResult:
+    """``--dry-run``: what publish would create, update or leave alone. Only reads."""
+    return _read_and_compare("dry-run", resources, client, options, progress)
+
+
+def verify(
+    resources: list[dict],
+    client: FhirClient,
+    options: PublishOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> PublishResult:
+    """Read every resource back (by its key) and report differences from the local copy."""
+    return _read_and_compare("verify", resources, client, options, progress)
+
+
+def _read_and_compare(mode: str, resources: list[dict], client: FhirClient,
+                      options: PublishOptions | None,
+                      progress: ProgressCallback | None) -> PublishResult:
+    options = options or PublishOptions()
+    started = time.monotonic()
+    check_corpus(resources)
+    info = _check_server(client, resources, need_transaction=(mode == "dry-run"))
+    result = PublishResult(mode, client.base_url, info)
+    batch = options.chunk_size or len(resources)
+    total_batches = -(-len(resources) // batch)
+    state = {"done": 0, "batches": 0}
+
+    def on_batch(n: int) -> None:
+        state["done"] += n
+        state["batches"] += 1
+        _emit(progress, "lookup", state["batches"], total_batches, state["done"], len(resources))
+
+    try:
+        found = lookup(client, resources, info, batch_size=batch, on_batch=on_batch)
+    except PublishError as exc:
+        result.error = exc
+        result.requests_sent = client.stats.requests_sent
+        result.seconds = time.monotonic() - started
+        return result
+    server_ref = {ref: f"{m[0]['resourceType']}/{m[0]['id']}"
+                  for ref, m in found.items() if len(m) == 1}
+    for res in resources:
+        ref = local_ref(res)
+        matches = found.get(ref, [])
+        out = ResourceResult(ref, resource_key(res), "", None)
+        if not matches:
+            out.action = "would-create" if mode == "dry-run" else "missing"
+        elif len(matches) > 1:
+            out.action = "conflict" if mode == "dry-run" else "duplicate"
+            ids = ", ".join(f"{m['resourceType']}/{m['id']}" for m in matches)
+            out.note = f"{len(matches)} server resources match {conditional_url(res)} ({ids}); a " \
+                       "conditional update would be rejected (HAPI-0988); remove the duplicates"
+        else:
+            match = matches[0]
+            out.server_id, out.version = match.get("id"), _version(match)
+            out.differences = compare(res, match, server_ref.get)
+            if mode == "dry-run":
+                out.action = "would-update" if out.differences else "unchanged"
+            else:
+                out.action = "different" if out.differences else "same"
+        result.resources.append(out)
+    result.chunks.append(ChunkResult(0, len(resources), "checked", attempts=total_batches))
+    result.requests_sent = client.stats.requests_sent
+    result.seconds = time.monotonic() - started
+    return result
