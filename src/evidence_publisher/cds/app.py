@@ -123,9 +123,7 @@ def create_app(
 ) -> Starlette:
     config.validate()
     svc = service or CdsService.from_config(config, session=session)
-    verifier = (
-        JwtVerifier(config, make_replay_store(config), session=session) if config.auth else None
-    )
+    verifier = JwtVerifier(config, make_replay_store(config), session=session) if config.auth else None
     if verifier is None:
         log.warning("AUTHENTICATION IS DISABLED (--no-auth): any caller can use this service")
     base = config.public_base_url
@@ -134,17 +132,13 @@ def create_app(
         if verifier is None:
             return
         audience = f"{base}{request.url.path}"
-        client = await run_in_threadpool(
-            verifier.verify, request.headers.get("authorization"), audience
-        )
+        client = await run_in_threadpool(verifier.verify, request.headers.get("authorization"), audience)
         request.state.client = client
 
     async def read_json(request: Request) -> Any:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in JSON_TYPES:
-            raise UnsupportedMediaTypeError(
-                f"Content-Type {ctype!r} is not accepted; send application/json"
-            )
+            raise UnsupportedMediaTypeError(f"Content-Type {ctype!r} is not accepted; send application/json")
         limit = config.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -168,9 +162,7 @@ def create_app(
                 if exc.status >= 500:
                     log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
                 else:
-                    log.info(
-                        "%s %s -> %d: %s", request.method, request.url.path, exc.status, exc.message
-                    )
+                    log.info("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc.message)
                 return error_response(exc)
             except PatientDataError as exc:
                 return error_response(InvalidRequestError(exc.message, details=exc.details))
@@ -250,24 +242,16 @@ def _apply_params(body: Any, plan_id: str | None) -> tuple[str, Any, str | None]
         raise InvalidRequestError("$apply body must be a FHIR Parameters resource or a JSON object")
     if body.get("resourceType") == "Parameters":
         params = body.get("parameter") or []
-        plan_p = next(
-            (p for n in ("url", "planDefinition", "canonical") if (p := _param(params, n))), None
-        )
+        plan_p = next((p for n in ("url", "planDefinition", "canonical") if (p := _param(params, n))), None)
         plan = None
         if plan_p:
             plan = next(
-                (
-                    plan_p[k]
-                    for k in ("valueUri", "valueCanonical", "valueUrl", "valueString")
-                    if k in plan_p
-                ),
+                (plan_p[k] for k in ("valueUri", "valueCanonical", "valueUrl", "valueString") if k in plan_p),
                 None,
             )
         data = (_param(params, "data") or {}).get("resource")
         prac = _param(params, "practitioner") or {}
-        practitioner = prac.get("valueString") or (prac.get("valueReference") or {}).get(
-            "reference"
-        )
+        practitioner = prac.get("valueString") or (prac.get("valueReference") or {}).get("reference")
     else:
         plan, data, practitioner = (
             body.get("planDefinition"),

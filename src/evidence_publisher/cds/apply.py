@@ -37,14 +37,10 @@ def split_patient_data(doc: Any, origin: str = "patient data") -> tuple[str, lis
     if doc["resourceType"] == "Patient":
         resources = [doc]
     else:
-        resources = [
-            e["resource"] for e in doc.get("entry", []) if isinstance(e.get("resource"), dict)
-        ]
+        resources = [e["resource"] for e in doc.get("entry", []) if isinstance(e.get("resource"), dict)]
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
     if len(patients) != 1 or not patients[0].get("id"):
-        raise PatientDataError(
-            f"{origin} must contain exactly one Patient with an id, found {len(patients)}"
-        )
+        raise PatientDataError(f"{origin} must contain exactly one Patient with an id, found {len(patients)}")
     return patients[0]["id"], resources
 
 

@@ -46,15 +46,11 @@ class JwksCache:
 
     def _fetch(self, url: str) -> dict[str, Any]:
         try:
-            resp = self._session.get(
-                url, timeout=self._timeout, headers={"Accept": "application/json"}
-            )
+            resp = self._session.get(url, timeout=self._timeout, headers={"Accept": "application/json"})
             resp.raise_for_status()
             doc = resp.json()
         except (requests.RequestException, ValueError) as exc:
-            raise AuthenticationError(
-                f"cannot fetch JWKS from {url!r}: {type(exc).__name__}"
-            ) from None
+            raise AuthenticationError(f"cannot fetch JWKS from {url!r}: {type(exc).__name__}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
             raise AuthenticationError(f"JWKS at {url!r} has no 'keys' array")
         return doc
@@ -76,9 +72,7 @@ class JwksCache:
 
 
 def _find(jwks: dict[str, Any], kid: str) -> dict[str, Any] | None:
-    return next(
-        (k for k in jwks.get("keys", []) if isinstance(k, dict) and k.get("kid") == kid), None
-    )
+    return next((k for k in jwks.get("keys", []) if isinstance(k, dict) and k.get("kid") == kid), None)
 
 
 def _load_jwks_file(path: str) -> dict[str, Any]:
@@ -115,9 +109,7 @@ class JwtVerifier:
         jku = header.get("jku")
         if jku is not None:
             if jku not in issuer.jku_allowlist:
-                raise AuthenticationError(
-                    f"jku {jku!r} is not allowlisted for issuer {issuer.iss!r}"
-                )
+                raise AuthenticationError(f"jku {jku!r} is not allowlisted for issuer {issuer.iss!r}")
             key = self._jwks.key(jku, kid)
         elif issuer.iss in self._files:
             key = _find(self._files[issuer.iss], kid)
@@ -143,9 +135,7 @@ class JwtVerifier:
             raise AuthenticationError(f"malformed JWT: {exc}") from None
         alg = header.get("alg")
         if alg not in self._algorithms:
-            raise AuthenticationError(
-                f"JWT alg {alg!r} is not accepted; use one of {self._algorithms}"
-            )
+            raise AuthenticationError(f"JWT alg {alg!r} is not accepted; use one of {self._algorithms}")
         if not header.get("kid"):
             raise AuthenticationError("JWT header has no kid")
         if header.get("typ") != "JWT":
@@ -167,9 +157,7 @@ class JwtVerifier:
                 options={"require": ["iss", "aud", "exp", "iat", "jti"], "verify_sub": False},
             )
         except jwt.InvalidAudienceError:
-            raise AuthenticationError(
-                f"JWT aud does not equal the endpoint URL {audience!r}"
-            ) from None
+            raise AuthenticationError(f"JWT aud does not equal the endpoint URL {audience!r}") from None
         except jwt.PyJWTError as exc:
             raise AuthenticationError(f"JWT rejected: {exc}") from None
         now = self._clock()

@@ -36,11 +36,7 @@ def _evidence_line(ev: EvidenceSummary) -> str:
     parts: list[str] = []
     for st in ev.statistics:
         text = st.description or " ".join(x for x in (st.value, st.unit) if x)
-        extras = [
-            x
-            for x in (f"n = {st.participants}" if st.participants is not None else None, st.ci)
-            if x
-        ]
+        extras = [x for x in (f"n = {st.participants}" if st.participants is not None else None, st.ci) if x]
         if text:
             parts.append(text + (f" ({'; '.join(extras)})" if extras else ""))
     line = f"- **{escape_md(ev.title)}**"

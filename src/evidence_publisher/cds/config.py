@@ -71,9 +71,7 @@ class CdsConfig:
         if not 0 <= self.port <= 65535:
             raise CdsConfigError(f"port must be between 0 and 65535, got {self.port!r}")
         if self.max_body_bytes < 1024:
-            raise CdsConfigError(
-                f"max_body_bytes must be at least 1024, got {self.max_body_bytes!r}"
-            )
+            raise CdsConfigError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes!r}")
         if not 0 <= self.clock_skew_seconds <= 300:
             raise CdsConfigError(
                 f"clock_skew_seconds must be between 0 and 300, got {self.clock_skew_seconds!r}"
@@ -88,14 +86,11 @@ class CdsConfig:
             parts = urlsplit(origin)
             if origin == "*" or not parts.scheme or not parts.netloc or parts.path not in ("", "/"):
                 raise CdsConfigError(
-                    f"CORS origin {origin!r} must be an explicit scheme://host[:port]; "
-                    "'*' is refused"
+                    f"CORS origin {origin!r} must be an explicit scheme://host[:port]; '*' is refused"
                 )
         for reason in self.override_reasons:
             if not (reason.code and reason.system and reason.display):
-                raise CdsConfigError(
-                    f"override reason {asdict(reason)!r} needs code, system and display"
-                )
+                raise CdsConfigError(f"override reason {asdict(reason)!r} needs code, system and display")
         if self.auth:
             if not self.public_base_url:
                 raise CdsConfigError(
@@ -109,9 +104,7 @@ class CdsConfig:
                 )
             for issuer in self.issuers:
                 if not (issuer.jwks_file or issuer.jwks_url or issuer.jku_allowlist):
-                    raise CdsConfigError(
-                        f"issuer {issuer.iss!r} has no jwks_file, jwks_url or jku_allowlist"
-                    )
+                    raise CdsConfigError(f"issuer {issuer.iss!r} has no jwks_file, jwks_url or jku_allowlist")
         if self.public_base_url:
             parts = urlsplit(self.public_base_url)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
@@ -139,9 +132,7 @@ def config_from_mapping(data: dict[str, Any], *, origin: str = "<config>") -> Cd
     values = dict(data)
     try:
         values["issuers"] = [IssuerConfig(**i) for i in values.get("issuers") or []]
-        values["override_reasons"] = [
-            OverrideReason(**r) for r in values.get("override_reasons") or []
-        ]
+        values["override_reasons"] = [OverrideReason(**r) for r in values.get("override_reasons") or []]
         return CdsConfig(**values)
     except TypeError as exc:
         raise CdsConfigError(f"{origin}: {exc}") from exc

@@ -18,14 +18,8 @@ def _nonempty_str(value: Any) -> bool:
 
 def validate_feedback(body: Any) -> list[dict[str, Any]]:
     """Return the feedback items, or raise InvalidRequestError naming every problem."""
-    if (
-        not isinstance(body, dict)
-        or not isinstance(body.get("feedback"), list)
-        or not body["feedback"]
-    ):
-        raise InvalidRequestError(
-            "feedback body must be {'feedback': [ ... ]} with at least one item"
-        )
+    if not isinstance(body, dict) or not isinstance(body.get("feedback"), list) or not body["feedback"]:
+        raise InvalidRequestError("feedback body must be {'feedback': [ ... ]} with at least one item")
     problems: list[str] = []
     for n, item in enumerate(body["feedback"]):
         where = f"feedback[{n}]"

@@ -50,9 +50,7 @@ class KnowledgeBase:
     def resolve(self, canonical: str, rtype: str | None = None) -> dict[str, Any] | None:
         """Resolve ``url|version`` (or a bare url: the highest version string wins)."""
         url, version = split_canonical(canonical)
-        candidates = [
-            r for r in self._by_url.get(url, []) if rtype is None or r.get("resourceType") == rtype
-        ]
+        candidates = [r for r in self._by_url.get(url, []) if rtype is None or r.get("resourceType") == rtype]
         if version is not None:
             candidates = [r for r in candidates if r.get("version") == version]
         if not candidates:
@@ -114,9 +112,7 @@ class _ServerReader:
         except requests.RequestException as exc:
             raise KnowledgeLoadError(f"GET {url!r} failed: {exc}") from exc
         if resp.status_code != 200:
-            raise KnowledgeLoadError(
-                f"GET {url!r} answered {resp.status_code}", details=[resp.text[:300]]
-            )
+            raise KnowledgeLoadError(f"GET {url!r} answered {resp.status_code}", details=[resp.text[:300]])
         try:
             return loads(resp.content)
         except ValueError as exc:
@@ -132,8 +128,7 @@ class _ServerReader:
             found.extend(
                 e["resource"]
                 for e in bundle.get("entry", [])
-                if isinstance(e.get("resource"), dict)
-                and e["resource"].get("resourceType") == rtype
+                if isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == rtype
             )
             url = next(
                 (link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"),

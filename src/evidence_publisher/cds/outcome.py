@@ -10,8 +10,6 @@ def operation_outcome(
 ) -> dict[str, Any]:
     issues = [{"severity": "error", "code": code, "diagnostics": message}]
     issues += [
-        {"severity": "information", "code": "informational", "diagnostics": d}
-        for d in details or []
-        if d
+        {"severity": "information", "code": "informational", "diagnostics": d} for d in details or [] if d
     ]
     return {"resourceType": "OperationOutcome", "issue": issues}

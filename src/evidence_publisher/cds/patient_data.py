@@ -56,9 +56,7 @@ def _resources(value: Any) -> list[dict[str, Any]]:
     if value is None:
         return []
     if not isinstance(value, dict) or "resourceType" not in value:
-        raise InvalidRequestError(
-            f"prefetch value is not a FHIR resource or null: {str(value)[:80]!r}"
-        )
+        raise InvalidRequestError(f"prefetch value is not a FHIR resource or null: {str(value)[:80]!r}")
     if value["resourceType"] != "Bundle":
         return [value]
     out = []
@@ -108,9 +106,7 @@ def _fetch(access: FhirAccess, query: str) -> list[dict[str, Any]]:
             )
             if url and not url.startswith(access.server.rstrip("/")):
                 raise MissingDataError("fhirServer paging link points to another server; refused")
-    raise MissingDataError(
-        f"more than {MAX_PAGES} pages from fhirServer for {query.split('?')[0]!r}"
-    )
+    raise MissingDataError(f"more than {MAX_PAGES} pages from fhirServer for {query.split('?')[0]!r}")
 
 
 def gather(

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import fhirpathpy
 from fhirpathpy.models import models
 
 from evidence_publisher.cds.errors import RecommendationError
+from evidence_publisher.cds.fhirpath_syntax import syntax_error
 from evidence_publisher.cds.knowledge import KnowledgeBase
 
 FHIRPATH = "text/fhirpath"
@@ -118,6 +120,11 @@ def _num(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _percent(level: Any) -> str:
+    text = format((Decimal(str(level)) * 100).normalize(), "f")
+    return text
+
+
 def _statistic(stat: dict[str, Any]) -> Statistic:
     qty = stat.get("quantity") or {}
     value = _num(qty.get("value"))
@@ -129,7 +136,7 @@ def _statistic(stat: dict[str, Any]) -> Statistic:
         low, high = (rng.get("low") or {}).get("value"), (rng.get("high") or {}).get("value")
         if low is not None and high is not None:
             level = est.get("level")
-            pct = f"{level * 100:g}% CI" if level is not None else "CI"
+            pct = f"{_percent(level)}% CI" if level is not None else "CI"
             ci = f"{pct} {low} to {high}"
             break
     participants = (stat.get("sampleSize") or {}).get("numberOfParticipants")
@@ -190,9 +197,7 @@ def _input(req: dict[str, Any], index: int, used: set[str], where: str) -> Input
         if not isinstance(path, str) or not _SEARCH_NAME.match(path):
             continue  # the FHIRPath conditions filter anyway; fetch the broader set
         codes = [
-            f"{c['system']}|{c['code']}"
-            for c in cf.get("code", [])
-            if c.get("system") and c.get("code")
+            f"{c['system']}|{c['code']}" for c in cf.get("code", []) if c.get("system") and c.get("code")
         ]
         if codes:
             params.append(f"{path}={','.join(codes)}")
@@ -216,6 +221,9 @@ def _compile(expr: dict[str, Any], where: str) -> Condition:
         )
     if not text:
         raise RecommendationError(f"{where}: condition has an empty expression")
+    problem = syntax_error(text)
+    if problem:
+        raise RecommendationError(f"{where}: FHIRPath {text!r} does not parse: {problem}")
     try:
         fn = fhirpathpy.compile(text, _R5)
     except Exception as exc:  # fhirpathpy raises bare Exceptions on syntax errors
@@ -235,9 +243,7 @@ def compile_recommendation(kb: KnowledgeBase, plan: dict[str, Any]) -> Recommend
     where = f"PlanDefinition/{pid}"
     actions = [a for a in plan.get("action", []) if a.get("trigger")]
     if len(actions) != 1:
-        raise RecommendationError(
-            f"{where}: expected exactly one triggered action, got {len(actions)}"
-        )
+        raise RecommendationError(f"{where}: expected exactly one triggered action, got {len(actions)}")
     action = actions[0]
     awhere = f"{where}.action[{plan['action'].index(action)}]"
     hooks = [
@@ -268,9 +274,7 @@ def compile_recommendation(kb: KnowledgeBase, plan: dict[str, Any]) -> Recommend
         if c.get("kind") == "applicability"
     )
     evidence = tuple(
-        _evidence(kb, d["resource"], awhere)
-        for d in action.get("documentation", [])
-        if d.get("resource")
+        _evidence(kb, d["resource"], awhere) for d in action.get("documentation", []) if d.get("resource")
     )
     citation, citation_url = None, None
     for ra in plan.get("relatedArtifact", []):

@@ -27,8 +27,7 @@ def service_request(
 ) -> dict[str, Any]:
     if activity.get("kind") != "ServiceRequest":
         raise RecommendationError(
-            f"ActivityDefinition/{activity.get('id')}: kind {activity.get('kind')!r} "
-            "is not supported",
+            f"ActivityDefinition/{activity.get('id')}: kind {activity.get('kind')!r} is not supported",
             details=["the service builds ServiceRequest suggestions only"],
         )
     sr: dict[str, Any] = {

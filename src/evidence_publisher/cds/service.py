@@ -35,9 +35,7 @@ class Endpoint:
 
 def load_knowledge(config: CdsConfig, session: requests.Session | None = None) -> KnowledgeBase:
     if config.fhir_server:
-        return load_from_server(
-            config.fhir_server, timeout=config.http_timeout_seconds, session=session
-        )
+        return load_from_server(config.fhir_server, timeout=config.http_timeout_seconds, session=session)
     if config.source is None:
         raise KnowledgeLoadError("no knowledge source configured")
     return load_from_path(config.source)
@@ -128,9 +126,7 @@ class CdsService:
         if missing:
             raise InvalidRequestError(f"request is missing {missing!r}")
         if body["hook"] != ep.hook:
-            raise InvalidRequestError(
-                f"service {ep.id!r} answers hook {ep.hook!r}, not {body['hook']!r}"
-            )
+            raise InvalidRequestError(f"service {ep.id!r} answers hook {ep.hook!r}, not {body['hook']!r}")
         context = body["context"]
         if not isinstance(context, dict) or not isinstance(context.get("patientId"), str):
             raise InvalidRequestError("context.patientId is required (a string)")
