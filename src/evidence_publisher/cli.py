@@ -102,13 +102,72 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 # validate  (owned by the validate stage)
 # --------------------------------------------------------------------------------------------
 def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="validate FHIR R5 JSON, NDJSON and Bundles")
-    p.add_argument("paths", nargs="+", type=Path)
+    p = sub.add_parser(
+        "validate",
+        help="validate FHIR R5 JSON, NDJSON and Bundles",
+        description=(
+            "Validate FHIR R5 resources against the official definitions (structure, "
+            "cardinality, bindings, invariants, references, extensions) and the EBM R5 rules. "
+            "Exit codes: 0 no errors (warnings allowed), 12 errors found, 20/21 FHIR packages "
+            "missing or corrupt."
+        ),
+    )
+    p.add_argument("paths", nargs="+", type=Path, help="JSON or NDJSON files, or directories")
     p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--errors-only", action="store_true", help="list only errors in the table (text format)"
+    )
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    raise EvidencePublisherError("validate is not implemented yet")
+    from rich.table import Table
+
+    from evidence_publisher.jsonio import dumps
+    from evidence_publisher.validate import Validator
+    from evidence_publisher.validate.inputs import expand_paths
+    from evidence_publisher.validate.outcome import resource_label, split_diagnostics
+
+    out, err = _stdout(), _stderr()
+    expand_paths(args.paths)  # fail on a missing path before loading any definitions
+    validator = Validator.from_cache(progress=lambda msg: err.print(msg, markup=False))
+    report = validator.validate_files(args.paths)
+    if args.format == "json":
+        doc = {
+            "errors": report.error_count,
+            "warnings": report.warning_count,
+            "outcomes": [
+                {"source": src, "resource": resource_label(res), "outcome": oo}
+                for (res, oo), src in zip(report.outcomes, report.sources, strict=True)
+            ],
+        }
+        out.print(dumps(doc), end="", markup=False)
+    else:
+        table = Table(show_lines=False, header_style="bold")
+        for col in ("file", "resource", "severity", "rule", "FHIRPath", "message"):
+            table.add_column(col, overflow="fold")
+        styles = {"fatal": "bold red", "error": "red", "warning": "yellow"}
+        for (res, oo), src in zip(report.outcomes, report.sources, strict=True):
+            for issue in oo.get("issue", ()):
+                sev = issue.get("severity", "")
+                if sev == "information" or (args.errors_only and sev == "warning"):
+                    continue
+                rule, msg = split_diagnostics(issue)
+                table.add_row(
+                    src,
+                    resource_label(res),
+                    f"[{styles.get(sev, '')}]{sev}[/]",
+                    rule,
+                    ", ".join(issue.get("expression", ())),
+                    msg,
+                )
+        if table.row_count:
+            out.print(table)
+        colour = "red" if report.error_count else "green"
+        out.print(
+            f"[bold {colour}]{len(report.outcomes)} resources: {report.error_count} errors, "
+            f"{report.warning_count} warnings[/]"
+        )
+    return ExitCode.INVALID_OUTPUT if report.error_count else ExitCode.OK
 
 
 # --------------------------------------------------------------------------------------------

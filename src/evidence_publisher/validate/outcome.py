@@ -58,6 +58,8 @@ class ValidationReport:
     """One OperationOutcome per validated resource (or per unreadable input, keyed by a label)."""
 
     outcomes: list[tuple[dict, dict]] = field(default_factory=list)
+    # where each outcome's resource came from (file or file:line), parallel to ``outcomes``
+    sources: list[str] = field(default_factory=list)
 
     @property
     def error_count(self) -> int:
@@ -71,8 +73,21 @@ class ValidationReport:
     def ok(self) -> bool:
         return self.error_count == 0
 
-    def extend(self, other: ValidationReport) -> None:
+    def extend(self, other: ValidationReport, source: str | None = None) -> None:
         self.outcomes.extend(other.outcomes)
+        if source is not None:
+            self.sources.extend([source] * len(other.outcomes))
+        else:
+            self.sources.extend(other.sources or [""] * len(other.outcomes))
+
+
+def resource_label(resource: dict) -> str:
+    """``Type/id`` (or ``Type``, or the ``source`` of an unreadable input)."""
+    if "resourceType" not in resource and "source" in resource:
+        return str(resource["source"])
+    rtype = resource.get("resourceType", "?")
+    rid = resource.get("id")
+    return f"{rtype}/{rid}" if isinstance(rid, str) else str(rtype)
 
 
 def split_diagnostics(issue: dict) -> tuple[str, str]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from evidence_publisher.validate.definitions import DefinitionSource
+from evidence_publisher.validate.inputs import expand_paths, read_documents
 from evidence_publisher.validate.model import ModelRegistry
 from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome
 from evidence_publisher.validate.terminology import Terminology
@@ -62,6 +64,32 @@ class Validator:
             self._validate_into(res, report, index, done)
         return report
 
+    def validate_files(self, paths: Iterable[str | Path]) -> ValidationReport:
+        """Validate JSON/NDJSON files and directories; ``report.sources`` names each file.
+
+        Unparseable documents get a fatal issue; the other documents of the same file are
+        validated together, so references between them resolve.
+        """
+        report = ValidationReport()
+        for path in expand_paths(paths):
+            resources: list[dict] = []
+            for doc in read_documents(path):
+                if doc.error is not None or not isinstance(doc.resource, dict):
+                    why = doc.error or "a FHIR resource must be a JSON object"
+                    issue = Issue("fatal", "structure", "", why, "json")
+                    report.outcomes.append(({"source": doc.source}, operation_outcome([issue])))
+                    report.sources.append(doc.source)
+                    continue
+                resources.append(doc.resource)
+            if not resources:
+                continue
+            bundle = _pseudo_bundle(resources) if len(resources) > 1 else None
+            sub = ValidationReport()
+            for res in resources:
+                self._validate_into(res, sub, bundle, set())
+            report.extend(sub, str(path))
+        return report
+
     # ------------------------------------------------------------------ internals
     def _validate_into(
         self, res: dict, report: ValidationReport, index: BundleIndex | None, done: set[int]
@@ -101,6 +129,13 @@ class Validator:
             return index.resolve(ref) if index is not None else None
 
         return check_profiles(res, resolve, self.terminology)
+
+
+def _pseudo_bundle(resources: list[dict]) -> BundleIndex:
+    index = BundleIndex()
+    for res in resources:
+        index.add(res)
+    return index
 
 
 def _prefix_entry(bundle: dict, entry: dict, issues: list[Issue]) -> list[Issue]:
