@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -13,15 +14,22 @@ from .hapi_standin import HapiStandIn
 BASE = "https://evidence.example.org/fhir"
 
 
-@pytest.fixture
-def threaded_httpserver() -> Iterator[HTTPServer]:
-    """A threaded server, so a client retry is served while a slow response is still sleeping."""
+@pytest.fixture(scope="session")
+def _threaded_server() -> Iterator[HTTPServer]:
+    # Threaded, so a client retry is served while a slow response is still sleeping. One server
+    # per session: stopping a werkzeug server waits for its poll interval.
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
     yield server
-    server.clear()
     if server.is_running():
         server.stop()
+
+
+@pytest.fixture
+def threaded_httpserver(_threaded_server: HTTPServer) -> Iterator[HTTPServer]:
+    _threaded_server.clear()
+    yield _threaded_server
+    _threaded_server.clear()
 
 
 @pytest.fixture
@@ -77,3 +85,53 @@ def synthetic_corpus(n_groups: int = 3, version: str = "1.0.0") -> list[dict]:
                          relatedArtifact=[{"type": "citation",
                                            "resource": f"{BASE}/Citation/cit-0|{version}"}]))
     return out
+
+
+@pytest.fixture(scope="session")
+def seed_resources(tmp_path_factory) -> list[dict]:
+    """The seed corpus (mappings/lupus-msc) built by the project's own pipeline."""
+    from evidence_publisher.pipeline import build
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path_factory.mktemp("seed") / "dist"
+    result = build([root / "mappings" / "lupus-msc"], out_dir=out, validate=False)
+    return result.resources
+
+
+@pytest.fixture(scope="session")
+def seed_dist(tmp_path_factory, seed_resources) -> Path:
+    from evidence_publisher.jsonio import dumps
+
+    out = tmp_path_factory.mktemp("dist") / "dist"
+    (out / "resources").mkdir(parents=True)
+    for res in seed_resources:
+        (out / "resources" / f"{res['resourceType']}-{res['id']}.json").write_text(dumps(res))
+    return out
+
+
+class SleepRecorder:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def make_client(threaded_httpserver):
+    """FhirClient factory on the stand-in; sleeps are recorded, not slept."""
+    from evidence_publisher.publish import FhirClient, HttpOptions
+
+    clients = []
+
+    def factory(url: str | None = None, *, sleep=None, auth=None, **options):
+        opts = {"connect_timeout": 2.0, "read_timeout": 5.0, **options}
+        client = FhirClient(url or threaded_httpserver.url_for("/fhir"),
+                            options=HttpOptions(**opts), auth=auth,
+                            sleep=sleep or SleepRecorder(), rng=lambda: 0.5)
+        clients.append(client)
+        return client
+
+    yield factory
+    for c in clients:
+        c.close()
