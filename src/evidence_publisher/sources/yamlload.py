@@ -67,6 +67,13 @@ def load_located(path: Path, display_name: str) -> tuple[LocatedDocument | None,
     return LocatedDocument(display_name, data, locations), issues
 
 
+def _field_name(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 class _Builder:
     def __init__(self, file: str, locations: dict[Path_, SourceLocation], issues: list[Issue]):
         self.file = file
@@ -88,7 +95,7 @@ class _Builder:
                     self.issues.append(
                         DuplicateKey(
                             self._loc(key_node),
-                            ".".join(map(str, (*path, key))),
+                            _field_name((*path, key)),
                             f"key {key!r} appears twice in the same mapping; YAML keeps only one",
                             "remove or rename one of the two entries",
                         )

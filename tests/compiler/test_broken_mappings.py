@@ -1,0 +1,58 @@
+"""Every broken mapping file gives its exact messages and locations, and nothing is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evidence_publisher.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = sorted((ROOT / "tests" / "broken" / "cases").glob("*.yaml"))
+
+
+def expected_lines(path: Path) -> list[str]:
+    return [
+        line.removeprefix("# expect: ").rstrip("\n")
+        for line in path.read_text().splitlines()
+        if line.startswith("# expect: ")
+    ]
+
+
+def test_there_are_at_least_30_cases() -> None:
+    assert len(CASES) >= 30
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_broken_mapping_is_reported_exactly(
+    case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "dist"
+    rel = case.relative_to(ROOT)
+    code = main(["build", "tests/broken/corpus.yaml", str(rel), "--out", str(out), "--no-validate"])
+    err = capsys.readouterr().err
+    expected = expected_lines(case)
+    assert expected, f"{case.name} has no '# expect:' header"
+    assert code in (10, 11), err
+    reported = [line.strip() for line in err.splitlines()[1:]]
+    assert reported == expected
+    assert err.splitlines()[0].startswith(f"error: {len(expected)} problem")
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fidelity_only_problems_exit_11(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    case = "tests/broken/cases/number-not-in-quote.yaml"
+    assert main(["build", "tests/broken/corpus.yaml", case, "--out", str(tmp_path / "o")]) == 11
+
+
+def test_failed_build_keeps_previous_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "dist"
+    out.mkdir()
+    (out / "keep.txt").write_text("previous build")
+    main(["build", "tests/broken/corpus.yaml", "tests/broken/cases/bad-id.yaml", "--out", str(out)])
+    assert (out / "keep.txt").read_text() == "previous build"

@@ -1,0 +1,189 @@
+"""The seed corpus build: golden output, determinism, structure, references and fidelity."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from fhir.resources import get_fhir_model_class
+
+from evidence_publisher.jsonio import dumps, load_file
+from evidence_publisher.pipeline import build
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "lupus-msc"
+
+
+def resources(dist: Path) -> dict[str, dict]:
+    return {p.name: load_file(p) for p in sorted((dist / "resources").glob("*.json"))}
+
+
+def by_id(dist: Path, rtype: str, rid: str) -> dict:
+    return load_file(dist / "resources" / f"{rtype}-{rid}.json")
+
+
+def test_golden_resources_semantically_equal(built_corpus: Path) -> None:
+    """Compared as parsed JSON; refresh with UPDATE_GOLDEN=1 after a reviewed change."""
+    actual = resources(built_corpus)
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        shutil.copytree(built_corpus / "resources", GOLDEN)
+    expected = {p.name: load_file(p) for p in sorted(GOLDEN.glob("*.json"))}
+    assert sorted(actual) == sorted(expected)
+    for name in expected:
+        assert actual[name] == expected[name], name
+
+
+def test_outputs_written(built_corpus: Path) -> None:
+    for rel in ("bundle-transaction.json", "bundle-collection.json", "build-report.json"):
+        assert (built_corpus / rel).is_file()
+    ndjson = {p.stem for p in (built_corpus / "ndjson").glob("*.ndjson")}
+    assert ndjson == {r["resourceType"] for r in resources(built_corpus).values()}
+    lines = (built_corpus / "ndjson" / "Evidence.ndjson").read_text().splitlines()
+    assert len(lines) == len(list((built_corpus / "resources").glob("Evidence-*.json")))
+    assert all(json.loads(line)["resourceType"] == "Evidence" for line in lines)
+
+
+def test_build_is_byte_identical(tmp_path: Path, corpus_dir: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    build([corpus_dir], out_dir=a, validate=False)
+    build([corpus_dir], out_dir=b, validate=False)
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert files_a == files_b
+    for rel in files_a:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+def test_every_resource_parses_with_fhir_resources(built_corpus: Path) -> None:
+    for name, res in resources(built_corpus).items():
+        get_fhir_model_class(res["resourceType"]).model_validate(res)
+        assert res["text"]["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml">'), name
+
+
+def test_transaction_references_all_resolve(built_corpus: Path) -> None:
+    bundle = load_file(built_corpus / "bundle-transaction.json")
+    full_urls = {e["fullUrl"] for e in bundle["entry"]}
+    assert len(full_urls) == len(bundle["entry"])
+    refs: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("reference"), str):
+                refs.append(node["reference"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for entry in bundle["entry"]:
+        assert entry["fullUrl"].startswith("urn:uuid:")
+        assert "id" not in entry["resource"]
+        assert entry["request"]["method"] == "PUT"
+        assert "?" in entry["request"]["url"]
+        walk(entry["resource"])
+    assert refs, "the corpus has internal references"
+    assert all(r in full_urls for r in refs), sorted(set(refs) - full_urls)
+
+
+def test_ids_urls_names(built_corpus: Path) -> None:
+    for res in resources(built_corpus).values():
+        rid = res["id"]
+        assert len(rid) <= 64 and not rid.isdigit()
+        if "url" in res:
+            assert res["url"].endswith(f"/{res['resourceType']}/{rid}")
+            assert res["name"][0].isupper() and res["name"].replace("_", "").isalnum()
+            assert res["date"] == "2026-11-22"
+
+
+# ---- fidelity ------------------------------------------------------------------------------
+def test_primary_value_wins_and_conflict_is_recorded(built_corpus: Path) -> None:
+    ev = by_id(built_corpus, "Evidence", "liang-2010-sledai-baseline")
+    assert ev["statistic"][0]["quantity"]["value"] == Decimal("12.2")
+    assert any("12.1" in n["text"] for n in ev["note"])
+    report = load_file(built_corpus / "build-report.json")
+    [conflict] = report["conflicts"]
+    assert conflict["published"]["value"] == "12.2"
+    assert conflict["published"]["kind"] == "primary-abstract"
+    assert conflict["conflicting"]["value"] == "12.1"
+
+
+def test_decimals_are_written_as_in_the_mapping(built_corpus: Path) -> None:
+    text = (built_corpus / "resources" / "Evidence-liang-2010-proteinuria-12m.json").read_text()
+    assert '"value": 858.0' in text
+    assert '"value": 800.7' in text
+
+
+def test_no_invented_sd_ci_or_identifier(built_corpus: Path) -> None:
+    everything = "".join(p.read_text() for p in (built_corpus / "resources").glob("*.json"))
+    assert "C53322" not in everything  # no source names an SD: the "+/-" kind is unstated
+    assert "C53324" not in everything  # no confidence interval is reported anywhere
+    assert "pubmed.ncbi.nlm.nih.gov" not in everything  # no PMID was found for any publication
+    assert "NCT00698191" not in everything and "NCT03174587" not in everything
+    assert "strengthOfRecommendation" not in everything
+
+
+def test_p_value_keeps_its_comparator(built_corpus: Path) -> None:
+    ev = by_id(built_corpus, "Evidence", "liang-2010-sledai-12m")
+    [p] = [
+        a
+        for a in ev["statistic"][0]["attributeEstimate"]
+        if a["type"].get("coding", [{}])[0].get("code") == "C44185"
+    ]
+    assert p["quantity"] == {"comparator": "<", "value": Decimal("0.05")}
+
+
+def test_derived_value_is_marked_with_formula(built_corpus: Path) -> None:
+    ev = by_id(built_corpus, "Evidence", "liang-2010-sledai-change-12m")
+    stat = ev["statistic"][0]
+    assert stat["quantity"]["value"] == Decimal("-9.0")
+    assert "attributeEstimate" not in stat  # no SD of the change is invented
+    assert any("Derived value: after - before" in n["text"] for n in stat["note"])
+
+
+def test_no_denominator_where_source_gives_none(built_corpus: Path) -> None:
+    remission = by_id(built_corpus, "Evidence", "gu-2014-renal-remission-12m")["statistic"][0]
+    assert "sampleSize" not in remission
+    assert remission["quantity"]["value"] == Decimal("60.5") and remission["quantity"]["unit"] == "%"
+    sae = by_id(built_corpus, "Evidence", "liang-2010-serious-adverse-events")
+    assert "sampleSize" not in sae["statistic"][0]
+    assert "serious" in sae["title"].lower()
+
+
+def test_single_arm_evidence_has_no_comparator(built_corpus: Path) -> None:
+    for res in resources(built_corpus).values():
+        if res["resourceType"] != "Evidence":
+            continue
+        roles = [v["extension"][0]["valueCode"] for v in res["variableDefinition"]]
+        assert roles.count("exposure") == 1 and "comparator" not in dumps(res).lower()
+
+
+def test_advice_is_attributed_to_the_document_that_states_it(built_corpus: Path) -> None:
+    plan = by_id(built_corpus, "PlanDefinition", "rec-stem-cell-refractory-lupus-plan")
+    [cite] = [r for r in plan["relatedArtifact"] if r["type"] == "citation"]
+    assert cite["resource"].split("|")[0].endswith("/Citation/summary-stem-cell-lupus")
+    report = load_file(built_corpus / "build-report.json")
+    [claim] = report["attribution_claims"]
+    assert claim["claimed_source"] == "Citation/eular-2023" and claim["status"] == "not-supported"
+
+
+def test_hypotheses_are_not_findings(built_corpus: Path) -> None:
+    cit = by_id(built_corpus, "Citation", "liang-2010")
+    hyp = [n["text"] for n in cit["note"] if n["text"].startswith("Hypothesis")]
+    assert hyp and all("(not a finding)" in h for h in hyp)
+    assert not any(
+        "endothelial" in e.get("description", "")
+        for e in resources(built_corpus).values()
+        if e["resourceType"] == "Evidence"
+    )
+
+
+@pytest.mark.parametrize("rtype", ["Evidence", "Citation", "PlanDefinition", "Composition"])
+def test_profiles_claimed(built_corpus: Path, rtype: str) -> None:
+    for res in resources(built_corpus).values():
+        if res["resourceType"] == rtype and rtype != "Citation":
+            assert res["meta"]["profile"][0].startswith("http://hl7.org/fhir/uv/ebm/StructureDefinition/")
