@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from evidence_publisher.cds.config import OverrideReason
-from evidence_publisher.cds.recommendation import EvidenceSummary, Recommendation
+from evidence_publisher.cds.recommendation import EvidenceSummary, Recommendation, Statistic
 from evidence_publisher.cds.requests_from_definition import service_request
 
 SUMMARY_MAX = 139
@@ -32,11 +33,20 @@ def escape_md(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _sample_size(st: Statistic) -> str | None:
+    if st.participants is None:
+        return None
+    text = st.description or ""
+    if re.search(rf"\b(n\s*=\s*|of\s+){st.participants}\b", text):
+        return None  # the published description already states it
+    return f"n = {st.participants}"
+
+
 def _evidence_line(ev: EvidenceSummary) -> str:
     parts: list[str] = []
     for st in ev.statistics:
         text = st.description or " ".join(x for x in (st.value, st.unit) if x)
-        extras = [x for x in (f"n = {st.participants}" if st.participants is not None else None, st.ci) if x]
+        extras = [x for x in (_sample_size(st), st.ci) if x and x not in (text or "")]
         if text:
             parts.append(text + (f" ({'; '.join(extras)})" if extras else ""))
     line = f"- **{escape_md(ev.title)}**"

@@ -38,6 +38,25 @@ ORDER_KINDS = frozenset(
 )
 _SEARCH_NAME = re.compile(r"^[a-z][a-zA-Z0-9-]*$")
 _R5 = models["r5"]
+# DataRequirement.codeFilter.path -> the R5 token search parameter on that element. Paths not
+# listed are not turned into a filter (a broader fetch; the conditions still decide).
+_PATH_PARAMS = {
+    ("*", "code"): "code",
+    ("*", "category"): "category",
+    ("*", "status"): "status",
+    ("Immunization", "vaccineCode"): "vaccine-code",
+    **{
+        (t, "medication"): "code"
+        for t in (
+            "MedicationRequest",
+            "MedicationStatement",
+            "MedicationAdministration",
+            "MedicationDispense",
+        )
+    },
+}
+CI_CODE = "C53324"  # attribute-estimate-type: Confidence interval
+CERTAINTY_LABELS = {"high": "High", "moderate": "Moderate", "low": "Low", "very-low": "Very low"}
 STRENGTH_EXT = "http://hl7.org/fhir/StructureDefinition/cqf-strengthOfRecommendation"
 QUALITY_EXT = "http://hl7.org/fhir/StructureDefinition/cqf-qualityOfEvidence"
 
@@ -120,6 +139,14 @@ def _num(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _is_ci(cc: dict[str, Any] | None) -> bool:
+    cc = cc or {}
+    texts = [cc.get("text") or ""] + [c.get("display") or "" for c in cc.get("coding", [])]
+    return any(c.get("code") == CI_CODE for c in cc.get("coding", [])) or any(
+        "confidence interval" in t.lower() for t in texts
+    )
+
+
 def _percent(level: Any) -> str:
     text = format((Decimal(str(level)) * 100).normalize(), "f")
     return text
@@ -132,6 +159,8 @@ def _statistic(stat: dict[str, Any]) -> Statistic:
         value = f"{qty['comparator']}{value}"
     ci = None
     for est in stat.get("attributeEstimate", []):
+        if not _is_ci(est.get("type")):
+            continue  # SD, ranges, p-values: the statistic's description states them
         rng = est.get("range") or {}
         low, high = (rng.get("low") or {}).get("value"), (rng.get("high") or {}).get("value")
         if low is not None and high is not None:
@@ -149,20 +178,31 @@ def _statistic(stat: dict[str, Any]) -> Statistic:
     )
 
 
+def _overall_first(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def is_overall(c: dict[str, Any]) -> bool:
+        return any(x.get("code") == "Overall" for x in (c.get("type") or {}).get("coding", []))
+
+    return sorted(contents, key=lambda c: not is_overall(c))
+
+
 def _certainty(kb: KnowledgeBase, evidence: dict[str, Any]) -> tuple[str | None, ...]:
     for aa in kb.assessments_of(evidence):
-        for content in aa.get("content", []):
+        for content in _overall_first(aa.get("content", [])):
             for classifier in content.get("classifier", []):
                 for coding in classifier.get("coding", []):
                     if coding.get("system", "").endswith("certainty-rating") and coding.get("code"):
-                        reason = content.get("summary") or (classifier.get("text"))
-                        return coding["code"], coding.get("display"), reason
+                        reason = content.get("summary") or classifier.get("text")
+                        return coding["code"], _label(coding), reason
     # Fall back to Evidence.certainty (the same rating, embedded).
-    for cert in evidence.get("certainty", []):
+    for cert in _overall_first(evidence.get("certainty", [])):
         for coding in (cert.get("rating") or {}).get("coding", []):
             if coding.get("code"):
-                return coding["code"], coding.get("display"), cert.get("description")
+                return coding["code"], _label(coding), cert.get("description")
     return None, None, None
+
+
+def _label(coding: dict[str, Any]) -> str:
+    return coding.get("display") or CERTAINTY_LABELS.get(coding["code"], coding["code"])
 
 
 def _evidence(kb: KnowledgeBase, canonical: str, where: str) -> EvidenceSummary:
@@ -193,9 +233,14 @@ def _input(req: dict[str, Any], index: int, used: set[str], where: str) -> Input
         return None
     params = ["patient={{context.patientId}}"]
     for cf in req.get("codeFilter", []):
-        path = cf.get("path") or cf.get("searchParam")
-        if not isinstance(path, str) or not _SEARCH_NAME.match(path):
+        param = (
+            cf.get("searchParam")
+            or _PATH_PARAMS.get((rtype, cf.get("path")))
+            or _PATH_PARAMS.get(("*", cf.get("path")))
+        )
+        if not isinstance(param, str) or not _SEARCH_NAME.match(param):
             continue  # the FHIRPath conditions filter anyway; fetch the broader set
+        path = param
         codes = [
             f"{c['system']}|{c['code']}" for c in cf.get("code", []) if c.get("system") and c.get("code")
         ]
