@@ -155,11 +155,16 @@ def test_no_denominator_where_source_gives_none(built_corpus: Path) -> None:
 
 
 def test_single_arm_evidence_has_no_comparator(built_corpus: Path) -> None:
+    between_group = {"0000457", "0000424", "C93152", "C16932", "C93150", "0000100"}
     for res in resources(built_corpus).values():
         if res["resourceType"] != "Evidence":
             continue
         roles = [v["extension"][0]["valueCode"] for v in res["variableDefinition"]]
-        assert roles.count("exposure") == 1 and "comparator" not in dumps(res).lower()
+        assert sorted(roles) == ["exposure", "outcome", "population"]
+        assert "variable-definition-comparator-category" not in dumps(res)
+        for stat in res.get("statistic", []):
+            codes = {c["code"] for c in stat.get("statisticType", {}).get("coding", [])}
+            assert not codes & between_group
 
 
 def test_advice_is_attributed_to_the_document_that_states_it(built_corpus: Path) -> None:
