@@ -20,8 +20,8 @@ IG_ONLY_PREFIXES = ("https://fevir.net/resources/",)
 WHITELIST = frozenset({("http://terminology.hl7.org/CodeSystem/synthesis-type", "NotApplicable")})
 
 
-def is_ig_only(system: str | None) -> bool:
-    return bool(system) and (system in IG_ONLY_SYSTEMS or system.startswith(IG_ONLY_PREFIXES))
+def is_ig_only(system: object) -> bool:
+    return isinstance(system, str) and (system in IG_ONLY_SYSTEMS or system.startswith(IG_ONLY_PREFIXES))
 
 
 @dataclass(slots=True)
@@ -36,6 +36,8 @@ class ValueSetIndex:
 
     def contains(self, system: str | None, code: str) -> bool | None:
         """True/False when decidable, None when membership cannot be determined."""
+        if not isinstance(code, str) or not isinstance(system, str | None):
+            return None  # malformed; the structural checks report it
         if system is None:
             if code in self.bare_codes:
                 return True

@@ -110,9 +110,21 @@ class Validator:
         if isinstance(res, dict) and res.get("resourceType") == "Bundle":
             index = BundleIndex.of(res)
         rtype = res.get("resourceType") if isinstance(res, dict) else None
-        rc = self.walker.resource(res, str(rtype or "Resource"), issues, bundle=index)
-        if rc is not None:
-            issues.extend(self._profile_issues(res, index))
+        try:
+            rc = self.walker.resource(res, str(rtype or "Resource"), issues, bundle=index)
+            if rc is not None:
+                issues.extend(self._profile_issues(res, index))
+        except Exception as exc:  # a validator bug must not hide the other resources' results
+            issues.append(
+                Issue(
+                    "fatal",
+                    "exception",
+                    str(rtype or "Resource"),
+                    f"internal validator error {type(exc).__name__}: {exc}",
+                    "internal",
+                )
+            )
+            return None
         return rc
 
     def _profile_issues(self, res: dict, index: BundleIndex | None) -> list[Issue]:
