@@ -74,7 +74,9 @@ def synthetic_corpus(n_groups: int = 3, version: str = "1.0.0") -> list[dict]:
         var = canonical("EvidenceVariable", f"outcome-{g}", version, name=f"Outcome{g}",
                         characteristic=[{"definitionReference": {"reference": f"Group/pop-{g}"}}])
         ev = canonical("Evidence", f"ev-{g}", version,
-                       variableDefinition=[{"variableRole": "outcome",
+                       variableDefinition=[{"variableRole": {"coding": [{
+                           "system": "http://terminology.hl7.org/CodeSystem/variable-role",
+                           "code": "measuredVariable"}]},
                                             "observed": {"reference": f"EvidenceVariable/outcome-{g}"}}],
                        statistic=[{"quantity": {"value": Decimal("0.050")}}])
         aa = keyed("ArtifactAssessment", f"certainty-{g}", date="2024-01-01",
