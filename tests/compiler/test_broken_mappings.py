@@ -56,3 +56,26 @@ def test_failed_build_keeps_previous_output(tmp_path: Path, monkeypatch: pytest.
     (out / "keep.txt").write_text("previous build")
     main(["build", "tests/broken/corpus.yaml", "tests/broken/cases/bad-id.yaml", "--out", str(out)])
     assert (out / "keep.txt").read_text() == "previous build"
+
+
+def test_broken_file_does_not_cascade_into_dangling_references(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A publication with a schema error is reported once; files that reference it are not
+    additionally blamed for a 'dangling' reference."""
+    monkeypatch.chdir(ROOT)
+    corpus = tmp_path / "m"
+    import shutil
+
+    shutil.copytree(ROOT / "mappings" / "lupus-msc", corpus)
+    (corpus / "corpus.yaml").write_text(
+        (corpus / "corpus.yaml").read_text().replace("../../examples", str(ROOT / "examples"))
+    )
+    liang = corpus / "liang-2010.yaml"
+    liang.write_text(liang.read_text().replace("label: Liang 2010", "label: Liang 2010\nbogus: 1", 1))
+    code = main(["build", str(corpus), "--out", str(tmp_path / "o"), "--no-validate"])
+    err = capsys.readouterr().err
+    assert code == 10
+    assert "unknown key 'bogus'" in err
+    assert "dangling-reference" not in err
+    assert err.splitlines()[0] == "error: 1 problem in the mapping files; nothing was written"

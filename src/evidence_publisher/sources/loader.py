@@ -59,6 +59,12 @@ class LoadedCorpus:
     source_texts: dict[str, str]
     publications: dict[str, Loaded] = field(default_factory=dict)
     recommendations: dict[str, Loaded] = field(default_factory=dict)
+    # ids of files that exist but failed to validate: references to them are not reported as
+    # dangling, since the file's own errors already explain the problem
+    broken_ids: set[str] = field(default_factory=set)
+
+    def missing_publication(self, pub_id: str | None) -> bool:
+        return pub_id not in self.publications and pub_id not in self.broken_ids
 
     @property
     def file_count(self) -> int:
@@ -118,6 +124,7 @@ def load_corpus(paths: list[Path]) -> LoadedCorpus:
     """Parse, validate and cross-check mapping files; raise MappingErrors listing every problem."""
     files, issues = collect_files(paths)
     loaded: list[Loaded] = []
+    broken_ids: set[str] = set()
     for path in files:
         doc, parse_issues = load_located(path, _display(path))
         issues.extend(parse_issues)
@@ -128,6 +135,8 @@ def load_corpus(paths: list[Path]) -> LoadedCorpus:
             model = _ADAPTER.validate_python(doc.data)
         except ValidationError as exc:
             issues.extend(issues_from_validation(doc, str(kind), exc))
+            if isinstance(doc.data, dict) and isinstance(doc.data.get("id"), str):
+                broken_ids.add(doc.data["id"])
             continue
         loaded.append(Loaded(doc, model))
 
@@ -157,7 +166,7 @@ def load_corpus(paths: list[Path]) -> LoadedCorpus:
     corpus = corpus_loaded.model
     assert isinstance(corpus, Corpus)
     texts = _load_sources(corpus, corpus_loaded.doc, Path(files[0]).parent, issues)
-    result = LoadedCorpus(corpus, corpus_loaded.doc, texts)
+    result = LoadedCorpus(corpus, corpus_loaded.doc, texts, broken_ids=broken_ids)
 
     seen_ids: dict[str, LocatedDocument] = {}
     for item in loaded:
@@ -327,7 +336,7 @@ def _check_publication(corpus: LoadedCorpus, item: Loaded, issues: list[Issue]) 
         return
     if pub.citation is not None:
         _check_citation(ck, pub)
-    elif pub.reported_in not in corpus.publications:
+    elif corpus.missing_publication(pub.reported_in):
         issues.append(
             DanglingReference(
                 ck.at("reported_in"),
@@ -417,7 +426,7 @@ def _check_citation(ck: _Checker, pub: Publication) -> None:
         for i, err in enumerate(cit.errata):
             ck.text_in(err.citation, qtext, ("citation", "errata", i, "citation"), "erratum")
     for i, rel in enumerate(cit.relations):
-        if rel.target not in ck.corpus.publications:
+        if ck.corpus.missing_publication(rel.target):
             ck.issues.append(
                 DanglingReference(
                     ck.at("citation", "relations", i, "target"),
@@ -560,6 +569,8 @@ def _check_derivation(ck: _Checker, pub: Publication, i: int, res: Result) -> No
     for name, ref in derived.inputs.items():
         full = ref if "/" in ref else f"{pub.id}/{ref}"
         found = ck.corpus.result(full)
+        if found is None and full.partition("/")[0] in ck.corpus.broken_ids:
+            return
         if found is None or found[1].value is None:
             ck.issues.append(
                 DanglingReference(
@@ -602,7 +613,7 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
     ck = _Checker(corpus, item, issues)
     if not ck.source_known(rec.source, ("source",)):
         return
-    if rec.stated_in not in corpus.publications:
+    if corpus.missing_publication(rec.stated_in):
         issues.append(
             DanglingReference(
                 ck.at("stated_in"),
@@ -630,7 +641,7 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
     if ck.source_known(asrc, ("action", "source")):
         ck.quotes(rec.action.quote, asrc, ("action", "quote"))
     for i, ref in enumerate(rec.evidence):
-        if corpus.result(ref) is None:
+        if corpus.result(ref) is None and ref.partition("/")[0] not in corpus.broken_ids:
             issues.append(
                 DanglingReference(
                     ck.at("evidence", i),
@@ -645,7 +656,7 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
             ck.quotes(cons.quote, csrc, ("considerations", i, "quote"))
     for i, claim in enumerate(rec.claims):
         csrc = claim.source or rec.source
-        if claim.publication not in corpus.publications:
+        if corpus.missing_publication(claim.publication):
             issues.append(
                 DanglingReference(
                     ck.at("claims", i, "publication"),
