@@ -1,0 +1,43 @@
+"""The project's own seed corpus (the lead's build output) validates with zero errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evidence_publisher.cli import main
+from evidence_publisher.jsonio import load_file
+
+from .conftest import errors_of
+
+
+@pytest.fixture(scope="module")
+def seed_dist(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("seed") / "dist"
+    code = main(["build", "--out", str(out), "--no-validate"])
+    assert code == 0
+    return out
+
+
+def test_seed_resources_have_zero_errors(validator, seed_dist: Path):
+    files = sorted((seed_dist / "resources").glob("*.json"))
+    assert len(files) > 20
+    report = validator.validate_files(files)
+    errors = [
+        (src, i["expression"], i["diagnostics"])
+        for (_r, o), src in zip(report.outcomes, report.sources, strict=True)
+        for i in errors_of(o)
+    ]
+    assert errors == []
+
+
+def test_seed_bundles_have_zero_errors(validator, seed_dist: Path):
+    bundles = sorted(seed_dist.glob("bundle-*.json"))
+    assert bundles
+    for path in bundles:
+        report = validator.validate([load_file(path)])
+        assert report.error_count == 0, (
+            path.name,
+            [(r.get("resourceType"), r.get("id"), errors_of(o)) for r, o in report.outcomes if errors_of(o)],
+        )
