@@ -284,3 +284,36 @@ def hook_request(service_hook: str = "patient-view", pid: str = "pat-1", **extra
     }
     body.update(extra)
     return body
+
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def real_build_prefetch(pid: str, *, severe: bool = True) -> dict[str, Any]:
+    """Prefetch for which the real build's recommendation applies (severe active SLE + MMF)."""
+    cond = {
+        "resourceType": "Condition",
+        "id": f"{pid}-sle",
+        "subject": {"reference": f"Patient/{pid}"},
+        "code": {"coding": [{"system": SCT, "code": "55464009"}]},
+        "clinicalStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+            ]
+        },
+    }
+    if severe:
+        cond["severity"] = {"coding": [{"system": SCT, "code": "24484000"}]}
+    med = {
+        "resourceType": "MedicationRequest",
+        "id": f"{pid}-mmf",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{pid}"},
+        "medication": {"concept": {"coding": [{"system": RXNORM, "code": "68149"}]}},
+    }
+    return {
+        "patient": patient(pid),
+        "condition": searchset(cond),
+        "medicationRequest": searchset(med),
+    }

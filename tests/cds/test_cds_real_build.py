@@ -21,8 +21,6 @@ from . import synthetic
 from .conftest import Keys, Live, serve
 
 ROOT = Path(__file__).resolve().parents[2]
-SCT = "http://snomed.info/sct"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
 @pytest.fixture(scope="module")
@@ -48,35 +46,6 @@ def _plan(real_dist: Path) -> dict[str, Any]:
     return plans[0]
 
 
-def _patient_data(pid: str, *, severe: bool = True) -> dict[str, Any]:
-    cond = {
-        "resourceType": "Condition",
-        "id": f"{pid}-sle",
-        "subject": {"reference": f"Patient/{pid}"},
-        "code": {"coding": [{"system": SCT, "code": "55464009"}]},
-        "clinicalStatus": {
-            "coding": [
-                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
-            ]
-        },
-    }
-    if severe:
-        cond["severity"] = {"coding": [{"system": SCT, "code": "24484000"}]}
-    med = {
-        "resourceType": "MedicationRequest",
-        "id": f"{pid}-mmf",
-        "status": "active",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{pid}"},
-        "medication": {"concept": {"coding": [{"system": RXNORM, "code": "68149"}]}},
-    }
-    return {
-        "patient": synthetic.patient(pid),
-        "condition": synthetic.searchset(cond),
-        "medicationRequest": synthetic.searchset(med),
-    }
-
-
 def test_discovery_on_real_build(real: Live, real_dist: Path) -> None:
     plan = _plan(real_dist)
     services = real.get("/cds-services", token=None).json()["services"]
@@ -96,7 +65,7 @@ def test_discovery_on_real_build(real: Live, real_dist: Path) -> None:
 def test_real_recommendation_applies_and_cites_its_evidence(real: Live, real_dist: Path) -> None:
     plan = _plan(real_dist)
     path = f"/cds-services/{plan['id']}"
-    resp = real.post(path, synthetic.hook_request(prefetch=_patient_data("r1")), token=None)
+    resp = real.post(path, synthetic.hook_request(prefetch=synthetic.real_build_prefetch("r1")), token=None)
     assert resp.status_code == 200, resp.text
     (card,) = resp.json()["cards"]
     assert card["summary"] == plan["action"][0]["title"][:139] or card["summary"].endswith("…")
@@ -114,9 +83,9 @@ def test_real_recommendation_applies_and_cites_its_evidence(real: Live, real_dis
 def test_real_recommendation_does_not_apply_or_lacks_data(real: Live, real_dist: Path) -> None:
     path = f"/cds-services/{_plan(real_dist)['id']}"
     not_severe = real.post(
-        path, synthetic.hook_request(prefetch=_patient_data("r2", severe=False)), token=None
+        path, synthetic.hook_request(prefetch=synthetic.real_build_prefetch("r2", severe=False)), token=None
     )
     assert not_severe.status_code == 200 and not_severe.json() == {"cards": []}
-    pre = _patient_data("r3")
+    pre = synthetic.real_build_prefetch("r3")
     del pre["medicationRequest"]
     assert real.post(path, synthetic.hook_request(prefetch=pre), token=None).status_code == 412

@@ -109,13 +109,17 @@ def build_card(
     suggest: bool = True,
     new_uuid: UuidFactory = _uuid4,
 ) -> dict[str, Any]:
-    card: dict[str, Any] = {
-        "uuid": new_uuid(),
-        "summary": summary_text(rec),
-        "indicator": PRIORITY_INDICATOR.get(str(rec.action.get("priority")), "info"),
-        "detail": detail_markdown(rec),
-        "source": source(rec),
-    }
+    static = rec.extra.get("card")
+    if static is None:  # the card text depends only on the published resources: build it once
+        static = rec.extra["card"] = {
+            "summary": summary_text(rec),
+            "indicator": PRIORITY_INDICATOR.get(str(rec.action.get("priority")), "info"),
+            "detail": detail_markdown(rec),
+            "source": source(rec),
+            "links": links(rec),
+        }
+    card: dict[str, Any] = {"uuid": new_uuid()}
+    card.update({k: v for k, v in static.items() if k != "links"})
     if suggest and rec.activity is not None and rec.activity.get("kind") == "ServiceRequest":
         request = service_request(
             rec.activity, request_id=new_uuid(), patient_id=patient_id, requester=user_id
@@ -136,9 +140,8 @@ def build_card(
             }
         ]
         card["selectionBehavior"] = "at-most-one"
-    card_links = links(rec)
-    if card_links:
-        card["links"] = card_links
+    if static["links"]:
+        card["links"] = static["links"]
     if override_reasons:
         card["overrideReasons"] = [
             {"code": r.code, "system": r.system, "display": r.display} for r in override_reasons

@@ -31,11 +31,10 @@ def patient_bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 def evaluate(rec: Recommendation, resources: list[dict[str, Any]]) -> Evaluation:
     bundle = patient_bundle(resources)
-    variables = {"resource": bundle, "rootResource": bundle}
     results: list[tuple[str, bool]] = []
     for cond in rec.conditions:
         try:
-            value = cond.evaluate(bundle, variables)
+            value = cond.evaluate(bundle)
         except Exception as exc:  # fhirpathpy raises bare Exceptions
             raise ConditionEvaluationError(
                 f"PlanDefinition/{rec.id}: condition {cond.expression!r} failed: {exc}"

@@ -17,6 +17,7 @@ import fhirpathpy
 from fhirpathpy.models import models
 
 from evidence_publisher.cds.errors import RecommendationError
+from evidence_publisher.cds.fast_fhirpath import Fallback, compile_fast
 from evidence_publisher.cds.fhirpath_syntax import syntax_error
 from evidence_publisher.cds.knowledge import KnowledgeBase
 
@@ -63,8 +64,20 @@ QUALITY_EXT = "http://hl7.org/fhir/StructureDefinition/cqf-qualityOfEvidence"
 
 @dataclass(frozen=True)
 class Condition:
+    """One applicability expression: the compiled fast path when the expression is inside its
+    subset, else (or when it signals Fallback at run time) fhirpathpy."""
+
     expression: str
-    evaluate: Callable[..., list[Any]]
+    reference: Callable[..., list[Any]]
+    fast: Callable[[dict[str, Any]], list[Any]] | None = None
+
+    def evaluate(self, bundle: dict[str, Any]) -> list[Any]:
+        if self.fast is not None:
+            try:
+                return self.fast(bundle)
+            except Fallback:
+                pass
+        return self.reference(bundle, {"resource": bundle, "rootResource": bundle})
 
 
 @dataclass(frozen=True)
@@ -273,7 +286,7 @@ def _compile(expr: dict[str, Any], where: str) -> Condition:
         fn = fhirpathpy.compile(text, _R5)
     except Exception as exc:  # fhirpathpy raises bare Exceptions on syntax errors
         raise RecommendationError(f"{where}: FHIRPath {text!r} does not parse: {exc}") from exc
-    return Condition(expression=text, evaluate=fn)
+    return Condition(expression=text, reference=fn, fast=compile_fast(text))
 
 
 def _is_recommendation(plan: dict[str, Any]) -> bool:

@@ -1,0 +1,304 @@
+"""Latency and throughput of CDS Hooks patient-view calls with prefetch.
+
+    .venv/bin/python bench/bench_cds.py [--dist DIR] [--requests N] [--duration S]
+                                        [--concurrency C] [--workers 1 2] [--write-md]
+
+In-process: the service call alone (no HTTP) and the full ASGI app through httpx.ASGITransport,
+without and with JWT verification (ES384, fresh jti per call). Loopback: `evidence-publisher serve`
+in a subprocess with N uvicorn workers, driven by an asyncio keep-alive HTTP/1.1 client in this
+process (the client shares the machine's cores with the server). Every measured call must return
+exactly one card, so the full evaluation and card path is timed. Bounded: N requests in-process,
+S seconds per loopback run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import jwt  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from tests.cds import synthetic  # noqa: E402
+
+from evidence_publisher.cds.app import create_app  # noqa: E402
+from evidence_publisher.cds.config import CdsConfig, IssuerConfig  # noqa: E402
+from evidence_publisher.cds.service import CdsService  # noqa: E402
+from evidence_publisher.cli import main as cli_main  # noqa: E402
+from evidence_publisher.jsonio import dumps  # noqa: E402
+
+ISS = "https://bench-ehr.example.org"
+MARK_START = "<!-- section: cds (owned by bench/bench_cds.py) -->"
+MARK_END = "<!-- end section: cds -->"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def summary(name: str, lat: list[float], wall: float, errors: int = 0) -> dict[str, Any]:
+    ms = [x * 1000 for x in lat]
+    return {"scenario": name, "n": len(ms), "errors": errors,
+            "p50": statistics.median(ms), "p90": pct(ms, 90), "p99": pct(ms, 99), "max": max(ms),
+            "rps": len(ms) / wall}
+
+
+def build_dist(args: argparse.Namespace, tmp: Path) -> tuple[Path, str]:
+    if args.dist:
+        return Path(args.dist), "given"
+    out = tmp / "dist"
+    code = cli_main(["build", str(ROOT / "mappings" / "lupus-msc"), "--out", str(out),
+                     "--no-validate"])
+    if code == 0:
+        return out, "real build (mappings/lupus-msc)"
+    return synthetic.write_dist(tmp / "synthetic"), "synthetic fixture (real build failed)"
+
+
+def request_body(svc: CdsService) -> tuple[str, dict[str, Any]]:
+    """A patient-view request for which the recommendation applies (checked, not assumed)."""
+    sid = next(ep.id for ep in svc.endpoints.values() if ep.hook == "patient-view")
+    for prefetch in (synthetic.real_build_prefetch("bench-1"), synthetic.prefetch("bench-1")):
+        body = synthetic.hook_request(pid="bench-1", prefetch=prefetch)
+        try:
+            if len(svc.call(sid, body)["cards"]) == 1:
+                return sid, json.loads(dumps(body, indent=None))
+        except Exception:
+            continue
+    raise SystemExit("no benchmark patient makes the recommendation apply")
+
+
+def in_process_direct(svc: CdsService, sid: str, body: dict[str, Any], n: int) -> dict[str, Any]:
+    from evidence_publisher.jsonio import loads
+
+    raw = dumps(body, indent=None)
+    for _ in range(50):
+        svc.call(sid, loads(raw))
+    lat: list[float] = []
+    t0 = time.perf_counter()
+    for _ in range(n):
+        s = time.perf_counter()
+        out = svc.call(sid, loads(raw))
+        dumps(out, indent=None)
+        lat.append(time.perf_counter() - s)
+    return summary("in-process: service call + JSON (no HTTP)", lat, time.perf_counter() - t0)
+
+
+def make_keys(tmp: Path) -> tuple[Any, Path]:
+    key = ec.generate_private_key(ec.SECP384R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="bench-1", alg="ES384")
+    path = tmp / "jwks.json"
+    path.write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
+    return key, path
+
+
+def tokens(key: Any, aud: str, n: int) -> list[str]:
+    now = int(time.time())
+    return [jwt.encode({"iss": ISS, "aud": aud, "iat": now, "exp": now + 600,
+                        "jti": str(uuid.uuid4())}, key, algorithm="ES384",
+                       headers={"kid": "bench-1", "typ": "JWT"}) for _ in range(n)]
+
+
+async def _asgi(app: Any, path: str, body: bytes, toks: list[str] | None, n: int) -> tuple:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench.local") as client:
+        headers = {"Content-Type": "application/json"}
+        for _ in range(30):
+            if toks:
+                headers["Authorization"] = f"Bearer {toks.pop()}"
+            await client.post(path, content=body, headers=headers)
+        lat: list[float] = []
+        errors = 0
+        t0 = time.perf_counter()
+        for _ in range(n):
+            if toks:
+                headers["Authorization"] = f"Bearer {toks.pop()}"
+            s = time.perf_counter()
+            r = await client.post(path, content=body, headers=headers)
+            lat.append(time.perf_counter() - s)
+            errors += r.status_code != 200 or len(r.json()["cards"]) != 1
+        return lat, time.perf_counter() - t0, errors
+
+
+def in_process_asgi(dist: Path, sid: str, body: dict[str, Any], n: int, tmp: Path,
+                    auth: bool) -> dict[str, Any]:
+    base = "http://bench.local"
+    path = f"/cds-services/{sid}"
+    toks = None
+    if auth:
+        key, jwks = make_keys(tmp)
+        cfg = CdsConfig(source=str(dist), public_base_url=base,
+                        issuers=[IssuerConfig(iss=ISS, jwks_file=str(jwks))])
+        toks = tokens(key, base + path, n + 30)
+    else:
+        cfg = CdsConfig(source=str(dist), auth=False)
+    lat, wall, errors = asyncio.run(_asgi(create_app(cfg), path,
+                                          dumps(body, indent=None).encode(), toks, n))
+    label = "JWT ES384 + sqlite-free jti" if auth else "no auth"
+    return summary(f"in-process: ASGI app ({label})", lat, wall, errors)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(dist: Path, workers: int, tmp: Path, auth_key_path: Path | None) -> tuple:
+    port = free_port()
+    cmd = [sys.executable, "-c", "from evidence_publisher.cli import main_cli; main_cli()",
+           "serve", str(dist), "--port", str(port), "--workers", str(workers),
+           "--log-level", "warning"]
+    if auth_key_path is None:
+        cmd.append("--no-auth")
+    else:
+        cfg = {"public_base_url": f"http://127.0.0.1:{port}",
+               "issuers": [{"iss": ISS, "jwks_file": str(auth_key_path)}],
+               "replay_store": str(tmp / f"jti-{port}.sqlite3")}
+        cfg_path = tmp / f"cds-{port}.json"
+        cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
+        cmd += ["--config", str(cfg_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                time.sleep(0.5 * workers)  # let every worker finish loading
+                return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start within 60 s")
+
+
+async def _load(port: int, path: str, body: bytes, toks: list[str] | None, concurrency: int,
+                duration: float) -> tuple:
+    lat: list[float] = []
+    errors = 0
+
+    def request() -> bytes:
+        auth = f"Authorization: Bearer {toks.pop()}\r\n" if toks else ""
+        return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode() + body
+
+    async def worker(deadline: float) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < deadline and (toks is None or toks):
+                s = time.perf_counter()
+                writer.write(request())
+                status = await reader.readline()
+                length = 0
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                payload = await reader.readexactly(length)
+                lat.append(time.perf_counter() - s)
+                if b" 200 " not in status or payload.count(b'"summary"') != 1:
+                    errors += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker(time.perf_counter() + 0.5) for _ in range(concurrency)))
+    lat.clear()
+    errors = 0
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(t0 + duration) for _ in range(concurrency)))
+    return lat, time.perf_counter() - t0, errors
+
+
+def loopback(dist: Path, sid: str, body: dict[str, Any], workers: int, concurrency: int,
+             duration: float, tmp: Path, auth: bool) -> dict[str, Any]:
+    key, jwks = make_keys(tmp) if auth else (None, None)
+    proc, port = start_server(dist, workers, tmp, jwks)
+    path = f"/cds-services/{sid}"
+    try:
+        toks = tokens(key, f"http://127.0.0.1:{port}{path}", int(3000 * duration)) if auth \
+            else None
+        lat, wall, errors = asyncio.run(_load(port, path, dumps(body, indent=None).encode(),
+                                              toks, concurrency, duration))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    label = "JWT ES384 + sqlite jti" if auth else "no auth"
+    return summary(f"loopback: {workers} worker(s), {concurrency} connections ({label})",
+                   lat, wall, errors)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    out = ["| scenario | requests | errors | p50 ms | p90 ms | p99 ms | max ms | req/s |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['scenario']} | {r['n']} | {r['errors']} | {r['p50']:.2f} | "
+                   f"{r['p90']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['rps']:.0f} |")
+    return "\n".join(out)
+
+
+def write_md(text: str) -> None:
+    path = ROOT / "docs" / "BENCHMARKS.md"
+    doc = path.read_text(encoding="utf-8")
+    a, b = doc.index(MARK_START) + len(MARK_START), doc.index(MARK_END)
+    path.write_text(doc[:a] + "\n" + text.rstrip() + "\n" + doc[b:], encoding="utf-8")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--dist", help="build output to serve (default: build mappings/lupus-msc)")
+    ap.add_argument("--requests", type=int, default=2000, help="in-process calls per scenario")
+    ap.add_argument("--duration", type=float, default=8.0, help="seconds per loopback run")
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--write-md", action="store_true", help="update docs/BENCHMARKS.md")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        dist, origin = build_dist(args, tmp)
+        svc = CdsService.from_config(CdsConfig(source=str(dist), auth=False))
+        sid, body = request_body(svc)
+        rows = [in_process_direct(svc, sid, body, args.requests)]
+        for auth in (False, True):
+            rows.append(in_process_asgi(dist, sid, body, args.requests, tmp, auth))
+        for workers in args.workers:
+            rows.append(loopback(dist, sid, body, workers, args.concurrency, args.duration, tmp,
+                                 auth=False))
+        rows.append(loopback(dist, sid, body, max(args.workers), args.concurrency,
+                             args.duration, tmp, auth=True))
+    text = table(rows)
+    print(text)
+    if args.write_md:
+        cpu = os.cpu_count()
+        header = (f"## CDS Hooks service\n\nMeasured by `bench/bench_cds.py` on {cpu} cores, "
+                  f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}; knowledge: "
+                  f"{origin}, service `{sid}`; one patient-view call with full prefetch that "
+                  f"yields one card (all conditions evaluated, card with evidence and "
+                  f"suggestion).\n\n")
+        write_md(header + text + "\n")
+
+
+if __name__ == "__main__":
+    main()
