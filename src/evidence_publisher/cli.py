@@ -281,10 +281,17 @@ def _cmd_packages(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 # publish / verify  (owned by the publish stage)
 # --------------------------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
 def _add_http_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", required=True, help="FHIR base URL, e.g. http://localhost:8080/fhir")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--chunk-size", type=int, default=250, metavar="N",
+    p.add_argument("--chunk-size", type=_positive_int, default=250, metavar="N",
                    help="resources per transaction (or per lookup batch); default 250")
     p.add_argument("--no-validate", action="store_true",
                    help="skip validation against the official definitions (structure still checked)")

@@ -227,7 +227,10 @@ def test_slow_response_with_preread_is_reported_as_created(hapi, make_client):
     assert_no_duplicates(hapi)
 
 
-def test_persistent_outage_mid_run_is_partial_success_and_rerun_completes(hapi, make_client):
+@pytest.mark.parametrize(("preread", "second_chunk"), [(True, "not-sent"), (False, "unknown")])
+def test_persistent_outage_mid_run_is_partial_success_and_rerun_completes(
+    hapi, make_client, preread, second_chunk
+):
     corpus = synthetic_corpus(4)
     size = 5
     first_chunk_done = {"n": 0}
@@ -237,12 +240,14 @@ def test_persistent_outage_mid_run_is_partial_success_and_rerun_completes(hapi, 
             first_chunk_done["n"] = 1
             hapi.inject(Fault("status", status=503, retry_after="1", method="POST"), times=50)
 
-    result = publish(corpus, make_client(max_retries=3), PublishOptions(chunk_size=size),
-                     fail_after_first)
+    result = publish(corpus, make_client(max_retries=3),
+                     PublishOptions(chunk_size=size, preread=preread), fail_after_first)
     assert isinstance(result.error, ServerUnreachable)
     assert result.exit_code == ExitCode.PARTIAL_SUCCESS
     statuses = [c.status for c in result.chunks]
-    assert statuses[0] == "committed" and statuses[1] == "unknown"
+    # with a pre-read, the outage hits the chunk's search batch before the transaction is sent;
+    # without, it hits the transaction itself and its fate is unknown to the client
+    assert statuses[0] == "committed" and statuses[1] == second_chunk
     assert set(statuses[2:]) == {"not-sent"}
     presence = assert_chunks_atomic(hapi, corpus, size)
     assert presence[0] and not any(presence[1:])
@@ -290,6 +295,24 @@ def test_rejection_in_first_chunk_is_rejected_by_server(hapi, make_client):
     assert hapi.count() == 2
 
 
+def _without_param(rtype: str, param: str) -> HapiStandIn:
+    from . import hapi_standin
+
+    standin = HapiStandIn()
+    original = standin.capability_statement
+
+    def statement(request=None):
+        cs = original(request)
+        for res in cs["rest"][0]["resource"]:
+            if res["type"] == rtype:
+                res["searchParam"] = [p for p in res["searchParam"] if p["name"] != param]
+        return cs
+
+    standin.capability_statement = statement  # type: ignore[method-assign]
+    assert param in hapi_standin.SEARCH_PARAMS[rtype]
+    return standin
+
+
 def test_unsuitable_servers_are_refused_with_reasons(make_client, threaded_httpserver):
     import re
 
@@ -298,6 +321,7 @@ def test_unsuitable_servers_are_refused_with_reasons(make_client, threaded_https
         (HapiStandIn(resource_types=["Evidence", "Group"]), "resource type Citation"),
         (HapiStandIn(missing_interactions={"transaction"}), "'transaction'"),
         (HapiStandIn(missing_interactions={"Evidence:update"}), "Evidence lacks interaction"),
+        (_without_param("Citation", "version"), "Citation lacks search parameter(s) version"),
     ]
     for standin, expected in cases:
         threaded_httpserver.clear()

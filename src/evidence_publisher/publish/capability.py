@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from evidence_publisher.publish.errors import ServerUnsuitable
@@ -21,7 +21,11 @@ class ServerInfo:
 
 
 def check_capability(
-    statement: object, resource_types: Iterable[str], *, need_transaction: bool = True
+    statement: object,
+    resource_types: Iterable[str],
+    *,
+    need_transaction: bool = True,
+    search_params: Mapping[str, set[str]] | None = None,
 ) -> ServerInfo:
     """Raise ServerUnsuitable naming everything missing; return what we learned otherwise."""
     if not isinstance(statement, dict) or statement.get("resourceType") != "CapabilityStatement":
@@ -48,6 +52,13 @@ def check_capability(
         lacking = [i for i in TYPE_INTERACTIONS if i not in have]
         if lacking:
             missing.append(f"{rtype} lacks interaction(s) {', '.join(lacking)}")
+        declared_params = {p.get("name") for p in entry.get("searchParam", []) or []}
+        wanted = (search_params or {}).get(rtype, set())
+        # only judged when the server lists its search parameters at all
+        if declared_params and not wanted <= declared_params:
+            absent = ", ".join(sorted(wanted - declared_params))
+            missing.append(f"{rtype} lacks search parameter(s) {absent}, needed to match "
+                           "resources by their key")
     system = {i.get("code") for i in rest.get("interaction", []) or []}
     if need_transaction and "transaction" not in system:
         missing.append("system interaction 'transaction' is not supported")

@@ -207,7 +207,13 @@ def _check_server(
     client: FhirClient, resources: list[dict], *, need_transaction: bool
 ) -> ServerInfo:
     types = {r["resourceType"] for r in resources}
-    return check_capability(client.metadata(), types, need_transaction=need_transaction)
+    params: dict[str, set[str]] = {}
+    for res in resources:
+        query = conditional_url(res).split("?", 1)[1]
+        names = {pair.split("=", 1)[0] for pair in query.split("&")}
+        params.setdefault(res["resourceType"], set()).update(names)
+    return check_capability(client.metadata(), types, need_transaction=need_transaction,
+                            search_params=params)
 
 
 def lookup(
@@ -309,8 +315,12 @@ def _publish_chunk(
     by_full_url = {entry_full_url(r): r for r in chunk.resources}
     before = None
     if options.preread:
-        before = lookup(client, chunk.resources, info, batch_size=len(chunk.resources),
-                        elements="identifier")
+        try:
+            before = lookup(client, chunk.resources, info, batch_size=len(chunk.resources),
+                            elements="identifier")
+        except PublishError as exc:
+            exc.before_send = True  # type: ignore[attr-defined]
+            raise
     response = client.send_bundle(bundle)
     body = response.body if isinstance(response.body, dict) else {}
     entries = body.get("entry", []) or []
@@ -377,6 +387,9 @@ def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk],
             exc.details = [f"resource(s): {', '.join(named)}", *exc.details]
         status, action = "failed", "failed"
         note_default = "rolled back: the transaction failed as a whole"
+    elif getattr(exc, "before_send", False):
+        status, action, named = "not-sent", "not-sent", []
+        note_default = "the pre-read failed, so this chunk was not sent"
     elif isinstance(exc, ServerUnreachable):
         status, action = "unknown", "unknown"
         named = []
