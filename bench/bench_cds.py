@@ -180,7 +180,7 @@ def start_server(dist: Path, workers: int, tmp: Path, auth_key_path: Path | None
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                time.sleep(0.5 * workers)  # let every worker finish loading
+                time.sleep(3.0 if workers > 1 else 0.5)  # let every worker finish loading
                 return proc, port
         except OSError:
             time.sleep(0.1)

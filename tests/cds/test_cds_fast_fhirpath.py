@@ -22,11 +22,23 @@ from .test_cds_real_build import real_dist  # noqa: F401 - module-scoped fixture
 SCT = synthetic.SCT
 
 EXPRESSIONS = [
-    "true", "false", "{}", "1", "'a'", "-1 < 2", "2.50 >= 2.5", "'a' < 'b'",
-    "entry.count()", "Bundle.entry.count() = 3", "Patient.entry.count()",
-    "entry.resource.ofType(Patient).exists()", "entry.resource.ofType(Condition).count()",
-    "entry.resource.ofType(Resource).count()", "entry.resource.ofType(DomainResource).count()",
-    "%resource.entry.resource.ofType(Patient).id", "%rootResource.type = 'collection'",
+    "true",
+    "false",
+    "{}",
+    "1",
+    "'a'",
+    "-1 < 2",
+    "2.50 >= 2.5",
+    "'a' < 'b'",
+    "entry.count()",
+    "Bundle.entry.count() = 3",
+    "Patient.entry.count()",
+    "entry.resource.ofType(Patient).exists()",
+    "entry.resource.ofType(Condition).count()",
+    "entry.resource.ofType(Resource).count()",
+    "entry.resource.ofType(DomainResource).count()",
+    "%resource.entry.resource.ofType(Patient).id",
+    "%rootResource.type = 'collection'",
     "%context.entry.first().resource.id",
     f"entry.resource.ofType(Condition).where(code.coding.where(system = '{SCT}' and code = "
     "'68815009').exists()).exists()",
@@ -39,14 +51,19 @@ EXPRESSIONS = [
     "entry.resource.ofType(Observation).value.unit",
     "entry.resource.ofType(Observation).where(value.ofType(Quantity).value > 1).empty()",
     "entry.resource.ofType(MedicationRequest).medication.concept.coding.code",
-    "entry.resource.ofType(MedicationRequest).where(status = 'active' or status = 'completed')"
-    ".exists()",
+    "entry.resource.ofType(MedicationRequest).where(status = 'active' or status = 'completed').exists()",
     "entry.resource.ofType(MedicationRequest).status in ('active' | 'stopped')",
-    "('a' | 'b' | 'a').count()", "('a' | 'b') contains 'b'", "'c' in ('a' | 'b')",
+    "('a' | 'b' | 'a').count()",
+    "('a' | 'b') contains 'b'",
+    "'c' in ('a' | 'b')",
     "entry.resource.ofType(Patient).gender = 'female' xor true",
     "entry.resource.ofType(Patient).gender = 'female' implies false",
-    "{} implies true", "{} and false", "{} or true", "{} or false",
-    "entry.resource.all(id.exists())", "entry.resource.where($this.id = 'pat-1').count()",
+    "{} implies true",
+    "{} and false",
+    "{} or true",
+    "{} or false",
+    "entry.resource.all(id.exists())",
+    "entry.resource.where($this.id = 'pat-1').count()",
     "entry.resource.ofType(Condition).code.coding.code = '68815009'",
     "entry.resource.ofType(Condition).code.coding.code != '68815009'",
     "entry.resource.id = entry.resource.id",
@@ -64,21 +81,30 @@ def bundles() -> list[dict[str, Any]]:
     string_obs["valueString"] = "trace"
     severe = synthetic.condition()
     severe["severity"] = {"coding": [{"system": SCT, "code": "24484000"}]}
-    med = {"resourceType": "MedicationRequest", "id": "m", "status": "stopped",
-           "intent": "order", "subject": {"reference": "Patient/pat-1"},
-           "medication": {"concept": {"coding": [{"system": synthetic.RXNORM, "code": "68149"}]}}}
-    return [patient_bundle(copy.deepcopy(x)) for x in (
-        [], [synthetic.patient()], full,
-        [synthetic.patient(), synthetic.condition(status="resolved"), string_obs],
-        [synthetic.patient(), severe, med, synthetic.protein(value="0.4")],
-        [synthetic.patient(), synthetic.protein(), synthetic.protein(value="2.0")],
-    )]
+    med = {
+        "resourceType": "MedicationRequest",
+        "id": "m",
+        "status": "stopped",
+        "intent": "order",
+        "subject": {"reference": "Patient/pat-1"},
+        "medication": {"concept": {"coding": [{"system": synthetic.RXNORM, "code": "68149"}]}},
+    }
+    return [
+        patient_bundle(copy.deepcopy(x))
+        for x in (
+            [],
+            [synthetic.patient()],
+            full,
+            [synthetic.patient(), synthetic.condition(status="resolved"), string_obs],
+            [synthetic.patient(), severe, med, synthetic.protein(value="0.4")],
+            [synthetic.patient(), synthetic.protein(), synthetic.protein(value="2.0")],
+        )
+    ]
 
 
 def reference(expr: str, bundle: dict[str, Any]) -> Any:
     try:
-        return fhirpathpy.compile(expr, models["r5"])(bundle, {"resource": bundle,
-                                                                "rootResource": bundle})
+        return fhirpathpy.compile(expr, models["r5"])(bundle, {"resource": bundle, "rootResource": bundle})
     except Exception as exc:
         return type(exc)
 
@@ -110,17 +136,30 @@ def test_fast_path_agrees_with_fhirpathpy(expr: str) -> None:
     assert decided, f"{expr!r} always fell back; the case is not covered"
 
 
-@pytest.mark.parametrize("expr", ["today() > @2020-01-01", "entry.resource.id.substring(0, 2)",
-                                  "1 + 1", "entry[0]", "entry.select(resource)", "'a\\'b'",
-                                  "%vs-x", "$index"])
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "today() > @2020-01-01",
+        "entry.resource.id.substring(0, 2)",
+        "1 + 1",
+        "entry[0]",
+        "entry.select(resource)",
+        "'a\\'b'",
+        "%vs-x",
+        "$index",
+    ],
+)
 def test_outside_the_subset_is_not_compiled(expr: str) -> None:
     assert compile_fast(expr) is None
 
 
 def test_runtime_fallback_cases() -> None:
     b = bundles()[2]
-    for expr in ["entry.resource.ofType(Patient).birthDate = entry.resource.ofType(Patient)"
-                 ".birthDate", "entry.resource.id > 1", "entry.resource.id and true"]:
+    for expr in [
+        "entry.resource.ofType(Patient).birthDate = entry.resource.ofType(Patient).birthDate",
+        "entry.resource.id > 1",
+        "entry.resource.id and true",
+    ]:
         fn = compile_fast(expr)
         assert fn is not None
         with pytest.raises(Fallback):
@@ -130,8 +169,12 @@ def test_runtime_fallback_cases() -> None:
 def test_real_build_conditions_agree(real_dist: Path) -> None:  # noqa: F811
     rec = compile_all(load_from_path(real_dist))[0]
     applies = synthetic.real_build_prefetch("r1")
-    data = [[applies["patient"], *(e["resource"] for k in ("condition", "medicationRequest")
-                                   for e in applies[k]["entry"])]]
+    data = [
+        [
+            applies["patient"],
+            *(e["resource"] for k in ("condition", "medicationRequest") for e in applies[k]["entry"]),
+        ]
+    ]
     for bundle in bundles() + [patient_bundle(d) for d in data]:
         for cond in rec.conditions:
             got = fast(cond.expression, copy.deepcopy(bundle))

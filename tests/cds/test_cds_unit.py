@@ -75,6 +75,15 @@ def test_config_rejects(over: dict[str, Any], needle: str) -> None:
         config_from_mapping(base).validate()
 
 
+def test_auth_cannot_be_disabled_from_a_file(tmp_path: Path) -> None:
+    f = tmp_path / "cds.json"
+    f.write_text('{"auth": false}', encoding="utf-8")
+    with pytest.raises(CdsConfigError, match="cannot be set in a config file") as err:
+        build_config(f, {})
+    assert "--no-auth" in err.value.details[0]
+    assert build_config(None, {"auth": False, "source": "dist"}).auth is False
+
+
 def test_config_unknown_key_and_file_merge(tmp_path: Path) -> None:
     with pytest.raises(CdsConfigError, match="unknown configuration keys"):
         config_from_mapping({"prot": 1})

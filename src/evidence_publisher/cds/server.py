@@ -16,6 +16,7 @@ from evidence_publisher.cds.config import (
     config_from_mapping,
     load_config_file,
 )
+from evidence_publisher.cds.errors import CdsConfigError
 from evidence_publisher.cds.service import CdsService
 
 FACTORY = "evidence_publisher.cds.app:app_from_env"
@@ -25,6 +26,11 @@ def build_config(config_file: str | Path | None, overrides: dict[str, Any]) -> C
     """Config file values, then every override that is not None (CLI flags win)."""
     data = load_config_file(config_file) if config_file else {}
     origin = str(config_file) if config_file else "<flags>"
+    if "auth" in data:
+        raise CdsConfigError(
+            f"{origin}: 'auth' cannot be set in a config file",
+            details=["authentication can be switched off only with the --no-auth flag"],
+        )
     for key, value in overrides.items():
         if value is not None:
             data[key] = value
