@@ -280,6 +280,8 @@ class HapiStandIn:
         clock: Callable[[], datetime] | None = None,
         auth_check: Callable[[Request], bool] | None = None,
         extra_routes: dict[str, Callable[[Request], Response]] | None = None,
+        search_cache_seconds: float = 60.0,
+        honour_no_cache: bool = True,
     ) -> None:
         self.base_path = base_path.rstrip("/")
         self.fhir_version = fhir_version
@@ -297,6 +299,11 @@ class HapiStandIn:
         self.faults: deque[Fault] = deque()
         self.requests: list[tuple[str, str]] = []  # (method, full path with query)
         self.commits = 0
+        # HAPI reuses the result of an identical search for reuse_cached_search_results_millis
+        # (60 s by default) unless the request says Cache-Control: no-cache / no-store.
+        self.search_cache_seconds = search_cache_seconds
+        self.honour_no_cache = honour_no_cache
+        self._search_cache: dict[tuple, tuple[float, list[str]]] = {}
 
     # ---------------------------------------------------------------- test helpers
     def inject(self, fault: Fault, times: int = 1) -> None:
@@ -527,10 +534,25 @@ class HapiStandIn:
             if base not in IMPLEMENTED_PARAMS and base not in READ_ONLY_PARAMS:
                 raise AssertionError(f"stand-in: search parameter {base!r} is not implemented")
 
+    def _cached_search(self, request: Request | None, txn: _Txn, rtype: str,
+                       query: list[tuple[str, str]]) -> list[str]:
+        control = request.headers.get("Cache-Control", "") if request is not None else ""
+        bypass = self.honour_no_cache and ("no-cache" in control or "no-store" in control)
+        key = (rtype, tuple(sorted(query)))
+        now = time.monotonic()
+        if self.search_cache_seconds > 0 and not bypass and not txn.writes:
+            hit = self._search_cache.get(key)
+            if hit is not None and now - hit[0] < self.search_cache_seconds:
+                return [rid for rid in hit[1] if txn.exists(rtype, rid)]
+        ids = txn.search(rtype, query)
+        if self.search_cache_seconds > 0 and "no-store" not in control:
+            self._search_cache[key] = (now, ids)
+        return ids
+
     def _search_bundle(self, request: Request | None, txn: _Txn, rtype: str,
                        query: list[tuple[str, str]]) -> dict:
         self._check_params(rtype, query)
-        ids = txn.search(rtype, query)
+        ids = self._cached_search(request, txn, rtype, query)
         elements = next((v for n, v in query if n == "_elements"), None)
         base = self._base_url(request) if request is not None else ""
         entries = []

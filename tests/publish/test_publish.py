@@ -345,3 +345,23 @@ def test_unreachable_server(make_client):
                                                  max_retries=2))
     assert "connection refused" in info.value.message
     assert len(sleep.calls) == 2
+
+
+def test_lookups_bypass_the_search_cache(hapi, make_client):
+    corpus = synthetic_corpus(1)
+    assert preview(corpus, make_client()).counts() == {"would-create": len(corpus)}
+    publish(corpus, make_client())
+    assert preview(corpus, make_client()).counts() == {"unchanged": len(corpus)}
+    assert verify(corpus, make_client()).counts() == {"same": len(corpus)}
+
+
+def test_stale_preread_does_not_misreport(make_client, threaded_httpserver):
+    """A proxy that drops Cache-Control leaves the pre-read stale; the status and storage code
+    of the transaction still show the resources existed."""
+    import re
+
+    hapi = HapiStandIn(honour_no_cache=False)
+    threaded_httpserver.expect_request(re.compile(".*")).respond_with_handler(hapi.handle)
+    corpus = synthetic_corpus(1)
+    assert publish(corpus, make_client()).counts() == {"created": len(corpus)}
+    assert publish(corpus, make_client()).counts() == {"unchanged": len(corpus)}

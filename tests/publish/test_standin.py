@@ -317,3 +317,13 @@ def test_drop_after_commit_applies_the_write(hapi):
     with pytest.raises(requests.ConnectionError):
         post(hapi, txn(cond_put(ev("a"))))
     assert hapi.count() == 1
+
+
+def test_search_results_are_reused_unless_no_cache(hapi):
+    url = f"Evidence?url={ev('a')['url']}&version=1.0.0"
+    assert get(hapi, url).json()["total"] == 0
+    post(hapi, txn(cond_put(ev("a"))))
+    assert get(hapi, url).json()["total"] == 0  # HAPI's search cache: stale for a while
+    fresh = requests.get(f"{hapi.url}/{url}", headers={**FHIR, "Cache-Control": "no-cache"},
+                         timeout=10)
+    assert fresh.json()["total"] == 1

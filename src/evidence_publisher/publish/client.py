@@ -125,12 +125,11 @@ class FhirClient:
     def metadata(self) -> dict:
         return self.request("GET", "metadata").body
 
-    def search(self, path_and_query: str) -> dict:
-        return self.request("GET", path_and_query).body
+    def search(self, path_and_query: str, headers: dict[str, str] | None = None) -> dict:
+        return self.request("GET", path_and_query, headers=headers).body
 
-    def send_bundle(self, bundle: dict, *, prefer: str | None = None) -> FhirResponse:
+    def send_bundle(self, bundle: dict, *, headers: dict[str, str] | None = None) -> FhirResponse:
         """POST a transaction or batch Bundle to the base; retried only if replayable."""
-        headers = {"Prefer": prefer} if prefer else None
         return self.request("POST", "", body=bundle, headers=headers,
                             replayable=bundle_is_replayable(bundle))
 

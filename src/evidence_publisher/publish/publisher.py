@@ -46,6 +46,10 @@ CREATED_CODES = frozenset({
     "SUCCESSFUL_UPDATE_NO_CONDITIONAL_MATCH",
 })
 
+# HAPI reuses identical search results for a while (reuse_cached_search_results_millis); a
+# lookup must see the current state.
+NO_CACHE = {"Cache-Control": "no-cache"}
+
 # Actions, per mode
 PUBLISH_ACTIONS = ("created", "updated", "unchanged", "failed", "unknown", "not-sent")
 PREVIEW_ACTIONS = ("would-create", "would-update", "unchanged", "conflict")
@@ -236,7 +240,7 @@ def lookup(
         if info.supports_batch:
             bundle = {"resourceType": "Bundle", "type": "batch",
                       "entry": [{"request": {"method": "GET", "url": u}} for u in urls]}
-            answer = client.send_bundle(bundle).body or {}
+            answer = client.send_bundle(bundle, headers=NO_CACHE).body or {}
             entries = answer.get("entry", []) or []
             if len(entries) != len(group):
                 raise RejectedByServer(
@@ -253,7 +257,7 @@ def lookup(
                 found[local_ref(res)] = _search_matches(entry.get("resource"))
         else:
             for res, url in zip(group, urls, strict=True):
-                found[local_ref(res)] = _search_matches(client.search(url))
+                found[local_ref(res)] = _search_matches(client.search(url, headers=NO_CACHE))
         if on_batch is not None:
             on_batch(len(group))
     return found
@@ -349,15 +353,16 @@ def _classify(res: dict, response: dict, chunk: int, before: dict[str, list[dict
         _, out.server_id, out.version = parse_location(location)
     out.version = out.version or bare_version(response.get("etag"))
     code = storage_code(response)
-    if before is not None:
-        prior = before.get(ref, [])
-        if not prior:
-            out.action = "created"
-        elif any(p.get("id") == out.server_id and _version(p) == out.version for p in prior):
-            out.action = "unchanged"
-        else:
-            out.action = "updated"
+    prior = before.get(ref, []) if before is not None else None
+    if prior:
+        same = any(p.get("id") == out.server_id and _version(p) == out.version for p in prior)
+        out.action = "unchanged" if same else "updated"
         return out
+    if prior is not None and maybe_applied_before:
+        out.action = "created"  # absent before; our own earlier attempt created it
+        return out
+    # No pre-read, or it found nothing (possibly a stale server-side search cache): the status
+    # and the storage code decide; a 200 means the resource existed after all.
     if code is not None:
         if code.endswith("NO_CHANGE"):
             out.action = "unchanged"
