@@ -365,3 +365,15 @@ def test_stale_preread_does_not_misreport(make_client, threaded_httpserver):
     corpus = synthetic_corpus(1)
     assert publish(corpus, make_client()).counts() == {"created": len(corpus)}
     assert publish(corpus, make_client()).counts() == {"unchanged": len(corpus)}
+
+
+def test_without_batch_support_lookups_are_single_gets(make_client, threaded_httpserver):
+    import re
+
+    hapi = HapiStandIn(missing_interactions={"batch"})
+    threaded_httpserver.expect_request(re.compile(".*")).respond_with_handler(hapi.handle)
+    corpus = synthetic_corpus(1)
+    result = publish(corpus, make_client())
+    assert result.counts() == {"created": len(corpus)}
+    assert result.requests_sent == 1 + len(corpus) + 1  # metadata, one GET each, transaction
+    assert verify(corpus, make_client()).counts() == {"same": len(corpus)}

@@ -57,18 +57,17 @@ def chunk_resources(resources: list[dict], size: int | None) -> list[Chunk]:
     if size < 1:
         raise ValueError(f"chunk size must be at least 1, got {size!r}")
     chunks: list[Chunk] = []
-    current = Chunk(0)
+    current: list[dict] = []
     for comp in components(resources):
         if len(comp) > size:
-            if current.resources:
-                chunks.append(current)
-            chunks.append(Chunk(len(chunks), list(comp), oversized=True))
-            current = Chunk(len(chunks))
+            chunks.append(Chunk(0, list(comp), oversized=True))  # whole, and on its own
             continue
-        if len(current.resources) + len(comp) > size:
-            chunks.append(current)
-            current = Chunk(len(chunks))
-        current.resources.extend(comp)
-    if current.resources:
-        chunks.append(current)
+        if len(current) + len(comp) > size:
+            chunks.append(Chunk(0, current))
+            current = []
+        current.extend(comp)
+    if current:
+        chunks.append(Chunk(0, current))
+    for index, chunk in enumerate(chunks):
+        chunk.index = index
     return chunks

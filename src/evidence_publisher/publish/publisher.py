@@ -249,9 +249,10 @@ def lookup(
                 )
             for res, url, entry in zip(group, urls, entries, strict=True):
                 response = entry.get("response", {}) or {}
-                if not str(response.get("status", "")).startswith("200"):
-                    err = rejected(f"GET {url}", int(str(response.get("status", "0"))[:3] or 0),
-                                   response.get("outcome"))
+                status = str(response.get("status", ""))
+                if not status.startswith("200"):
+                    code = int(status[:3]) if status[:3].isdigit() else 0
+                    err = rejected(f"GET {url}", code, response.get("outcome"))
                     err.resources = [local_ref(res)]
                     raise err
                 found[local_ref(res)] = _search_matches(entry.get("resource"))
