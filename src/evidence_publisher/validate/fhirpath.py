@@ -11,7 +11,7 @@ import contextvars
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from xml.etree import ElementTree
 
@@ -167,6 +167,7 @@ _ALLOWED_TAGS = frozenset(
 _FORBIDDEN_ATTR = re.compile(r"^on", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)
 def html_ok(xhtml: str) -> str | None:
     """Return None when the narrative passes the FHIR XHTML rules, else what is wrong."""
     try:

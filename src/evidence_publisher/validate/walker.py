@@ -24,6 +24,7 @@ from evidence_publisher.validate.model import (
 )
 from evidence_publisher.validate.outcome import Issue
 from evidence_publisher.validate.primitives import check_primitive
+from evidence_publisher.validate.shortcuts import compile_shortcut
 from evidence_publisher.validate.terminology import Terminology, is_ig_only
 
 SD = "http://hl7.org/fhir/StructureDefinition/"
@@ -628,6 +629,14 @@ class Walker:
         rc: ResourceContext,
         ext: Any = None,
     ) -> None:
+        shortcut = compile_shortcut(c.expression) if isinstance(data, dict) else None
+        decided = shortcut(data) if shortcut is not None else None
+        if decided is not None:
+            if self.differential is not None:
+                self._diff(c, data, type_path, rc, decided, ext)
+            if not decided:
+                self._invariant_issue(rc, "warning" if c.severity == "warning" else "error", fp, c)
+            return
         try:
             result = fhirpath.evaluate(c.expression, data, type_path, env, ext)
         except Exception as exc:

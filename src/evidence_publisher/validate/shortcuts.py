@@ -1,0 +1,105 @@
+"""Native evaluation of the simplest invariant shapes (existence logic over direct children).
+
+Most core invariants are boolean combinations of ``x.exists()`` / ``x.empty()`` on direct
+children (qty-3 ``code.empty() or system.exists()``, ref-2, exp-1, ident-1 ...), or are guarded by
+such an atom (cod-1 ``code.exists().not() implies ...``, cnl-0 ``name.exists() implies ...``).
+``compile_shortcut`` turns an expression into a function of the node's JSON that returns True/False
+when existence alone decides the result and None when FHIRPath must run. The walker's
+differential mode checks every decided answer against fhirpathpy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+_ATOM = re.compile(r"([a-z][A-Za-z0-9]*)\.(exists|empty|hasValue)\(\)(\.not\(\))?")
+
+Shortcut = Callable[[Any], bool | None]
+
+
+def present(data: Any, name: str) -> bool:
+    """FHIRPath ``name.exists()`` on a JSON object (choice names and ``_x`` siblings included)."""
+    if not isinstance(data, dict):
+        return False
+    v = data.get(name)
+    if v is not None and v != []:
+        return True
+    if data.get("_" + name) is not None:
+        return True
+    n = len(name)
+    return any(k.startswith(name) and len(k) > n and k[n].isupper() and data[k] is not None for k in data)
+
+
+def _atom(name: str, fn: str, negated: bool) -> Callable[[Any], bool | None]:
+    if fn == "hasValue":
+        # hasValue() is true only for a primitive with a value: decidable when absent
+        def has_value(data: Any) -> bool | None:
+            if present(data, name):
+                return None
+            return negated
+
+        return has_value
+    want = fn == "exists"
+
+    def atom(data: Any) -> bool:
+        return (present(data, name) == want) != negated
+
+    return atom
+
+
+def _parse_atom(text: str) -> Callable[[Any], bool | None] | None:
+    m = _ATOM.fullmatch(text.strip())
+    if not m:
+        return None
+    return _atom(m[1], m[2], bool(m[3]))
+
+
+@cache
+def compile_shortcut(expression: str) -> Shortcut | None:
+    expr = expression.strip()
+    # A or B or C ... (every operand an atom)
+    parts = [p for p in re.split(r"\s+or\s+", expr)]
+    atoms = [_parse_atom(p) for p in parts]
+    if all(a is not None for a in atoms):
+
+        def disjunction(data: Any) -> bool | None:
+            undecided = False
+            for a in atoms:
+                r = a(data)  # type: ignore[misc]
+                if r is True:
+                    return True
+                if r is None:
+                    undecided = True
+            return None if undecided else False
+
+        return disjunction
+    # GUARD implies REST: true when GUARD is false
+    m = re.match(r"^(.+?)\s+implies\s+(.+)$", expr, re.S)
+    if m:
+        guard = _parse_atom(m[1])
+        rest = _parse_atom(m[2])
+        if guard is not None:
+
+            def implication(data: Any) -> bool | None:
+                g = guard(data)
+                if g is False:
+                    return True
+                if g is True and rest is not None:
+                    return rest(data)
+                return None
+
+            return implication
+    # GUARD or REST, where only the first operand is an atom: true when it is true
+    m = re.match(r"^([a-z][A-Za-z0-9]*\.(?:exists|empty)\(\)(?:\.not\(\))?)\s+or\s+", expr)
+    if m:
+        first = _parse_atom(m[1])
+        if first is not None:
+
+            def leading_or(data: Any) -> bool | None:
+                return True if first(data) is True else None
+
+            return leading_or
+    return None
