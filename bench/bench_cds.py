@@ -54,17 +54,23 @@ def pct(values: list[float], q: float) -> float:
 
 def summary(name: str, lat: list[float], wall: float, errors: int = 0) -> dict[str, Any]:
     ms = [x * 1000 for x in lat]
-    return {"scenario": name, "n": len(ms), "errors": errors,
-            "p50": statistics.median(ms), "p90": pct(ms, 90), "p99": pct(ms, 99), "max": max(ms),
-            "rps": len(ms) / wall}
+    return {
+        "scenario": name,
+        "n": len(ms),
+        "errors": errors,
+        "p50": statistics.median(ms),
+        "p90": pct(ms, 90),
+        "p99": pct(ms, 99),
+        "max": max(ms),
+        "rps": len(ms) / wall,
+    }
 
 
 def build_dist(args: argparse.Namespace, tmp: Path) -> tuple[Path, str]:
     if args.dist:
         return Path(args.dist), "given"
     out = tmp / "dist"
-    code = cli_main(["build", str(ROOT / "mappings" / "lupus-msc"), "--out", str(out),
-                     "--no-validate"])
+    code = cli_main(["build", str(ROOT / "mappings" / "lupus-msc"), "--out", str(out), "--no-validate"])
     if code == 0:
         return out, "real build (mappings/lupus-msc)"
     return synthetic.write_dist(tmp / "synthetic"), "synthetic fixture (real build failed)"
@@ -110,9 +116,15 @@ def make_keys(tmp: Path) -> tuple[Any, Path]:
 
 def tokens(key: Any, aud: str, n: int) -> list[str]:
     now = int(time.time())
-    return [jwt.encode({"iss": ISS, "aud": aud, "iat": now, "exp": now + 600,
-                        "jti": str(uuid.uuid4())}, key, algorithm="ES384",
-                       headers={"kid": "bench-1", "typ": "JWT"}) for _ in range(n)]
+    return [
+        jwt.encode(
+            {"iss": ISS, "aud": aud, "iat": now, "exp": now + 600, "jti": str(uuid.uuid4())},
+            key,
+            algorithm="ES384",
+            headers={"kid": "bench-1", "typ": "JWT"},
+        )
+        for _ in range(n)
+    ]
 
 
 async def _asgi(app: Any, path: str, body: bytes, toks: list[str] | None, n: int) -> tuple:
@@ -136,20 +148,21 @@ async def _asgi(app: Any, path: str, body: bytes, toks: list[str] | None, n: int
         return lat, time.perf_counter() - t0, errors
 
 
-def in_process_asgi(dist: Path, sid: str, body: dict[str, Any], n: int, tmp: Path,
-                    auth: bool) -> dict[str, Any]:
+def in_process_asgi(
+    dist: Path, sid: str, body: dict[str, Any], n: int, tmp: Path, auth: bool
+) -> dict[str, Any]:
     base = "http://bench.local"
     path = f"/cds-services/{sid}"
     toks = None
     if auth:
         key, jwks = make_keys(tmp)
-        cfg = CdsConfig(source=str(dist), public_base_url=base,
-                        issuers=[IssuerConfig(iss=ISS, jwks_file=str(jwks))])
+        cfg = CdsConfig(
+            source=str(dist), public_base_url=base, issuers=[IssuerConfig(iss=ISS, jwks_file=str(jwks))]
+        )
         toks = tokens(key, base + path, n + 30)
     else:
         cfg = CdsConfig(source=str(dist), auth=False)
-    lat, wall, errors = asyncio.run(_asgi(create_app(cfg), path,
-                                          dumps(body, indent=None).encode(), toks, n))
+    lat, wall, errors = asyncio.run(_asgi(create_app(cfg), path, dumps(body, indent=None).encode(), toks, n))
     label = "JWT ES384 + sqlite-free jti" if auth else "no auth"
     return summary(f"in-process: ASGI app ({label})", lat, wall, errors)
 
@@ -162,20 +175,33 @@ def free_port() -> int:
 
 def start_server(dist: Path, workers: int, tmp: Path, auth_key_path: Path | None) -> tuple:
     port = free_port()
-    cmd = [sys.executable, "-c", "from evidence_publisher.cli import main_cli; main_cli()",
-           "serve", str(dist), "--port", str(port), "--workers", str(workers),
-           "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from evidence_publisher.cli import main_cli; main_cli()",
+        "serve",
+        str(dist),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
     if auth_key_path is None:
         cmd.append("--no-auth")
     else:
-        cfg = {"public_base_url": f"http://127.0.0.1:{port}",
-               "issuers": [{"iss": ISS, "jwks_file": str(auth_key_path)}],
-               "replay_store": str(tmp / f"jti-{port}.sqlite3")}
+        cfg = {
+            "public_base_url": f"http://127.0.0.1:{port}",
+            "issuers": [{"iss": ISS, "jwks_file": str(auth_key_path)}],
+            "replay_store": str(tmp / f"jti-{port}.sqlite3"),
+        }
         cfg_path = tmp / f"cds-{port}.json"
         cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
         cmd += ["--config", str(cfg_path)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -188,22 +214,37 @@ def start_server(dist: Path, workers: int, tmp: Path, auth_key_path: Path | None
     raise SystemExit("server did not start within 60 s")
 
 
-async def _load(port: int, path: str, body: bytes, toks: list[str] | None, concurrency: int,
-                duration: float) -> tuple:
+async def _load(
+    port: int,
+    path: str,
+    body: bytes,
+    toks: list[str] | None,
+    concurrency: int,
+    duration: float,
+    reconnect_every: int = 100,
+) -> tuple:
     lat: list[float] = []
     errors = 0
 
     def request() -> bytes:
         auth = f"Authorization: Bearer {toks.pop()}\r\n" if toks else ""
-        return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-                ).encode() + body
+        return (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
 
     async def worker(deadline: float) -> None:
         nonlocal errors
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        done = 0
         try:
             while time.perf_counter() < deadline and (toks is None or toks):
+                if done and done % reconnect_every == 0:
+                    # uvicorn workers share one listening socket; connections opened in a burst
+                    # tend to land on one worker, so reconnect now and then (as clients do).
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                done += 1
                 s = time.perf_counter()
                 writer.write(request())
                 status = await reader.readline()
@@ -229,16 +270,24 @@ async def _load(port: int, path: str, body: bytes, toks: list[str] | None, concu
     return lat, time.perf_counter() - t0, errors
 
 
-def loopback(dist: Path, sid: str, body: dict[str, Any], workers: int, concurrency: int,
-             duration: float, tmp: Path, auth: bool) -> dict[str, Any]:
+def loopback(
+    dist: Path,
+    sid: str,
+    body: dict[str, Any],
+    workers: int,
+    concurrency: int,
+    duration: float,
+    tmp: Path,
+    auth: bool,
+) -> dict[str, Any]:
     key, jwks = make_keys(tmp) if auth else (None, None)
     proc, port = start_server(dist, workers, tmp, jwks)
     path = f"/cds-services/{sid}"
     try:
-        toks = tokens(key, f"http://127.0.0.1:{port}{path}", int(3000 * duration)) if auth \
-            else None
-        lat, wall, errors = asyncio.run(_load(port, path, dumps(body, indent=None).encode(),
-                                              toks, concurrency, duration))
+        toks = tokens(key, f"http://127.0.0.1:{port}{path}", int(3000 * duration)) if auth else None
+        lat, wall, errors = asyncio.run(
+            _load(port, path, dumps(body, indent=None).encode(), toks, concurrency, duration)
+        )
     finally:
         proc.terminate()
         try:
@@ -246,16 +295,19 @@ def loopback(dist: Path, sid: str, body: dict[str, Any], workers: int, concurren
         except subprocess.TimeoutExpired:
             proc.kill()
     label = "JWT ES384 + sqlite jti" if auth else "no auth"
-    return summary(f"loopback: {workers} worker(s), {concurrency} connections ({label})",
-                   lat, wall, errors)
+    return summary(f"loopback: {workers} worker(s), {concurrency} connections ({label})", lat, wall, errors)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    out = ["| scenario | requests | errors | p50 ms | p90 ms | p99 ms | max ms | req/s |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "| scenario | requests | errors | p50 ms | p90 ms | p99 ms | max ms | req/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        out.append(f"| {r['scenario']} | {r['n']} | {r['errors']} | {r['p50']:.2f} | "
-                   f"{r['p90']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['rps']:.0f} |")
+        out.append(
+            f"| {r['scenario']} | {r['n']} | {r['errors']} | {r['p50']:.2f} | "
+            f"{r['p90']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['rps']:.0f} |"
+        )
     return "\n".join(out)
 
 
@@ -284,19 +336,26 @@ def main() -> None:
         for auth in (False, True):
             rows.append(in_process_asgi(dist, sid, body, args.requests, tmp, auth))
         for workers in args.workers:
-            rows.append(loopback(dist, sid, body, workers, args.concurrency, args.duration, tmp,
-                                 auth=False))
-        rows.append(loopback(dist, sid, body, max(args.workers), args.concurrency,
-                             args.duration, tmp, auth=True))
-    text = table(rows)
+            rows.append(loopback(dist, sid, body, workers, args.concurrency, args.duration, tmp, auth=False))
+        rows.append(
+            loopback(dist, sid, body, max(args.workers), args.concurrency, args.duration, tmp, auth=True)
+        )
+    load = os.getloadavg()
+    text = table(rows) + (
+        f"\n\nLoad average (1/5/15 min) at the end of the run: "
+        f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (other work on the "
+        f"machine shares the {os.cpu_count()} cores)."
+    )
     print(text)
     if args.write_md:
         cpu = os.cpu_count()
-        header = (f"## CDS Hooks service\n\nMeasured by `bench/bench_cds.py` on {cpu} cores, "
-                  f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}; knowledge: "
-                  f"{origin}, service `{sid}`; one patient-view call with full prefetch that "
-                  f"yields one card (all conditions evaluated, card with evidence and "
-                  f"suggestion).\n\n")
+        header = (
+            f"## CDS Hooks service\n\nMeasured by `bench/bench_cds.py` on {cpu} cores, "
+            f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}; knowledge: "
+            f"{origin}, service `{sid}`; one patient-view call with full prefetch that "
+            f"yields one card (all conditions evaluated, card with evidence and "
+            f"suggestion).\n\n"
+        )
         write_md(header + text + "\n")
 
 

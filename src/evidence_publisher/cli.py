@@ -527,7 +527,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
               f"({config.workers} worker{'s' if config.workers > 1 else ''})")
     for ep in service.endpoints.values():
         err.print(f"  {ep.hook:<13} {ep.id}", markup=False)
-    server.run(config, service, log=lambda msg: err.print(msg))
+    server.run(config, service)
     return ExitCode.OK
 
 

@@ -360,3 +360,52 @@ def test_replay_store(kind: str, tmp_path: Path) -> None:
     assert store.add_if_new("old", now + 60)
     if kind == "sqlite":  # a second process opening the same file sees the same jti
         assert not SqliteReplayStore(tmp_path / "j.db").add_if_new("a", now + 60)
+
+
+def test_serve_with_two_workers_subprocess(dist: Path) -> None:
+    """`evidence-publisher serve --workers 2` (per-worker SO_REUSEPORT sockets) answers, then
+    stops on SIGTERM."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from evidence_publisher.cli import main_cli; main_cli()",
+            "serve",
+            str(dist),
+            "--no-auth",
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline, resp = time.monotonic() + 30, None
+        while time.monotonic() < deadline:
+            try:
+                resp = httpx.get(f"http://127.0.0.1:{port}/cds-services", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert resp is not None and resp.status_code == 200
+        assert {s["id"] for s in resp.json()["services"]} == {"rec-msc-ln", "rec-msc-ln-order-select"}
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert "AUTHENTICATION IS DISABLED" in err
+    assert "2 workers" in err

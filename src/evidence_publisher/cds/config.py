@@ -68,6 +68,8 @@ class CdsConfig:
             raise CdsConfigError("no knowledge source: give a build directory or --fhir-server URL")
         if not 1 <= self.workers <= 64:
             raise CdsConfigError(f"workers must be between 1 and 64, got {self.workers!r}")
+        if self.workers > 1 and self.port == 0:
+            raise CdsConfigError("port 0 (ephemeral) cannot be shared by several workers")
         if not 0 <= self.port <= 65535:
             raise CdsConfigError(f"port must be between 0 and 65535, got {self.port!r}")
         if self.max_body_bytes < 1024:

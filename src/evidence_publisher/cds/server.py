@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
+import socket
 import tempfile
-from collections.abc import Callable
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ import uvicorn
 from evidence_publisher.cds.config import (
     CONFIG_ENV,
     CdsConfig,
+    config_from_env,
     config_from_mapping,
     load_config_file,
 )
@@ -46,7 +50,62 @@ def prepare(config: CdsConfig) -> CdsService:
     return CdsService.from_config(config)
 
 
-def run(config: CdsConfig, service: CdsService, *, log: Callable[[str], None]) -> None:
+def _reuseport_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def _worker(config_json: str) -> None:
+    """One worker process: its own SO_REUSEPORT socket, so the kernel spreads connections."""
+    os.environ[CONFIG_ENV] = config_json
+    config = config_from_env()
+    sock = _reuseport_socket(config.host, config.port)
+    from evidence_publisher.cds.app import app_from_env
+
+    server = uvicorn.Server(
+        uvicorn.Config(app_from_env(), log_level=config.log_level, proxy_headers=False, server_header=False)
+    )
+    server.run(sockets=[sock])
+
+
+def _run_reuseport(config: CdsConfig) -> None:
+    # With one shared listening socket (uvicorn's --workers), keep-alive connections opened
+    # together mostly land on one worker; per-worker SO_REUSEPORT sockets are balanced by the
+    # kernel. The parent only supervises: if a worker dies, all stop (let the init system
+    # restart the service).
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_worker, args=(config.to_json(),), daemon=False) for _ in range(config.workers)
+    ]
+    for proc in procs:
+        proc.start()
+
+    def stop(*_: object) -> None:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while all(p.is_alive() for p in procs):
+            time.sleep(0.5)
+    finally:
+        stop()
+        for proc in procs:
+            proc.join(timeout=10)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(config: CdsConfig, service: CdsService) -> None:
+    if config.workers > 1 and hasattr(socket, "SO_REUSEPORT"):
+        _run_reuseport(config)
+        return
     if config.workers > 1:
         os.environ[CONFIG_ENV] = config.to_json()
         uvicorn.run(
