@@ -13,8 +13,8 @@ import pytest
 from .conftest import errors_of, rule_of
 from .mutations import CLASSES, generate
 
-PER_CLASS_CAP = 250
-PER_RULE_CAP = 30  # keeps every kind of fault represented within a class
+PER_CLASS_CAP = 400
+PER_RULE_CAP = 40  # keeps every kind of fault represented within a class
 
 
 @pytest.fixture(scope="package")

@@ -192,3 +192,19 @@ def test_validate_with_bundle_argument(validator):
     ev = b["entry"][0]["resource"]
     report = validator.validate([ev], bundle=b)
     assert len(report.outcomes) == 4 and report.error_count == 0
+
+
+def test_installed_core_profile_in_meta_profile_is_checked(validator, examples_dir):
+    from evidence_publisher.jsonio import load_file
+
+    pd = load_file(examples_dir / "PlanDefinition-example-cardiology-os.json")
+    pd["meta"] = {"profile": ["http://hl7.org/fhir/StructureDefinition/shareableplandefinition"]}
+    assert not _errs(validator, pd)
+    pd.pop("version", None)
+    assert ("cardinality", "PlanDefinition.version") in _errs(validator, pd)
+    pd["meta"]["profile"] = ["http://example.org/fhir/StructureDefinition/not-installed"]
+    outcome = validator.validate_resource(pd)
+    assert "profile-unknown" in {rule_of(i) for i in outcome["issue"]}
+    assert not _errs(validator, pd)
+    pd["meta"]["profile"] = ["http://hl7.org/fhir/StructureDefinition/shareablevalueset"]
+    assert ("profile-type", "PlanDefinition.meta.profile[0]") in _errs(validator, pd)

@@ -28,6 +28,7 @@ from evidence_publisher.validate.shortcuts import compile_shortcut
 from evidence_publisher.validate.terminology import Terminology, is_ig_only
 
 SD = "http://hl7.org/fhir/StructureDefinition/"
+EBM_BASE = "http://hl7.org/fhir/uv/ebm/StructureDefinition/"
 NATIVE_KEYS = frozenset({"ele-1", "ext-1", "dom-2", "dom-3", "dom-4", "dom-5", "dom-6"})
 _REL_REF = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?")
 _ABS_REF = re.compile(
@@ -163,9 +164,50 @@ class Walker:
         try:
             self._object(res, model, rtype, fp, rc, model.root, rtype, is_resource=True)
             self._resource_rules(res, rtype, fp, rc, model)
+            self._claimed_profiles(res, rtype, fp, rc)
         finally:
             fhirpath.CURRENT.reset(token)
         return rc
+
+    def _claimed_profiles(self, res: dict, rtype: str, fp: str, rc: ResourceContext) -> None:
+        """Walk again with each installed constraint profile named in meta.profile.
+
+        The second walk uses the profile's snapshot (its cardinalities, fixed/pattern values,
+        bindings and invariants; slices are not evaluated). Issues identical to the base walk's
+        collapse in the OperationOutcome. EBM profiles are checked by ebm.py instead.
+        """
+        meta = res.get("meta")
+        profiles = meta.get("profile") if isinstance(meta, dict) else None
+        if not isinstance(profiles, list):
+            return
+        for i, url in enumerate(profiles):
+            if not isinstance(url, str) or url.startswith(EBM_BASE):
+                continue
+            profile = self.registry.get(url.split("|", 1)[0])
+            if profile is None:
+                rc.issues.append(
+                    Issue(
+                        "warning",
+                        "not-found",
+                        f"{fp}.meta.profile[{i}]",
+                        f"profile {url!r} is not installed; the resource was not checked against it",
+                        "profile-unknown",
+                    )
+                )
+                continue
+            if profile.type != rtype:
+                rc.issues.append(
+                    Issue(
+                        "error",
+                        "structure",
+                        f"{fp}.meta.profile[{i}]",
+                        f"profile {url!r} constrains {profile.type}, not {rtype}",
+                        "profile-type",
+                    )
+                )
+                continue
+            if profile.sd.get("derivation") == "constraint":
+                self._object(res, profile, rtype, fp, rc, profile.root, rtype, is_resource=True)
 
     def _resource_rules(self, res: dict, rtype: str, fp: str, rc: ResourceContext, model: TypeModel) -> None:
         if "DomainResource" not in self.registry.ancestors(rtype):
