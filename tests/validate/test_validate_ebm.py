@@ -254,3 +254,11 @@ def test_undefined_extension_is_a_warning_naming_its_url(validator):
     assert len(warnings) == 1 and warnings[0]["severity"] == "warning"
     assert "http://example.org/fhir/StructureDefinition/nowhere" in warnings[0]["diagnostics"]
     assert report.error_count == 0
+
+
+def test_validate_resource_on_a_bundle_includes_entry_rules(validator):
+    ev = fx.evidence()
+    ev.pop("synthesisType")
+    outcome = validator.validate_resource(fx.bundle(ev=ev))
+    found = {(rule_of(i), i["expression"][0]) for i in outcome["issue"]}
+    assert ("ebm-sse-synthesis", "Bundle.entry[0].resource.synthesisType") in found

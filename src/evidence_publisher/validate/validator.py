@@ -43,8 +43,9 @@ class Validator:
         issues: list[Issue] = []
         rc = self._validate_one(resource, issues, None)
         if rc is not None:
-            for _entry, entry_issues in rc.entries:
-                issues.extend(_prefix_entry(resource, _entry, entry_issues))
+            for entry, entry_issues in rc.entries:
+                entry_issues = entry_issues + self._profile_issues(entry, rc.bundle)
+                issues.extend(_prefix_entry(resource, entry, entry_issues))
         return operation_outcome(issues)
 
     def validate(self, resources: Iterable[dict], *, bundle: dict | None = None) -> ValidationReport:
