@@ -7,7 +7,9 @@ walker sets around each resource, so compiled functions stay shareable.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import io
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -31,7 +33,9 @@ _RESERVED = {"div", "as", "is", "contains", "in", "and", "or", "xor", "implies",
 
 def quote_reserved(expression: str) -> str:
     """Back-quote reserved words used as path segments (``text.div`` -> ``text.`div```)."""
-    return re.sub(r"(?<=\.)(div)\b(?!\s*\()", r"`\1`", expression)
+    expression = re.sub(r"(?<=\.)(div)\b(?!\s*\()", r"`\1`", expression)
+    # eld-11 in R5 core writes a string literal in double quotes, which FHIRPath does not allow
+    return re.sub(r'"([^"\'\\]*)"', r"'\1'", expression)
 
 
 def _has_value(inputs: list) -> list:
@@ -102,14 +106,13 @@ def _date_boundary(text: str, high: bool) -> FP_DateTime | None:
         day = "01"
     t = m["t"]
     if t is None:
-        t = "23:59:59.999" if high else "00:00:00.000"
-    elif len(t) == 5:
+        # a date stays a date (FHIRPath: @2014.lowBoundary() = @2014-01-01)
+        return FP_DateTime(f"{y:04d}-{month}-{day}")
+    if len(t) == 5:
         t += ":59.999" if high else ":00.000"
     elif "." not in t:
         t += ".999" if high else ".000"
-    # an unzoned value could be anywhere from +14:00 to -12:00
-    zone = m["z"] or ("-12:00" if high else "+14:00")
-    return FP_DateTime(f"{y:04d}-{month}-{day}T{t}{zone}")
+    return FP_DateTime(f"{y:04d}-{month}-{day}T{t}{m['z'] or ''}")
 
 
 class BoundaryQuantity(FP_Quantity):
@@ -219,7 +222,28 @@ _OPTIONS = {"userInvocationTable": USER_FUNCTIONS}
 
 @cache
 def compiled(expression: str) -> Callable[..., list]:
-    return fhirpathpy.compile(quote_reserved(expression), MODEL, _OPTIONS)
+    """Compile once; a parse failure is cached too (the parser is slow on bad input)."""
+    sink = io.StringIO()
+    try:
+        # the antlr parser prints syntax errors to stdout, which would corrupt --format json
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            fn = fhirpathpy.compile(quote_reserved(expression), MODEL, _OPTIONS)
+    except Exception as exc:
+        return _failing(f"fhirpathpy cannot parse {expression!r}: {type(exc).__name__}")
+    if sink.getvalue():
+        return _failing(f"fhirpathpy cannot parse {expression!r}: {sink.getvalue().strip()}")
+    return fn
+
+
+class UnparseableExpression(ValueError):
+    """fhirpathpy cannot parse this expression (e.g. eld-11 in R5 core)."""
+
+
+def _failing(message: str) -> Callable[..., list]:
+    def fail(*_args: Any) -> list:
+        raise UnparseableExpression(message)
+
+    return fail
 
 
 def node(data: Any, type_path: str, ext: Any = None) -> ResourceNode:
