@@ -791,6 +791,26 @@ class Walker:
                 )
             )
         self._object(data, definition, "Extension", fp, rc, definition.root, "Extension")
+        if definition.extension_slices:
+            self._slice_counts(data, definition, fp, rc)
+
+    @staticmethod
+    def _slice_counts(data: dict, definition: TypeModel, fp: str, rc: ResourceContext) -> None:
+        subs = [x.get("url") for x in data.get("extension") or () if isinstance(x, dict)]
+        for url, table in definition.extension_slices.items():
+            head = table[""]
+            n = subs.count(url)
+            if n < head.min or (head.max is not None and n > head.max):
+                bound = f"{head.min}..{'*' if head.max is None else head.max}"
+                rc.issues.append(
+                    Issue(
+                        "error",
+                        "required" if n < head.min else "structure",
+                        f"{fp}.extension",
+                        f"sub-extension {url!r} of {definition.url} must occur {bound} times (found {n})",
+                        "cardinality",
+                    )
+                )
 
     def _check_value_types(
         self, data: dict, value_elem: ElementDef | None, fp: str, rc: ResourceContext, url: str
