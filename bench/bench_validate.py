@@ -120,7 +120,8 @@ def main() -> int:
     small = [r for r in small if isinstance(r, dict) and "resourceType" in r and _parses(r)]
     with tempfile.TemporaryDirectory() as tmp:
         dist = Path(tmp) / "dist"
-        assert cli_main(["build", "--out", str(dist), "--no-validate"]) == 0
+        corpus = str(ROOT / "mappings" / "lupus-msc")
+        assert cli_main(["build", corpus, "--out", str(dist), "--no-validate"]) == 0
         seed = [load_file(f) for f in sorted((dist / "resources").glob("*.json"))]
         rows = [
             measure("R5 examples, 8 target types", target, validator, args.repeat),

@@ -9,13 +9,13 @@ import pytest
 from evidence_publisher.cli import main
 from evidence_publisher.jsonio import load_file
 
-from .conftest import errors_of
+from .conftest import REPO, errors_of
 
 
 @pytest.fixture(scope="module")
 def seed_dist(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("seed") / "dist"
-    code = main(["build", "--out", str(out), "--no-validate"])
+    code = main(["build", str(REPO / "mappings" / "lupus-msc"), "--out", str(out), "--no-validate"])
     assert code == 0
     return out
 
@@ -41,3 +41,15 @@ def test_seed_bundles_have_zero_errors(validator, seed_dist: Path):
             path.name,
             [(r.get("resourceType"), r.get("id"), errors_of(o)) for r, o in report.outcomes if errors_of(o)],
         )
+
+
+def test_whole_dist_directory_validates(seed_dist: Path, capsys):
+    """`validate dist/` skips build-report.json and reads the NDJSON and Bundles too."""
+    import json
+
+    assert main(["validate", str(seed_dist), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    sources = {o["source"] for o in doc["outcomes"]}
+    assert not any(s.endswith("build-report.json") for s in sources)
+    assert any(s.endswith(".ndjson") for s in sources)
+    assert doc["errors"] == 0

@@ -24,19 +24,22 @@ class InputDocument:
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Files named directly, plus every *.json / *.ndjson under named directories (sorted)."""
-    files: list[Path] = []
+    return [p for p, _explicit in expand_paths_marked(paths)]
+
+
+def expand_paths_marked(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
+    """Like ``expand_paths``; the flag says whether the file was named explicitly."""
+    files: list[tuple[Path, bool]] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             files.extend(
-                sorted(
-                    f
-                    for f in p.rglob("*")
-                    if f.is_file() and f.suffix.lower() in SUFFIXES and not f.name.startswith(".")
-                )
+                (f, False)
+                for f in sorted(p.rglob("*"))
+                if f.is_file() and f.suffix.lower() in SUFFIXES and not f.name.startswith(".")
             )
         elif p.is_file():
-            files.append(p)
+            files.append((p, True))
         else:
             raise InputNotFoundError(
                 f"{str(p)!r} does not exist",

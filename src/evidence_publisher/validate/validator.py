@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence_publisher.validate.definitions import DefinitionSource
-from evidence_publisher.validate.inputs import expand_paths, read_documents
+from evidence_publisher.validate.inputs import expand_paths_marked, read_documents
 from evidence_publisher.validate.model import ModelRegistry
 from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome
 from evidence_publisher.validate.terminology import Terminology
@@ -69,12 +69,16 @@ class Validator:
         """Validate JSON/NDJSON files and directories; ``report.sources`` names each file.
 
         Unparseable documents get a fatal issue; the other documents of the same file are
-        validated together, so references between them resolve.
+        validated together, so references between them resolve. JSON objects without a
+        ``resourceType`` found by scanning a directory (such as ``build-report.json``) are
+        skipped; named explicitly, they are errors.
         """
         report = ValidationReport()
-        for path in expand_paths(paths):
+        for path, explicit in expand_paths_marked(paths):
             resources: list[dict] = []
             for doc in read_documents(path):
+                if not explicit and isinstance(doc.resource, dict) and "resourceType" not in doc.resource:
+                    continue  # a non-FHIR JSON file found in a directory (e.g. build-report.json)
                 if doc.error is not None or not isinstance(doc.resource, dict):
                     why = doc.error or "a FHIR resource must be a JSON object"
                     issue = Issue("fatal", "structure", "", why, "json")
