@@ -17,11 +17,16 @@ from typing import Any
 
 _ATOM = re.compile(r"([a-z][A-Za-z0-9]*)\.(exists|empty|hasValue)\(\)(\.not\(\))?")
 
-Shortcut = Callable[[Any], bool | None]
+Shortcut = Callable[[Any, Any], bool | None]
 
 
-def present(data: Any, name: str) -> bool:
-    """FHIRPath ``name.exists()`` on a JSON object (choice names and ``_x`` siblings included)."""
+def present(data: Any, name: str, table: Any) -> bool:
+    """FHIRPath ``name.exists()`` on a JSON object.
+
+    ``table`` maps the node's JSON property names to (element, type) (``TypeModel.children``);
+    it tells a choice element (``value`` -> ``valueString``) from an unrelated property that
+    merely starts with the same letters (``code`` vs ``codeFilter``).
+    """
     if not isinstance(data, dict):
         return False
     v = data.get(name)
@@ -29,28 +34,31 @@ def present(data: Any, name: str) -> bool:
         return True
     if data.get("_" + name) is not None:
         return True
-    n = len(name)
-    return any(k.startswith(name) and len(k) > n and k[n].isupper() and data[k] is not None for k in data)
+    for k, value in data.items():
+        entry = table.get(k.lstrip("_")) if table else None
+        if entry is not None and entry[0].choice and entry[0].name == name and value is not None:
+            return True
+    return False
 
 
-def _atom(name: str, fn: str, negated: bool) -> Callable[[Any], bool | None]:
+def _atom(name: str, fn: str, negated: bool) -> Shortcut:
     if fn == "hasValue":
         # hasValue() is true only for a primitive with a value: decidable when absent
-        def has_value(data: Any) -> bool | None:
-            if present(data, name):
+        def has_value(data: Any, table: Any) -> bool | None:
+            if present(data, name, table):
                 return None
             return negated
 
         return has_value
     want = fn == "exists"
 
-    def atom(data: Any) -> bool:
-        return (present(data, name) == want) != negated
+    def atom(data: Any, table: Any) -> bool:
+        return (present(data, name, table) == want) != negated
 
     return atom
 
 
-def _parse_atom(text: str) -> Callable[[Any], bool | None] | None:
+def _parse_atom(text: str) -> Shortcut | None:
     m = _ATOM.fullmatch(text.strip())
     if not m:
         return None
@@ -65,10 +73,10 @@ def compile_shortcut(expression: str) -> Shortcut | None:
     atoms = [_parse_atom(p) for p in parts]
     if all(a is not None for a in atoms):
 
-        def disjunction(data: Any) -> bool | None:
+        def disjunction(data: Any, table: Any) -> bool | None:
             undecided = False
             for a in atoms:
-                r = a(data)  # type: ignore[misc]
+                r = a(data, table)  # type: ignore[misc]
                 if r is True:
                     return True
                 if r is None:
@@ -83,12 +91,12 @@ def compile_shortcut(expression: str) -> Shortcut | None:
         rest = _parse_atom(m[2])
         if guard is not None:
 
-            def implication(data: Any) -> bool | None:
-                g = guard(data)
+            def implication(data: Any, table: Any) -> bool | None:
+                g = guard(data, table)
                 if g is False:
                     return True
                 if g is True and rest is not None:
-                    return rest(data)
+                    return rest(data, table)
                 return None
 
             return implication
@@ -98,8 +106,8 @@ def compile_shortcut(expression: str) -> Shortcut | None:
         first = _parse_atom(m[1])
         if first is not None:
 
-            def leading_or(data: Any) -> bool | None:
-                return True if first(data) is True else None
+            def leading_or(data: Any, table: Any) -> bool | None:
+                return True if first(data, table) is True else None
 
             return leading_or
     return None

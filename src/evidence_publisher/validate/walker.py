@@ -652,8 +652,9 @@ class Walker:
             return
         env = rc.env()
         type_path = self._type_path(elem, tcode, model, sd_path)
+        table = model.children.get(sd_path, {})
         for c in cons:
-            self._eval(c, data, type_path, env, fp, rc, ext)
+            self._eval(c, data, type_path, env, fp, rc, ext, table)
 
     @staticmethod
     def _type_path(elem: ElementDef, tcode: str, model: TypeModel, sd_path: str) -> str:
@@ -670,9 +671,10 @@ class Walker:
         fp: str,
         rc: ResourceContext,
         ext: Any = None,
+        table: dict | None = None,
     ) -> None:
-        shortcut = compile_shortcut(c.expression) if isinstance(data, dict) else None
-        decided = shortcut(data) if shortcut is not None else None
+        shortcut = compile_shortcut(c.expression) if isinstance(data, dict) and table is not None else None
+        decided = shortcut(data, table) if shortcut is not None else None
         if decided is not None:
             if self.differential is not None:
                 self._diff(c, data, type_path, rc, decided, ext)
