@@ -61,3 +61,24 @@ def test_unparseable_json_is_a_fatal_issue(tmp_path: Path, capsys):
 
 def test_missing_path_is_a_usage_error(tmp_path: Path):
     assert main(["validate", str(tmp_path / "nope.json")]) == ExitCode.USAGE
+
+
+def test_package_problems_use_the_packages_exit_code(tmp_path: Path, monkeypatch):
+    from evidence_publisher.packages import PackageUnavailableError
+    from evidence_publisher.validate import adapter
+
+    def unavailable(cache=None, progress=None):
+        raise PackageUnavailableError("hl7.fhir.r5.core#5.0.0 is not cached and cannot be fetched")
+
+    monkeypatch.setattr(adapter, "load_definitions", unavailable)
+    f = _write(tmp_path / "ev.json", fx.evidence())
+    assert main(["validate", str(f)]) == ExitCode.PACKAGE_UNAVAILABLE
+
+
+def test_public_api():
+    import evidence_publisher.validate as v
+
+    assert all(hasattr(v, name) for name in v.__all__)
+    for name in ("Validator", "ValidationReport", "Issue", "operation_outcome"):
+        assert name in v.__all__
+    assert callable(v.Validator.from_cache)
