@@ -40,8 +40,12 @@ def ident(rtype: str, slug: str) -> list[dict]:
 
 
 def canon(rtype: str, slug: str) -> dict:
-    return {"url": f"{BASE}/{rtype}/{slug}", "version": "1.0.0", "status": "active",
-            "identifier": ident(rtype, slug)}
+    return {
+        "url": f"{BASE}/{rtype}/{slug}",
+        "version": "1.0.0",
+        "status": "active",
+        "identifier": ident(rtype, slug),
+    }
 
 
 def generate(n: int) -> list[dict]:
@@ -49,27 +53,67 @@ def generate(n: int) -> list[dict]:
     ArtifactAssessment, plus a Citation; about 0.6 KB each."""
     out: list[dict] = []
     for i in range(n // 5):
-        out.append({"resourceType": "Group", "id": f"pop-{i}", "identifier": ident("Group", f"pop-{i}"),
-                    "type": "person", "membership": "definitional",
-                    "characteristic": [{"code": {"text": f"adults with condition {i}"},
-                                        "valueBoolean": True, "exclude": False}]})
-        out.append({"resourceType": "EvidenceVariable", "id": f"var-{i}",
-                    **canon("EvidenceVariable", f"var-{i}"), "name": f"Outcome{i}",
-                    "title": f"Outcome measure {i}",
-                    "characteristic": [{"definitionReference": {"reference": f"Group/pop-{i}"}}]})
-        out.append({"resourceType": "Evidence", "id": f"ev-{i}", **canon("Evidence", f"ev-{i}"),
-                    "title": f"Effect of intervention {i} on outcome {i}",
-                    "variableDefinition": [{"variableRole": {"text": "outcome"},
-                                            "observed": {"reference": f"EvidenceVariable/var-{i}"}}],
-                    "statistic": [{"statisticType": {"text": "risk ratio"},
-                                   "quantity": {"value": Decimal(f"0.{i % 97 + 1:03d}")},
-                                   "sampleSize": {"numberOfParticipants": 100 + i}}]})
-        out.append({"resourceType": "ArtifactAssessment", "id": f"cert-{i}",
-                    "identifier": ident("ArtifactAssessment", f"cert-{i}"), "date": "2024-01-01",
-                    "artifactReference": {"reference": f"Evidence/ev-{i}"},
-                    "content": [{"type": {"text": "certainty"}, "summary": "Moderate"}]})
-        out.append({"resourceType": "Citation", "id": f"cit-{i}", **canon("Citation", f"cit-{i}"),
-                    "title": f"Trial report {i}"})
+        out.append(
+            {
+                "resourceType": "Group",
+                "id": f"pop-{i}",
+                "identifier": ident("Group", f"pop-{i}"),
+                "type": "person",
+                "membership": "definitional",
+                "characteristic": [
+                    {"code": {"text": f"adults with condition {i}"}, "valueBoolean": True, "exclude": False}
+                ],
+            }
+        )
+        out.append(
+            {
+                "resourceType": "EvidenceVariable",
+                "id": f"var-{i}",
+                **canon("EvidenceVariable", f"var-{i}"),
+                "name": f"Outcome{i}",
+                "title": f"Outcome measure {i}",
+                "characteristic": [{"definitionReference": {"reference": f"Group/pop-{i}"}}],
+            }
+        )
+        out.append(
+            {
+                "resourceType": "Evidence",
+                "id": f"ev-{i}",
+                **canon("Evidence", f"ev-{i}"),
+                "title": f"Effect of intervention {i} on outcome {i}",
+                "variableDefinition": [
+                    {
+                        "variableRole": {"text": "outcome"},
+                        "observed": {"reference": f"EvidenceVariable/var-{i}"},
+                    }
+                ],
+                "statistic": [
+                    {
+                        "statisticType": {"text": "risk ratio"},
+                        "quantity": {"value": Decimal(f"0.{i % 97 + 1:03d}")},
+                        "sampleSize": {"numberOfParticipants": 100 + i},
+                    }
+                ],
+            }
+        )
+        out.append(
+            {
+                "resourceType": "ArtifactAssessment",
+                "id": f"cert-{i}",
+                "identifier": ident("ArtifactAssessment", f"cert-{i}"),
+                "date": "2024-01-01",
+                "artifactReference": {"reference": f"Evidence/ev-{i}"},
+                "content": [{"type": {"text": "certainty"}, "summary": "Moderate"}],
+            }
+        )
+        out.append(
+            {
+                "resourceType": "Citation",
+                "id": f"cit-{i}",
+                **canon("Citation", f"cit-{i}"),
+                "title": f"Trial report {i}",
+            }
+        )
     return out
 
 
@@ -84,8 +128,7 @@ def serve(queue: mp.Queue, stop: mp.Event) -> None:
 
     def stats_route(_request):
         body = {**stats, "resources": holder["standin"].count()}
-        return Response(jsonio.dumps({k: str(v) for k, v in body.items()}),
-                        content_type="application/json")
+        return Response(jsonio.dumps({k: str(v) for k, v in body.items()}), content_type="application/json")
 
     standin = HapiStandIn(extra_routes={"/_stats": stats_route})
     holder["standin"] = standin
@@ -139,8 +182,14 @@ def run_batched(resources: list[dict], chunk_size: int, preread: bool) -> dict:
         again_wall = time.perf_counter() - again_wall
         assert again.counts() == {"unchanged": len(resources)}, again.counts()
         client.close()
-    return {"wall": wall, "cpu": cpu, "requests": result.requests_sent, "stored": stats["resources"],
-            "server_cpu": stats["seconds"], "republish_wall": again_wall}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "requests": result.requests_sent,
+        "stored": stats["resources"],
+        "server_cpu": stats["seconds"],
+        "republish_wall": again_wall,
+    }
 
 
 def run_naive(resources: list[dict]) -> dict:
@@ -152,17 +201,25 @@ def run_naive(resources: list[dict]) -> dict:
         sent = 0
         wall, cpu = time.perf_counter(), time.process_time()
         for res in ordered:
-            resp = session.put(f"{srv.url}/{res['resourceType']}/{res['id']}",
-                               data=jsonio.dumps(res, indent=None).encode(), headers=headers,
-                               timeout=(5, 60))
+            resp = session.put(
+                f"{srv.url}/{res['resourceType']}/{res['id']}",
+                data=jsonio.dumps(res, indent=None).encode(),
+                headers=headers,
+                timeout=(5, 60),
+            )
             sent += 1
             if resp.status_code not in (200, 201):
                 raise SystemExit(f"naive PUT failed: {resp.status_code} {resp.text[:200]}")
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         session.close()
         stats = srv.stats()
-    return {"wall": wall, "cpu": cpu, "requests": sent, "stored": stats["resources"],
-            "server_cpu": stats["seconds"]}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "requests": sent,
+        "stored": stats["resources"],
+        "server_cpu": stats["seconds"],
+    }
 
 
 def render(n: int, chunk: int, rows: dict[str, dict]) -> str:
@@ -183,9 +240,10 @@ def render(n: int, chunk: int, rows: dict[str, dict]) -> str:
             f"| {name} | {row['requests']} | {row['wall']:.2f} | {1000 * row['cpu'] / n:.3f} | "
             f"{row['server_cpu']:.2f} | {naive['requests'] / row['requests']:.0f}x fewer | "
             f"{naive['wall'] / row['wall']:.1f}x faster |"
-            if name != "naive" else
-            f"| {name} | {row['requests']} | {row['wall']:.2f} | {1000 * row['cpu'] / n:.3f} | "
-            f"{row['server_cpu']:.2f} | 1x | 1x |")
+            if name != "naive"
+            else f"| {name} | {row['requests']} | {row['wall']:.2f} | {1000 * row['cpu'] / n:.3f} | "
+            f"{row['server_cpu']:.2f} | 1x | 1x |"
+        )
     main = rows["transactions (default: pre-read on)"]
     lines += [
         "",
