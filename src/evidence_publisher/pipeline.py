@@ -18,6 +18,7 @@ from evidence_publisher.errors import EvidencePublisherError, ExitCode
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
 from evidence_publisher.jsonio import dumps
 from evidence_publisher.sources import load_corpus
+from evidence_publisher.validate import Validator, error_lines, structural_problems
 
 
 class InvalidOutputError(EvidencePublisherError):
@@ -39,25 +40,6 @@ class BuildResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def structural_problems(resources: list[dict]) -> list[str]:
-    """Parse each resource with fhir.resources (structure only; see python-stack.md §1)."""
-    from fhir.resources import get_fhir_model_class
-    from pydantic import ValidationError
-
-    problems = []
-    for res in resources:
-        label = f"{res.get('resourceType')}/{res.get('id')}"
-        try:
-            get_fhir_model_class(res["resourceType"]).model_validate(res)
-        except ValidationError as exc:
-            for err in exc.errors(include_url=False):
-                path = ".".join(str(p) for p in err["loc"])
-                problems.append(f"{label} {res['resourceType']}.{path}: {err['msg']}")
-        except (KeyError, ValueError) as exc:
-            problems.append(f"{label}: {exc}")
-    return problems
-
-
 def dangling_references(resources: list[dict]) -> list[str]:
     known = {f"{r['resourceType']}/{r['id']}" for r in resources}
     problems = []
@@ -73,27 +55,10 @@ def dangling_references(resources: list[dict]) -> list[str]:
 
 
 def _official_validation(resources: list[dict], log: Callable[[str], None]) -> list[str]:
-    """Validate against the official StructureDefinitions when the validator is available."""
-    try:
-        from evidence_publisher.validate import Validator  # type: ignore[attr-defined]
-    except ImportError:
-        log("note: the official-definition validator is not available; structural checks only")
-        return []
+    """Validate against the official StructureDefinitions (installs the packages on first use)."""
     validator = Validator.from_cache(progress=log)
-    bundle = collection_bundle(resources, "https://build.invalid")
-    report = validator.validate(resources, bundle=bundle)
-    problems = []
-    for subject, outcome in report.outcomes:
-        label = (
-            f"{subject.get('resourceType')}/{subject.get('id')}"
-            if isinstance(subject, dict)
-            else str(subject)
-        )
-        for issue in outcome.get("issue", []):
-            if issue.get("severity") in ("error", "fatal"):
-                where = ", ".join(issue.get("expression", []))
-                problems.append(f"{label} {where}: {issue.get('diagnostics', '')}")
-    return problems
+    report = validator.validate(resources, bundle=collection_bundle(resources, "https://build.invalid"))
+    return error_lines(report)
 
 
 def make_report(corpus_id: str, version: str, base_url: str, compiled: Compiled) -> dict:

@@ -17,6 +17,8 @@ IDENTIFIER_SYSTEMS = {
     "isbn": "urn:isbn",
     "url": "urn:ietf:rfc:3986",
 }
+_NOT_A_FINDING = " (not a finding)"
+_NOT_FINDINGS = ("hypothesis", "mechanism")
 _RELATION_LABEL = {
     "reports-on": "reports on",
     "cites": "cites",
@@ -75,10 +77,7 @@ def map_citation(ctx: Context, pub: Publication, source: SourceDocument) -> dict
         artifact["note"] = notes
     res["citedArtifact"] = artifact
     citation_notes = _provenance_notes(cit, source) + [
-        {
-            "text": f"{n.kind.capitalize()}{' (not a finding)' if n.kind in ('hypothesis', 'mechanism') else ''}: "
-            f"{n.text}"
-        }
+        {"text": f"{n.kind.capitalize()}{_NOT_A_FINDING if n.kind in _NOT_FINDINGS else ''}: {n.text}"}
         for n in pub.notes
     ]
     if citation_notes:

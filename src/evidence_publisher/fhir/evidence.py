@@ -221,7 +221,7 @@ def map_evidence(
     evid["description"] = res.description
     notes = [
         {
-            "text": f"Source: {source.file} ({source.kind}{', primary' if source.primary else ', secondary'}): "
+            "text": f"Source: {source.file} ({source.kind}, {'primary' if source.primary else 'secondary'}): "
             f"{quote_text(res.quote)}"
         }
     ]

@@ -10,6 +10,7 @@ from evidence_publisher.validate.errors import (
     ValidationFailedError,
 )
 from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome
+from evidence_publisher.validate.problems import error_lines, structural_problems
 from evidence_publisher.validate.validator import Validator
 
 __all__ = [
@@ -19,5 +20,7 @@ __all__ = [
     "ValidationFailedError",
     "ValidationReport",
     "Validator",
+    "error_lines",
     "operation_outcome",
+    "structural_problems",
 ]
