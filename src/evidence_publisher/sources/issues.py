@@ -12,6 +12,14 @@ from typing import ClassVar
 from evidence_publisher.errors import EvidencePublisherError, ExitCode, SourceLocation
 
 
+def field_name(path: tuple) -> str:
+    """``('results', 2, 'value')`` -> ``results[2].value``, the way issues name a field."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 @dataclass(frozen=True)
 class Issue:
     location: SourceLocation

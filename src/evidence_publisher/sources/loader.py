@@ -21,6 +21,7 @@ from evidence_publisher.sources.issues import (
     NumberNotInQuote,
     QuoteNotFound,
     SourceFileMissing,
+    field_name,
 )
 from evidence_publisher.sources.model import (
     Corpus,
@@ -258,7 +259,7 @@ class _Checker:
             self.issues.append(
                 DanglingReference(
                     self.at(*path),
-                    _fname(path),
+                    field_name(path),
                     f"source {source_id!r} is not in the register",
                     f"use one of: {known}",
                 )
@@ -280,13 +281,20 @@ class _Checker:
                 self.issues.append(
                     QuoteNotFound(
                         self.at(*qpath),
-                        _fname(qpath),
+                        field_name(qpath),
                         f"quote {_short(q)!r} does not occur in {self.corpus.source(source_id).file}",
                         "copy the sentence verbatim from the source document (only whitespace may "
                         "differ), or name the right 'source'",
                     )
                 )
         return "\n".join(items)
+
+    def block(self, quotes: str | list[str] | None, source_id: str, base: tuple) -> str:
+        """Check a block's ``source`` is registered and its ``quote`` occurs there; return the quote
+        text for number checks ("" when the source is unknown, so nothing more is checked)."""
+        if not self.source_known(source_id, (*base, "source")):
+            return ""
+        return self.quotes(quotes, source_id, (*base, "quote"))
 
     def number(self, value: Decimal | int | None, quote_text: str, path: tuple, what: str) -> None:
         if value is None or not quote_text:
@@ -295,7 +303,7 @@ class _Checker:
             self.issues.append(
                 NumberNotInQuote(
                     self.at(*path),
-                    _fname(path),
+                    field_name(path),
                     f"{what} {value} does not occur in the quote",
                     "quote the sentence that states this number, or mark the value as derived "
                     "with its formula",
@@ -309,19 +317,12 @@ class _Checker:
             self.issues.append(
                 NumberNotInQuote(
                     self.at(*path),
-                    _fname(path),
+                    field_name(path),
                     f"{what} {value!r} does not occur in the quotes of this block",
                     "quote the text that states it, or list the field under 'external' with the "
                     "status and URL where it was found",
                 )
             )
-
-
-def _fname(path: tuple) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _short(text: str, n: int = 70) -> str:
@@ -364,13 +365,9 @@ def _check_publication(corpus: LoadedCorpus, item: Loaded, issues: list[Issue]) 
                         f"use one of: {', '.join(sorted(result_ids))}",
                     )
                 )
-        src = cert.source or pub.source
-        if ck.source_known(src, ("certainty", i, "source")):
-            ck.quotes(cert.quote, src, ("certainty", i, "quote"))
+        ck.block(cert.quote, cert.source or pub.source, ("certainty", i))
     for i, note in enumerate(pub.notes):
-        src = note.source or pub.source
-        if ck.source_known(src, ("notes", i, "source")):
-            ck.quotes(note.quote, src, ("notes", i, "quote"))
+        ck.block(note.quote, note.source or pub.source, ("notes", i))
 
 
 def _unique_ids(ck: _Checker, ids: list[str], path: tuple, what: str) -> set[str]:
@@ -380,7 +377,7 @@ def _unique_ids(ck: _Checker, ids: list[str], path: tuple, what: str) -> set[str
             ck.issues.append(
                 DuplicateId(
                     ck.at(*path, i, "id"),
-                    _fname((*path, i, "id")),
+                    field_name((*path, i, "id")),
                     f"{what} id {ident!r} is used twice in this file",
                     f"give each {what} a unique id",
                 )
@@ -435,67 +432,53 @@ def _check_citation(ck: _Checker, pub: Publication) -> None:
                     f"use one of: {', '.join(sorted(ck.corpus.publications))}",
                 )
             )
-    for name, fields in (("external", cit.external),):
-        for i, ext in enumerate(fields):
-            for j, fname in enumerate(ext.fields):
-                if fname not in type(cit).model_fields:
-                    ck.issues.append(
-                        InvalidValue(
-                            ck.at("citation", name, i, "fields", j),
-                            f"citation.{name}[{i}].fields[{j}]",
-                            f"{fname!r} is not a citation field",
-                            f"use field names such as {', '.join(_CITATION_TEXT_FIELDS)}, authors, "
-                            "identifiers, funding, errata, year",
-                        )
+    for i, ext in enumerate(cit.external):
+        for j, fname in enumerate(ext.fields):
+            if fname not in type(cit).model_fields:
+                ck.issues.append(
+                    InvalidValue(
+                        ck.at("citation", "external", i, "fields", j),
+                        f"citation.external[{i}].fields[{j}]",
+                        f"{fname!r} is not a citation field",
+                        f"use field names such as {', '.join(_CITATION_TEXT_FIELDS)}, authors, "
+                        "identifiers, funding, errata, year",
                     )
+                )
 
 
 def _check_study(ck: _Checker, pub: Publication) -> None:
     study = pub.study
     assert study is not None
-    src = study.source or pub.source
-    if ck.source_known(src, ("study", "source")):
-        ck.quotes(study.quote, src, ("study", "quote"))
+    ck.block(study.quote, study.source or pub.source, ("study",))
     pop = study.population
     psrc = pop.source or pub.source
-    if ck.source_known(psrc, ("study", "population", "source")):
-        qtext = ck.quotes(pop.quote, psrc, ("study", "population", "quote"))
-        if "count" not in {f for e in pop.external for f in e.fields}:
-            ck.number(pop.count, qtext, ("study", "population", "count"), "population count")
+    qtext = ck.block(pop.quote, psrc, ("study", "population"))
+    if "count" not in {f for e in pop.external for f in e.fields}:
+        ck.number(pop.count, qtext, ("study", "population", "count"), "population count")
     for i, ch in enumerate(pop.characteristics):
-        csrc = ch.source or psrc
-        if ck.source_known(csrc, ("study", "population", "characteristics", i, "source")):
-            base = ("study", "population", "characteristics", i)
-            qtext = ck.quotes(ch.quote, csrc, (*base, "quote"))
-            ck.number(ch.value, qtext, (*base, "value"), "characteristic value")
-    agents = [("intervention", study.intervention)] + [
-        (("co_interventions", i), a) for i, a in enumerate(study.co_interventions)
+        base = ("study", "population", "characteristics", i)
+        qtext = ck.block(ch.quote, ch.source or psrc, base)
+        ck.number(ch.value, qtext, (*base, "value"), "characteristic value")
+    agents = [(("study", "intervention"), study.intervention)] + [
+        (("study", "co_interventions", i), a) for i, a in enumerate(study.co_interventions)
     ]
-    for key, agent in agents:
-        base = key if isinstance(key, tuple) else (key,)
-        base = ("study", *base)
-        asrc = agent.source or pub.source
-        if ck.source_known(asrc, (*base, "source")):
-            qtext = ck.quotes(agent.quote, asrc, (*base, "quote"))
-            if "dose" not in {f for e in agent.external for f in e.fields}:
-                ck.text_in(agent.dose, qtext, (*base, "dose"), "dose")
+    for base, agent in agents:
+        qtext = ck.block(agent.quote, agent.source or pub.source, base)
+        if "dose" not in {f for e in agent.external for f in e.fields}:
+            ck.text_in(agent.dose, qtext, (*base, "dose"), "dose")
     if study.enrolment is not None:
-        esrc = study.enrolment.source or pub.source
-        if ck.source_known(esrc, ("study", "enrolment", "source")):
-            ck.quotes(study.enrolment.quote, esrc, ("study", "enrolment", "quote"))
+        ck.block(study.enrolment.quote, study.enrolment.source or pub.source, ("study", "enrolment"))
     if study.follow_up is not None:
         fu = study.follow_up
-        fsrc = fu.source or pub.source
-        if ck.source_known(fsrc, ("study", "follow_up", "source")):
-            qtext = ck.quotes(fu.quote, fsrc, ("study", "follow_up", "quote"))
-            ck.number(fu.mean, qtext, ("study", "follow_up", "mean"), "mean follow-up")
-            if fu.dispersion is not None:
-                ck.number(
-                    fu.dispersion.value,
-                    qtext,
-                    ("study", "follow_up", "dispersion", "value"),
-                    "follow-up dispersion",
-                )
+        qtext = ck.block(fu.quote, fu.source or pub.source, ("study", "follow_up"))
+        ck.number(fu.mean, qtext, ("study", "follow_up", "mean"), "mean follow-up")
+        if fu.dispersion is not None:
+            ck.number(
+                fu.dispersion.value,
+                qtext,
+                ("study", "follow_up", "dispersion", "value"),
+                "follow-up dispersion",
+            )
 
 
 def _check_result(
@@ -551,14 +534,11 @@ def _check_result(
         ck.number(res.counts.denominator, qtext, (*base, "counts", "denominator"), "denominator")
     for j, conflict in enumerate(res.conflicts):
         cbase = (*base, "conflicts", j)
-        if ck.source_known(conflict.source, (*cbase, "source")):
-            ctext = ck.quotes(conflict.quote, conflict.source, (*cbase, "quote"))
-            if not isinstance(conflict.value, str):
-                ck.number(conflict.value, ctext, (*cbase, "value"), "conflicting value")
+        ctext = ck.block(conflict.quote, conflict.source, cbase)
+        if not isinstance(conflict.value, str):
+            ck.number(conflict.value, ctext, (*cbase, "value"), "conflicting value")
     for j, note in enumerate(res.notes):
-        nsrc = note.source or src
-        if ck.source_known(nsrc, (*base, "notes", j, "source")):
-            ck.quotes(note.quote, nsrc, (*base, "notes", j, "quote"))
+        ck.block(note.quote, note.source or src, (*base, "notes", j))
 
 
 def _check_derivation(ck: _Checker, pub: Publication, i: int, res: Result) -> None:
@@ -626,20 +606,13 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
     for name in ("strength", "direction"):
         rating = getattr(rec, name)
         if rating is not None:
-            rsrc = rating.source or rec.source
-            if ck.source_known(rsrc, (name, "source")):
-                qtext = ck.quotes(rating.quote, rsrc, (name, "quote"))
-                ck.text_in(rating.value, qtext, (name, "value"), name)
+            qtext = ck.block(rating.quote, rating.source or rec.source, (name,))
+            ck.text_in(rating.value, qtext, (name, "value"), name)
     psrc = rec.population.source or rec.source
-    if ck.source_known(psrc, ("population", "source")):
-        ck.quotes(rec.population.quote, psrc, ("population", "quote"))
+    ck.block(rec.population.quote, psrc, ("population",))
     for i, crit in enumerate(rec.population.criteria):
-        csrc = crit.source or psrc
-        if ck.source_known(csrc, ("population", "criteria", i, "source")):
-            ck.quotes(crit.quote, csrc, ("population", "criteria", i, "quote"))
-    asrc = rec.action.source or rec.source
-    if ck.source_known(asrc, ("action", "source")):
-        ck.quotes(rec.action.quote, asrc, ("action", "quote"))
+        ck.block(crit.quote, crit.source or psrc, ("population", "criteria", i))
+    ck.block(rec.action.quote, rec.action.source or rec.source, ("action",))
     for i, ref in enumerate(rec.evidence):
         if corpus.result(ref) is None and ref.partition("/")[0] not in corpus.broken_ids:
             issues.append(
@@ -651,11 +624,8 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
                 )
             )
     for i, cons in enumerate(rec.considerations):
-        csrc = cons.source or rec.source
-        if ck.source_known(csrc, ("considerations", i, "source")):
-            ck.quotes(cons.quote, csrc, ("considerations", i, "quote"))
+        ck.block(cons.quote, cons.source or rec.source, ("considerations", i))
     for i, claim in enumerate(rec.claims):
-        csrc = claim.source or rec.source
         if corpus.missing_publication(claim.publication):
             issues.append(
                 DanglingReference(
@@ -665,5 +635,4 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
                     f"use one of: {', '.join(sorted(corpus.publications))}",
                 )
             )
-        if ck.source_known(csrc, ("claims", i, "source")):
-            ck.quotes(claim.quote, csrc, ("claims", i, "quote"))
+        ck.block(claim.quote, claim.source or rec.source, ("claims", i))

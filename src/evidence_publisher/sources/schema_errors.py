@@ -16,6 +16,7 @@ from evidence_publisher.sources.issues import (
     MissingField,
     UnknownKey,
     WrongType,
+    field_name,
 )
 from evidence_publisher.sources.model import Corpus, Publication, Recommendation
 from evidence_publisher.sources.yamlload import LocatedDocument
@@ -93,13 +94,6 @@ def _data_path(doc: LocatedDocument, loc: tuple) -> tuple:
     return best
 
 
-def _field_name(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def issues_from_validation(doc: LocatedDocument, kind: str, exc: ValidationError) -> list[Issue]:
     root = TOP_MODELS.get(kind)
     issues: dict[tuple, Issue] = {}
@@ -114,7 +108,7 @@ def issues_from_validation(doc: LocatedDocument, kind: str, exc: ValidationError
             name = loc[-1] if loc else "kind"
             issue: Issue = MissingField(
                 location,
-                _field_name(loc),
+                field_name(loc),
                 f"required field {name!r} is missing",
                 f"add '{name}:' here (see docs/mapping-format.md or `evidence-publisher schema`)",
             )
@@ -126,7 +120,7 @@ def issues_from_validation(doc: LocatedDocument, kind: str, exc: ValidationError
             hint = f"did you mean {close[0]!r}? " if close else ""
             issue = UnknownKey(
                 location,
-                _field_name(loc),
+                field_name(loc),
                 f"unknown key {loc[-1]!r}",
                 f"{hint}remove it or use one of: {', '.join(allowed)}" if allowed else "remove it",
             )
@@ -141,7 +135,7 @@ def issues_from_validation(doc: LocatedDocument, kind: str, exc: ValidationError
         else:
             data_loc = _data_path(doc, loc) or loc
             location = doc.locate(data_loc)
-            field = _field_name(data_loc)
+            field = field_name(data_loc)
             given = err.get("input")
             if etype == "literal_error":
                 expected = err.get("ctx", {}).get("expected", "")

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from evidence_publisher.errors import SourceLocation
-from evidence_publisher.sources.issues import DuplicateKey, Issue, YamlSyntax
+from evidence_publisher.sources.issues import DuplicateKey, Issue, YamlSyntax, field_name
 
 Path_ = tuple[str | int, ...]
 
@@ -67,13 +67,6 @@ def load_located(path: Path, display_name: str) -> tuple[LocatedDocument | None,
     return LocatedDocument(display_name, data, locations), issues
 
 
-def _field_name(path: Path_) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 class _Builder:
     def __init__(self, file: str, locations: dict[Path_, SourceLocation], issues: list[Issue]):
         self.file = file
@@ -95,7 +88,7 @@ class _Builder:
                     self.issues.append(
                         DuplicateKey(
                             self._loc(key_node),
-                            _field_name((*path, key)),
+                            field_name((*path, key)),
                             f"key {key!r} appears twice in the same mapping; YAML keeps only one",
                             "remove or rename one of the two entries",
                         )
