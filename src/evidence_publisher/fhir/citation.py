@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evidence_publisher.fhir.common import Context, base, concept, narrative, ref
+from evidence_publisher.fhir.common import Context, base, concept, external_note, narrative, ref
 from evidence_publisher.sources.model import CitationSpec, Publication, SourceDocument
 
 CLASSIFICATION_TYPE = "http://hl7.org/fhir/cited-artifact-classification-type"
@@ -174,9 +174,4 @@ def _provenance_notes(cit: CitationSpec, source: SourceDocument) -> list[dict]:
     notes = [
         {"text": f"Bibliographic values from corpus document {source.file} ({source.kind}) unless noted."}
     ]
-    for ext in cit.external:
-        text = f"{', '.join(ext.fields)}: found outside the corpus at {ext.url} (status: {ext.status})"
-        if ext.note:
-            text += f". {ext.note}"
-        notes.append({"text": text})
-    return notes
+    return notes + [external_note(ext) for ext in cit.external]

@@ -7,7 +7,7 @@ import html
 from dataclasses import dataclass
 from decimal import Decimal
 
-from evidence_publisher.sources.model import Corpus
+from evidence_publisher.sources.model import Corpus, External
 
 EBM = "http://hl7.org/fhir/uv/ebm/StructureDefinition/"
 FEVIR_179423 = "https://fevir.net/resources/CodeSystem/179423"
@@ -157,3 +157,11 @@ def quote_text(quotes: str | list[str] | None) -> str:
         return ""
     items = [quotes] if isinstance(quotes, str) else quotes
     return " … ".join(f"“{q}”" for q in items)
+
+
+def external_note(ext: External) -> dict:
+    """An Annotation saying which values were found outside the corpus, where, and with what status."""
+    text = f"{', '.join(ext.fields)}: found outside the corpus at {ext.url} (status: {ext.status})"
+    if ext.note:
+        text += f". {ext.note}"
+    return {"text": text}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from evidence_publisher.fhir.common import EBM, Context, base, narrative, resource_id
+from evidence_publisher.fhir.common import EBM, Context, base, external_note, narrative, resource_id
 from evidence_publisher.sources.model import Agent, Outcome, Timepoint
 
 
@@ -59,14 +59,7 @@ def map_agent_variable(ctx: Context, agent: Agent, role: str, date: str) -> dict
     ]
     res["handling"] = "dichotomous"
     notes = [{"text": f"Role in the study: {role}."}]
-    for ext in agent.external:
-        notes.append(
-            {
-                "text": f"{', '.join(ext.fields)}: found outside the corpus at {ext.url} "
-                f"(status: {ext.status}){'. ' + ext.note if ext.note else ''}"
-            }
-        )
-    res["note"] = notes
+    res["note"] = notes + [external_note(ext) for ext in agent.external]
     rows = [
         ("Role", role),
         ("Description", agent.description or agent.name),
