@@ -192,3 +192,15 @@ def test_profiles_claimed(built_corpus: Path, rtype: str) -> None:
     for res in resources(built_corpus).values():
         if res["resourceType"] == rtype and rtype != "Citation":
             assert res["meta"]["profile"][0].startswith("http://hl7.org/fhir/uv/ebm/StructureDefinition/")
+
+
+def test_study_design_carries_its_provenance(built_corpus: Path) -> None:
+    """Gu 2014's design is known only from outside the corpus: the Evidence says where from."""
+    notes = [n["text"] for n in by_id(built_corpus, "Evidence", "gu-2014-renal-remission-12m")["note"]]
+    assert any(t.startswith("Study: Open-label, single-centre, single-arm") for t in notes)
+    assert any("must not be pooled" in t for t in notes)
+    assert any(
+        t.startswith("design, description: found outside the corpus at https://bohrium.dp.tech/")
+        and "(status: found)" in t
+        for t in notes
+    )

@@ -18,6 +18,7 @@ from evidence_publisher.fhir.common import (
     base,
     coding,
     concept,
+    external_note,
     fmt,
     narrative,
     quantity,
@@ -225,6 +226,10 @@ def map_evidence(
             f"{quote_text(res.quote)}"
         }
     ]
+    if pub.study is not None:
+        # the design codes below come from the study block: its description and provenance travel too
+        notes.append({"text": f"Study: {pub.study.description}"})
+        notes += [external_note(e) for e in (*pub.study.external, *pub.study.population.external)]
     if res.derived is not None:
         notes.append(
             {
