@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -90,14 +91,31 @@ def test_transaction_references_all_resolve(built_corpus: Path) -> None:
     assert all(r in full_urls for r in refs), sorted(set(refs) - full_urls)
 
 
-def test_ids_urls_names(built_corpus: Path) -> None:
-    for res in resources(built_corpus).values():
+def identity(res: dict) -> dict:
+    """url, version, name, status, date: native elements, or the core artifact-* extensions that
+    carry them on R5 types without those elements (Group, ArtifactAssessment)."""
+    ext = {
+        e["url"].rsplit("/", 1)[-1]: next(v for k, v in e.items() if k.startswith("value"))
+        for e in res.get("extension", [])
+        if e["url"].startswith("http://hl7.org/fhir/StructureDefinition/artifact-")
+    }
+    # Group.name is a human label; its computable name is the artifact-name extension
+    return {k: ext.get(f"artifact-{k}", res.get(k)) for k in ("url", "version", "name", "status", "date")}
+
+
+def test_every_resource_has_identity(built_corpus: Path) -> None:
+    cnl0 = re.compile(r"^[A-Z]([A-Za-z0-9_]){1,254}$")
+    for name, res in resources(built_corpus).items():
         rid = res["id"]
-        assert len(rid) <= 64 and not rid.isdigit()
-        if "url" in res:
-            assert res["url"].endswith(f"/{res['resourceType']}/{rid}")
-            assert res["name"][0].isupper() and res["name"].replace("_", "").isalnum()
-            assert res["date"] == "2026-11-22"
+        assert len(rid) <= 64 and not rid.isdigit(), name
+        ident = identity(res)
+        assert ident["url"] == f"https://evidence-publisher.example.org/fhir/{res['resourceType']}/{rid}", (
+            name
+        )
+        assert ident["version"] == "1.0.0", name
+        assert cnl0.match(ident["name"]), name
+        assert ident["status"] in ("active", "final"), name  # Composition.status has its own codes
+        assert ident["date"] == "2026-11-22", name
 
 
 # ---- fidelity ------------------------------------------------------------------------------

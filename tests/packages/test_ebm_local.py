@@ -17,10 +17,6 @@ EXPECTED = {
     "variable-definition-variable-role-code": ("code", "Evidence.variableDefinition"),
     "evidence-variable-definition": ("CodeableReference", "EvidenceVariable"),
     "variable-definition-comparator-category": ("string", "Evidence.variableDefinition"),
-    "artifact-url": ("uri", "Group"),
-    "artifact-version": ("string", "Group"),
-    "artifact-title": ("string", "Group"),
-    "artifact-date": ("dateTime", "Group"),
 }
 
 

@@ -40,7 +40,7 @@ def test_defaults_are_the_pinned_set():
         "hl7.fhir.r5.expansions#5.0.0",
         "hl7.terminology.r5#7.0.1",
         "hl7.fhir.uv.extensions.r5#5.2.0",
-        "evidence-publisher.ebm.local#0.1.0",
+        "evidence-publisher.ebm.local#0.2.0",
     ]
     assert LOCAL_EBM_PACKAGE in DEFAULT_PACKAGES
     assert "hl7.fhir.r5.examples" not in {s.name for s in DEFAULT_PACKAGES}

@@ -10,6 +10,7 @@ from decimal import Decimal
 from evidence_publisher.sources.model import Corpus, External
 
 EBM = "http://hl7.org/fhir/uv/ebm/StructureDefinition/"
+CORE_EXT = "http://hl7.org/fhir/StructureDefinition/"
 FEVIR_179423 = "https://fevir.net/resources/CodeSystem/179423"
 SEVCO = "https://fevir.net/resources/CodeSystem/181513"
 STATISTIC_TYPE = "http://terminology.hl7.org/CodeSystem/statistic-type"
@@ -126,9 +127,25 @@ def base(
         res["date"] = date
         if rtype != "Composition":
             res["publisher"] = ctx.publisher
-    elif title and rtype == "ArtifactAssessment":
-        res["title"] = title
-        res["date"] = date
+    else:
+        # R5 Group and ArtifactAssessment have no url/version/name/status/publisher elements; the
+        # core artifact-* extensions (hl7.fhir.uv.extensions.r5) carry them, and for Group also
+        # title and date, which ArtifactAssessment has natively.
+        ext = [
+            {"url": CORE_EXT + "artifact-url", "valueUri": ctx.url(rtype, rid)},
+            {"url": CORE_EXT + "artifact-version", "valueString": ctx.version},
+            {"url": CORE_EXT + "artifact-name", "valueString": computable_name(rid)},
+            {"url": CORE_EXT + "artifact-status", "valueCode": ctx.status},
+            {"url": CORE_EXT + "artifact-publisher", "valueString": ctx.publisher},
+        ]
+        if rtype == "ArtifactAssessment":
+            if title:
+                res["title"] = title
+            res["date"] = date
+        elif title:
+            ext.append({"url": CORE_EXT + "artifact-title", "valueString": title})
+            ext.append({"url": CORE_EXT + "artifact-date", "valueDateTime": date})
+        res["extension"] = ext
     return res
 
 

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from evidence_publisher.fhir.common import EBM, Context, base, fmt, narrative
+from evidence_publisher.fhir.common import Context, base, fmt, narrative
 from evidence_publisher.sources.model import Population, RecPopulation
 
 
-def _artifact_extensions(ctx: Context, rid: str, title: str, date: str) -> list[dict]:
-    """R5 Group has no url/version/title/date; the EBM GroupR6 extensions carry them."""
-    return [
-        {"url": EBM + "artifact-url", "valueUri": ctx.url("Group", rid)},
-        {"url": EBM + "artifact-version", "valueString": ctx.version},
-        {"url": EBM + "artifact-title", "valueString": title},
-        {"url": EBM + "artifact-date", "valueDateTime": date},
-    ]
-
-
 def map_study_group(ctx: Context, pop: Population, date: str) -> dict:
-    res = base(ctx, "Group", pop.id, title=None, date=date, profiles=["study-group"])
-    res["extension"] = _artifact_extensions(ctx, pop.id, pop.name, date)
+    res = base(ctx, "Group", pop.id, title=pop.name, date=date, profiles=["study-group"])
     res["name"] = pop.name
     res["type"] = "person"
     res["membership"] = "enumerated"
@@ -46,8 +35,7 @@ def map_study_group(ctx: Context, pop: Population, date: str) -> dict:
 
 
 def map_eligibility_group(ctx: Context, pop: RecPopulation, title: str, date: str) -> dict:
-    res = base(ctx, "Group", pop.id, title=None, date=date, profiles=["cohort-definition"])
-    res["extension"] = _artifact_extensions(ctx, pop.id, title, date)
+    res = base(ctx, "Group", pop.id, title=title, date=date, profiles=["cohort-definition"])
     res["name"] = title
     res["type"] = "person"
     res["membership"] = "definitional"

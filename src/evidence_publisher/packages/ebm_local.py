@@ -100,42 +100,6 @@ EXTENSIONS: tuple[ExtensionDef, ...] = (
         contexts=("Evidence.variableDefinition",),
         source="ebm-r5-rules.md §3.2 EvidenceR6, ComparativeEvidence",
     ),
-    ExtensionDef(
-        id="artifact-url",
-        name="ArtifactUrl",
-        title="Artifact URL",
-        description="Canonical identifier of the Group as a knowledge artifact (GroupR6).",
-        value_type="uri",
-        contexts=("Group",),
-        source="ebm-r5-rules.md §3.2 GroupR6",
-    ),
-    ExtensionDef(
-        id="artifact-version",
-        name="ArtifactVersion",
-        title="Artifact Version",
-        description="Business version of the Group as a knowledge artifact (GroupR6).",
-        value_type="string",
-        contexts=("Group",),
-        source="ebm-r5-rules.md §3.2 GroupR6",
-    ),
-    ExtensionDef(
-        id="artifact-title",
-        name="ArtifactTitle",
-        title="Artifact Title",
-        description="Human-friendly title of the Group as a knowledge artifact (GroupR6).",
-        value_type="string",
-        contexts=("Group",),
-        source="ebm-r5-rules.md §3.2 GroupR6",
-    ),
-    ExtensionDef(
-        id="artifact-date",
-        name="ArtifactDate",
-        title="Artifact Date",
-        description="Date the Group as a knowledge artifact was last changed (GroupR6).",
-        value_type="dateTime",
-        contexts=("Group",),
-        source="ebm-r5-rules.md §3.2 GroupR6",
-    ),
 )
 
 
