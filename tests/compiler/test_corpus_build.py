@@ -205,11 +205,40 @@ def test_hypotheses_are_not_findings(built_corpus: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("rtype", ["Evidence", "Citation", "PlanDefinition", "Composition"])
-def test_profiles_claimed(built_corpus: Path, rtype: str) -> None:
-    for res in resources(built_corpus).values():
-        if res["resourceType"] == rtype and rtype != "Citation":
-            assert res["meta"]["profile"][0].startswith("http://hl7.org/fhir/uv/ebm/StructureDefinition/")
+EBM_PROFILE = "http://hl7.org/fhir/uv/ebm/StructureDefinition/"
+
+
+@pytest.mark.parametrize(
+    ("rtype", "profile"),
+    [
+        ("Evidence", "non-comparative-evidence"),
+        ("PlanDefinition", "recommendation-plan"),
+        ("Composition", "recommendation"),
+        ("ActivityDefinition", "recommendation-action"),
+    ],
+)
+def test_profiles_claimed(built_corpus: Path, rtype: str, profile: str) -> None:
+    found = [r for r in resources(built_corpus).values() if r["resourceType"] == rtype]
+    assert found
+    for res in found:
+        assert EBM_PROFILE + profile in res["meta"]["profile"], res["id"]
+
+
+def test_only_journal_articles_claim_the_journal_article_profile(built_corpus: Path) -> None:
+    claims = {
+        r["id"]: EBM_PROFILE + "journal-article-citation" in r.get("meta", {}).get("profile", [])
+        for r in resources(built_corpus).values()
+        if r["resourceType"] == "Citation"
+    }
+    assert claims == {
+        "liang-2010": True,
+        "gu-2014": True,
+        "eular-2023": True,
+        "news-stem-cells-beneficial": False,
+        "blog-medpage-severe-lupus": False,
+        "blog-gu-2014": False,
+        "summary-stem-cell-lupus": False,
+    }
 
 
 def test_study_design_carries_its_provenance(built_corpus: Path) -> None:
