@@ -62,8 +62,8 @@ def test_rng_2(low, high, ok):
 
 
 def test_decimal_boundaries():
-    assert fhirpath._boundary([Decimal("1.0")], False) == [Decimal("0.95")]
-    assert fhirpath._boundary([Decimal("1.0")], True) == [Decimal("1.05")]
+    assert fhirpath.boundary([Decimal("1.0")], False) == [Decimal("0.95")]
+    assert fhirpath.boundary([Decimal("1.0")], True) == [Decimal("1.05")]
 
 
 @pytest.mark.parametrize(

@@ -18,10 +18,13 @@ from typing import Any
 from xml.etree import ElementTree
 
 import fhirpathpy
-from fhirpathpy.engine.nodes import FP_DateTime, FP_Quantity, ResourceNode
+from fhirpathpy.engine.nodes import FP_DateTime, FP_Quantity, ResourceNode, TypeInfo
 from fhirpathpy.models import models
 
 MODEL = models["r5"]
+# fhirpathpy sets this class attribute only when an 'is'/'as' runs, and answers ofType() by name
+# alone until then; set it once so its answers do not depend on what ran before
+TypeInfo.model = MODEL
 
 # (resolver(reference) -> resource dict | None, memberOf(code-like, url) -> bool | None)
 CURRENT: contextvars.ContextVar[tuple[Callable[[str], dict | None], Any] | None] = contextvars.ContextVar(
@@ -124,7 +127,7 @@ class BoundaryQuantity(FP_Quantity):
         return (self.value > other.value) - (self.value < other.value)
 
 
-def _boundary(inputs: list, high: bool) -> list:
+def boundary(inputs: list, high: bool) -> list:
     if len(inputs) != 1:
         return []
     v = inputs[0]
@@ -143,7 +146,7 @@ def _boundary(inputs: list, high: bool) -> list:
     return []
 
 
-def _comparable(inputs: list, other: Any) -> list:
+def comparable(inputs: list, other: Any) -> list:
     if len(inputs) != 1:
         return []
     a = inputs[0]
@@ -210,9 +213,9 @@ USER_FUNCTIONS = {
     "resolve": {"fn": _resolve, "arity": {0: []}},
     "memberOf": {"fn": _member_of, "arity": {1: ["String"]}},
     "conformsTo": {"fn": _conforms_to, "arity": {1: ["String"]}},
-    "lowBoundary": {"fn": lambda i, *a: _boundary(i, False), "arity": {0: [], 1: ["Integer"]}},
-    "highBoundary": {"fn": lambda i, *a: _boundary(i, True), "arity": {0: [], 1: ["Integer"]}},
-    "comparable": {"fn": _comparable, "arity": {1: ["AnyAtRoot"]}},
+    "lowBoundary": {"fn": lambda i, *a: boundary(i, False), "arity": {0: [], 1: ["Integer"]}},
+    "highBoundary": {"fn": lambda i, *a: boundary(i, True), "arity": {0: [], 1: ["Integer"]}},
+    "comparable": {"fn": comparable, "arity": {1: ["AnyAtRoot"]}},
     "htmlChecks": {"fn": _html_checks, "arity": {0: []}},
     # the default trace() prints to stdout
     "trace": {"fn": lambda i, *a: i, "arity": {0: [], 1: ["String"], 2: ["String", "AnyAtRoot"]}},

@@ -3,8 +3,9 @@
 For every JSON property the walker finds the element definition (``TypeModel.children``), then
 checks array form, ``null``, cardinality, primitive lexical form, type, fixed/pattern values,
 bindings, references and extensions, and evaluates the invariants whose context element exists.
-ele-1, ext-1 and dom-2..6 run as native Python (``native.py``); everything else goes through
-fhirpathpy, compiled once per expression.
+ele-1, ext-1 and dom-2..6 run as native Python (``native.py``); every other invariant runs as a
+closure compiled once per expression (``fhirpath_compiler.py``), or through fhirpathpy when the
+compiled closure cannot decide.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from evidence_publisher.validate import fhirpath, native
+from evidence_publisher.validate import fhirpath, fhirpath_compiler, native
 from evidence_publisher.validate.model import (
     PRIMITIVE_TYPES,
     Constraint,
@@ -681,15 +682,39 @@ class Walker:
             if not decided:
                 self._invariant_issue(rc, "warning" if c.severity == "warning" else "error", fp, c)
             return
-        try:
-            result = fhirpath.evaluate(c.expression, data, type_path, env, ext)
-        except Exception as exc:
-            rc.issues.append(
-                Issue("warning", "processing", fp, f"invariant {c.key} could not be evaluated: {exc}", c.key)
-            )
-            return
+        result = self._compiled(c, data, type_path, rc, ext)
+        if result is None:
+            try:
+                result = fhirpath.evaluate(c.expression, data, type_path, env, ext)
+            except Exception as exc:
+                rc.issues.append(
+                    Issue(
+                        "warning", "processing", fp, f"invariant {c.key} could not be evaluated: {exc}", c.key
+                    )
+                )
+                return
         if result == [False] or (len(result) == 1 and result[0] is False):
             self._invariant_issue(rc, "warning" if c.severity == "warning" else "error", fp, c)
+
+    def _compiled(
+        self, c: Constraint, data: Any, type_path: str, rc: ResourceContext, ext: Any
+    ) -> list | None:
+        """The compiled closure's result as fhirpathpy would return it, or None (use fhirpathpy)."""
+        fn = fhirpath_compiler.compile_expression(c.expression)
+        if fn is None:
+            return None
+        ctx = fhirpath.CURRENT.get()
+        resolve, member_of = ctx if ctx is not None else (None, None)
+        try:
+            coll = fhirpath_compiler.evaluate(
+                fn, data, type_path, rc.resource, rc.root_resource, resolve, member_of
+            )
+        except fhirpath_compiler.Fallback:
+            return None
+        result = fhirpath_compiler.plain(coll)
+        if self.differential is not None:
+            self._diff(c, data, type_path, rc, not (result == [False]), ext)
+        return result
 
     @staticmethod
     def _invariant_issue(rc: ResourceContext, severity: str, fp: str, c: Constraint) -> None:
