@@ -101,8 +101,9 @@ def fhirpathpy_only(svc: CdsService) -> CdsService:
     return CdsService(svc.config, recs)
 
 
-def in_process_direct(svc: CdsService, sid: str, body: dict[str, Any], n: int,
-                      label: str = "") -> dict[str, Any]:
+def in_process_direct(
+    svc: CdsService, sid: str, body: dict[str, Any], n: int, label: str = ""
+) -> dict[str, Any]:
     from evidence_publisher.jsonio import loads
 
     raw = dumps(body, indent=None)
@@ -115,8 +116,7 @@ def in_process_direct(svc: CdsService, sid: str, body: dict[str, Any], n: int,
         out = svc.call(sid, loads(raw))
         dumps(out, indent=None)
         lat.append(time.perf_counter() - s)
-    return summary(f"in-process: service call + JSON (no HTTP){label}", lat,
-                   time.perf_counter() - t0)
+    return summary(f"in-process: service call + JSON (no HTTP){label}", lat, time.perf_counter() - t0)
 
 
 def make_keys(tmp: Path) -> tuple[Any, Path]:
@@ -346,9 +346,12 @@ def main() -> None:
         dist, origin = build_dist(args, tmp)
         svc = CdsService.from_config(CdsConfig(source=str(dist), auth=False))
         sid, body = request_body(svc)
-        rows = [in_process_direct(svc, sid, body, args.requests),
-                in_process_direct(fhirpathpy_only(svc), sid, body, args.requests // 3,
-                                  ", conditions on fhirpathpy only")]
+        rows = [
+            in_process_direct(svc, sid, body, args.requests),
+            in_process_direct(
+                fhirpathpy_only(svc), sid, body, args.requests // 3, ", conditions on fhirpathpy only"
+            ),
+        ]
         for auth in (False, True):
             rows.append(in_process_asgi(dist, sid, body, args.requests, tmp, auth))
         for workers in args.workers:
@@ -374,8 +377,7 @@ def main() -> None:
         )
         asgi = [r for r in rows if r["scenario"].startswith("in-process: ASGI")]
         fast, ref = rows[0], rows[1]
-        loop = [r for r in rows if r["scenario"].startswith("loopback") and "no auth" in r[
-            "scenario"]]
+        loop = [r for r in rows if r["scenario"].startswith("loopback") and "no auth" in r["scenario"]]
         best = max(loop, key=lambda r: r["rps"])
         verdict = (
             f"\n\nTargets (issue 5): p99 < 20 ms in-process -> worst ASGI p99 "

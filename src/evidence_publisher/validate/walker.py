@@ -124,8 +124,10 @@ class Walker:
         self._node_ids: dict[tuple[str, str], frozenset[str]] = {}
         self._allowed: dict[tuple[str, ...], frozenset[str] | None] = {}
         self._domain: dict[str, tuple[Constraint, ...]] = {}
-        # differential mode: (key, expression, native result, fhirpath result) for every native check
-        self.differential: list[tuple[str, str, bool, Any]] | None = None
+        # differential mode: (key, type path, our verdict, fhirpathpy's verdict, data, ext) for every
+        # invariant answered without fhirpathpy, of the kinds listed (native, shortcut, compiled)
+        self.differential: list[tuple[str, str, bool, Any, Any, Any]] | None = None
+        self.differential_kinds: frozenset[str] = frozenset({"native", "shortcut", "compiled"})
         self.extension_hook: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ resources
@@ -678,7 +680,7 @@ class Walker:
         decided = shortcut(data, table) if shortcut is not None else None
         if decided is not None:
             if self.differential is not None:
-                self._diff(c, data, type_path, rc, decided, ext)
+                self._diff(c, data, type_path, rc, decided, ext, "shortcut")
             if not decided:
                 self._invariant_issue(rc, "warning" if c.severity == "warning" else "error", fp, c)
             return
@@ -713,7 +715,7 @@ class Walker:
             return None
         result = fhirpath_compiler.plain(coll)
         if self.differential is not None:
-            self._diff(c, data, type_path, rc, not (result == [False]), ext)
+            self._diff(c, data, type_path, rc, not (result == [False]), ext, "compiled")
         return result
 
     @staticmethod
@@ -723,9 +725,18 @@ class Walker:
         )
 
     def _diff(
-        self, c: Constraint, data: Any, type_path: str, rc: ResourceContext, ok: bool, ext: Any = None
+        self,
+        c: Constraint,
+        data: Any,
+        type_path: str,
+        rc: ResourceContext,
+        ok: bool,
+        ext: Any = None,
+        kind: str = "native",
     ) -> None:
         assert self.differential is not None
+        if kind not in self.differential_kinds:
+            return
         try:
             result = fhirpath.evaluate(c.expression, data, type_path, rc.env(), ext)
             fp_ok: Any = not (result == [False])
