@@ -79,3 +79,26 @@ def test_broken_file_does_not_cascade_into_dangling_references(
     assert "unknown key 'bogus'" in err
     assert "dangling-reference" not in err
     assert err.splitlines()[0] == "error: 1 problem in the mapping files; nothing was written"
+
+
+def test_missing_source_file_is_reported_once_at_the_register(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Mappings citing a registered source whose file is gone add no 'not in the register' noise."""
+    monkeypatch.chdir(ROOT)
+    corpus = (ROOT / "tests" / "broken" / "corpus.yaml").read_text()
+    corpus = corpus.replace("sources_dir: ../../examples", f"sources_dir: {ROOT}/examples")
+    corpus = corpus.replace("file: 004_c594548d5a0f7352.txt", "file: 004_gone.txt")
+    (tmp_path / "corpus.yaml").write_text(corpus)
+    mapping = ROOT / "tests" / "broken" / "cases" / "bad-id.yaml"
+    good = mapping.read_text().replace("id: Case_1", "id: case-1")
+    assert good != mapping.read_text()
+    (tmp_path / "m.yaml").write_text(good)
+    code = main(
+        ["build", str(tmp_path / "corpus.yaml"), str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o")]
+    )
+    err = capsys.readouterr().err
+    assert code == 10, err
+    assert err.splitlines()[0].startswith("error: 1 problem"), err
+    assert "004_gone.txt" in err and "does not exist" in err
+    assert "not in the register" not in err

@@ -255,7 +255,10 @@ class _Checker:
         if source_id is None:
             return True
         if source_id not in self.corpus.source_texts:
-            known = ", ".join(s.id for s in self.corpus.corpus.sources)
+            registered = [s.id for s in self.corpus.corpus.sources]
+            if source_id in registered:
+                return False  # registered, but its file is missing: reported once, at the register
+            known = ", ".join(registered)
             self.issues.append(
                 DanglingReference(
                     self.at(*path),
