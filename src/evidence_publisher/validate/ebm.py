@@ -288,29 +288,31 @@ def _check_target(
             )
 
 
+def _variable_definitions(ctx: _Ctx, profile: str, prefix: str, minimum: int) -> dict[str, list]:
+    """The shared part of both Evidence profiles: how many variableDefinitions, and that a
+    population and an outcome are among them. Returns the variableDefinitions by role."""
+    vds = _list(ctx.res, "variableDefinition")
+    if len(vds) < minimum:
+        ctx.add(
+            f"{prefix}-count",
+            "Evidence.variableDefinition",
+            f"{profile} needs at least {minimum} variableDefinitions (found {len(vds)})",
+        )
+    roles = _sliced_roles(ctx)
+    for role in ("population", "outcome"):
+        if not roles.get(role):
+            ctx.add(
+                f"{prefix}-{role}",
+                "Evidence.variableDefinition",
+                f"{profile} needs at least one {role} variableDefinition",
+            )
+    return roles
+
+
 def _non_comparative(ctx: _Ctx, ids: set[str]) -> None:
     if not ids & NON_COMPARATIVE:
         return
-    vds = _list(ctx.res, "variableDefinition")
-    if len(vds) < 2:
-        ctx.add(
-            "ebm-nce-count",
-            "Evidence.variableDefinition",
-            f"NonComparativeEvidence needs at least 2 variableDefinitions (found {len(vds)})",
-        )
-    roles = _sliced_roles(ctx)
-    if not roles.get("population"):
-        ctx.add(
-            "ebm-nce-population",
-            "Evidence.variableDefinition",
-            "NonComparativeEvidence needs at least one population variableDefinition",
-        )
-    if not roles.get("outcome"):
-        ctx.add(
-            "ebm-nce-outcome",
-            "Evidence.variableDefinition",
-            "NonComparativeEvidence needs at least one outcome variableDefinition",
-        )
+    roles = _variable_definitions(ctx, "NonComparativeEvidence", "ebm-nce", 2)
     groups = {"study-group", "exposure-group", "comparator-group", "metaanalysis-study-group"}
     for i, vd in roles.get("population", ()):
         _check_target(ctx, vd, i, "observed", "Group", "ebm-nce-population", groups)
@@ -331,26 +333,7 @@ def _non_comparative(ctx: _Ctx, ids: set[str]) -> None:
 def _comparative(ctx: _Ctx, ids: set[str]) -> None:
     if "comparative-evidence" not in ids:
         return
-    vds = _list(ctx.res, "variableDefinition")
-    if len(vds) < 3:
-        ctx.add(
-            "ebm-ce-count",
-            "Evidence.variableDefinition",
-            f"ComparativeEvidence needs at least 3 variableDefinitions (found {len(vds)})",
-        )
-    roles = _sliced_roles(ctx)
-    if not roles.get("population"):
-        ctx.add(
-            "ebm-ce-population",
-            "Evidence.variableDefinition",
-            "ComparativeEvidence needs at least one population variableDefinition",
-        )
-    if not roles.get("outcome"):
-        ctx.add(
-            "ebm-ce-outcome",
-            "Evidence.variableDefinition",
-            "ComparativeEvidence needs at least one outcome variableDefinition",
-        )
+    roles = _variable_definitions(ctx, "ComparativeEvidence", "ebm-ce", 3)
     exposures = roles.get("exposure", [])
     if len(exposures) != 1:
         ctx.add(
