@@ -8,6 +8,7 @@ one dictionary lookup.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,33 @@ class ElementDef:
     constraints: tuple[Constraint, ...] = ()
     max_length: int | None = None
     owner: TypeModel | None = field(default=None, repr=False)
+    # in a slice view: the resource types a Resource-typed element declared (its types became Resource)
+    resource_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Discriminator:
+    type: str  # value | pattern | type | exists | profile | position
+    path: str  # "$this" or a FHIRPath such as "code.coding.code"
+
+
+@dataclass(slots=True)
+class Slice:
+    name: str
+    element: ElementDef  # the slice's own definition (min/max, types, fixed/pattern, binding)
+    view: TypeModel  # the profile seen from inside the slice: its sub-elements replace the base ones
+
+
+@dataclass(slots=True)
+class Slicing:
+    """One sliced element of a profile (``ElementDefinition.slicing``) and its slices."""
+
+    element: ElementDef
+    discriminators: tuple[Discriminator, ...]
+    rules: str  # open | closed | openAtEnd
+    ordered: bool
+    slices: tuple[Slice, ...]
+    matchers: Any = None  # compiled by slicing.py on first use
 
 
 def _type_code(t: dict) -> str:
@@ -108,7 +136,9 @@ def _cap(code: str) -> str:
 class TypeModel:
     """Compiled snapshot of one StructureDefinition."""
 
-    def __init__(self, sd: dict) -> None:
+    def __init__(
+        self, sd: dict, *, view_of: TypeModel | None = None, view_elements: list[dict] | None = None
+    ) -> None:
         self.sd = sd
         self.url: str = sd.get("url", "")
         self.type: str = sd.get("type", "")
@@ -122,7 +152,14 @@ class TypeModel:
         self.has_children: set[str] = set()
         # slices on Extension.extension (complex extensions): slice url -> element id prefix
         self.extension_slices: dict[str, dict[str, ElementDef]] = {}
-        self._compile()
+        # slicing is compiled on demand (only the walk of a claimed profile uses it)
+        self._view_elements = view_elements
+        self._slicings: dict[str, Slicing] | None = None
+        self._slice_prefixes: frozenset[str] = frozenset()
+        if view_of is not None and view_elements is not None:
+            self._compile_view(view_of, view_elements)
+        else:
+            self._compile()
 
     @property
     def root(self) -> ElementDef:
@@ -151,6 +188,111 @@ class TypeModel:
                 table[el.name] = (el, el.types[0].code if len(el.types) == 1 else None)
         if self.type == "Extension":
             self._compile_extension_slices(slices)
+
+    # ------------------------------------------------------------------ slicing
+    def slicings(self, is_resource_type: Callable[[str], bool]) -> dict[str, Slicing]:
+        """Sliced element path -> Slicing, for every slicing that has slices (not extension slicing).
+
+        Each slice gets a view: a TypeModel whose tables are this model's, with the slice's
+        sub-elements (``<base id>:<sliceName>.x``) in place of the base element's subtree.
+        """
+        if self._slicings is None:
+            self._slicings = self._compile_slicings(is_resource_type)
+            prefixes: set[str] = set()
+            for path in self._slicings:
+                parts = path.split(".")
+                prefixes.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+            self._slice_prefixes = frozenset(prefixes)
+        return self._slicings
+
+    def slice_prefixes(self) -> frozenset[str]:
+        """Paths that are sliced or lead to a sliced element (after ``slicings()``)."""
+        return self._slice_prefixes
+
+    def _raw_elements(self) -> list[dict]:
+        if self._view_elements is not None:
+            return self._view_elements
+        return self.sd.get("snapshot", {}).get("element", [])
+
+    def _compile_slicings(self, is_resource_type: Callable[[str], bool]) -> dict[str, Slicing]:
+        raws = self._raw_elements()
+        heads: dict[str, dict] = {}
+        named: dict[str, list[tuple[str, dict]]] = {}
+        for raw in raws:
+            eid: str = raw.get("id") or raw["path"]
+            if ":" not in eid:
+                if raw.get("slicing"):
+                    heads[eid] = raw
+                continue
+            name = raw.get("sliceName")
+            if not name or not eid.endswith(":" + name) or "/" in name:
+                continue  # a slice's sub-element, or a re-slice (not supported)
+            base = eid[: -len(name) - 1]
+            if ":" not in base:
+                named.setdefault(base, []).append((name, raw))
+        out: dict[str, Slicing] = {}
+        for base, slice_raws in named.items():
+            head = heads.get(base)
+            if head is None or base.rsplit(".", 1)[-1] in ("extension", "modifierExtension"):
+                continue  # extensions are matched by url in the walker
+            head_el = self.elements.get(head["path"])
+            if head_el is None:
+                continue
+            slices: list[Slice] = []
+            for name, raw in slice_raws:
+                prefix = f"{base}:{name}"
+                sub = [{**raw, "id": base}]
+                for r in raws:
+                    rid = r.get("id") or ""
+                    if rid.startswith(prefix + "."):
+                        sub.append({**r, "id": base + rid[len(prefix) :]})
+                view = TypeModel(self.sd, view_of=self, view_elements=sub)
+                view._resource_typed(is_resource_type)
+                slices.append(Slice(name, view.elements[raw["path"]], view))
+            spec = head.get("slicing", {})
+            discs = tuple(
+                Discriminator(d.get("type", ""), d.get("path", "$this"))
+                for d in spec.get("discriminator", ())
+            )
+            out[head_el.path] = Slicing(
+                head_el, discs, spec.get("rules", "open"), bool(spec.get("ordered")), tuple(slices)
+            )
+        return out
+
+    def _compile_view(self, parent: TypeModel, raws: list[dict]) -> None:
+        root_path = raws[0]["path"]
+        own: dict[str, ElementDef] = {}
+        for raw in raws:
+            if ":" in (raw.get("id") or raw["path"]):
+                continue  # a nested slice: compiled by this view's own slicings()
+            el = self._element(raw)
+            own[el.path] = el
+        self.elements = {**parent.elements, **own}
+        children: dict[str, dict[str, tuple[ElementDef, str | None]]] = {}
+        for path, el in own.items():
+            if path == root_path:
+                continue  # the slice itself stays out of its parent's table
+            table = children.setdefault(path.rsplit(".", 1)[0], {})
+            if el.choice:
+                for t in el.types:
+                    table[el.name + _cap(t.code)] = (el, t.code)
+            else:
+                table[el.name] = (el, el.types[0].code if len(el.types) == 1 else None)
+        self.children = {**parent.children, **children}
+        self.has_children = parent.has_children | set(children)
+
+    def _resource_typed(self, is_resource_type: Callable[[str], bool]) -> None:
+        """A slice child typed as a concrete resource (Bundle.entry:x.resource) is walked as Resource."""
+        for table in self.children.values():
+            for key, (el, t) in list(table.items()):
+                if el.owner is not self or not el.types or el.resource_types:
+                    continue
+                codes = tuple(t.code for t in el.types)
+                if all(is_resource_type(c) for c in codes):
+                    el.resource_types = codes
+                    el.types = (TypeRef("Resource"),)
+                if el.resource_types:
+                    table[key] = (el, "Resource")
 
     def _compile_extension_slices(self, slices: dict[str, dict[str, dict]]) -> None:
         for slice_name, raws in slices.items():

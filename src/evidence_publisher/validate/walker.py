@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from evidence_publisher.validate import fhirpath, fhirpath_compiler, native
+from evidence_publisher.validate import fhirpath, fhirpath_compiler, native, slicing
 from evidence_publisher.validate.model import (
     PRIMITIVE_TYPES,
     Constraint,
     ElementDef,
     ModelRegistry,
+    Slice,
     TypeModel,
 )
 from evidence_publisher.validate.outcome import Issue
@@ -176,8 +177,9 @@ class Walker:
         """Walk again with each installed constraint profile named in meta.profile.
 
         The second walk uses the profile's snapshot (its cardinalities, fixed/pattern values,
-        bindings and invariants; slices are not evaluated). Issues identical to the base walk's
-        collapse in the OperationOutcome. EBM profiles are checked by ebm.py instead.
+        bindings and invariants), then ``_slice_walk`` assigns the items of sliced elements to
+        their slices (``slicing.py``) and checks each item against its slice. Issues identical to
+        the base walk's collapse in the OperationOutcome. EBM profiles are checked by ebm.py.
         """
         meta = res.get("meta")
         profiles = meta.get("profile") if isinstance(meta, dict) else None
@@ -211,6 +213,108 @@ class Walker:
                 continue
             if profile.sd.get("derivation") == "constraint":
                 self._object(res, profile, rtype, fp, rc, profile.root, rtype, is_resource=True)
+                if profile.slicings(self.registry.is_resource_type):
+                    self._slice_walk(res, profile, rtype, fp, replace(rc, entries=[]))
+
+    # ------------------------------------------------------------------ slicing (profile walk only)
+    def _slice_walk(self, data: dict, view: TypeModel, path: str, fp: str, rc: ResourceContext) -> None:
+        """Follow the view's elements down to its sliced elements and check their slices."""
+        slicings = view.slicings(self.registry.is_resource_type)
+        prefixes = view.slice_prefixes()
+        for el, items in self._slice_groups(data, view, path, fp, prefixes):
+            sl = slicings.get(el.path)
+            chosen: list[Slice | None] = [None] * len(items)
+            if sl is not None:
+                base_fp = f"{fp}.{el.name}"
+                chosen, issues = slicing.assign(sl, items, base_fp, self.registry.is_resource_type)
+                rc.issues.extend(issues)
+            for item, s in zip(items, chosen, strict=True):
+                if s is not None:
+                    self._slice_item(item, s, rc)
+                elif isinstance(item.value, dict) and not el.content_ref:
+                    self._slice_walk(item.value, view, el.path, item.fp, rc)
+
+    def _slice_groups(
+        self, data: dict, view: TypeModel, path: str, fp: str, only: frozenset[str] | None
+    ) -> list[tuple[ElementDef, list[slicing.Item]]]:
+        """(element, its items) for the view's children of ``path`` present in ``data``."""
+        groups: dict[int, tuple[ElementDef, list[slicing.Item]]] = {}
+        for key, (el, t) in view.children.get(path, {}).items():
+            if only is not None and el.path not in only:
+                continue
+            value, ext = data.get(key), data.get("_" + key)
+            if value is None and ext is None:
+                groups.setdefault(id(el), (el, []))
+                continue
+            tcode = t or (el.types[0].code if el.types else "BackboneElement")
+            base_fp = f"{fp}.{el.name}.ofType({tcode})" if el.choice else f"{fp}.{el.name}"
+            items = groups.setdefault(id(el), (el, []))[1]
+            if el.array and (isinstance(value, list) or isinstance(ext, list)):
+                values = value if isinstance(value, list) else []
+                exts = ext if isinstance(ext, list) else []
+                for i in range(max(len(values), len(exts))):
+                    v = values[i] if i < len(values) else None
+                    e = exts[i] if i < len(exts) else None
+                    if v is not None or e is not None:
+                        items.append(slicing.Item(v if v is not None else e, tcode, f"{base_fp}[{i}]"))
+            elif not el.array and not isinstance(value, list):
+                items.append(slicing.Item(value if value is not None else ext, tcode, base_fp))
+        return list(groups.values())
+
+    def _slice_item(self, item: slicing.Item, s: Slice, rc: ResourceContext) -> None:
+        """Check one item against its slice: the slice element, then the slice's sub-elements."""
+        elem, view = s.element, s.view
+        value, tcode = item.value, item.tcode
+        if tcode in PRIMITIVE_TYPES:
+            ext = None
+            if isinstance(value, dict):  # only the _element object is present
+                value, ext = None, value
+            self._item(value, ext, elem, tcode, item.fp, rc, view, None, None)
+            return
+        if elem.resource_types or tcode == "Resource":
+            return  # the resource itself is validated by the main walk
+        self._item(value, None, elem, tcode, item.fp, rc, view, None, None)
+        if isinstance(value, dict):
+            self._slice_constrained(value, view, elem, tcode, item.fp, rc)
+            self._slice_walk(value, view, elem.path, item.fp, rc)
+
+    def _slice_constrained(
+        self, data: dict, view: TypeModel, elem: ElementDef, tcode: str, fp: str, rc: ResourceContext
+    ) -> None:
+        """The slice's sub-elements under a data type (Coding, Quantity ...), which ``_item``
+        walks against the generic type: their cardinality, then each child against its slice
+        definition (fixed/pattern, binding, type, invariants) and deeper constrained children.
+        BackboneElements were already walked against the view by ``_item``."""
+        path = elem.content_ref.split("#", 1)[1] if elem.content_ref else elem.path
+        table = view.children.get(path)
+        if not table:
+            return
+        walked = tcode in ("BackboneElement", "Element") and path in view.has_children
+        if not walked:
+            counts: dict[str, int] = {}
+            node_ids = self.node_ids(elem, tcode, view)
+            for key, entry in table.items():
+                if key in data or "_" + key in data:
+                    value, ext = data.get(key), data.get("_" + key)
+                    self._property(key, value, ext, entry, fp, rc, counts, view, node_ids, None)
+            seen: set[int] = set()
+            for child, _t in table.values():
+                if id(child) in seen:
+                    continue
+                seen.add(id(child))
+                n = counts.get(child.path, 0)
+                if n < child.min:
+                    msg = f"{child.path} is required (min {child.min}, found {n})"
+                    rc.issues.append(Issue("error", "required", f"{fp}.{child.name}", msg, "cardinality"))
+                elif child.max is not None and n > child.max:
+                    msg = f"{child.path} allows at most {child.max} (found {n})"
+                    rc.issues.append(Issue("error", "structure", f"{fp}.{child.name}", msg, "cardinality"))
+        for child, items in self._slice_groups(data, view, path, fp, None):
+            if child.path not in view.has_children or child.content_ref or child.resource_types:
+                continue
+            for item in items:
+                if isinstance(item.value, dict) and item.tcode not in PRIMITIVE_TYPES:
+                    self._slice_constrained(item.value, view, child, item.tcode, item.fp, rc)
 
     def _resource_rules(self, res: dict, rtype: str, fp: str, rc: ResourceContext, model: TypeModel) -> None:
         if "DomainResource" not in self.registry.ancestors(rtype):
