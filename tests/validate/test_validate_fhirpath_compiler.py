@@ -236,3 +236,17 @@ def test_independent_subexpressions_are_remembered_per_evaluation_only():
     other = {"resourceType": "Patient", "name": [{"family": "X"}, {"family": "Y"}, {"family": "Z"}]}
     second = fc.evaluate(fn, other, "Patient", other, other)
     assert fc.plain(first) == [2] and fc.plain(second) == [3]
+
+
+def test_an_unforeseen_error_in_a_closure_hands_over_instead_of_crashing():
+    def broken(env, this):
+        raise TypeError("a case the compiler did not foresee")
+
+    with pytest.raises(fc.Fallback, match="TypeError"):
+        fc.evaluate(broken, PATIENT, "Patient", PATIENT, PATIENT)
+    fc.STRICT = True
+    try:
+        with pytest.raises(TypeError):
+            fc.evaluate(broken, PATIENT, "Patient", PATIENT, PATIENT)
+    finally:
+        fc.STRICT = False

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from evidence_publisher.validate.fhirpath_compiler import Env, Fallback, compile_expression, plain
+from evidence_publisher.validate.fhirpath_compiler import Env, Fallback, compile_expression, plain, run
 
 __all__ = ["Fallback", "compile_fast"]
 
@@ -29,9 +29,9 @@ def compile_fast(expression: str) -> Callable[[dict[str, Any]], list[Any]] | Non
     if fn is None:
         return None
 
-    def run(resource: dict[str, Any]) -> list[Any]:
+    def condition(resource: dict[str, Any]) -> list[Any]:
         # fhirpathpy receives the Bundle as a plain dict, not as a typed node
         root = [(resource, None)]
-        return plain(fn(Env(root, root, root), root))
+        return plain(run(fn, Env(root, root, root), root))
 
-    return run
+    return condition

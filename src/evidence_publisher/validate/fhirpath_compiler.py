@@ -51,6 +51,9 @@ _PARENT: dict[str, str] = _MODEL["type2Parent"]
 _TEMPORAL_PATHS = frozenset({"date", "dateTime", "time"})
 UCUM = "http://unitsofmeasure.org"
 
+# tests set this so that a closure raising anything but Fallback fails loudly instead of handing over
+STRICT = False
+
 Node = tuple[Any, "str | None"]
 Coll = list[Node]
 
@@ -1170,7 +1173,20 @@ def evaluate(
         resolve,
         member_of,
     )
-    return fn(env, context)
+    return run(fn, env, context)
+
+
+def run(fn: Compiled, env: Env, this: Coll) -> Coll:
+    """Call a compiled closure; anything it did not foresee becomes a Fallback, so an input the
+    compiler mishandles costs a fhirpathpy call rather than a crash."""
+    try:
+        return fn(env, this)
+    except Fallback:
+        raise
+    except Exception as exc:
+        if STRICT:
+            raise
+        raise Fallback(f"compiled closure raised {type(exc).__name__}: {exc}") from exc
 
 
 def plain(coll: Coll) -> list[Any]:
