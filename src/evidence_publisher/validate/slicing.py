@@ -161,7 +161,13 @@ def _matchers(slicing: Slicing, is_resource_type: Callable[[str], bool]) -> list
         try:
             if not slicing.discriminators:
                 raise Undecidable("it has no discriminator")
-            slicing.matchers = [_slice_matcher(slicing, s, is_resource_type) for s in slicing.slices]
+            matchers = []
+            for s in slicing.slices:
+                try:
+                    matchers.append(_slice_matcher(slicing, s, is_resource_type))
+                except Undecidable as exc:
+                    raise Undecidable(f"slice {s.name!r}: {exc}") from None
+            slicing.matchers = matchers
         except Undecidable as exc:
             slicing.matchers = exc
     if isinstance(slicing.matchers, Undecidable):
