@@ -297,18 +297,7 @@ class Walker:
                 if key in data or "_" + key in data:
                     value, ext = data.get(key), data.get("_" + key)
                     self._property(key, value, ext, entry, fp, rc, counts, view, node_ids, None)
-            seen: set[int] = set()
-            for child, _t in table.values():
-                if id(child) in seen:
-                    continue
-                seen.add(id(child))
-                n = counts.get(child.path, 0)
-                if n < child.min:
-                    msg = f"{child.path} is required (min {child.min}, found {n})"
-                    rc.issues.append(Issue("error", "required", f"{fp}.{child.name}", msg, "cardinality"))
-                elif child.max is not None and n > child.max:
-                    msg = f"{child.path} allows at most {child.max} (found {n})"
-                    rc.issues.append(Issue("error", "structure", f"{fp}.{child.name}", msg, "cardinality"))
+            self._cardinality(table, counts, fp, rc)
         for child, items in self._slice_groups(data, view, path, fp, None):
             if child.path not in view.has_children or child.content_ref or child.resource_types:
                 continue
@@ -386,7 +375,13 @@ class Walker:
             self._property(
                 key, value, data.get("_" + key), entry, fp, rc, counts, model, node_ids, ext_parent
             )
-        # cardinality
+        self._cardinality(table, counts, fp, rc)
+        # invariants
+        self._node_constraints(data, elem, tcode, model, sd_path, fp, rc, None, is_resource)
+
+    @staticmethod
+    def _cardinality(table: dict, counts: dict[str, int], fp: str, rc: ResourceContext) -> None:
+        """min/max of every child element of one node (a choice element counted once)."""
         seen: set[int] = set()
         for child, _t in table.values():
             if id(child) in seen:
@@ -394,29 +389,13 @@ class Walker:
             seen.add(id(child))
             n = counts.get(child.path, 0)
             if n < child.min:
-                where = f"{fp}.{child.name}"
-                rc.issues.append(
-                    Issue(
-                        "error",
-                        "required",
-                        where,
-                        f"{child.path} is required (min {child.min}, found {n})",
-                        "cardinality",
-                    )
-                )
+                msg = f"{child.path} is required (min {child.min}, found {n})"
+                rc.issues.append(Issue("error", "required", f"{fp}.{child.name}", msg, "cardinality"))
             elif child.max is not None and n > child.max:
-                rc.issues.append(
-                    Issue(
-                        "error",
-                        "structure",
-                        f"{fp}.{child.name}",
-                        f"{child.path} allows at most {child.max} (found {n})"
-                        + (": use only one of the choice types" if child.choice else ""),
-                        "cardinality",
-                    )
-                )
-        # invariants
-        self._node_constraints(data, elem, tcode, model, sd_path, fp, rc, None, is_resource)
+                msg = f"{child.path} allows at most {child.max} (found {n})"
+                if child.choice:
+                    msg += ": use only one of the choice types"
+                rc.issues.append(Issue("error", "structure", f"{fp}.{child.name}", msg, "cardinality"))
 
     def _unknown(self, key: str, value: Any, table: dict, fp: str) -> Issue:
         hint = ""
