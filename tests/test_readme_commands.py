@@ -31,9 +31,7 @@ def test_main_command_works_in_a_clean_clone(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
     command = readme_command("main-command")
-    result = subprocess.run(
-        ["bash", "-c", command], cwd=clone, capture_output=True, text=True, timeout=900
-    )
+    result = subprocess.run(["bash", "-c", command], cwd=clone, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (clone / "dist" / "bundle-transaction.json").is_file()
     assert len(list((clone / "dist" / "resources").glob("*.json"))) > 50

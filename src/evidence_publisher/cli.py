@@ -114,9 +114,7 @@ def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("paths", nargs="+", type=Path, help="JSON or NDJSON files, or directories")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument(
-        "--errors-only", action="store_true", help="list only errors in the table (text format)"
-    )
+    p.add_argument("--errors-only", action="store_true", help="list only errors in the table (text format)")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -291,40 +289,70 @@ def _positive_int(text: str) -> int:
 def _add_http_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", required=True, help="FHIR base URL, e.g. http://localhost:8080/fhir")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--chunk-size", type=_positive_int, default=250, metavar="N",
-                   help="resources per transaction (or per lookup batch); default 250")
-    p.add_argument("--no-validate", action="store_true",
-                   help="skip validation against the official definitions (structure still checked)")
+    p.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        default=250,
+        metavar="N",
+        help="resources per transaction (or per lookup batch); default 250",
+    )
+    p.add_argument(
+        "--no-validate",
+        action="store_true",
+        help="skip validation against the official definitions (structure still checked)",
+    )
     http = p.add_argument_group("HTTP")
     http.add_argument("--connect-timeout", type=float, default=5.0, metavar="S")
     http.add_argument("--read-timeout", type=float, default=120.0, metavar="S")
-    http.add_argument("--retries", type=int, default=5, metavar="N",
-                      help="retries of safe requests on connection errors and 429/502/503/504")
+    http.add_argument(
+        "--retries",
+        type=int,
+        default=5,
+        metavar="N",
+        help="retries of safe requests on connection errors and 429/502/503/504",
+    )
     http.add_argument("--ca-bundle", type=Path, help="CA certificates (PEM) for a private CA")
-    http.add_argument("--insecure", action="store_true",
-                      help="do not verify TLS certificates (never for real data)")
+    http.add_argument(
+        "--insecure", action="store_true", help="do not verify TLS certificates (never for real data)"
+    )
     auth = p.add_argument_group("authentication (secrets only from files or environment)")
     auth.add_argument("--token-file", type=Path, help="file with a bearer token (else $FHIR_TOKEN)")
-    auth.add_argument("--basic-auth-file", type=Path,
-                      help="file with username:password (else $FHIR_USERNAME/$FHIR_PASSWORD)")
+    auth.add_argument(
+        "--basic-auth-file",
+        type=Path,
+        help="file with username:password (else $FHIR_USERNAME/$FHIR_PASSWORD)",
+    )
     auth.add_argument("--smart-client-id", help="SMART backend client id (else $FHIR_CLIENT_ID)")
-    auth.add_argument("--smart-key-file", type=Path,
-                      help="PEM private key, RSA or EC P-384 (else $FHIR_PRIVATE_KEY_FILE)")
+    auth.add_argument(
+        "--smart-key-file", type=Path, help="PEM private key, RSA or EC P-384 (else $FHIR_PRIVATE_KEY_FILE)"
+    )
     auth.add_argument("--smart-scope", help="scope to request (default system/*.rs system/*.cu)")
     auth.add_argument("--smart-kid", help="key id (kid) of the JWKS entry for the key")
 
 
 def _add_publish_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("publish", help="publish a build (or mappings) to a FHIR R5 server")
-    p.add_argument("source", nargs="?", type=Path, default=DEFAULT_OUT,
-                   help="build directory (default dist) or mapping files/directory")
+    p.add_argument(
+        "source",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="build directory (default dist) or mapping files/directory",
+    )
     _add_http_options(p)
-    p.add_argument("--dry-run", action="store_true",
-                   help="only report what would be created, updated or left alone")
-    p.add_argument("--single-transaction", action="store_true",
-                   help="send the whole corpus as one transaction (all or nothing)")
-    p.add_argument("--no-preread", action="store_true",
-                   help="skip the version pre-read; rely on the server's storage codes")
+    p.add_argument(
+        "--dry-run", action="store_true", help="only report what would be created, updated or left alone"
+    )
+    p.add_argument(
+        "--single-transaction",
+        action="store_true",
+        help="send the whole corpus as one transaction (all or nothing)",
+    )
+    p.add_argument(
+        "--no-preread",
+        action="store_true",
+        help="skip the version pre-read; rely on the server's storage codes",
+    )
     v = sub.add_parser("verify", help="read every published resource back and compare")
     v.add_argument("source", nargs="?", type=Path, default=DEFAULT_OUT)
     _add_http_options(v)
@@ -338,8 +366,10 @@ def _publish_client(args: argparse.Namespace, err: Console):
         import urllib3
 
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        err.print("[bold red]WARNING: --insecure: TLS certificates are NOT verified; anyone on the "
-                  "network path can read and alter what is published.[/]")
+        err.print(
+            "[bold red]WARNING: --insecure: TLS certificates are NOT verified; anyone on the "
+            "network path can read and alter what is published.[/]"
+        )
         verify_tls = False
     auth = auth_from_options(
         token_file=args.token_file,
@@ -349,8 +379,12 @@ def _publish_client(args: argparse.Namespace, err: Console):
         smart_scope=args.smart_scope,
         smart_kid=args.smart_kid,
     )
-    options = HttpOptions(connect_timeout=args.connect_timeout, read_timeout=args.read_timeout,
-                          max_retries=args.retries, verify=verify_tls)
+    options = HttpOptions(
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+        max_retries=args.retries,
+        verify=verify_tls,
+    )
     if auth is not None:
         err.print(f"authenticating with {auth.describe()}")
     return FhirClient(args.server, auth=auth, options=options)
@@ -366,12 +400,15 @@ def _publish_resources(args: argparse.Namespace, err: Console) -> list[dict]:
         from evidence_publisher.pipeline import build
 
         with tempfile.TemporaryDirectory(prefix="evidence-publish-") as tmp:
-            result = build([args.source], out_dir=Path(tmp) / "dist",
-                           validate=not args.no_validate, log=lambda msg: err.print(msg))
+            result = build(
+                [args.source],
+                out_dir=Path(tmp) / "dist",
+                validate=not args.no_validate,
+                log=lambda msg: err.print(msg),
+            )
         return result.resources  # the build validated them already
     resources = load_dist(args.source)
-    validate_for_publish(resources, official=not args.no_validate,
-                         log=lambda msg: err.print(msg))
+    validate_for_publish(resources, official=not args.no_validate, log=lambda msg: err.print(msg))
     return resources
 
 
@@ -393,17 +430,21 @@ def _render_publish_result(result, args: argparse.Namespace, out: Console, err: 
                 table.add_column(col, overflow="fold")
             for r in rows:
                 detail = "; ".join(r.differences[:5]) + (" ..." if len(r.differences) > 5 else "")
-                table.add_row(r.ref, r.action, r.server_id or "", r.version or "",
-                              detail or r.note)
+                table.add_row(r.ref, r.action, r.server_id or "", r.version or "", detail or r.note)
             out.print(table)
         counts = ", ".join(f"{n} {a}" for a, n in result.counts().items()) or "nothing"
-        out.print(f"{len(result.resources)} resources: {counts} "
-                  f"({result.requests_sent} requests, {result.seconds:.1f} s)", markup=False)
+        out.print(
+            f"{len(result.resources)} resources: {counts} "
+            f"({result.requests_sent} requests, {result.seconds:.1f} s)",
+            markup=False,
+        )
     if result.error is not None:
         render_error(result.error, err)
         if result.mode == "publish" and result.committed_chunks:
-            err.print(f"[yellow]{result.committed_chunks} of {len(result.chunks)} chunks were "
-                      "committed; re-running publish is safe and completes the rest[/]")
+            err.print(
+                f"[yellow]{result.committed_chunks} of {len(result.chunks)} chunks were "
+                "committed; re-running publish is safe and completes the rest[/]"
+            )
     return result.exit_code
 
 
@@ -414,8 +455,9 @@ def _publish_progress(err: Console, enabled: bool):
 
     if not enabled:
         return nullcontext(), None
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        console=err, transient=True)
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+    )
     tasks: dict[str, int] = {}
 
     def callback(event) -> None:
@@ -432,16 +474,19 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
     out, err = _stdout(), _stderr()
     resources = _publish_resources(args, err)
-    options = PublishOptions(chunk_size=None if args.single_transaction else args.chunk_size,
-                             preread=not args.no_preread)
+    options = PublishOptions(
+        chunk_size=None if args.single_transaction else args.chunk_size, preread=not args.no_preread
+    )
     progress, callback = _publish_progress(err, args.format == "text")
     with _publish_client(args, err) as client, progress:
         run = preview if args.dry_run else publish
         result = run(resources, client, options, callback)
     oversized = [c for c in result.chunks if c.oversized]
     if oversized:
-        err.print(f"[yellow]note:[/] {len(oversized)} chunk(s) exceed --chunk-size because a "
-                  "group of interlinked resources cannot be split")
+        err.print(
+            f"[yellow]note:[/] {len(oversized)} chunk(s) exceed --chunk-size because a "
+            "group of interlinked resources cannot be split"
+        )
     return _render_publish_result(result, args, out, err)
 
 
@@ -466,28 +511,38 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         description="Serve the recommendation PlanDefinitions of a build (or a FHIR server) over "
         "CDS Hooks 2.0. See docs/cds-hooks.md for the config file.",
     )
-    p.add_argument("source", nargs="?", type=Path, default=None,
-                   help=f"build output directory (default: {DEFAULT_OUT})")
+    p.add_argument(
+        "source", nargs="?", type=Path, default=None, help=f"build output directory (default: {DEFAULT_OUT})"
+    )
     p.add_argument("--fhir-server", help="load the PlanDefinitions from this FHIR R5 server")
     p.add_argument("--config", type=Path, help="YAML or JSON config file (flags override it)")
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8080)")
     p.add_argument("--workers", type=int, help="uvicorn worker processes (default 1)")
-    p.add_argument("--public-url", dest="public_base_url",
-                   help="public base URL clients call; JWT aud is checked against it")
-    p.add_argument("--cors-origin", dest="cors_origins", action="append",
-                   help="allowed browser origin (repeatable)")
+    p.add_argument(
+        "--public-url",
+        dest="public_base_url",
+        help="public base URL clients call; JWT aud is checked against it",
+    )
+    p.add_argument(
+        "--cors-origin", dest="cors_origins", action="append", help="allowed browser origin (repeatable)"
+    )
     p.add_argument("--max-body-bytes", type=int, help="request body limit (default 1000000)")
     p.add_argument("--replay-store", help="sqlite file for seen JWT jti (shared by workers)")
-    p.add_argument("--allow-http-fhir-server", action="store_const", const=True, default=None,
-                   help="accept http:// fhirServer URLs (testing only)")
+    p.add_argument(
+        "--allow-http-fhir-server",
+        action="store_const",
+        const=True,
+        default=None,
+        help="accept http:// fhirServer URLs (testing only)",
+    )
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
-    p.add_argument("--no-auth", action="store_true",
-                   help="DISABLE JWT authentication (local testing only)")
+    p.add_argument("--no-auth", action="store_true", help="DISABLE JWT authentication (local testing only)")
     a = sub.add_parser("apply", help="apply a PlanDefinition to a patient ($apply)")
     a.add_argument("--plan", required=True, help="PlanDefinition canonical url[|version] or id")
-    a.add_argument("--patient", required=True, type=Path,
-                   help="a Patient JSON or a Bundle of the patient's data")
+    a.add_argument(
+        "--patient", required=True, type=Path, help="a Patient JSON or a Bundle of the patient's data"
+    )
     a.add_argument("--dist", type=Path, default=DEFAULT_OUT, help="build output directory")
     a.add_argument("--fhir-server", help="load the PlanDefinition from this FHIR R5 server")
     a.add_argument("--practitioner", help="author reference, e.g. Practitioner/123")
@@ -515,16 +570,21 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.source is None and args.fhir_server is None and args.config is None:
         overrides["source"] = str(DEFAULT_OUT)
     config = server.build_config(args.config, overrides)
-    logging.basicConfig(level=config.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     err = _stderr()
     service = server.prepare(config)
     if not config.auth:
-        err.print("[bold white on red] WARNING: AUTHENTICATION IS DISABLED (--no-auth). "
-                  "Any caller can use this service. Never expose it beyond localhost. [/]")
-    err.print(f"[bold green]CDS Hooks service[/] with {len(service.endpoints)} services "
-              f"on http://{config.host}:{config.port}/cds-services "
-              f"({config.workers} worker{'s' if config.workers > 1 else ''})")
+        err.print(
+            "[bold white on red] WARNING: AUTHENTICATION IS DISABLED (--no-auth). "
+            "Any caller can use this service. Never expose it beyond localhost. [/]"
+        )
+    err.print(
+        f"[bold green]CDS Hooks service[/] with {len(service.endpoints)} services "
+        f"on http://{config.host}:{config.port}/cds-services "
+        f"({config.workers} worker{'s' if config.workers > 1 else ''})"
+    )
     for ep in service.endpoints.values():
         err.print(f"  {ep.hook:<13} {ep.id}", markup=False)
     server.run(config, service)

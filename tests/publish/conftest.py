@@ -68,24 +68,56 @@ def synthetic_corpus(n_groups: int = 3, version: str = "1.0.0") -> list[dict]:
 
     out: list[dict] = []
     for g in range(n_groups):
-        grp = keyed("Group", f"pop-{g}", type="person", membership="definitional",
-                    characteristic=[{"code": {"text": "adults"}, "valueBoolean": True,
-                                     "exclude": False}])
-        var = canonical("EvidenceVariable", f"outcome-{g}", version, name=f"Outcome{g}",
-                        characteristic=[{"definitionReference": {"reference": f"Group/pop-{g}"}}])
-        ev = canonical("Evidence", f"ev-{g}", version,
-                       variableDefinition=[{"variableRole": {"coding": [{
-                           "system": "http://terminology.hl7.org/CodeSystem/variable-role",
-                           "code": "measuredVariable"}]},
-                                            "observed": {"reference": f"EvidenceVariable/outcome-{g}"}}],
-                       statistic=[{"quantity": {"value": Decimal("0.050")}}])
-        aa = keyed("ArtifactAssessment", f"certainty-{g}", date="2024-01-01",
-                   artifactReference={"reference": f"Evidence/ev-{g}"})
+        grp = keyed(
+            "Group",
+            f"pop-{g}",
+            type="person",
+            membership="definitional",
+            characteristic=[{"code": {"text": "adults"}, "valueBoolean": True, "exclude": False}],
+        )
+        var = canonical(
+            "EvidenceVariable",
+            f"outcome-{g}",
+            version,
+            name=f"Outcome{g}",
+            characteristic=[{"definitionReference": {"reference": f"Group/pop-{g}"}}],
+        )
+        ev = canonical(
+            "Evidence",
+            f"ev-{g}",
+            version,
+            variableDefinition=[
+                {
+                    "variableRole": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/variable-role",
+                                "code": "measuredVariable",
+                            }
+                        ]
+                    },
+                    "observed": {"reference": f"EvidenceVariable/outcome-{g}"},
+                }
+            ],
+            statistic=[{"quantity": {"value": Decimal("0.050")}}],
+        )
+        aa = keyed(
+            "ArtifactAssessment",
+            f"certainty-{g}",
+            date="2024-01-01",
+            artifactReference={"reference": f"Evidence/ev-{g}"},
+        )
         cit = canonical("Citation", f"cit-{g}", version, title=f"Trial {g}")
         out += [grp, var, ev, aa, cit]
-    out.append(canonical("PlanDefinition", "rec", version, type={"text": "eca-rule"},
-                         relatedArtifact=[{"type": "citation",
-                                           "resource": f"{BASE}/Citation/cit-0|{version}"}]))
+    out.append(
+        canonical(
+            "PlanDefinition",
+            "rec",
+            version,
+            type={"text": "eca-rule"},
+            relatedArtifact=[{"type": "citation", "resource": f"{BASE}/Citation/cit-0|{version}"}],
+        )
+    )
     return out
 
 
@@ -128,9 +160,13 @@ def make_client(threaded_httpserver):
 
     def factory(url: str | None = None, *, sleep=None, auth=None, **options):
         opts = {"connect_timeout": 2.0, "read_timeout": 5.0, **options}
-        client = FhirClient(url or threaded_httpserver.url_for("/fhir"),
-                            options=HttpOptions(**opts), auth=auth,
-                            sleep=sleep or SleepRecorder(), rng=lambda: 0.5)
+        client = FhirClient(
+            url or threaded_httpserver.url_for("/fhir"),
+            options=HttpOptions(**opts),
+            auth=auth,
+            sleep=sleep or SleepRecorder(),
+            rng=lambda: 0.5,
+        )
         clients.append(client)
         return client
 

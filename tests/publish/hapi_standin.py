@@ -58,8 +58,22 @@ REASONS = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
-_CANONICAL = {"url", "version", "identifier", "status", "name", "title", "date", "description",
-              "publisher", "context", "context-type", "jurisdiction", "derived-from", "effective"}
+_CANONICAL = {
+    "url",
+    "version",
+    "identifier",
+    "status",
+    "name",
+    "title",
+    "date",
+    "description",
+    "publisher",
+    "context",
+    "context-type",
+    "jurisdiction",
+    "derived-from",
+    "effective",
+}
 SEARCH_PARAMS: dict[str, set[str]] = {
     "Citation": _CANONICAL | {"classification", "classifier"},
     "Evidence": _CANONICAL,
@@ -181,12 +195,12 @@ def _param_keys(name: str, raw: str) -> list[tuple[str, str]]:
     return keys
 
 
-def _walk_strings(node: Any, fn: Callable[[str, str], str | None], key: str = "",
-                  in_identifier: bool = False) -> Any:
+def _walk_strings(
+    node: Any, fn: Callable[[str, str], str | None], key: str = "", in_identifier: bool = False
+) -> Any:
     """Copy ``node``, replacing each string ``s`` under key ``k`` by ``fn(k, s)`` when not None."""
     if isinstance(node, dict):
-        return {k: _walk_strings(v, fn, k, in_identifier or k == "identifier")
-                for k, v in node.items()}
+        return {k: _walk_strings(v, fn, k, in_identifier or k == "identifier") for k, v in node.items()}
     if isinstance(node, list):
         return [_walk_strings(v, fn, key, in_identifier) for v in node]
     if isinstance(node, str) and not (in_identifier and key != "reference"):
@@ -381,7 +395,7 @@ class HapiStandIn:
             return route(request)
         if not path.startswith(self.base_path):
             return self._error_response(HapiError(404, 302, f"Unknown path {path!r}"))
-        sub = path[len(self.base_path):].strip("/")
+        sub = path[len(self.base_path) :].strip("/")
         fault = self._take_fault(request.method, sub)
         if fault is not None and fault.kind == "status":
             resp = self._error_response(
@@ -451,7 +465,9 @@ class HapiStandIn:
         rtype = parts[0]
         if rtype not in self.resource_types and not (rtype == "Bundle" and method == "POST"):
             raise HapiError(
-                404, 302, f"Unknown resource type '{rtype}' - Server knows how to handle: "
+                404,
+                302,
+                f"Unknown resource type '{rtype}' - Server knows how to handle: "
                 f"{self.resource_types}",  # code unverified
             )
         if len(parts) == 1:
@@ -476,8 +492,9 @@ class HapiStandIn:
         if len(parts) == 4 and parts[2] == "_history" and method == "GET":
             versions = self.resources.get(rtype, {}).get(parts[1])
             if not versions or not parts[3].isdigit() or not 1 <= int(parts[3]) <= len(versions):
-                raise HapiError(404, 979, f"Version \"{parts[3]}\" is not valid for resource "
-                                f"{rtype}/{parts[1]}")  # code unverified
+                raise HapiError(
+                    404, 979, f'Version "{parts[3]}" is not valid for resource {rtype}/{parts[1]}'
+                )  # code unverified
             return self._json(versions[int(parts[3]) - 1])
         raise HapiError(400, 0, f"{method} {sub!r} is not supported by the stand-in")
 
@@ -486,13 +503,18 @@ class HapiStandIn:
         resources = []
         for rtype in self.resource_types:
             inter = [i for i in interactions if f"{rtype}:{i}" not in self.missing_interactions]
-            resources.append({
-                "type": rtype,
-                "interaction": [{"code": i} for i in inter],
-                "searchParam": [{"name": n, "type": "token"} for n in sorted(SEARCH_PARAMS[rtype])],
-            })
-        system = [i for i in ("transaction", "batch", "history-system", "search-system")
-                  if i not in self.missing_interactions]
+            resources.append(
+                {
+                    "type": rtype,
+                    "interaction": [{"code": i} for i in inter],
+                    "searchParam": [{"name": n, "type": "token"} for n in sorted(SEARCH_PARAMS[rtype])],
+                }
+            )
+        system = [
+            i
+            for i in ("transaction", "batch", "history-system", "search-system")
+            if i not in self.missing_interactions
+        ]
         return {
             "resourceType": "CapabilityStatement",
             "status": "active",
@@ -500,8 +522,7 @@ class HapiStandIn:
             "fhirVersion": self.fhir_version,
             "format": ["application/fhir+xml", "application/fhir+json"],
             "software": {"name": "HAPI FHIR stand-in", "version": "8.x"},
-            "rest": [{"mode": "server", "resource": resources,
-                      "interaction": [{"code": i} for i in system]}],
+            "rest": [{"mode": "server", "resource": resources, "interaction": [{"code": i} for i in system]}],
         }
 
     def _read(self, txn: _Txn, rtype: str, rid: str) -> dict:
@@ -511,8 +532,9 @@ class HapiStandIn:
         return res
 
     def _rest_headers(self, request: Request, res: dict) -> dict:
-        loc = f"{self._base_url(request)}/{res['resourceType']}/{res['id']}/_history/" \
-              f"{res['meta']['versionId']}"
+        loc = (
+            f"{self._base_url(request)}/{res['resourceType']}/{res['id']}/_history/{res['meta']['versionId']}"
+        )
         modified = datetime.fromisoformat(res["meta"]["lastUpdated"])
         return {
             "Location": loc,
@@ -528,14 +550,17 @@ class HapiStandIn:
             base = name.split(":")[0]
             if base not in valid:
                 raise HapiError(
-                    400, 1223, f'Unknown search parameter "{base}" for resource type "{rtype}". '
+                    400,
+                    1223,
+                    f'Unknown search parameter "{base}" for resource type "{rtype}". '
                     f"Valid search parameters for this search are: {sorted(valid)}",
                 )
             if base not in IMPLEMENTED_PARAMS and base not in READ_ONLY_PARAMS:
                 raise AssertionError(f"stand-in: search parameter {base!r} is not implemented")
 
-    def _cached_search(self, request: Request | None, txn: _Txn, rtype: str,
-                       query: list[tuple[str, str]]) -> list[str]:
+    def _cached_search(
+        self, request: Request | None, txn: _Txn, rtype: str, query: list[tuple[str, str]]
+    ) -> list[str]:
         control = request.headers.get("Cache-Control", "") if request is not None else ""
         bypass = self.honour_no_cache and ("no-cache" in control or "no-store" in control)
         key = (rtype, tuple(sorted(query)))
@@ -549,8 +574,9 @@ class HapiStandIn:
             self._search_cache[key] = (now, ids)
         return ids
 
-    def _search_bundle(self, request: Request | None, txn: _Txn, rtype: str,
-                       query: list[tuple[str, str]]) -> dict:
+    def _search_bundle(
+        self, request: Request | None, txn: _Txn, rtype: str, query: list[tuple[str, str]]
+    ) -> dict:
         self._check_params(rtype, query)
         ids = self._cached_search(request, txn, rtype, query)
         elements = next((v for n, v in query if n == "_elements"), None)
@@ -561,13 +587,23 @@ class HapiStandIn:
             if elements:
                 keep = set(elements.split(",")) | {"resourceType", "id", "meta"}
                 res = {k: v for k, v in res.items() if k in keep}
-                res["meta"] = {**res["meta"], "tag": [*res["meta"].get("tag", []), {
-                    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-                    "code": "SUBSETTED"}]}
-            entries.append({"fullUrl": f"{base}/{rtype}/{rid}", "resource": res,
-                            "search": {"mode": "match"}})
-        bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(entries),
-                  "link": [{"relation": "self", "url": f"{base}/{rtype}"}]}
+                res["meta"] = {
+                    **res["meta"],
+                    "tag": [
+                        *res["meta"].get("tag", []),
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                            "code": "SUBSETTED",
+                        },
+                    ],
+                }
+            entries.append({"fullUrl": f"{base}/{rtype}/{rid}", "resource": res, "search": {"mode": "match"}})
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(entries),
+            "link": [{"relation": "self", "url": f"{base}/{rtype}"}],
+        }
         if entries:
             bundle["entry"] = entries
         return bundle
@@ -578,18 +614,26 @@ class HapiStandIn:
             raise HapiError(404, 2001, f"Resource {rtype}/{rid} is not known")
         base = self._base_url(request)
         entries = [
-            {"fullUrl": f"{base}/{rtype}/{rid}", "resource": v,
-             "request": {"method": "POST" if v["meta"]["versionId"] == "1" else "PUT",
-                         "url": rtype},
-             "response": {"status": "201 Created" if v["meta"]["versionId"] == "1" else "200 OK"}}
+            {
+                "fullUrl": f"{base}/{rtype}/{rid}",
+                "resource": v,
+                "request": {"method": "POST" if v["meta"]["versionId"] == "1" else "PUT", "url": rtype},
+                "response": {"status": "201 Created" if v["meta"]["versionId"] == "1" else "200 OK"},
+            }
             for v in reversed(versions)
         ]
-        return {"resourceType": "Bundle", "type": "history", "total": len(entries),
-                "entry": entries}
+        return {"resourceType": "Bundle", "type": "history", "total": len(entries), "entry": entries}
 
     # ---------------------------------------------------------------- writes (shared)
-    def _resolve_write(self, txn: _Txn, method: str, url: str, body: dict | None,
-                       if_none_exist: str | None, in_transaction: bool) -> tuple[str, str, str]:
+    def _resolve_write(
+        self,
+        txn: _Txn,
+        method: str,
+        url: str,
+        body: dict | None,
+        if_none_exist: str | None,
+        in_transaction: bool,
+    ) -> tuple[str, str, str]:
         """Decide the target of a write: returns ``(rtype, id, kind)`` where kind is one of
         create / create-match / update-as-create / update / cond-create / cond-update."""
         if body is None:
@@ -597,8 +641,9 @@ class HapiStandIn:
         path, _, qs = url.partition("?")
         rtype = path.strip("/").split("/")[0]
         if body.get("resourceType") != rtype:
-            raise HapiError(400, 0, f"Resource type {body.get('resourceType')!r} does not match "
-                            f"the URL {url!r}")
+            raise HapiError(
+                400, 0, f"Resource type {body.get('resourceType')!r} does not match the URL {url!r}"
+            )
         if method == "POST":
             if if_none_exist:
                 cond = if_none_exist.split("?", 1)[1] if "?" in if_none_exist else if_none_exist
@@ -606,9 +651,13 @@ class HapiStandIn:
                 self._check_params(rtype, params)
                 ids = txn.search(rtype, params)
                 if len(ids) > 1:
-                    raise HapiError(412, 958, f'Failed to CREATE resource of type {rtype} with '
-                                    f'match URL "{if_none_exist}" because this search matched '
-                                    f"{len(ids)} resources")
+                    raise HapiError(
+                        412,
+                        958,
+                        f"Failed to CREATE resource of type {rtype} with "
+                        f'match URL "{if_none_exist}" because this search matched '
+                        f"{len(ids)} resources",
+                    )
                 if ids:
                     return rtype, ids[0], "create-match"
             return rtype, self._new_id(), "create"
@@ -619,12 +668,20 @@ class HapiStandIn:
             self._check_params(rtype, params)
             ids = txn.search(rtype, params)
             if len(ids) > 1:
-                raise HapiError(412, 988, f'Failed to UPDATE resource of type {rtype} with match '
-                                f'URL "{url}" because this search matched {len(ids)} resources')
+                raise HapiError(
+                    412,
+                    988,
+                    f"Failed to UPDATE resource of type {rtype} with match "
+                    f'URL "{url}" because this search matched {len(ids)} resources',
+                )
             if ids:
                 if body.get("id") and body["id"] != ids[0]:
-                    raise HapiError(400, 2279, f'Failed to UPDATE resource with match URL "{url}" '
-                                    "because the matching resource does not match the provided ID")
+                    raise HapiError(
+                        400,
+                        2279,
+                        f'Failed to UPDATE resource with match URL "{url}" '
+                        "because the matching resource does not match the provided ID",
+                    )
                 return rtype, ids[0], "cond-update"
             if body.get("id"):
                 self._check_client_id(txn, rtype, body["id"])
@@ -636,20 +693,31 @@ class HapiStandIn:
         rid = parts[1]
         if not in_transaction:
             if not body.get("id"):
-                raise HapiError(400, 419, "Can not update resource, resource body must contain "
-                                "an ID element for update (PUT) operation")
+                raise HapiError(
+                    400,
+                    419,
+                    "Can not update resource, resource body must contain "
+                    "an ID element for update (PUT) operation",
+                )
             if body["id"] != rid:
-                raise HapiError(400, 420, f'Can not update resource, resource body ID "{body["id"]}'
-                                f'" does not match URL ID "{rid}"')  # code unverified
+                raise HapiError(
+                    400,
+                    420,
+                    f'Can not update resource, resource body ID "{body["id"]}" does not match URL ID "{rid}"',
+                )  # code unverified
         self._check_client_id(txn, rtype, rid)
         return rtype, rid, "update" if txn.exists(rtype, rid) else "update-as-create"
 
     @staticmethod
     def _check_client_id(txn: _Txn, rtype: str, rid: str) -> None:
         if rid.isdigit() and not txn.exists(rtype, rid):
-            raise HapiError(400, 960, f"Can not create resource with ID[{rid}], no resource with "
-                            "this ID exists and clients may only assign IDs which contain at least "
-                            "one non-numeric character")
+            raise HapiError(
+                400,
+                960,
+                f"Can not create resource with ID[{rid}], no resource with "
+                "this ID exists and clients may only assign IDs which contain at least "
+                "one non-numeric character",
+            )
 
     @staticmethod
     def _check_if_match(txn: _Txn, rtype: str, rid: str, if_match: str | None) -> None:
@@ -658,8 +726,11 @@ class HapiStandIn:
         wanted = if_match.removeprefix("W/").strip('"')
         current = txn.current(rtype, rid)
         if current is None or current["meta"]["versionId"] != wanted:
-            raise HapiError(409, 989, f"Trying to update {rtype}/{rid}/_history/{wanted} but this "
-                            "is not the current version")
+            raise HapiError(
+                409,
+                989,
+                f"Trying to update {rtype}/{rid}/_history/{wanted} but this is not the current version",
+            )
 
     def _check_references(self, txn: _Txn, res: dict) -> None:
         rtype = res["resourceType"]
@@ -667,15 +738,19 @@ class HapiStandIn:
             if ref.startswith("#") or PLACEHOLDER.match(ref):
                 continue
             if re.match(r"^https?://", ref):
-                raise HapiError(400, 507, f'Resource contains external reference to URL "{ref}" '
-                                "but this server is not configured to allow external references")
+                raise HapiError(
+                    400,
+                    507,
+                    f'Resource contains external reference to URL "{ref}" '
+                    "but this server is not configured to allow external references",
+                )
             m = RELATIVE.match(ref.split("/_history/")[0])
             if m and not txn.exists(m.group(1), m.group(2)):
-                raise HapiError(400, 1094, f"Resource {m.group(1)}/{m.group(2)} not found, "
-                                f"specified in path: {path}")
+                raise HapiError(
+                    400, 1094, f"Resource {m.group(1)}/{m.group(2)} not found, specified in path: {path}"
+                )
 
-    def _entry_response(self, stored: dict, status: int, code: str, verb: str,
-                        representation: bool) -> dict:
+    def _entry_response(self, stored: dict, status: int, code: str, verb: str, representation: bool) -> dict:
         ref = f"{stored['resourceType']}/{stored['id']}/_history/{stored['meta']['versionId']}"
         response = {
             "status": f"{status} {REASONS[status]}",
@@ -684,8 +759,7 @@ class HapiStandIn:
             "lastModified": stored["meta"]["lastUpdated"],
         }
         if self.emit_outcome:
-            response["outcome"] = _storage_outcome(
-                code, f'Successfully {verb} resource "{ref}". Took 1ms.')
+            response["outcome"] = _storage_outcome(code, f'Successfully {verb} resource "{ref}". Took 1ms.')
         entry: dict = {"response": response}
         if representation:
             entry["resource"] = stored
@@ -726,14 +800,22 @@ class HapiStandIn:
         if_none_exist = request.headers.get("If-None-Exist")
         return self._rest_commit(request, "POST", rtype, body, if_none_exist, None)
 
-    def _rest_write(self, request: Request, rtype: str, rid: str | None,
-                    query: list[tuple[str, str]]) -> Response:
+    def _rest_write(
+        self, request: Request, rtype: str, rid: str | None, query: list[tuple[str, str]]
+    ) -> Response:
         body = self._parse_body(request)
         url = f"{rtype}/{rid}" if rid else f"{rtype}?{request.query_string.decode()}"
         return self._rest_commit(request, "PUT", url, body, None, request.headers.get("If-Match"))
 
-    def _rest_commit(self, request: Request, method: str, url: str, body: dict,
-                     if_none_exist: str | None, if_match: str | None) -> Response:
+    def _rest_commit(
+        self,
+        request: Request,
+        method: str,
+        url: str,
+        body: dict,
+        if_none_exist: str | None,
+        if_match: str | None,
+    ) -> Response:
         txn = _Txn(self)
         rtype, rid, kind = self._resolve_write(txn, method, url, body, if_none_exist, False)
         self._check_if_match(txn, rtype, rid, if_match)
@@ -746,8 +828,12 @@ class HapiStandIn:
             changed = stored is not before
             cond = if_none_exist or (url if "?" in url else None)
             if cond and not self._satisfies(txn, rtype, rid, cond):
-                raise HapiError(400, 929, "Failed to process conditional create. The supplied "
-                                "resource did not satisfy the conditional URL.")
+                raise HapiError(
+                    400,
+                    929,
+                    "Failed to process conditional create. The supplied "
+                    "resource did not satisfy the conditional URL.",
+                )
         self._commit(txn)
         status, code, verb = self._storage_code(kind, changed)
         headers = self._rest_headers(request, stored)
@@ -759,24 +845,33 @@ class HapiStandIn:
             return resp
         if "return=OperationOutcome" in prefer:
             ref = f"{rtype}/{rid}/_history/{stored['meta']['versionId']}"
-            return self._json(_storage_outcome(code, f'Successfully {verb} resource "{ref}".'),
-                              status, headers)
+            return self._json(
+                _storage_outcome(code, f'Successfully {verb} resource "{ref}".'), status, headers
+            )
         return self._json(stored, status, headers)
 
     def _validate(self, request: Request, rtype: str) -> Response:
         body = self._parse_body(request)
         if body.get("resourceType") == "Parameters":
-            body = next((p.get("resource") for p in body.get("parameter", [])
-                         if p.get("name") == "resource"), {})
+            body = next(
+                (p.get("resource") for p in body.get("parameter", []) if p.get("name") == "resource"), {}
+            )
         issues = []
         if body.get("resourceType") != rtype:
             issues.append(f"Resource type {body.get('resourceType')!r} is not {rtype}")
         if rtype in SEARCH_PARAMS and "status" in SEARCH_PARAMS[rtype] and not body.get("status"):
             issues.append(f"{rtype}.status: minimum required = 1, but only found 0")
-        oo = {"resourceType": "OperationOutcome", "issue": [
-            {"severity": "error", "code": "processing", "diagnostics": i} for i in issues
-        ] or [{"severity": "information", "code": "informational",
-               "diagnostics": "No issues detected during validation"}]}
+        oo = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "processing", "diagnostics": i} for i in issues]
+            or [
+                {
+                    "severity": "information",
+                    "code": "informational",
+                    "diagnostics": "No issues detected during validation",
+                }
+            ],
+        }
         return self._json(oo)  # HAPI >= 6.6 answers 200 whether or not the resource is valid
 
     # ---------------------------------------------------------------- Bundles
@@ -784,11 +879,15 @@ class HapiStandIn:
         body = self._parse_body(request)
         btype = body.get("type") or "(missing)"
         if btype not in ("collection", "document", "message"):
-            raise HapiError(422, 522, f"Unable to store a Bundle resource on this server with a "
-                            f"Bundle.type value of: {btype}. Note that if you are trying to "
-                            "perform a FHIR 'transaction' or 'batch' operation you should POST the "
-                            "Bundle resource to the Base URL of the server, not to the '/Bundle' "
-                            "endpoint.")
+            raise HapiError(
+                422,
+                522,
+                f"Unable to store a Bundle resource on this server with a "
+                f"Bundle.type value of: {btype}. Note that if you are trying to "
+                "perform a FHIR 'transaction' or 'batch' operation you should POST the "
+                "Bundle resource to the Base URL of the server, not to the '/Bundle' "
+                "endpoint.",
+            )
         return self._rest_commit(request, "POST", "Bundle", body, None, None)
 
     def _post_bundle(self, request: Request) -> Response:
@@ -801,8 +900,7 @@ class HapiStandIn:
             return self._json(self._transaction(request, body, representation))
         if btype == "batch":
             return self._json(self._batch(request, body, representation))
-        raise HapiError(400, 527, f"Unable to process transaction where incoming Bundle.type = "
-                        f"{btype}")
+        raise HapiError(400, 527, f"Unable to process transaction where incoming Bundle.type = {btype}")
 
     def _batch(self, request: Request, bundle: dict, representation: bool) -> dict:
         out = []
@@ -812,15 +910,22 @@ class HapiStandIn:
                 resolved = self._transaction(request, sub, representation, batch=True)
                 out.append(resolved["entry"][0])
             except HapiError as exc:
-                out.append({"response": {
-                    "status": f"{exc.status} {REASONS.get(exc.status, '')}".strip(),
-                    "outcome": outcome_error(exc.diagnostics, "exception"),
-                }})
-        return {"resourceType": "Bundle", "type": "batch-response", "entry": out,
-                "link": [{"relation": "self", "url": self._base_url(request)}]}
+                out.append(
+                    {
+                        "response": {
+                            "status": f"{exc.status} {REASONS.get(exc.status, '')}".strip(),
+                            "outcome": outcome_error(exc.diagnostics, "exception"),
+                        }
+                    }
+                )
+        return {
+            "resourceType": "Bundle",
+            "type": "batch-response",
+            "entry": out,
+            "link": [{"relation": "self", "url": self._base_url(request)}],
+        }
 
-    def _transaction(self, request: Request, bundle: dict, representation: bool,
-                     batch: bool = False) -> dict:
+    def _transaction(self, request: Request, bundle: dict, representation: bool, batch: bool = False) -> dict:
         entries = bundle.get("entry", []) or []
         txn = _Txn(self)
         # fullUrl checks (HAPI-0533 / HAPI-0534)
@@ -830,11 +935,14 @@ class HapiStandIn:
             if not full:
                 continue
             if full.startswith("urn:") and not PLACEHOLDER.match(full):
-                raise HapiError(400, 533, f"Invalid placeholder ID found: {full} - Must be of the "
-                                "form 'urn:uuid:[uuid]' or 'urn:oid:[oid]'")
+                raise HapiError(
+                    400,
+                    533,
+                    f"Invalid placeholder ID found: {full} - Must be of the "
+                    "form 'urn:uuid:[uuid]' or 'urn:oid:[oid]'",
+                )
             if full in seen:
-                raise HapiError(400, 534, f"Transaction bundle contains multiple resources with "
-                                f"ID: {full}")
+                raise HapiError(400, 534, f"Transaction bundle contains multiple resources with ID: {full}")
             seen.add(full)
 
         placeholders: dict[str, str] = {}  # fullUrl -> Type/id
@@ -846,7 +954,8 @@ class HapiStandIn:
             if not url or ("urn:" not in url and "urn%3A" not in url):
                 return url
             return _URL_PLACEHOLDER.sub(
-                lambda m: placeholders.get(m.group(0).replace("%3A", ":"), m.group(0)), url)
+                lambda m: placeholders.get(m.group(0).replace("%3A", ":"), m.group(0)), url
+            )
 
         def has_placeholder(url: str | None) -> bool:
             return bool(url) and ("urn:uuid" in url or "urn%3Auuid" in url)
@@ -860,8 +969,7 @@ class HapiStandIn:
                 i,
             ),
         )
-        writes = [i for i in order
-                  if entries[i].get("request", {}).get("method") in ("POST", "PUT")]
+        writes = [i for i in order if entries[i].get("request", {}).get("method") in ("POST", "PUT")]
         for i in writes:
             req = entries[i].get("request", {})
             method, url = req.get("method"), req.get("url")
@@ -877,7 +985,8 @@ class HapiStandIn:
             first_by_cond[cond_key] = i
             body = entries[i].get("resource")
             rtype, rid, kind = self._resolve_write(
-                txn, method, subst(url), body, subst(req.get("ifNoneExist")), True)
+                txn, method, subst(url), body, subst(req.get("ifNoneExist")), True
+            )
             targets[i] = (rtype, rid, kind)
             full = entries[i].get("fullUrl")
             if full and PLACEHOLDER.match(full):
@@ -901,9 +1010,13 @@ class HapiStandIn:
             try:
                 body = _walk_strings(entries[i]["resource"], rewrite)
             except _Unresolved as exc:
-                raise HapiError(400, 541, f"Unable to satisfy placeholder ID {exc.value} found in "
-                                f"element named '{exc.key}' within resource of type: "
-                                f"{rtype}") from None
+                raise HapiError(
+                    400,
+                    541,
+                    f"Unable to satisfy placeholder ID {exc.value} found in "
+                    f"element named '{exc.key}' within resource of type: "
+                    f"{rtype}",
+                ) from None
             self._check_if_match(txn, rtype, rid, req.get("ifMatch"))
             if kind == "create-match":
                 stored, changed = txn.current(rtype, rid), False
@@ -920,19 +1033,24 @@ class HapiStandIn:
             rtype, rid, kind = targets[i]
             self._check_references(txn, txn.current(rtype, rid))
             req = entries[i]["request"]
-            cond = subst(req.get("ifNoneExist")) or (subst(req["url"]) if "?" in req["url"]
-                                                     else None)
+            cond = subst(req.get("ifNoneExist")) or (subst(req["url"]) if "?" in req["url"] else None)
             if not cond:
                 continue
-            matching = txn.search(rtype, parse_qsl(cond.split("?", 1)[-1],
-                                                   keep_blank_values=True))
+            matching = txn.search(rtype, parse_qsl(cond.split("?", 1)[-1], keep_blank_values=True))
             if kind != "create-match" and rid not in matching:
-                raise HapiError(412, 539, f'Invalid conditional URL "{cond}". The given resource '
-                                "is not matched by this URL.")
+                raise HapiError(
+                    412,
+                    539,
+                    f'Invalid conditional URL "{cond}". The given resource is not matched by this URL.',
+                )
             if len(matching) > 1:
-                raise HapiError(400, 542, "Unable to process Transaction - Request would cause "
-                                f'multiple resources to match URL: "{cond}". Does transaction '
-                                "request contain duplicates?")
+                raise HapiError(
+                    400,
+                    542,
+                    "Unable to process Transaction - Request would cause "
+                    f'multiple resources to match URL: "{cond}". Does transaction '
+                    "request contain duplicates?",
+                )
         out_entries: list[dict] = []
         for i, entry in enumerate(entries):
             req = entry.get("request", {})
@@ -942,28 +1060,33 @@ class HapiStandIn:
             if i in results:
                 rtype, rid, kind = targets[i]
                 status, code, verb = self._storage_code(kind, results[i]["changed"])
-                out_entries.append(self._entry_response(
-                    results[i]["stored"], status, code, verb, representation))
+                out_entries.append(
+                    self._entry_response(results[i]["stored"], status, code, verb, representation)
+                )
             elif method in ("GET", "HEAD"):
                 out_entries.append(self._get_entry(request, txn, req.get("url", "")))
             else:
                 raise HapiError(400, 529, f"Unable to handle method {method!r} in a Bundle entry")
         self._commit(txn)
-        return {"resourceType": "Bundle", "type": "batch-response" if batch else
-                "transaction-response", "entry": out_entries,
-                "link": [{"relation": "self", "url": self._base_url(request)}]}
+        return {
+            "resourceType": "Bundle",
+            "type": "batch-response" if batch else "transaction-response",
+            "entry": out_entries,
+            "link": [{"relation": "self", "url": self._base_url(request)}],
+        }
 
     def _get_entry(self, request: Request, txn: _Txn, url: str) -> dict:
         path, _, qs = url.partition("?")
         parts = [p for p in path.split("/") if p]
         if len(parts) == 1 and parts[0] in self.resource_types:
-            bundle = self._search_bundle(request, txn, parts[0],
-                                         parse_qsl(qs, keep_blank_values=True))
+            bundle = self._search_bundle(request, txn, parts[0], parse_qsl(qs, keep_blank_values=True))
             return {"resource": bundle, "response": {"status": "200 OK"}}
         if len(parts) == 2 and parts[0] in self.resource_types:
             res = self._read(txn, parts[0], parts[1])
-            return {"resource": res, "response": {"status": "200 OK",
-                                                  "etag": f'W/"{res["meta"]["versionId"]}"'}}
+            return {
+                "resource": res,
+                "response": {"status": "200 OK", "etag": f'W/"{res["meta"]["versionId"]}"'},
+            }
         raise HapiError(400, 0, f"Unsupported GET in a Bundle: {url!r}")
 
 

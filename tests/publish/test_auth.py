@@ -32,8 +32,9 @@ PASSWORD = "pw-Zq9-very-secret"
 
 
 def pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +59,17 @@ class SmartServer:
         self.refuse = False
         base = httpserver.url_for("/fhir")
         self.token_endpoint = httpserver.url_for("/auth/token")
-        self.hapi = HapiStandIn(auth_check=self.check, extra_routes={
-            "/fhir/.well-known/smart-configuration": lambda r: Response(
-                f'{{"token_endpoint": "{self.token_endpoint}", '
-                '"token_endpoint_auth_methods_supported": ["private_key_jwt"]}',
-                content_type="application/json"),
-            "/auth/token": self.token,
-        })
+        self.hapi = HapiStandIn(
+            auth_check=self.check,
+            extra_routes={
+                "/fhir/.well-known/smart-configuration": lambda r: Response(
+                    f'{{"token_endpoint": "{self.token_endpoint}", '
+                    '"token_endpoint_auth_methods_supported": ["private_key_jwt"]}',
+                    content_type="application/json",
+                ),
+                "/auth/token": self.token,
+            },
+        )
         httpserver.clear()
         httpserver.expect_request(re.compile(".*")).respond_with_handler(self.hapi.handle)
         self.url = base
@@ -72,33 +77,36 @@ class SmartServer:
     def token(self, request: Request) -> Response:
         form = parse_qs(request.get_data(as_text=True))
         assert form["grant_type"] == ["client_credentials"]
-        assert form["client_assertion_type"] == [
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
+        assert form["client_assertion_type"] == ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
         header = jwt.get_unverified_header(form["client_assertion"][0])
-        claims = jwt.decode(form["client_assertion"][0], self.public_key,
-                            algorithms=["RS384", "ES384"], audience=self.token_endpoint,
-                            leeway=600)  # the test advances the client clock
+        claims = jwt.decode(
+            form["client_assertion"][0],
+            self.public_key,
+            algorithms=["RS384", "ES384"],
+            audience=self.token_endpoint,
+            leeway=600,
+        )  # the test advances the client clock
         self.assertions.append({"header": header, "claims": claims, "scope": form["scope"][0]})
         if self.refuse:
-            return Response('{"error":"invalid_client"}', status=401,
-                            content_type="application/json")
+            return Response('{"error":"invalid_client"}', status=401, content_type="application/json")
         token = f"access-{len(self.issued)}"
         self.issued.append(token)
-        return Response(f'{{"access_token":"{token}","token_type":"bearer","expires_in":300}}',
-                        content_type="application/json")
+        return Response(
+            f'{{"access_token":"{token}","token_type":"bearer","expires_in":300}}',
+            content_type="application/json",
+        )
 
     def check(self, request: Request) -> bool:
         auth = request.headers.get("Authorization", "")
-        return bool(self.issued) and auth == f"Bearer {self.issued[-1]}" and \
-            self.issued[-1] not in self.revoked
+        return (
+            bool(self.issued) and auth == f"Bearer {self.issued[-1]}" and self.issued[-1] not in self.revoked
+        )
 
 
-def test_smart_backend_rs384_flow_caches_and_reauths_once(threaded_httpserver, rsa_key,
-                                                          make_client):
+def test_smart_backend_rs384_flow_caches_and_reauths_once(threaded_httpserver, rsa_key, make_client):
     server = SmartServer(threaded_httpserver, rsa_key.public_key())
     now = [time.time()]
-    auth = SmartBackendAuth("publisher-app", pem(rsa_key), key_source="test", kid="k1",
-                            clock=lambda: now[0])
+    auth = SmartBackendAuth("publisher-app", pem(rsa_key), key_source="test", kid="k1", clock=lambda: now[0])
     client = make_client(server.url, auth=auth)
     assert publish(synthetic_corpus(1), client).error is None
     assert len(server.issued) == 1  # cached across metadata, pre-read and transaction
@@ -148,8 +156,7 @@ def test_basic_auth_header(threaded_httpserver, make_client):
     hapi = HapiStandIn(auth_check=lambda r: r.headers.get("Authorization") == expected)
     threaded_httpserver.clear()
     threaded_httpserver.expect_request(re.compile(".*")).respond_with_handler(hapi.handle)
-    client = make_client(threaded_httpserver.url_for("/fhir"),
-                         auth=BasicAuth("alice", PASSWORD, "test"))
+    client = make_client(threaded_httpserver.url_for("/fhir"), auth=BasicAuth("alice", PASSWORD, "test"))
     assert publish(synthetic_corpus(1), client).error is None
 
 
@@ -192,21 +199,30 @@ def test_auth_config_errors(tmp_path, rsa_key):
         auth_from_options(smart_key_file=p256, smart_client_id="app", env={})
 
 
-def test_secrets_never_reach_logs_or_output(threaded_httpserver, monkeypatch, capsys, caplog,
-                                            tmp_path, seed_dist):
+def test_secrets_never_reach_logs_or_output(
+    threaded_httpserver, monkeypatch, capsys, caplog, tmp_path, seed_dist
+):
     """Run the CLI at DEBUG log level, once refused and once accepted: no secret anywhere."""
     from evidence_publisher.cli import main
 
     for accepted in (False, True):
         want = TOKEN if accepted else "something-else"
-        hapi = HapiStandIn(auth_check=lambda r, w=want: r.headers.get("Authorization") ==
-                           f"Bearer {w}")
+        hapi = HapiStandIn(auth_check=lambda r, w=want: r.headers.get("Authorization") == f"Bearer {w}")
         threaded_httpserver.clear()
         threaded_httpserver.expect_request(re.compile(".*")).respond_with_handler(hapi.handle)
         monkeypatch.setenv("FHIR_TOKEN", TOKEN)
         with caplog.at_level(logging.DEBUG):
-            code = main(["publish", str(seed_dist), "--server", threaded_httpserver.url_for("/fhir"),
-                         "--no-validate", "--format", "json"])
+            code = main(
+                [
+                    "publish",
+                    str(seed_dist),
+                    "--server",
+                    threaded_httpserver.url_for("/fhir"),
+                    "--no-validate",
+                    "--format",
+                    "json",
+                ]
+            )
         assert code == (0 if accepted else 35)
         out = capsys.readouterr()
         text = out.out + out.err + caplog.text

@@ -37,15 +37,15 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_publish_dist_then_verify_json(server, capsys, seed_dist, seed_resources):
     _hapi, url = server()
-    code, out, _ = run(capsys, "publish", str(seed_dist), "--server", url, "--no-validate",
-                       "--format", "json")
+    code, out, _ = run(
+        capsys, "publish", str(seed_dist), "--server", url, "--no-validate", "--format", "json"
+    )
     assert code == ExitCode.OK
     report = json.loads(out)
     assert report["counts"] == {"created": len(seed_resources)}
     assert report["exit_code"] == 0 and report["fhir_version"] == "5.0.0"
     assert all(r["server_id"] and r["version"] == "1" for r in report["resources"])
-    code, out, _ = run(capsys, "verify", str(seed_dist), "--server", url, "--no-validate",
-                       "--format", "json")
+    code, out, _ = run(capsys, "verify", str(seed_dist), "--server", url, "--no-validate", "--format", "json")
     assert code == ExitCode.OK and json.loads(out)["counts"] == {"same": len(seed_resources)}
     code, out, _ = run(capsys, "publish", str(seed_dist), "--server", url, "--no-validate")
     assert code == ExitCode.OK
@@ -54,8 +54,9 @@ def test_publish_dist_then_verify_json(server, capsys, seed_dist, seed_resources
 
 def test_publish_from_mappings_builds_first(server, capsys, seed_resources):
     hapi, url = server()
-    code, out, err = run(capsys, "publish", str(ROOT / "mappings" / "lupus-msc"), "--server", url,
-                         "--dry-run", "--no-validate")
+    code, out, err = run(
+        capsys, "publish", str(ROOT / "mappings" / "lupus-msc"), "--server", url, "--dry-run", "--no-validate"
+    )
     assert code == ExitCode.OK, err
     assert f"{len(seed_resources)} would-create" in out
     assert hapi.count() == 0
@@ -79,8 +80,16 @@ def test_exit_code_unreachable(capsys, seed_dist):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code, _, err = run(capsys, "publish", str(seed_dist), "--server",
-                       f"http://127.0.0.1:{port}/fhir", "--no-validate", "--retries", "0")
+    code, _, err = run(
+        capsys,
+        "publish",
+        str(seed_dist),
+        "--server",
+        f"http://127.0.0.1:{port}/fhir",
+        "--no-validate",
+        "--retries",
+        "0",
+    )
     assert code == ExitCode.SERVER_UNREACHABLE
     assert "connection refused" in err
 
@@ -97,8 +106,17 @@ def test_exit_code_rejected_and_partial(server, capsys, seed_dist, seed_resource
     evidence = next(r for r in seed_resources if r["resourceType"] == "Evidence")
     hapi.seed({**evidence, "id": "dup-a"})
     hapi.seed({**evidence, "id": "dup-b"})
-    code, out, err = run(capsys, "publish", str(seed_dist), "--server", url, "--no-validate",
-                         "--single-transaction", "--format", "json")
+    code, out, err = run(
+        capsys,
+        "publish",
+        str(seed_dist),
+        "--server",
+        url,
+        "--no-validate",
+        "--single-transaction",
+        "--format",
+        "json",
+    )
     assert code == ExitCode.REJECTED_BY_SERVER
     report = json.loads(out)
     assert report["error"]["hapi_code"] == "HAPI-0988"
@@ -130,9 +148,20 @@ def test_exit_code_partial_success(threaded_httpserver, capsys, tmp_path):
 
     threaded_httpserver.clear()
     threaded_httpserver.expect_request(re.compile(".*")).respond_with_handler(flaky)
-    code, out, err = run(capsys, "publish", str(tmp_path / "dist"), "--server",
-                         threaded_httpserver.url_for("/fhir"), "--no-validate", "--chunk-size",
-                         "5", "--retries", "1", "--format", "json")
+    code, out, err = run(
+        capsys,
+        "publish",
+        str(tmp_path / "dist"),
+        "--server",
+        threaded_httpserver.url_for("/fhir"),
+        "--no-validate",
+        "--chunk-size",
+        "5",
+        "--retries",
+        "1",
+        "--format",
+        "json",
+    )
     assert code == ExitCode.PARTIAL_SUCCESS, err
     report = json.loads(out)
     assert report["chunks"][0]["status"] == "committed"
@@ -157,14 +186,21 @@ def test_exit_code_auth_failed(server, capsys, seed_dist, monkeypatch):
 
 def test_insecure_is_loudly_warned(server, capsys, seed_dist):
     _, url = server()
-    code, _, err = run(capsys, "publish", str(seed_dist), "--server", url, "--no-validate",
-                       "--insecure", "--dry-run")
+    code, _, err = run(
+        capsys, "publish", str(seed_dist), "--server", url, "--no-validate", "--insecure", "--dry-run"
+    )
     assert code == ExitCode.OK
     assert "WARNING: --insecure" in err
 
 
 def test_credentials_in_url_are_refused(capsys, seed_dist):
-    code, _, err = run(capsys, "publish", str(seed_dist), "--server",
-                       "https://bob:hunter2@fhir.example.org/fhir", "--no-validate")
+    code, _, err = run(
+        capsys,
+        "publish",
+        str(seed_dist),
+        "--server",
+        "https://bob:hunter2@fhir.example.org/fhir",
+        "--no-validate",
+    )
     assert code == ExitCode.USAGE
     assert "hunter2" not in err

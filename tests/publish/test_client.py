@@ -33,28 +33,39 @@ def scripted(httpserver, responses: list[Response]) -> list[str]:
 
 
 def oo(status: int, text: str, headers: dict | None = None) -> Response:
-    body = ('{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing",'
-            f'"diagnostics":"{text}"}}]}}')
-    return Response(body, status=status, headers=headers or {},
-                    content_type="application/fhir+json")
+    body = (
+        '{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing",'
+        f'"diagnostics":"{text}"}}]}}'
+    )
+    return Response(body, status=status, headers=headers or {}, content_type="application/fhir+json")
 
 
-OK = Response('{"resourceType":"CapabilityStatement"}', status=200,
-              content_type="application/fhir+json")
-REPLAYABLE = {"resourceType": "Bundle", "type": "transaction", "entry": [
-    {"request": {"method": "PUT", "url": "Evidence?url=u&version=1"}, "resource": {}}]}
-NOT_REPLAYABLE = {"resourceType": "Bundle", "type": "transaction", "entry": [
-    {"request": {"method": "POST", "url": "Evidence"}, "resource": {}}]}
+OK = Response('{"resourceType":"CapabilityStatement"}', status=200, content_type="application/fhir+json")
+REPLAYABLE = {
+    "resourceType": "Bundle",
+    "type": "transaction",
+    "entry": [{"request": {"method": "PUT", "url": "Evidence?url=u&version=1"}, "resource": {}}],
+}
+NOT_REPLAYABLE = {
+    "resourceType": "Bundle",
+    "type": "transaction",
+    "entry": [{"request": {"method": "POST", "url": "Evidence"}, "resource": {}}],
+}
 
 
 def client_for(httpserver, sleep=None, **options) -> FhirClient:
-    return FhirClient(httpserver.url_for("/fhir"), sleep=sleep or SleepRecorder(),
-                      rng=lambda: 1.0, options=HttpOptions(**{"read_timeout": 5, **options}))
+    return FhirClient(
+        httpserver.url_for("/fhir"),
+        sleep=sleep or SleepRecorder(),
+        rng=lambda: 1.0,
+        options=HttpOptions(**{"read_timeout": 5, **options}),
+    )
 
 
 def test_retry_after_is_honoured_then_success(httpserver):
-    seen = scripted(httpserver, [oo(503, "busy", {"Retry-After": "7"}),
-                                 oo(429, "slow down", {"Retry-After": "3"}), OK])
+    seen = scripted(
+        httpserver, [oo(503, "busy", {"Retry-After": "7"}), oo(429, "slow down", {"Retry-After": "3"}), OK]
+    )
     sleep = SleepRecorder()
     body = client_for(httpserver, sleep).metadata()
     assert body["resourceType"] == "CapabilityStatement"
@@ -85,8 +96,13 @@ def test_no_retry_on_other_errors(httpserver, status):
 
 
 def test_replayable_transaction_is_retried(httpserver):
-    seen = scripted(httpserver, [oo(503, "busy"), Response(
-        '{"resourceType":"Bundle","type":"transaction-response","entry":[]}', status=200)])
+    seen = scripted(
+        httpserver,
+        [
+            oo(503, "busy"),
+            Response('{"resourceType":"Bundle","type":"transaction-response","entry":[]}', status=200),
+        ],
+    )
     resp = client_for(httpserver).send_bundle(REPLAYABLE)
     assert seen == ["POST", "POST"] and resp.attempts == 2
 
@@ -144,16 +160,25 @@ def test_retry_after_http_date():
 def test_replayable_is_a_property_of_the_bundle():
     assert bundle_is_replayable(REPLAYABLE)
     assert not bundle_is_replayable(NOT_REPLAYABLE)
-    cond_create = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"request": {"method": "POST", "url": "Evidence", "ifNoneExist": "identifier=a|b"}}]}
+    cond_create = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"request": {"method": "POST", "url": "Evidence", "ifNoneExist": "identifier=a|b"}}],
+    }
     assert bundle_is_replayable(cond_create)
-    gets = {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"request": {"method": "GET", "url": "Evidence?url=x"}}]}
+    gets = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"request": {"method": "GET", "url": "Evidence?url=x"}}],
+    }
     assert bundle_is_replayable(gets)
     batch_put = {"resourceType": "Bundle", "type": "batch", "entry": REPLAYABLE["entry"]}
     assert not bundle_is_replayable(batch_put)
-    delete = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"request": {"method": "DELETE", "url": "Evidence/x"}}]}
+    delete = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"request": {"method": "DELETE", "url": "Evidence/x"}}],
+    }
     assert not bundle_is_replayable(delete)
 
 

@@ -35,4 +35,5 @@ def test_live_publish_is_idempotent_and_verifies(live_client, seed_resources):
     assert second.counts() == {"unchanged": len(seed_resources)}
     check = verify(seed_resources, live_client)
     assert check.counts() == {"same": len(seed_resources)}, [
-        (r.ref, r.action, r.differences[:3]) for r in check.resources if r.action != "same"]
+        (r.ref, r.action, r.differences[:3]) for r in check.resources if r.action != "same"
+    ]

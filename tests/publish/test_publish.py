@@ -61,7 +61,8 @@ def test_publish_seed_corpus_then_read_back(hapi, make_client, seed_resources):
     assert result.requests_sent == 1 + 2 * chunks
     check = verify(seed_resources, make_client())
     assert check.counts() == {"same": len(seed_resources)}, [
-        (r.ref, r.differences) for r in check.resources if r.differences]
+        (r.ref, r.differences) for r in check.resources if r.differences
+    ]
     assert check.exit_code == ExitCode.OK
     # references were rewritten by the server to its own ids, and verify mapped them back
     by_ref = {r.ref: r for r in result.resources}
@@ -110,16 +111,14 @@ def test_update_reports_new_version(hapi, make_client):
     result = publish(corpus, make_client())
     updated = [r for r in result.resources if r.action == "updated"]
     assert [(r.ref, r.version) for r in updated] == [("Evidence/ev-0", "2")]
-    assert hapi.all_current("Evidence")[0]["statistic"][0]["quantity"]["value"] == \
-        Decimal("0.060")
+    assert hapi.all_current("Evidence")[0]["statistic"][0]["quantity"]["value"] == Decimal("0.060")
 
 
 def test_dry_run_reports_and_writes_nothing(hapi, make_client, seed_resources):
     result = preview(seed_resources, make_client())
     assert result.counts() == {"would-create": len(seed_resources)}
     assert hapi.count() == 0
-    assert all(method == "GET" or path.rstrip("/").endswith("/fhir")
-               for method, path in hapi.requests)
+    assert all(method == "GET" or path.rstrip("/").endswith("/fhir") for method, path in hapi.requests)
     publish(seed_resources, make_client())
     commits = hapi.commits
     changed = copy.deepcopy(seed_resources)
@@ -157,7 +156,8 @@ def test_verify_reports_differences_with_paths(hapi, make_client):
     by = {r.ref: r for r in result.resources}
     assert by["Evidence/ev-0"].action == "different"
     assert by["Evidence/ev-0"].differences == [
-        "Evidence.statistic[0].quantity.value: local 0.050 != server 0.05"]
+        "Evidence.statistic[0].quantity.value: local 0.050 != server 0.05"
+    ]
     assert by["Group/pop-0"].action == "missing"
     # the variable referencing the missing group now differs in its reference
     assert by["EvidenceVariable/outcome-0"].action == "different"
@@ -182,13 +182,16 @@ def test_single_transaction_and_oversized_component(hapi, make_client):
 
 
 # ---------------------------------------------------------------------------------- faults
-@pytest.mark.parametrize("fault", [
-    Fault("status", status=503, retry_after="2", method="POST"),
-    Fault("status", status=429, retry_after="1", method="POST"),
-    Fault("status", status=502, method="POST"),
-    Fault("drop", method="POST"),
-    Fault("drop_after_commit", method="POST"),
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault("status", status=503, retry_after="2", method="POST"),
+        Fault("status", status=429, retry_after="1", method="POST"),
+        Fault("status", status=502, method="POST"),
+        Fault("drop", method="POST"),
+        Fault("drop_after_commit", method="POST"),
+    ],
+)
 def test_transient_faults_are_retried_without_duplicates(hapi, make_client, fault):
     corpus = synthetic_corpus(3)
     sleep = SleepRecorder()
@@ -240,8 +243,9 @@ def test_persistent_outage_mid_run_is_partial_success_and_rerun_completes(
             first_chunk_done["n"] = 1
             hapi.inject(Fault("status", status=503, retry_after="1", method="POST"), times=50)
 
-    result = publish(corpus, make_client(max_retries=3),
-                     PublishOptions(chunk_size=size, preread=preread), fail_after_first)
+    result = publish(
+        corpus, make_client(max_retries=3), PublishOptions(chunk_size=size, preread=preread), fail_after_first
+    )
     assert isinstance(result.error, ServerUnreachable)
     assert result.exit_code == ExitCode.PARTIAL_SUCCESS
     statuses = [c.status for c in result.chunks]
@@ -276,8 +280,7 @@ def test_rejected_chunk_names_resource_and_hapi_code(hapi, make_client):
     assert "because this search matched 2 resources" in err.message
     assert f"chunk 2 of {len(chunks)}" in err.message
     failed = [r for r in result.resources if r.action == "failed"]
-    assert {r.ref for r in failed} == {f"{r['resourceType']}/{r['id']}"
-                                       for r in chunks[1].resources}
+    assert {r.ref for r in failed} == {f"{r['resourceType']}/{r['id']}" for r in chunks[1].resources}
     named = next(r for r in failed if r.ref == f"Evidence/{victim['id']}")
     assert "HAPI-0988" in named.note
     # nothing of the failed chunk was written (besides the two pre-existing copies)
@@ -341,8 +344,7 @@ def test_unreachable_server(make_client):
         port = s.getsockname()[1]
     sleep = SleepRecorder()
     with pytest.raises(ServerUnreachable) as info:
-        publish(synthetic_corpus(1), make_client(f"http://127.0.0.1:{port}/fhir", sleep=sleep,
-                                                 max_retries=2))
+        publish(synthetic_corpus(1), make_client(f"http://127.0.0.1:{port}/fhir", sleep=sleep, max_retries=2))
     assert "connection refused" in info.value.message
     assert len(sleep.calls) == 2
 

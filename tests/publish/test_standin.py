@@ -17,13 +17,13 @@ FHIR = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+jso
 
 def post(hapi: HapiStandIn, bundle: dict, path: str = "", headers: dict | None = None):
     url = f"{hapi.url}/{path}" if path else hapi.url
-    return requests.post(url, data=jsonio.dumps(bundle), headers={**FHIR, **(headers or {})},
-                         timeout=10)
+    return requests.post(url, data=jsonio.dumps(bundle), headers={**FHIR, **(headers or {})}, timeout=10)
 
 
 def put(hapi: HapiStandIn, path: str, body: dict, headers: dict | None = None):
-    return requests.put(f"{hapi.url}/{path}", data=jsonio.dumps(body),
-                        headers={**FHIR, **(headers or {})}, timeout=10)
+    return requests.put(
+        f"{hapi.url}/{path}", data=jsonio.dumps(body), headers={**FHIR, **(headers or {})}, timeout=10
+    )
 
 
 def get(hapi: HapiStandIn, path: str):
@@ -36,9 +36,12 @@ def txn(*entries: dict, btype: str = "transaction") -> dict:
 
 def cond_put(res: dict, full_url: str | None = None) -> dict:
     body = {k: v for k, v in res.items() if k != "id"}
-    url = f"{res['resourceType']}?url={res['url']}&version={res['version']}" if "url" in res \
-        else f"{res['resourceType']}?identifier={res['identifier'][0]['system']}|" \
-             f"{res['identifier'][0]['value']}"
+    url = (
+        f"{res['resourceType']}?url={res['url']}&version={res['version']}"
+        if "url" in res
+        else f"{res['resourceType']}?identifier={res['identifier'][0]['system']}|"
+        f"{res['identifier'][0]['value']}"
+    )
     entry = {"request": {"method": "PUT", "url": url}, "resource": body}
     if full_url:
         entry["fullUrl"] = full_url
@@ -79,8 +82,10 @@ def test_03_04_update_and_unchanged(hapi):
     post(hapi, txn(cond_put(ev("a"))))
     same = post(hapi, txn(cond_put(ev("a")))).json()["entry"][0]["response"]
     assert same["status"] == "200 OK" and same["etag"] == "1"
-    assert same["outcome"]["issue"][0]["details"]["coding"][0]["code"] == \
-        "SUCCESSFUL_UPDATE_WITH_CONDITIONAL_MATCH_NO_CHANGE"
+    assert (
+        same["outcome"]["issue"][0]["details"]["coding"][0]["code"]
+        == "SUCCESSFUL_UPDATE_WITH_CONDITIONAL_MATCH_NO_CHANGE"
+    )
     changed = post(hapi, txn(cond_put(ev("a", title="new")))).json()["entry"][0]["response"]
     assert changed["status"] == "200 OK"
     assert changed["etag"] == "2" and changed["location"].endswith("/_history/2")
@@ -97,8 +102,10 @@ def test_06_prefer_representation_returns_stored_resource(hapi):
 
 def test_07_08_conditional_create(hapi):
     ident = f"{BASE}/identifier|Evidence/a"
-    entry = {"request": {"method": "POST", "url": "Evidence", "ifNoneExist":
-                         f"Evidence?identifier={ident}"}, "resource": ev("a")}
+    entry = {
+        "request": {"method": "POST", "url": "Evidence", "ifNoneExist": f"Evidence?identifier={ident}"},
+        "resource": ev("a"),
+    }
     first = post(hapi, txn(entry)).json()["entry"][0]["response"]
     assert first["status"] == "201 Created"
     again = post(hapi, txn(entry)).json()["entry"][0]["response"]
@@ -136,19 +143,29 @@ def test_11_body_not_matching_its_conditional_url(hapi):
     entry["request"]["url"] = f"Evidence?url={BASE}/Evidence/other&version=1.0.0"
     resp = post(hapi, txn(entry))
     assert resp.status_code == 412 and diagnostics(resp).startswith("HAPI-0539:")
-    resp = requests.post(f"{hapi.url}/Evidence", data=jsonio.dumps(ev("x")), timeout=10,
-                         headers={**FHIR, "If-None-Exist": "identifier=s|nope"})
+    resp = requests.post(
+        f"{hapi.url}/Evidence",
+        data=jsonio.dumps(ev("x")),
+        timeout=10,
+        headers={**FHIR, "If-None-Exist": "identifier=s|nope"},
+    )
     assert resp.status_code == 400 and diagnostics(resp).startswith("HAPI-0929:")
     assert hapi.count() == 0
 
 
 def test_12_placeholders_resolved_in_references_and_canonicals(hapi):
     grp = keyed("Group", "g", type="person", membership="definitional")
-    var = canonical("EvidenceVariable", "v", characteristic=[
-        {"definitionReference": {"reference": "urn:uuid:11111111-1111-1111-1111-111111111111"}},
-        {"definitionCanonical": "urn:uuid:11111111-1111-1111-1111-111111111111"}])
-    body = post(hapi, txn(cond_put(var), cond_put(grp,
-                "urn:uuid:11111111-1111-1111-1111-111111111111"))).json()
+    var = canonical(
+        "EvidenceVariable",
+        "v",
+        characteristic=[
+            {"definitionReference": {"reference": "urn:uuid:11111111-1111-1111-1111-111111111111"}},
+            {"definitionCanonical": "urn:uuid:11111111-1111-1111-1111-111111111111"},
+        ],
+    )
+    body = post(
+        hapi, txn(cond_put(var), cond_put(grp, "urn:uuid:11111111-1111-1111-1111-111111111111"))
+    ).json()
     group_id = body["entry"][1]["response"]["location"].split("/")[1]
     stored = hapi.all_current("EvidenceVariable")[0]
     assert stored["characteristic"][0]["definitionReference"]["reference"] == f"Group/{group_id}"
@@ -156,8 +173,13 @@ def test_12_placeholders_resolved_in_references_and_canonicals(hapi):
 
 
 def test_13_unresolvable_placeholder_is_hapi_0541(hapi):
-    var = canonical("EvidenceVariable", "v", characteristic=[
-        {"definitionReference": {"reference": "urn:uuid:22222222-2222-2222-2222-222222222222"}}])
+    var = canonical(
+        "EvidenceVariable",
+        "v",
+        characteristic=[
+            {"definitionReference": {"reference": "urn:uuid:22222222-2222-2222-2222-222222222222"}}
+        ],
+    )
     resp = post(hapi, txn(cond_put(var)))
     assert resp.status_code == 400
     assert diagnostics(resp).startswith("HAPI-0541: Unable to satisfy placeholder ID")
@@ -170,8 +192,13 @@ def test_14_duplicate_full_url_is_hapi_0534(hapi):
 
 
 def test_15_16_batch_does_not_resolve_placeholders_but_commits_the_rest(hapi):
-    var = canonical("EvidenceVariable", "v", characteristic=[
-        {"definitionReference": {"reference": "urn:uuid:44444444-4444-4444-4444-444444444444"}}])
+    var = canonical(
+        "EvidenceVariable",
+        "v",
+        characteristic=[
+            {"definitionReference": {"reference": "urn:uuid:44444444-4444-4444-4444-444444444444"}}
+        ],
+    )
     resp = post(hapi, txn(cond_put(var), cond_put(ev("ok")), btype="batch"))
     assert resp.status_code == 200
     body = resp.json()
@@ -183,8 +210,11 @@ def test_15_16_batch_does_not_resolve_placeholders_but_commits_the_rest(hapi):
 
 
 def test_17_failed_transaction_commits_nothing(hapi):
-    var = canonical("EvidenceVariable", "v", characteristic=[
-        {"definitionReference": {"reference": "Group/does-not-exist"}}])
+    var = canonical(
+        "EvidenceVariable",
+        "v",
+        characteristic=[{"definitionReference": {"reference": "Group/does-not-exist"}}],
+    )
     resp = post(hapi, txn(cond_put(ev("a")), cond_put(ev("b")), cond_put(var)))
     assert resp.status_code == 400 and diagnostics(resp).startswith("HAPI-1094:")
     assert hapi.count() == 0
@@ -205,8 +235,9 @@ def test_19_stale_if_match_is_409_hapi_0989(hapi):
     put(hapi, "Evidence/x", {**ev("a", title="v2"), "id": "x"})
     resp = put(hapi, "Evidence/x", {**ev("a", title="v3"), "id": "x"}, {"If-Match": 'W/"1"'})
     assert resp.status_code == 409
-    assert diagnostics(resp) == ("HAPI-0989: Trying to update Evidence/x/_history/1 but this is "
-                                 "not the current version")
+    assert diagnostics(resp) == (
+        "HAPI-0989: Trying to update Evidence/x/_history/1 but this is not the current version"
+    )
 
 
 def test_20_rest_put_needs_matching_body_id(hapi):
@@ -218,17 +249,26 @@ def test_20_rest_put_needs_matching_body_id(hapi):
 
 
 def test_21_references_external_and_missing(hapi):
-    missing = {**ev("a"), "id": "a", "relatesTo": [{"type": "cites",
-                                                    "targetReference": {"reference": "Citation/no"}}]}
+    missing = {
+        **ev("a"),
+        "id": "a",
+        "relatesTo": [{"type": "cites", "targetReference": {"reference": "Citation/no"}}],
+    }
     resp = put(hapi, "Evidence/a", missing)
     assert resp.status_code == 400 and "not found, specified in path" in diagnostics(resp)
-    external = {**missing, "relatesTo": [{"type": "cites", "targetReference": {
-        "reference": "http://elsewhere.example/fhir/Citation/1"}}]}
+    external = {
+        **missing,
+        "relatesTo": [
+            {"type": "cites", "targetReference": {"reference": "http://elsewhere.example/fhir/Citation/1"}}
+        ],
+    }
     resp = put(hapi, "Evidence/a", external)
     assert resp.status_code == 400
     assert "not configured to allow external references" in diagnostics(resp)
-    canon = {**missing, "relatesTo": [{"type": "cites",
-                                       "targetCanonical": "http://unknown.example/Citation/c"}]}
+    canon = {
+        **missing,
+        "relatesTo": [{"type": "cites", "targetCanonical": "http://unknown.example/Citation/c"}],
+    }
     assert put(hapi, "Evidence/a", canon).status_code == 201
 
 
@@ -263,19 +303,22 @@ def test_24_searches(hapi):
 
 def test_25_validate_answers_200_for_invalid_resources(hapi):
     bad = {k: v for k, v in ev("a").items() if k != "status"}
-    resp = requests.post(f"{hapi.url}/Evidence/$validate", data=jsonio.dumps(bad), headers=FHIR,
-                         timeout=10)
+    resp = requests.post(f"{hapi.url}/Evidence/$validate", data=jsonio.dumps(bad), headers=FHIR, timeout=10)
     assert resp.status_code == 200
     assert any(i["severity"] == "error" for i in resp.json()["issue"])
 
 
-@pytest.mark.parametrize(("prefer", "expect"), [
-    (None, "Evidence"), ("return=minimal", None), ("return=OperationOutcome", "OperationOutcome"),
-])
+@pytest.mark.parametrize(
+    ("prefer", "expect"),
+    [
+        (None, "Evidence"),
+        ("return=minimal", None),
+        ("return=OperationOutcome", "OperationOutcome"),
+    ],
+)
 def test_26_prefer_on_rest_create(hapi, prefer, expect):
     headers = {**FHIR, **({"Prefer": prefer} if prefer else {})}
-    resp = requests.post(f"{hapi.url}/Evidence", data=jsonio.dumps(ev("a")), headers=headers,
-                         timeout=10)
+    resp = requests.post(f"{hapi.url}/Evidence", data=jsonio.dumps(ev("a")), headers=headers, timeout=10)
     assert resp.status_code == 201
     if expect is None:
         assert resp.content == b""
@@ -289,12 +332,17 @@ def test_27_28_metadata_and_r5_types(hapi):
     cs = get(hapi, "metadata").json()
     assert cs["fhirVersion"] == "5.0.0"
     types = {r["type"] for r in cs["rest"][0]["resource"]}
-    for rtype in ("Citation", "Evidence", "EvidenceVariable", "ArtifactAssessment",
-                  "PlanDefinition", "Composition"):
+    for rtype in (
+        "Citation",
+        "Evidence",
+        "EvidenceVariable",
+        "ArtifactAssessment",
+        "PlanDefinition",
+        "Composition",
+    ):
         assert rtype in types
         res = keyed(rtype, "r") if rtype == "ArtifactAssessment" else canonical(rtype, "r")
-        created = requests.post(f"{hapi.url}/{rtype}", data=jsonio.dumps(res), headers=FHIR,
-                                timeout=10)
+        created = requests.post(f"{hapi.url}/{rtype}", data=jsonio.dumps(res), headers=FHIR, timeout=10)
         assert created.status_code == 201
         assert get(hapi, f"{rtype}/{created.json()['id']}").status_code == 200
 
@@ -324,6 +372,5 @@ def test_search_results_are_reused_unless_no_cache(hapi):
     assert get(hapi, url).json()["total"] == 0
     post(hapi, txn(cond_put(ev("a"))))
     assert get(hapi, url).json()["total"] == 0  # HAPI's search cache: stale for a while
-    fresh = requests.get(f"{hapi.url}/{url}", headers={**FHIR, "Cache-Control": "no-cache"},
-                         timeout=10)
+    fresh = requests.get(f"{hapi.url}/{url}", headers={**FHIR, "Cache-Control": "no-cache"}, timeout=10)
     assert fresh.json()["total"] == 1

@@ -69,23 +69,39 @@ def test_single_chunk_and_bad_size():
 
 
 def test_compare_ignores_server_managed_fields_only():
-    local = keyed("Group", "g", type="person", meta={"profile": ["http://p"]},
-                  characteristic=[{"valueQuantity": {"value": Decimal("1.50")}}])
-    server = {**copy.deepcopy(local), "id": "17", "text": {"status": "generated", "div": "<div/>"},
-              "meta": {"profile": ["http://p"], "versionId": "3", "lastUpdated": "2024-01-01",
-                       "tag": [{"code": "SUBSETTED"}]}}
+    local = keyed(
+        "Group",
+        "g",
+        type="person",
+        meta={"profile": ["http://p"]},
+        characteristic=[{"valueQuantity": {"value": Decimal("1.50")}}],
+    )
+    server = {
+        **copy.deepcopy(local),
+        "id": "17",
+        "text": {"status": "generated", "div": "<div/>"},
+        "meta": {
+            "profile": ["http://p"],
+            "versionId": "3",
+            "lastUpdated": "2024-01-01",
+            "tag": [{"code": "SUBSETTED"}],
+        },
+    }
     assert compare(local, server, lambda r: None) == []
     server["meta"]["profile"] = ["http://other"]
     assert compare(local, server, lambda r: None) == [
-        "Group.meta.profile[0]: local 'http://p' != server 'http://other'"]
+        "Group.meta.profile[0]: local 'http://p' != server 'http://other'"
+    ]
     server["meta"]["profile"] = ["http://p"]
     server["characteristic"][0]["valueQuantity"]["value"] = Decimal("1.5")
     assert compare(local, server, lambda r: None) == [
-        "Group.characteristic[0].valueQuantity.value: local 1.50 != server 1.5"]
+        "Group.characteristic[0].valueQuantity.value: local 1.50 != server 1.5"
+    ]
     with_text = {**local, "text": {"status": "generated", "div": "<div>mine</div>"}}
     server["characteristic"][0]["valueQuantity"]["value"] = Decimal("1.50")
     assert compare(with_text, server, lambda r: None) == [
-        "Group.text.div: local '<div>mine</div>' != server '<div/>'"]
+        "Group.text.div: local '<div>mine</div>' != server '<div/>'"
+    ]
 
 
 def test_compare_maps_local_references_to_server_ids():
@@ -94,25 +110,37 @@ def test_compare_maps_local_references_to_server_ids():
     mapping = {"Evidence/ev-0": "Evidence/42"}
     assert compare(local, server, mapping.get) == []
     diffs = compare(local, server, {}.get)
-    assert diffs == ["ArtifactAssessment.artifactReference.reference: local 'Evidence/ev-0' != "
-                     "server 'Evidence/42'"]
+    assert diffs == [
+        "ArtifactAssessment.artifactReference.reference: local 'Evidence/ev-0' != server 'Evidence/42'"
+    ]
     missing = {k: v for k, v in server.items() if k != "artifactReference"}
     assert compare(local, missing, mapping.get)[0].startswith(
-        "ArtifactAssessment.artifactReference: missing on the server")
+        "ArtifactAssessment.artifactReference: missing on the server"
+    )
 
 
 def test_outcome_helpers():
-    oo = {"resourceType": "OperationOutcome", "issue": [
-        {"severity": "warning", "code": "x", "diagnostics": "ignored"},
-        {"severity": "error", "code": "processing", "diagnostics": "HAPI-0988: boom",
-         "expression": ["Bundle.entry[1].resource"]}]}
+    oo = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {"severity": "warning", "code": "x", "diagnostics": "ignored"},
+            {
+                "severity": "error",
+                "code": "processing",
+                "diagnostics": "HAPI-0988: boom",
+                "expression": ["Bundle.entry[1].resource"],
+            },
+        ],
+    }
     assert describe_outcome(oo) == "HAPI-0988: boom (at Bundle.entry[1].resource)"
     assert hapi_code("HAPI-0541: Unable") == "HAPI-0541" and hapi_code("nothing") is None
     assert parse_location("Evidence/12/_history/3") == ("Evidence", "12", "3")
     assert parse_location("http://h/fhir/Evidence/12") == ("Evidence", "12", None)
     assert bare_version('W/"4"') == "4" and bare_version("4") == "4" and bare_version(None) is None
-    entries = [("Group/g", "urn:uuid:1", "Group?identifier=s%7Cg"),
-               ("Evidence/e", "urn:uuid:2", "Evidence?url=https%3A%2F%2Fx%2Fe&version=1")]
+    entries = [
+        ("Group/g", "urn:uuid:1", "Group?identifier=s%7Cg"),
+        ("Evidence/e", "urn:uuid:2", "Evidence?url=https%3A%2F%2Fx%2Fe&version=1"),
+    ]
     assert implicated_resources("", oo, entries) == ["Evidence/e"]
     text = 'HAPI-0988: Failed to UPDATE resource with match URL "Evidence?url=https://x/e&version=1"'
     assert implicated_resources(text, None, entries) == ["Evidence/e"]

@@ -1,8 +1,8 @@
 """publish stage: upsert a build into a FHIR R5 server in atomic, idempotent transactions.
 
-    from evidence_publisher.publish import FhirClient, publish, verify
-    with FhirClient("http://localhost:8080/fhir") as client:
-        result = publish(resources, client)
+from evidence_publisher.publish import FhirClient, publish, verify
+with FhirClient("http://localhost:8080/fhir") as client:
+    result = publish(resources, client)
 """
 
 from evidence_publisher.publish.auth import (

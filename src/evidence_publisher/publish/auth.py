@@ -226,8 +226,7 @@ def auth_from_options(
     holding ``username:password``, else ``FHIR_USERNAME``/``FHIR_PASSWORD``), else none.
     """
     env = os.environ if env is None else env
-    key_path = smart_key_file or (Path(env[ENV_PRIVATE_KEY_FILE]) if env.get(ENV_PRIVATE_KEY_FILE)
-                                  else None)
+    key_path = smart_key_file or (Path(env[ENV_PRIVATE_KEY_FILE]) if env.get(ENV_PRIVATE_KEY_FILE) else None)
     if key_path is not None:
         try:
             pem = key_path.read_bytes()
@@ -255,6 +254,7 @@ def auth_from_options(
             )
         return BasicAuth(username, password, f"file {str(basic_auth_file)!r}")
     if env.get(ENV_USERNAME) or env.get(ENV_PASSWORD):
-        return BasicAuth(env.get(ENV_USERNAME, ""), env.get(ENV_PASSWORD, ""),
-                         f"${ENV_USERNAME}/${ENV_PASSWORD}")
+        return BasicAuth(
+            env.get(ENV_USERNAME, ""), env.get(ENV_PASSWORD, ""), f"${ENV_USERNAME}/${ENV_PASSWORD}"
+        )
     return None

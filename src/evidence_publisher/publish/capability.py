@@ -36,8 +36,10 @@ def check_capability(
     missing: list[str] = []
     version = str(statement.get("fhirVersion", ""))
     if not FHIR_R5.match(version):
-        missing.append(f"fhirVersion is {version or '(missing)'!r}, need 5.0.x (FHIR R5); for "
-                       "HAPI start it with hapi.fhir.fhir_version=R5")
+        missing.append(
+            f"fhirVersion is {version or '(missing)'!r}, need 5.0.x (FHIR R5); for "
+            "HAPI start it with hapi.fhir.fhir_version=R5"
+        )
     rest = next((r for r in statement.get("rest", []) or [] if r.get("mode") == "server"), None)
     if rest is None:
         missing.append("no rest entry with mode 'server'")
@@ -57,8 +59,9 @@ def check_capability(
         # only judged when the server lists its search parameters at all
         if declared_params and not wanted <= declared_params:
             absent = ", ".join(sorted(wanted - declared_params))
-            missing.append(f"{rtype} lacks search parameter(s) {absent}, needed to match "
-                           "resources by their key")
+            missing.append(
+                f"{rtype} lacks search parameter(s) {absent}, needed to match resources by their key"
+            )
     system = {i.get("code") for i in rest.get("interaction", []) or []}
     if need_transaction and "transaction" not in system:
         missing.append("system interaction 'transaction' is not supported")

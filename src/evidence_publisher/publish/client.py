@@ -81,8 +81,7 @@ def bundle_is_replayable(bundle: dict) -> bool:
 def check_base_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PublishConfigError(f"--server {url!r} is not an http(s) URL; e.g. "
-                                 "http://localhost:8080/fhir")
+        raise PublishConfigError(f"--server {url!r} is not an http(s) URL; e.g. http://localhost:8080/fhir")
     if parts.username or parts.password:
         raise PublishConfigError(
             "--server must not contain credentials; use FHIR_USERNAME/FHIR_PASSWORD or "
@@ -130,8 +129,7 @@ class FhirClient:
 
     def send_bundle(self, bundle: dict, *, headers: dict[str, str] | None = None) -> FhirResponse:
         """POST a transaction or batch Bundle to the base; retried only if replayable."""
-        return self.request("POST", "", body=bundle, headers=headers,
-                            replayable=bundle_is_replayable(bundle))
+        return self.request("POST", "", body=bundle, headers=headers, replayable=bundle_is_replayable(bundle))
 
     # ------------------------------------------------------------------ core
     def request(
@@ -166,13 +164,15 @@ class FhirClient:
             try:
                 self.stats.requests_sent += 1
                 resp = self.session.request(
-                    method, url, data=data, headers=req_headers,
+                    method,
+                    url,
+                    data=data,
+                    headers=req_headers,
                     timeout=(self.options.connect_timeout, self.options.read_timeout),
                 )
             except requests.exceptions.RequestException as exc:
                 reason = _connection_reason(exc)
-                if not isinstance(exc, requests.exceptions.ConnectTimeout) \
-                        and reason != "connection refused":
+                if not isinstance(exc, requests.exceptions.ConnectTimeout) and reason != "connection refused":
                     maybe_applied = True
                 log.info("%s failed after %.2f s: %s", label, time.monotonic() - started, reason)
                 if safe and attempt <= self.options.max_retries:
@@ -195,11 +195,11 @@ class FhirClient:
                         )
                     self._backoff(attempt, retry_after, label, reason)
                     continue
-                raise ServerUnreachable(f"{label}: HTTP {resp.status_code} "
-                                        f"{_short_error(resp)}".rstrip(),
-                                        details=self._gave_up_details(attempt, safe))
-            if resp.status_code == 401 and self.auth is not None and not reauthed \
-                    and self.auth.refresh():
+                raise ServerUnreachable(
+                    f"{label}: HTTP {resp.status_code} {_short_error(resp)}".rstrip(),
+                    details=self._gave_up_details(attempt, safe),
+                )
+            if resp.status_code == 401 and self.auth is not None and not reauthed and self.auth.refresh():
                 reauthed = True
                 log.info("%s: 401, re-authenticating once", label)
                 continue
@@ -207,15 +207,16 @@ class FhirClient:
                 how = self.auth.describe() if self.auth is not None else "no credentials"
                 raise AuthFailed(
                     f"{label}: HTTP {resp.status_code} with {how}",
-                    details=[_short_error(resp) or "the server gave no reason",
-                             "set FHIR_TOKEN, --token-file, FHIR_USERNAME/FHIR_PASSWORD or the "
-                             "SMART options (see docs/publishing.md#authentication)"],
+                    details=[
+                        _short_error(resp) or "the server gave no reason",
+                        "set FHIR_TOKEN, --token-file, FHIR_USERNAME/FHIR_PASSWORD or the "
+                        "SMART options (see docs/publishing.md#authentication)",
+                    ],
                 )
             parsed = _parse_body(resp)
             if resp.status_code >= 400:
                 raise rejected(label, resp.status_code, parsed)
-            return FhirResponse(resp.status_code, dict(resp.headers), parsed, attempt,
-                                maybe_applied)
+            return FhirResponse(resp.status_code, dict(resp.headers), parsed, attempt, maybe_applied)
 
     def _backoff(self, attempt: int, retry_after: float | None, label: str, reason: str) -> None:
         if retry_after is not None:
@@ -225,16 +226,17 @@ class FhirClient:
             delay = cap * self._rng()
         self.stats.retries += 1
         self.stats.waits.append(delay)
-        log.info("%s: %s; retry %d/%d in %.2f s", label, reason, attempt,
-                 self.options.max_retries, delay)
+        log.info("%s: %s; retry %d/%d in %.2f s", label, reason, attempt, self.options.max_retries, delay)
         self._sleep(delay)
 
     def _gave_up_details(self, attempts: int, safe: bool) -> list[str]:
         if not safe:
             return ["not retried: the request is not safe to repeat"]
-        return [f"gave up after {attempts} attempts; check that the server is up and reachable "
-                f"(connect timeout {self.options.connect_timeout} s, read timeout "
-                f"{self.options.read_timeout} s)"]
+        return [
+            f"gave up after {attempts} attempts; check that the server is up and reachable "
+            f"(connect timeout {self.options.connect_timeout} s, read timeout "
+            f"{self.options.read_timeout} s)"
+        ]
 
     # ------------------------------------------------------------------ for auth
     def get_json_absolute(self, url: str) -> Any:
@@ -243,7 +245,8 @@ class FhirClient:
             try:
                 self.stats.requests_sent += 1
                 resp = self.session.get(
-                    url, headers={"Accept": "application/json"},
+                    url,
+                    headers={"Accept": "application/json"},
                     timeout=(self.options.connect_timeout, self.options.read_timeout),
                 )
             except requests.exceptions.RequestException as exc:
@@ -252,12 +255,17 @@ class FhirClient:
                     continue
                 raise ServerUnreachable(f"GET {url}: {_connection_reason(exc)}") from None
             if resp.status_code in TRANSIENT_STATUS and attempt <= self.options.max_retries:
-                self._backoff(attempt, _retry_after(resp.headers.get("Retry-After")),
-                              f"GET {url}", f"HTTP {resp.status_code}")
+                self._backoff(
+                    attempt,
+                    _retry_after(resp.headers.get("Retry-After")),
+                    f"GET {url}",
+                    f"HTTP {resp.status_code}",
+                )
                 continue
             if resp.status_code != 200:
-                raise AuthFailed(f"GET {url}: HTTP {resp.status_code}; the server does not "
-                                 "offer SMART discovery")
+                raise AuthFailed(
+                    f"GET {url}: HTTP {resp.status_code}; the server does not offer SMART discovery"
+                )
             return _parse_body(resp)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -267,7 +275,9 @@ class FhirClient:
         try:
             self.stats.requests_sent += 1
             resp = self.session.post(
-                url, data=form, headers={"Accept": "application/json"},
+                url,
+                data=form,
+                headers={"Accept": "application/json"},
                 timeout=(self.options.connect_timeout, self.options.read_timeout),
             )
         except requests.exceptions.RequestException as exc:

@@ -22,8 +22,9 @@ def source_kind(path: Path) -> str:
     if not path.is_dir():
         raise InvalidPublishInput(
             f"{str(path)!r} does not exist",
-            details=["run `evidence-publisher build MAPPINGS --out dist` first, or give the "
-                     "mappings directory"],
+            details=[
+                "run `evidence-publisher build MAPPINGS --out dist` first, or give the mappings directory"
+            ],
         )
     if (path / "resources").is_dir() or any(path.glob("*.json")):
         return "dist"

@@ -18,8 +18,7 @@ def describe_outcome(oo: dict) -> str:
     errors = [i for i in issues if i.get("severity") in ("error", "fatal")] or issues
     parts = []
     for issue in errors:
-        text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or \
-            issue.get("code", "")
+        text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code", "")
         where = issue.get("expression") or issue.get("location") or []
         parts.append(f"{text}" + (f" (at {', '.join(where)})" if where else ""))
     return "; ".join(parts)
@@ -60,9 +59,7 @@ def bare_version(etag: str | None) -> str | None:
     return etag.removeprefix("W/").strip('"') or None
 
 
-def implicated_resources(
-    text: str, oo: dict | None, entries: Iterable[tuple[str, str, str]]
-) -> list[str]:
+def implicated_resources(text: str, oo: dict | None, entries: Iterable[tuple[str, str, str]]) -> list[str]:
     """Local ``Type/id`` of the entries an error names.
 
     ``entries`` yields ``(local ref, fullUrl, conditional url)`` in Bundle order. An entry is named
@@ -73,8 +70,7 @@ def implicated_resources(
     named: list[str] = []
     expressions: list[str] = []
     for issue in (oo or {}).get("issue", []) or []:
-        expressions += list(issue.get("expression", []) or []) + list(issue.get("location", [])
-                                                                       or [])
+        expressions += list(issue.get("expression", []) or []) + list(issue.get("location", []) or [])
     for expr in expressions:
         m = ENTRY_INDEX.search(expr)
         if m and int(m.group(1)) < len(entries):

@@ -39,12 +39,14 @@ from evidence_publisher.publish.outcome import (
 )
 
 DEFAULT_CHUNK_SIZE = 250
-CREATED_CODES = frozenset({
-    "SUCCESSFUL_CREATE",
-    "SUCCESSFUL_CREATE_NO_CONDITIONAL_MATCH",
-    "SUCCESSFUL_UPDATE_AS_CREATE",
-    "SUCCESSFUL_UPDATE_NO_CONDITIONAL_MATCH",
-})
+CREATED_CODES = frozenset(
+    {
+        "SUCCESSFUL_CREATE",
+        "SUCCESSFUL_CREATE_NO_CONDITIONAL_MATCH",
+        "SUCCESSFUL_UPDATE_AS_CREATE",
+        "SUCCESSFUL_UPDATE_NO_CONDITIONAL_MATCH",
+    }
+)
 
 # HAPI reuses identical search results for a while (reuse_cached_search_results_millis); a
 # lookup must see the current state.
@@ -112,8 +114,12 @@ class ChunkResult:
     error: str | None = None
 
     def to_json(self) -> dict:
-        out: dict[str, Any] = {"chunk": self.index, "resources": self.size, "status": self.status,
-                               "attempts": self.attempts}
+        out: dict[str, Any] = {
+            "chunk": self.index,
+            "resources": self.size,
+            "status": self.status,
+            "attempts": self.attempts,
+        }
         if self.oversized:
             out["oversized"] = True
         if self.error:
@@ -171,11 +177,15 @@ class PublishResult:
             out["fhir_version"] = self.server_info.fhir_version
             out["software"] = self.server_info.software
         if self.error is not None:
-            err: dict[str, Any] = {"message": self.error.message, "details": self.error.details,
-                                   "type": type(self.error).__name__}
+            err: dict[str, Any] = {
+                "message": self.error.message,
+                "details": self.error.details,
+                "type": type(self.error).__name__,
+            }
             if isinstance(self.error, RejectedByServer):
-                err.update(status=self.error.status, hapi_code=self.error.hapi_code,
-                           resources=self.error.resources)
+                err.update(
+                    status=self.error.status, hapi_code=self.error.hapi_code, resources=self.error.resources
+                )
             out["error"] = err
         return out
 
@@ -184,8 +194,9 @@ class PublishResult:
 def check_corpus(resources: list[dict]) -> None:
     """Every resource needs a type, a local id and a unique natural key; raise otherwise."""
     if not resources:
-        raise InvalidPublishInput("there are no resources to publish",
-                                  details=["build first: evidence-publisher build MAPPINGS"])
+        raise InvalidPublishInput(
+            "there are no resources to publish", details=["build first: evidence-publisher build MAPPINGS"]
+        )
     problems: list[str] = []
     seen: dict[str, str] = {}
     for res in resources:
@@ -198,26 +209,26 @@ def check_corpus(resources: list[dict]) -> None:
             problems.append(exc.message)
             continue
         if key in seen:
-            problems.append(f"{local_ref(res)} and {seen[key]} share the key {key!r}; the server "
-                            "would merge them into one resource")
+            problems.append(
+                f"{local_ref(res)} and {seen[key]} share the key {key!r}; the server "
+                "would merge them into one resource"
+            )
         seen[key] = local_ref(res)
     if problems:
         raise InvalidPublishInput(
-            f"{len(problems)} resource(s) cannot be published idempotently", details=problems,
+            f"{len(problems)} resource(s) cannot be published idempotently",
+            details=problems,
         )
 
 
-def _check_server(
-    client: FhirClient, resources: list[dict], *, need_transaction: bool
-) -> ServerInfo:
+def _check_server(client: FhirClient, resources: list[dict], *, need_transaction: bool) -> ServerInfo:
     types = {r["resourceType"] for r in resources}
     params: dict[str, set[str]] = {}
     for res in resources:
         query = conditional_url(res).split("?", 1)[1]
         names = {pair.split("=", 1)[0] for pair in query.split("&")}
         params.setdefault(res["resourceType"], set()).update(names)
-    return check_capability(client.metadata(), types, need_transaction=need_transaction,
-                            search_params=params)
+    return check_capability(client.metadata(), types, need_transaction=need_transaction, search_params=params)
 
 
 def lookup(
@@ -235,11 +246,14 @@ def lookup(
     found: dict[str, list[dict]] = {}
     suffix = f"&_elements={elements}" if elements else ""
     for start in range(0, len(resources), max(batch_size, 1)):
-        group = resources[start:start + max(batch_size, 1)]
+        group = resources[start : start + max(batch_size, 1)]
         urls = [conditional_url(r) + suffix for r in group]
         if info.supports_batch:
-            bundle = {"resourceType": "Bundle", "type": "batch",
-                      "entry": [{"request": {"method": "GET", "url": u}} for u in urls]}
+            bundle = {
+                "resourceType": "Bundle",
+                "type": "batch",
+                "entry": [{"request": {"method": "GET", "url": u}} for u in urls],
+            }
             answer = client.send_bundle(bundle, headers=NO_CACHE).body or {}
             entries = answer.get("entry", []) or []
             if len(entries) != len(group):
@@ -267,9 +281,11 @@ def lookup(
 def _search_matches(bundle: Any) -> list[dict]:
     if not isinstance(bundle, dict):
         return []
-    return [e["resource"] for e in bundle.get("entry", []) or []
-            if isinstance(e.get("resource"), dict)
-            and (e.get("search") or {}).get("mode", "match") == "match"]
+    return [
+        e["resource"]
+        for e in bundle.get("entry", []) or []
+        if isinstance(e.get("resource"), dict) and (e.get("search") or {}).get("mode", "match") == "match"
+    ]
 
 
 def _version(res: dict) -> str | None:
@@ -296,7 +312,7 @@ def publish(
         try:
             chunk_result, outcomes = _publish_chunk(client, chunk, info, options)
         except PublishError as exc:
-            _record_failure(result, chunk, chunks[n + 1:], exc)
+            _record_failure(result, chunk, chunks[n + 1 :], exc)
             break
         result.chunks.append(chunk_result)
         result.resources.extend(outcomes)
@@ -307,8 +323,9 @@ def publish(
     return result
 
 
-def _emit(progress: ProgressCallback | None, stage: str, done: int, total: int, rdone: int,
-          rtotal: int) -> None:
+def _emit(
+    progress: ProgressCallback | None, stage: str, done: int, total: int, rdone: int, rtotal: int
+) -> None:
     if progress is not None:
         progress(ProgressEvent(stage, done, total, rdone, rtotal))
 
@@ -321,8 +338,9 @@ def _publish_chunk(
     before = None
     if options.preread:
         try:
-            before = lookup(client, chunk.resources, info, batch_size=len(chunk.resources),
-                            elements="identifier")
+            before = lookup(
+                client, chunk.resources, info, batch_size=len(chunk.resources), elements="identifier"
+            )
         except PublishError as exc:
             exc.before_send = True  # type: ignore[attr-defined]
             raise
@@ -338,14 +356,17 @@ def _publish_chunk(
     outcomes = []
     for sent, got in zip(bundle["entry"], entries, strict=True):
         res = by_full_url[sent["fullUrl"]]
-        outcomes.append(_classify(res, got.get("response") or {}, chunk.index, before,
-                                  response.maybe_applied_before))
-    return ChunkResult(chunk.index, len(chunk.resources), "committed", chunk.oversized,
-                       response.attempts), outcomes
+        outcomes.append(
+            _classify(res, got.get("response") or {}, chunk.index, before, response.maybe_applied_before)
+        )
+    return ChunkResult(
+        chunk.index, len(chunk.resources), "committed", chunk.oversized, response.attempts
+    ), outcomes
 
 
-def _classify(res: dict, response: dict, chunk: int, before: dict[str, list[dict]] | None,
-              maybe_applied_before: bool) -> ResourceResult:
+def _classify(
+    res: dict, response: dict, chunk: int, before: dict[str, list[dict]] | None, maybe_applied_before: bool
+) -> ResourceResult:
     ref = local_ref(res)
     out = ResourceResult(ref, resource_key(res), "updated", chunk)
     status = str(response.get("status", ""))
@@ -374,19 +395,20 @@ def _classify(res: dict, response: dict, chunk: int, before: dict[str, list[dict
     elif out.version == "1":
         out.action = "unchanged"  # an update would have made version 2 or later
     else:
-        out.note = "the server sent no storage code; without a pre-read, unchanged and updated " \
-                   "cannot be told apart"
+        out.note = (
+            "the server sent no storage code; without a pre-read, unchanged and updated cannot be told apart"
+        )
     if maybe_applied_before and out.action == "unchanged":
         out.note = "an earlier attempt whose response was lost may have created or updated it"
     return out
 
 
-def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk],
-                    exc: PublishError) -> None:
+def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc: PublishError) -> None:
     refs = [local_ref(r) for r in chunk.resources]
     if isinstance(exc, RejectedByServer):
-        bundle_entries = [(local_ref(r), entry_full_url(r), conditional_url(r))
-                          for r in _bundle_order(chunk.resources)]
+        bundle_entries = [
+            (local_ref(r), entry_full_url(r), conditional_url(r)) for r in _bundle_order(chunk.resources)
+        ]
         named = exc.resources or implicated_resources(exc.diagnostics, exc.outcome, bundle_entries)
         exc.resources = named
         if named:
@@ -399,8 +421,7 @@ def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk],
     elif isinstance(exc, ServerUnreachable):
         status, action = "unknown", "unknown"
         named = []
-        note_default = "no answer: this chunk may or may not be committed; re-run publish (it is " \
-                       "idempotent)"
+        note_default = "no answer: this chunk may or may not be committed; re-run publish (it is idempotent)"
     elif isinstance(exc, AuthFailed):
         status, action, named = "failed", "failed", []
         note_default = "not written: authentication failed"
@@ -409,20 +430,17 @@ def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk],
         note_default = "not written"
     exc.message = f"chunk {chunk.index + 1} of {chunk.index + 1 + len(rest)}: {exc.message}"
     result.error = exc
-    result.chunks.append(ChunkResult(chunk.index, len(refs), status, chunk.oversized,
-                                     error=exc.message))
+    result.chunks.append(ChunkResult(chunk.index, len(refs), status, chunk.oversized, error=exc.message))
     for res in chunk.resources:
         ref = local_ref(res)
-        note = exc.diagnostics if (ref in named and isinstance(exc, RejectedByServer)) \
-            else note_default
-        result.resources.append(ResourceResult(ref, resource_key(res), action, chunk.index,
-                                               note=note))
+        note = exc.diagnostics if (ref in named and isinstance(exc, RejectedByServer)) else note_default
+        result.resources.append(ResourceResult(ref, resource_key(res), action, chunk.index, note=note))
     for later in rest:
-        result.chunks.append(ChunkResult(later.index, len(later.resources), "not-sent",
-                                         later.oversized))
+        result.chunks.append(ChunkResult(later.index, len(later.resources), "not-sent", later.oversized))
         for res in later.resources:
-            result.resources.append(ResourceResult(local_ref(res), resource_key(res), "not-sent",
-                                                   later.index))
+            result.resources.append(
+                ResourceResult(local_ref(res), resource_key(res), "not-sent", later.index)
+            )
 
 
 def _bundle_order(resources: list[dict]) -> list[dict]:
@@ -451,9 +469,13 @@ def verify(
     return _read_and_compare("verify", resources, client, options, progress)
 
 
-def _read_and_compare(mode: str, resources: list[dict], client: FhirClient,
-                      options: PublishOptions | None,
-                      progress: ProgressCallback | None) -> PublishResult:
+def _read_and_compare(
+    mode: str,
+    resources: list[dict],
+    client: FhirClient,
+    options: PublishOptions | None,
+    progress: ProgressCallback | None,
+) -> PublishResult:
     options = options or PublishOptions()
     started = time.monotonic()
     check_corpus(resources)
@@ -475,8 +497,7 @@ def _read_and_compare(mode: str, resources: list[dict], client: FhirClient,
         result.requests_sent = client.stats.requests_sent
         result.seconds = time.monotonic() - started
         return result
-    server_ref = {ref: f"{m[0]['resourceType']}/{m[0]['id']}"
-                  for ref, m in found.items() if len(m) == 1}
+    server_ref = {ref: f"{m[0]['resourceType']}/{m[0]['id']}" for ref, m in found.items() if len(m) == 1}
     for res in resources:
         ref = local_ref(res)
         matches = found.get(ref, [])
@@ -486,8 +507,10 @@ def _read_and_compare(mode: str, resources: list[dict], client: FhirClient,
         elif len(matches) > 1:
             out.action = "conflict" if mode == "dry-run" else "duplicate"
             ids = ", ".join(f"{m['resourceType']}/{m['id']}" for m in matches)
-            out.note = f"{len(matches)} server resources match {conditional_url(res)} ({ids}); a " \
-                       "conditional update would be rejected (HAPI-0988); remove the duplicates"
+            out.note = (
+                f"{len(matches)} server resources match {conditional_url(res)} ({ids}); a "
+                "conditional update would be rejected (HAPI-0988); remove the duplicates"
+            )
         else:
             match = matches[0]
             out.server_id, out.version = match.get("id"), _version(match)

@@ -67,9 +67,7 @@ def assign(
                 hit = idx
                 break
         slot.append(hit)
-    return [None if i is None else slicing.slices[i] for i in slot], _rules(
-        slicing, items, slot, base_fp
-    )
+    return [None if i is None else slicing.slices[i] for i in slot], _rules(slicing, items, slot, base_fp)
 
 
 def _rules(slicing: Slicing, items: list[Item], slot: list[int | None], base_fp: str) -> list[Issue]:
@@ -86,9 +84,7 @@ def _rules(slicing: Slicing, items: list[Item], slot: list[int | None], base_fp:
                     "required",
                     base_fp,
                     f"slice {s.name!r} of {path} requires at least {lo} item(s), found {n}: add an "
-                    "item that matches the slice's discriminator ("
-                    + _describe(slicing)
-                    + ")",
+                    "item that matches the slice's discriminator (" + _describe(slicing) + ")",
                     "slice-cardinality",
                 )
             )
