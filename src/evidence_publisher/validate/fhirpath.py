@@ -41,7 +41,7 @@ def quote_reserved(expression: str) -> str:
     return re.sub(r'"([^"\'\\]*)"', r"'\1'", expression)
 
 
-def _has_value(inputs: list) -> list:
+def has_value(inputs: list) -> list:
     return [len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], dict | list)]
 
 
@@ -69,7 +69,7 @@ def _member_of(inputs: list, url: str) -> list:
     return [] if answer is None else [answer]
 
 
-def _conforms_to(inputs: list, url: str) -> list:
+def conforms_to(inputs: list, url: str) -> list:
     if len(inputs) != 1 or not isinstance(inputs[0], dict):
         return []
     if url.startswith("http://hl7.org/fhir/StructureDefinition/"):
@@ -202,21 +202,21 @@ def html_ok(xhtml: str) -> str | None:
     return None
 
 
-def _html_checks(inputs: list) -> list:
+def html_checks(inputs: list) -> list:
     if len(inputs) != 1 or not isinstance(inputs[0], str):
         return [False]
     return [html_ok(inputs[0]) is None]
 
 
 USER_FUNCTIONS = {
-    "hasValue": {"fn": _has_value, "arity": {0: []}},
+    "hasValue": {"fn": has_value, "arity": {0: []}},
     "resolve": {"fn": _resolve, "arity": {0: []}},
     "memberOf": {"fn": _member_of, "arity": {1: ["String"]}},
-    "conformsTo": {"fn": _conforms_to, "arity": {1: ["String"]}},
+    "conformsTo": {"fn": conforms_to, "arity": {1: ["String"]}},
     "lowBoundary": {"fn": lambda i, *a: boundary(i, False), "arity": {0: [], 1: ["Integer"]}},
     "highBoundary": {"fn": lambda i, *a: boundary(i, True), "arity": {0: [], 1: ["Integer"]}},
     "comparable": {"fn": comparable, "arity": {1: ["AnyAtRoot"]}},
-    "htmlChecks": {"fn": _html_checks, "arity": {0: []}},
+    "htmlChecks": {"fn": html_checks, "arity": {0: []}},
     # the default trace() prints to stdout
     "trace": {"fn": lambda i, *a: i, "arity": {0: [], 1: ["String"], 2: ["String", "AnyAtRoot"]}},
 }

@@ -35,13 +35,29 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from fhirpathpy.engine import type_specifier as fp_type_specifier
+from fhirpathpy.engine.evaluators import (
+    boolean_literal,
+    identifier,
+    null_literal,
+    number_literal,
+    string_literal,
+)
 from fhirpathpy.engine.invocations import equality as fp_equality
+from fhirpathpy.engine.invocations.misc import intRegex as fp_int_regex
 from fhirpathpy.engine.nodes import FP_Type
 from fhirpathpy.engine.util import arraify
 from fhirpathpy.models import models
 from fhirpathpy.parser import parse
 
-from evidence_publisher.validate.fhirpath import boundary, comparable, html_ok, quote_reserved
+from evidence_publisher.validate.fhirpath import (
+    boundary,
+    comparable,
+    conforms_to,
+    has_value,
+    html_checks,
+    quote_reserved,
+)
 
 _MODEL = models["r5"]
 _CHOICE: dict[str, list[str]] = _MODEL["choiceTypePaths"]
@@ -254,42 +270,31 @@ def _is_type(value: Any, path: str | None, spec: tuple[str | None, str]) -> bool
     return name == want
 
 
-def _type_spec(text: str) -> tuple[str | None, str]:
-    parts = text.replace("`", "").split(".")
-    if len(parts) == 2:
-        return parts[0], parts[1]
-    if len(parts) == 1:
-        return None, parts[0]
-    raise Unsupported(f"type specifier {text!r}")
+def _type_spec(node: dict[str, Any]) -> tuple[str | None, str]:
+    info = fp_type_specifier(None, None, node)  # fhirpathpy's own reading of "FHIR.Quantity"
+    return info.namespace, info.name
 
 
 # ---- compiler ---------------------------------------------------------------------------------
+# identifiers and literals are read by fhirpathpy's own evaluators, so both engines see the same
+# names, unescaped strings and integer-or-decimal numbers
 def _ident(node: dict[str, Any]) -> str:
-    return re.sub(r'(^"|"$)', "", node["text"]).replace("`", "")
+    return identifier(None, None, node)[0].replace("`", "")
 
 
-def _string_literal(text: str) -> str:
-    # fhirpathpy's unescaping, step by step (evaluators.string_literal)
-    rtn = re.sub(r"^['\"]|['\"]$", "", text)
-    for a, b in (("\\'", "'"), ("\\`", "`"), ('\\"', '"'), ("\\r", "\r"), ("\\n", "\n"), ("\\t", "\t")):
-        rtn = rtn.replace(a, b)
-    rtn = rtn.replace("\\f", "\f").replace("\\\\", "\\")
-    return re.sub(r"\\(u\d{4})", lambda m: chr(int(m.group(1)[1:], 16)), rtn)
+_LITERALS = {
+    "NullLiteral": null_literal,
+    "BooleanLiteral": boolean_literal,
+    "StringLiteral": string_literal,
+    "NumberLiteral": number_literal,
+}
 
 
 def _literal(node: dict[str, Any]) -> Coll:
-    t = node["type"]
-    text = node["text"]
-    if t == "NullLiteral":
-        return []
-    if t == "BooleanLiteral":
-        return _b(text == "true")
-    if t == "StringLiteral":
-        return [(_string_literal(text), None)]
-    if t == "NumberLiteral":
-        d = Decimal(text)
-        return [(int(d) if d == int(d) else d, None)]
-    raise Unsupported(t)
+    read = _LITERALS.get(node["type"])
+    if read is None:
+        raise Unsupported(node["type"])
+    return [(v, None) for v in read(None, None, node)]
 
 
 class _Compiler:
@@ -402,7 +407,7 @@ class _Compiler:
             return polarity
         if t == "TypeExpression":
             left = self.expr(ch[0])
-            spec = _type_spec(ch[1]["text"])
+            spec = _type_spec(ch[1])
             return _is_op(left, spec) if op == "is" else _as_op(left, spec)
         if len(ch) != 2:
             raise Unsupported(t)
@@ -455,7 +460,7 @@ class _Compiler:
         if name in ("ofType", "is", "as"):
             if n != 1:
                 raise Unsupported(f"{name}() arity")
-            spec = _type_spec(params[0]["text"])
+            spec = _type_spec(params[0])
             if name == "ofType":
                 return lambda env, this, focus: [x for x in focus if _is_type(x[0], x[1], spec)]
             single = _is_op if name == "is" else _as_op
@@ -740,11 +745,7 @@ def _f_is_distinct() -> Inv:
 
 
 def _f_has_value() -> Inv:
-    def has_value(env: Env, this: Coll, focus: Coll) -> Coll:
-        ok = len(focus) == 1 and focus[0][0] is not None and not isinstance(focus[0][0], dict | list)
-        return _b(ok)
-
-    return has_value
+    return lambda env, this, focus: [(v, None) for v in has_value([v for v, _ in focus])]
 
 
 def _f_trace(*_params: Fn) -> Inv:
@@ -878,9 +879,6 @@ def _f_to_string() -> Inv:
     return to_string
 
 
-_INT = re.compile(r"^[+-]?\d+$")
-
-
 def _f_to_integer() -> Inv:
     def to_integer(env: Env, this: Coll, focus: Coll) -> Coll:
         if len(focus) != 1:
@@ -891,7 +889,7 @@ def _f_to_integer() -> Inv:
         if _is_num(v):
             return [(v, None)] if int(v) == v else []
         if isinstance(v, str):
-            return [(int(v), None)] if _INT.match(v) else []
+            return [(int(v), None)] if fp_int_regex.match(v) else []
         if isinstance(v, float):
             raise Fallback("float value")
         return []
@@ -929,28 +927,17 @@ def _f_member_of(url: Fn) -> Inv:
 
 
 def _f_conforms_to(url: Fn) -> Inv:
-    def conforms_to(env: Env, this: Coll, focus: Coll) -> Coll:
+    def conforms(env: Env, this: Coll, focus: Coll) -> Coll:
         u = _arg_str(url, env, this)
         if u is None:
             raise Fallback("conformsTo() without a profile")
-        if len(focus) != 1 or not isinstance(focus[0][0], dict):
-            return []
-        if u.startswith("http://hl7.org/fhir/StructureDefinition/"):
-            name = u.rsplit("/", 1)[1]
-            if name[:1].isupper() and "-" not in name:
-                return _b(focus[0][0].get("resourceType") == name)
-        return []
+        return [(v, None) for v in conforms_to([v for v, _ in focus], u)]
 
-    return conforms_to
+    return conforms
 
 
 def _f_html_checks() -> Inv:
-    def html_checks(env: Env, this: Coll, focus: Coll) -> Coll:
-        if len(focus) != 1 or not isinstance(focus[0][0], str):
-            return FALSE
-        return _b(html_ok(focus[0][0]) is None)
-
-    return html_checks
+    return lambda env, this, focus: [(v, None) for v in html_checks([v for v, _ in focus])]
 
 
 def _f_intersect(other: Fn) -> Inv:
