@@ -682,9 +682,8 @@ class Walker:
             self._fixed_pattern(value, elem, fp, rc)
         cons = self._constraints_for(elem, tcode, None)
         if cons:
-            env = rc.env()
             for c in cons:
-                self._eval(c, value, tcode, env, fp, rc, ext)
+                self._eval(c, value, tcode, fp, rc, ext)
 
     # ------------------------------------------------------------------ invariants
     def _constraints_for(
@@ -736,11 +735,10 @@ class Walker:
                 )
         if not cons:
             return
-        env = rc.env()
         type_path = self._type_path(elem, tcode, model, sd_path)
         table = model.children.get(sd_path, {})
         for c in cons:
-            self._eval(c, data, type_path, env, fp, rc, ext, table)
+            self._eval(c, data, type_path, fp, rc, ext, table)
 
     @staticmethod
     def _type_path(elem: ElementDef, tcode: str, model: TypeModel, sd_path: str) -> str:
@@ -753,7 +751,6 @@ class Walker:
         c: Constraint,
         data: Any,
         type_path: str,
-        env: dict,
         fp: str,
         rc: ResourceContext,
         ext: Any = None,
@@ -770,7 +767,8 @@ class Walker:
         result = self._compiled(c, data, type_path, rc, ext)
         if result is None:
             try:
-                result = fhirpath.evaluate(c.expression, data, type_path, env, ext)
+                # built only here: the compiled closures read the same resources from rc directly
+                result = fhirpath.evaluate(c.expression, data, type_path, rc.env(), ext)
             except Exception as exc:
                 rc.issues.append(
                     Issue(
