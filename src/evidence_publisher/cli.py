@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from evidence_publisher import __version__, limits
-from evidence_publisher.cli_render import Column, print_table, progress_display
+from evidence_publisher.cli_render import CliConsole, Column, print_table, progress_display
 from evidence_publisher.errors import EvidencePublisherError, ExitCode
 from evidence_publisher.interrupts import Terminated, terminate_as_exception
 
@@ -27,11 +27,11 @@ FORMAT_HELP = "output format: text for people, json for programs"
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return CliConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return CliConsole(highlight=False, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -592,7 +592,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         overrides["source"] = str(DEFAULT_OUT)
     config = server.build_config(args.config, overrides)
     logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     err = _stderr()
     service = server.prepare(config)
@@ -867,14 +867,36 @@ def _internal_error(exc: Exception, argv: Sequence[str], debug: bool, err: Conso
     return {"exit_code": code, "error": "internal", "message": summary, "log": log_path}
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is logged (tests replace it)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+_LOG_HANDLER = _StderrHandler()
+_LOG_HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+
 def _configure(args: argparse.Namespace) -> None:
-    level = args.log_level or "warning"
-    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s", force=True)
+    """Apply the global options: the limits, and ``--log-level`` (``serve`` configures its own logging)."""
+    limits.reset()
     values: dict[limits.Limit, int | None] = {}
     for flags, affected, _what in _LIMIT_FLAGS:
         for limit in affected:
             values[limit] = getattr(args, flags[0].lstrip("-").replace("-", "_"))
     limits.configure(values)
+    logger = logging.getLogger("evidence_publisher")
+    logger.removeHandler(_LOG_HANDLER)
+    logger.setLevel(logging.NOTSET)
+    if args.log_level and args.command != "serve":
+        logger.setLevel(args.log_level.upper())
+        logger.addHandler(_LOG_HANDLER)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

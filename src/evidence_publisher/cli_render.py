@@ -22,6 +22,17 @@ from rich.text import Text
 PIPE_PROGRESS_SECONDS = 5.0
 
 
+class CliConsole(Console):
+    """A rich console whose closed pipe raises ``BrokenPipeError`` for the CLI to map to its exit code.
+
+    (rich's own reaction is ``SystemExit(1)``, which would read as an internal error.)
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(32, "the reader of the output closed the pipe")
+
+
 @dataclass(frozen=True)
 class Column:
     header: str

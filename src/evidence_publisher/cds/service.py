@@ -15,6 +15,7 @@ from evidence_publisher.cds.config import CdsConfig
 from evidence_publisher.cds.errors import (
     InvalidRequestError,
     KnowledgeLoadError,
+    PlanNotFoundError,
     UnknownServiceError,
 )
 from evidence_publisher.cds.evaluate import evaluate
@@ -181,7 +182,7 @@ class CdsService:
                 or f"PlanDefinition/{rec.id}" == plan
             ):
                 return rec
-        raise UnknownServiceError(
+        raise PlanNotFoundError(
             f"no recommendation PlanDefinition {plan!r} is loaded",
             details=[f"loaded: {[r.canonical for r in self.recommendations]}"],
         )
