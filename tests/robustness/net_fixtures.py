@@ -22,6 +22,15 @@ from evidence_publisher.jsonio import dumps
 from publish.conftest import synthetic_corpus
 from publish.hapi_standin import HapiStandIn
 
+__all__ = [
+    "_fresh_limits",
+    "fhir_server",
+    "other_server",
+    "seed_dist",
+    "serve_fhir",
+    "small_dist",
+]  # fixtures
+
 ROOT = Path(__file__).resolve().parents[2]
 FHIR_JSON = "application/fhir+json"
 TRACEBACK = "Traceback (most recent call last)"

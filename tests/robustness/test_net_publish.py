@@ -12,18 +12,8 @@ from werkzeug import Request, Response
 
 from evidence_publisher.errors import ExitCode
 
-from .net_fixtures import (  # noqa: F401 - fixtures
-    TRACEBACK,
-    _fresh_limits,
-    fhir_response,
-    fhir_server,
-    is_transaction,
-    other_server,
-    run_cli,
-    seed_dist,
-    serve_fhir,
-    small_dist,
-)
+from .net_fixtures import *  # noqa: F403 - the fixtures
+from .net_fixtures import TRACEBACK, fhir_response, is_transaction, run_cli
 
 SECRET = "s3cr3t-T0KEN-value"
 
@@ -40,7 +30,7 @@ def test_transaction_redirect_to_another_origin_is_not_followed(
     other_server.expect_request("/evil").respond_with_data("should never be called")
     target = other_server.url_for("/evil")
     server, url = serve_fhir(lambda r: _redirect(target, status) if is_transaction(r) else None)
-    code, out, err = run_cli(
+    code, _, err = run_cli(
         capsys, caplog, "publish", str(small_dist), "--server", url, "--no-validate", "--no-preread"
     )
     assert code == ExitCode.SERVER_UNSUITABLE
@@ -65,7 +55,9 @@ def test_redirect_target_is_redacted(serve_fhir, other_server, small_dist, capsy
 
 def test_same_origin_redirect_on_metadata_names_the_new_base(serve_fhir, small_dist, capsys, caplog):
     server, url = serve_fhir(
-        lambda r: _redirect(url.replace("/fhir", "/r5/fhir/metadata"), 301) if r.path == "/fhir/metadata" else None
+        lambda r: (
+            _redirect(url.replace("/fhir", "/r5/fhir/metadata"), 301) if r.path == "/fhir/metadata" else None
+        )
     )
     code, _, err = run_cli(capsys, caplog, "verify", str(small_dist), "--server", url, "--no-validate")
     assert code == ExitCode.SERVER_UNSUITABLE
@@ -74,7 +66,9 @@ def test_same_origin_redirect_on_metadata_names_the_new_base(serve_fhir, small_d
     assert [p for _, p in server.seen] == ["/fhir/metadata"]  # the target was not requested
 
 
-def test_smart_discovery_and_token_redirects_are_refused(serve_fhir, other_server, small_dist, tmp_path, capsys, caplog):
+def test_smart_discovery_and_token_redirects_are_refused(
+    serve_fhir, other_server, small_dist, tmp_path, capsys, caplog
+):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -118,11 +112,11 @@ def test_smart_discovery_and_token_redirects_are_refused(serve_fhir, other_serve
         ("http://127.0.0.1:9/fhir?_format=json", "without a query string"),
     ],
 )
-def test_credentials_in_server_url_are_refused_before_any_request(
-    small_dist, capsys, caplog, server, named
-):
+def test_credentials_in_server_url_are_refused_before_any_request(small_dist, capsys, caplog, server, named):
     for command in ("publish", "verify"):
-        code, out, err = run_cli(capsys, caplog, command, str(small_dist), "--server", server, "--no-validate")
+        code, out, err = run_cli(
+            capsys, caplog, command, str(small_dist), "--server", server, "--no-validate"
+        )
         assert code == ExitCode.USAGE
         assert named in err
         assert SECRET not in out + err
@@ -133,7 +127,10 @@ def _error_paths(other_url: str) -> dict[str, object]:
     def status(code: int, body: str = "", ctype: str = "application/fhir+json"):
         return lambda r: Response(body, status=code, content_type=ctype)
 
-    oo = '{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing","diagnostics":"boom"}]}'
+    oo = (
+        '{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing",'
+        '"diagnostics":"boom"}]}'
+    )
     return {
         "unreachable": None,
         "401": status(401, oo),
@@ -162,8 +159,12 @@ def test_secret_in_url_never_printed_or_logged_on_any_error_path(
     code, out, err = run_cli(
         capsys, caplog, "publish", str(small_dist), "--server", url, "--no-validate", "--retries", "0"
     )
-    assert code in (ExitCode.SERVER_UNREACHABLE, ExitCode.AUTH_FAILED, ExitCode.SERVER_UNSUITABLE,
-                    ExitCode.REJECTED_BY_SERVER), err
+    assert code in (
+        ExitCode.SERVER_UNREACHABLE,
+        ExitCode.AUTH_FAILED,
+        ExitCode.SERVER_UNSUITABLE,
+        ExitCode.REJECTED_BY_SERVER,
+    ), err
     assert SECRET not in out + err
     assert TRACEBACK not in err
     assert "access_token=***" in err
@@ -179,7 +180,9 @@ def test_secret_in_url_never_printed_or_logged_on_any_error_path(
         ('{"hello": 1}', "application/fhir+json", "the body is a JSON object without resourceType"),
     ],
 )
-def test_metadata_that_is_not_fhir_is_described(serve_fhir, small_dist, capsys, caplog, body, ctype, expected):
+def test_metadata_that_is_not_fhir_is_described(
+    serve_fhir, small_dist, capsys, caplog, body, ctype, expected
+):
     _, url = serve_fhir(
         lambda r: Response(body, status=200, content_type=ctype) if r.path == "/fhir/metadata" else None
     )
@@ -193,13 +196,24 @@ def test_metadata_that_is_not_fhir_is_described(serve_fhir, small_dist, capsys, 
     ("answer", "expected"),
     [
         (
-            {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing",
-                                                            "diagnostics": "HAPI-0550: could not execute batch"}]},
+            {
+                "resourceType": "OperationOutcome",
+                "issue": [
+                    {
+                        "severity": "error",
+                        "code": "processing",
+                        "diagnostics": "HAPI-0550: could not execute batch",
+                    }
+                ],
+            },
             "the body is a FHIR OperationOutcome resource (HAPI-0550: could not execute batch), "
             "not a transaction-response Bundle",
         ),
         ("<html>proxy</html>", "the body is not JSON (application/fhir+json, 18 bytes)"),
-        ({"resourceType": "Bundle", "type": "batch-response", "entry": []}, "a Bundle of type 'batch-response'"),
+        (
+            {"resourceType": "Bundle", "type": "batch-response", "entry": []},
+            "a Bundle of type 'batch-response'",
+        ),
         ({"resourceType": "Bundle", "type": "transaction-response"}, "has 0 entries"),
         ({"resourceType": "Bundle", "type": "transaction-response", "entry": [1, "x"]}, "has 2 entries"),
     ],
@@ -208,7 +222,7 @@ def test_transaction_answer_that_is_not_a_transaction_response(
     serve_fhir, small_dist, capsys, caplog, answer, expected
 ):
     _, url = serve_fhir(lambda r: fhir_response(answer) if is_transaction(r) else None)
-    code, out, err = run_cli(capsys, caplog, "publish", str(small_dist), "--server", url, "--no-validate")
+    code, _, err = run_cli(capsys, caplog, "publish", str(small_dist), "--server", url, "--no-validate")
     assert code == ExitCode.SERVER_UNSUITABLE, err
     assert expected in err
     assert "may or may not have been written" in err  # the server got the transaction
@@ -227,14 +241,20 @@ def test_malformed_entries_of_a_transaction_response_do_not_crash(serve_fhir, sm
         return fhir_response({"resourceType": "Bundle", "type": "transaction-response", "entry": entries})
 
     _, url = serve_fhir(answer)
-    code, out, err = run_cli(capsys, caplog, "publish", str(small_dist), "--server", url, "--no-validate")
+    code, _, err = run_cli(capsys, caplog, "publish", str(small_dist), "--server", url, "--no-validate")
     assert code == ExitCode.OK, err  # committed; what is unreadable is left blank, not guessed
     assert TRACEBACK not in err
 
 
 def test_malformed_capability_statement_is_unsuitable_not_a_crash(serve_fhir, small_dist, capsys, caplog):
-    statement = {"resourceType": "CapabilityStatement", "fhirVersion": "5.0.0", "rest": ["x", {"mode": "server",
-                 "resource": [1, {"type": "Evidence", "interaction": "all"}], "interaction": 3}]}
+    statement = {
+        "resourceType": "CapabilityStatement",
+        "fhirVersion": "5.0.0",
+        "rest": [
+            "x",
+            {"mode": "server", "resource": [1, {"type": "Evidence", "interaction": "all"}], "interaction": 3},
+        ],
+    }
     _, url = serve_fhir(lambda r: fhir_response(statement) if r.path == "/fhir/metadata" else None)
     code, _, err = run_cli(capsys, caplog, "verify", str(small_dist), "--server", url, "--no-validate")
     assert code == ExitCode.SERVER_UNSUITABLE
@@ -244,8 +264,10 @@ def test_malformed_capability_statement_is_unsuitable_not_a_crash(serve_fhir, sm
 
 def test_server_text_cannot_inject_markup_or_terminal_escapes(serve_fhir, small_dist, capsys, caplog):
     nasty = "HAPI-0000: [/] [bold]x[/bold] \x1b[31mred\x1b[0m\nsecond line"
-    oo = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing",
-                                                        "diagnostics": nasty}]}
+    oo = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": nasty}],
+    }
     _, url = serve_fhir(lambda r: fhir_response(oo, 422) if is_transaction(r) else None)
     code, _, err = run_cli(capsys, caplog, "publish", str(small_dist), "--server", url, "--no-validate")
     assert code == ExitCode.REJECTED_BY_SERVER
@@ -263,7 +285,9 @@ def test_response_over_the_size_limit(serve_fhir, small_dist, capsys, caplog, mo
     assert "--max-response-bytes N or EP_MAX_RESPONSE_BYTES" in err
 
 
-def test_response_without_content_length_is_cut_while_reading(serve_fhir, small_dist, capsys, caplog, monkeypatch):
+def test_response_without_content_length_is_cut_while_reading(
+    serve_fhir, small_dist, capsys, caplog, monkeypatch
+):
     monkeypatch.setenv("EP_MAX_RESPONSE_BYTES", "5000")
 
     def stream(request: Request) -> Response | None:
@@ -292,8 +316,10 @@ REJECT_TEXT = "HAPI-0550: could not execute batch"
 def _reject(request: Request) -> Response | None:
     if not is_transaction(request):
         return None
-    oo = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing",
-                                                        "diagnostics": REJECT_TEXT}]}
+    oo = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": REJECT_TEXT}],
+    }
     return fhir_response(oo, 422)
 
 
@@ -313,7 +339,14 @@ def test_rejected_transaction_is_one_line_without_verbose(serve_fhir, seed_dist,
 def test_rejected_transaction_table_with_verbose(serve_fhir, seed_dist, capsys, caplog):
     _, url = serve_fhir(_reject)
     code, out, err = run_cli(
-        capsys, caplog, "publish", str(seed_dist), "--server", url, "--no-validate", "--single-transaction",
+        capsys,
+        caplog,
+        "publish",
+        str(seed_dist),
+        "--server",
+        url,
+        "--no-validate",
+        "--single-transaction",
         "--verbose",
     )
     assert code == ExitCode.REJECTED_BY_SERVER
@@ -332,7 +365,7 @@ def test_rejected_later_chunk_says_what_was_committed(serve_fhir, small_dist, ca
         return None
 
     _, url = serve_fhir(second_fails)
-    code, out, err = run_cli(
+    code, _, err = run_cli(
         capsys, caplog, "publish", str(small_dist), "--server", url, "--no-validate", "--chunk-size", "5"
     )
     assert code == ExitCode.PARTIAL_SUCCESS
@@ -376,22 +409,40 @@ def test_token_that_cannot_be_a_header_is_refused_up_front(
     token_file = tmp_path / "token"
     token_file.write_text(token + "\n", encoding="utf-8")  # a trailing newline is fine, inner ones are not
     code, _, err = run_cli(
-        capsys, caplog, "publish", str(small_dist), "--server", url, "--no-validate", "--token-file", str(token_file)
+        capsys,
+        caplog,
+        "publish",
+        str(small_dist),
+        "--server",
+        url,
+        "--no-validate",
+        "--token-file",
+        str(token_file),
     )
     assert code == ExitCode.USAGE and problem in err
 
 
 def test_token_file_with_trailing_newline_still_works(serve_fhir, small_dist, capsys, caplog, tmp_path):
-    server, url = serve_fhir(auth_check=lambda r: r.headers.get("Authorization") == "Bearer good-token")
+    _, url = serve_fhir(auth_check=lambda r: r.headers.get("Authorization") == "Bearer good-token")
     token_file = tmp_path / "token"
     token_file.write_text("good-token\n", encoding="utf-8")
     code, _, err = run_cli(
-        capsys, caplog, "publish", str(small_dist), "--server", url, "--no-validate", "--token-file", str(token_file)
+        capsys,
+        caplog,
+        "publish",
+        str(small_dist),
+        "--server",
+        url,
+        "--no-validate",
+        "--token-file",
+        str(token_file),
     )
     assert code == ExitCode.OK, err
 
 
-def test_smart_access_token_with_a_newline_is_an_auth_failure(serve_fhir, small_dist, tmp_path, capsys, caplog):
+def test_smart_access_token_with_a_newline_is_an_auth_failure(
+    serve_fhir, small_dist, tmp_path, capsys, caplog
+):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -411,8 +462,17 @@ def test_smart_access_token_with_a_newline_is_an_auth_failure(serve_fhir, small_
 
     server, url = serve_fhir(smart)
     code, _, err = run_cli(
-        capsys, caplog, "publish", str(small_dist), "--server", url, "--no-validate",
-        "--smart-key-file", str(key_file), "--smart-client-id", "app",
+        capsys,
+        caplog,
+        "publish",
+        str(small_dist),
+        "--server",
+        url,
+        "--no-validate",
+        "--smart-key-file",
+        str(key_file),
+        "--smart-client-id",
+        "app",
     )
     assert code == ExitCode.AUTH_FAILED
     assert "the access token from the token endpoint contains a line break" in err
@@ -427,9 +487,13 @@ def test_dist_file_nested_too_deep_or_with_duplicate_keys(small_dist, tmp_path, 
     shutil.copytree(small_dist, dist)
     victim = sorted((dist / "resources").glob("*.json"))[0]
     victim.write_text('{"resourceType":"Group","id":"a","x":' + "[" * 50_000 + "]" * 50_000 + "}")
-    code, _, err = run_cli(capsys, caplog, "publish", str(dist), "--server", "http://127.0.0.1:9/fhir", "--no-validate")
+    code, _, err = run_cli(
+        capsys, caplog, "publish", str(dist), "--server", "http://127.0.0.1:9/fhir", "--no-validate"
+    )
     assert code == ExitCode.INPUT_LIMIT and TRACEBACK not in err
     victim.write_text('{"resourceType":"Group","id":"a","id":"b"}')
-    code, _, err = run_cli(capsys, caplog, "publish", str(dist), "--server", "http://127.0.0.1:9/fhir", "--no-validate")
+    code, _, err = run_cli(
+        capsys, caplog, "publish", str(dist), "--server", "http://127.0.0.1:9/fhir", "--no-validate"
+    )
     assert code == ExitCode.INVALID_OUTPUT
     assert "duplicate JSON key at id" in err
