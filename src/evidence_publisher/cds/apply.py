@@ -53,7 +53,12 @@ def split_patient_data(doc: Any, origin: str = "patient data") -> tuple[str, lis
     """A Patient, or a Bundle holding exactly one Patient plus that patient's data."""
     if not isinstance(doc, dict) or doc.get("resourceType") not in ("Patient", "Bundle"):
         rtype = doc.get("resourceType") if isinstance(doc, dict) else None
-        got = f"a {rtype} resource" if isinstance(rtype, str) else kind(doc)
+        if isinstance(rtype, str):
+            got = f"a {shown(rtype)} resource"
+        elif isinstance(doc, dict):
+            got = f"an object whose resourceType is {kind(rtype)}"
+        else:
+            got = kind(doc)
         raise PatientDataError(f"{origin} must be a Patient or a Bundle, got {got[:80]}")
     try:
         check_resource(doc, origin)
