@@ -292,3 +292,19 @@ def test_apply_data_that_breaks_a_condition_is_400(cds) -> None:
     assert "patient data: Observation/pat-1-prot has a value of the wrong type" in diagnostics(
         assert_outcome(resp, 400)
     )
+
+
+@pytest.mark.parametrize("token", ["a b", "a\nb", "tök"])
+def test_fhir_authorization_token_that_cannot_be_a_header_is_400(cds, token) -> None:
+    body = good()
+    body["fhirServer"] = "http://127.0.0.1:9/fhir"
+    body["fhirAuthorization"] = {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "cds",
+    }
+    del body["prefetch"]["observation"]
+    text = diagnostics(assert_outcome(post_raw(cds, SVC, dumps(body, indent=None)), 400))
+    assert "fhirAuthorization.access_token cannot be sent in an HTTP header" in text

@@ -176,6 +176,8 @@ def create_app(
         try:
             parsed = parse_untrusted(raw, "request body", max_bytes=limit, max_depth=max_depth)
         except InputLimitError as exc:
+            if exc.limit is not NESTING_DEPTH:
+                raise BodyTooLargeError(f"request body exceeds {limit} bytes") from None
             raise InvalidRequestError(
                 f"request body is nested more than {max_depth} levels deep",
                 details=[f"the operator can raise the limit with {exc.limit.how_to_raise}"],

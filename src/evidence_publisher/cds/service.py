@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from evidence_publisher.cds.patient_data import FhirAccess, gather, prefetch_tem
 from evidence_publisher.cds.recommendation import Recommendation, compile_all
 
 log = logging.getLogger("evidence_publisher.cds")
+HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a bearer token may hold in a header value
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,11 @@ class CdsService:
             raise InvalidRequestError("fhirAuthorization.access_token must be a non-empty string")
         if not isinstance(auth.get("token_type"), str) or auth["token_type"].lower() != "bearer":
             raise InvalidRequestError("fhirAuthorization.token_type must be 'Bearer'")
-        if any(c in auth["access_token"] for c in "\r\n\x00"):
-            raise InvalidRequestError("fhirAuthorization.access_token contains a line break or NUL")
+        if not HEADER_SAFE.fullmatch(auth["access_token"]):
+            raise InvalidRequestError(
+                "fhirAuthorization.access_token cannot be sent in an HTTP header: it holds a space, "
+                "a control character or a non-ASCII character"
+            )
         return FhirAccess(
             server=server,
             token=auth["access_token"],

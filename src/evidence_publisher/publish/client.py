@@ -50,7 +50,6 @@ log = logging.getLogger("evidence_publisher.publish")
 
 FHIR_JSON = "application/fhir+json"
 TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
-REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass
@@ -209,7 +208,7 @@ class FhirClient:
                     details=self._gave_up_details(attempt, safe),
                 ) from None
             log.debug("%s -> %s in %.3f s", label, resp.status, time.monotonic() - started)
-            if resp.status in REDIRECT_STATUS or 300 <= resp.status < 400:
+            if 300 <= resp.status < 400:
                 raise redirect_refused(label, url, path, resp)
             if resp.status in TRANSIENT_STATUS:
                 reason = f"HTTP {resp.status}"
@@ -247,8 +246,6 @@ class FhirClient:
                 if not isinstance(parsed, dict):
                     err.details.append(f"the answer is {describe_body(resp)}, not an OperationOutcome")
                 raise err
-            if not 200 <= resp.status < 300:
-                raise InvalidServerResponse(f"{label}: unexpected HTTP {resp.status}")
             parsed = json_body(resp, label)
             return FhirResponse(resp.status, dict(resp.headers), parsed, attempt, maybe_applied)
 
@@ -450,29 +447,35 @@ def _short_error(resp: _Answer, label: str) -> str:
 
 
 def redirect_refused(label: str, url: str, path: str | None, resp: _Answer) -> RedirectRefused:
-    """The error for a 3xx: names the (redacted) target, says whether it is another origin and,
-    when the target is the same resource under another base, which --server to use."""
+    """The error for a 3xx: names the (redacted) target and whether it is another origin. When a
+    FHIR request (``path`` below the base) is sent to the same path under another base, the
+    server has moved and the message says which --server to use; a redirected transaction (to the
+    base itself) gets no such advice."""
     location = resp.headers.get("Location")
-    if not location:
-        return RedirectRefused(
-            f"{label}: the server answered HTTP {resp.status}, a redirect without a target"
-        )
-    target = urljoin(url, location)
-    here, there = urlsplit(url), urlsplit(target)
-    same_origin = (here.scheme, here.netloc) == (there.scheme, there.netloc)
-    where = "on the same server" if same_origin else "to another origin"
+    try:
+        target = urljoin(url, location) if location else None
+        there = urlsplit(target) if target else None
+    except ValueError:
+        target, there = None, None
+    if target is None or there is None:
+        shown = "a target that is not a URL" if location else "no target"
+        return RedirectRefused(f"{label}: the server answered HTTP {resp.status}, a redirect to {shown}")
+    here = urlsplit(url)
+    where = (
+        "on the same server"
+        if (here.scheme, here.netloc) == (there.scheme, there.netloc)
+        else "to another origin"
+    )
     details = [
         "redirects are never followed: that would re-send the request body and credentials to "
         "an address you did not give"
     ]
-    if path is not None:
-        suffix = f"/{path}".split("?", 1)[0] if path else ""
-        new_base = there.path[: -len(suffix)] if suffix and there.path.endswith(suffix) else there.path
-        if not suffix or there.path.endswith(suffix):
-            details.append(
-                "if the FHIR server has moved, give its new base URL: --server "
-                + redact_url(f"{there.scheme}://{there.netloc}{new_base.rstrip('/')}")
-            )
+    suffix = "/" + path.split("?", 1)[0] if path else ""
+    if suffix and there.path.endswith(suffix):
+        new_base = f"{there.scheme}://{there.netloc}{there.path[: -len(suffix)]}".rstrip("/")
+        details.append(
+            f"if the FHIR server has moved, give its new base URL: --server {redact_url(new_base)}"
+        )
     return RedirectRefused(
         f"{label}: the server answered HTTP {resp.status}, redirecting {where}: {redact_url(target)}; "
         "not followed",

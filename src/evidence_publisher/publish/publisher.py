@@ -22,7 +22,7 @@ from evidence_publisher.bundle.transaction import (
 from evidence_publisher.errors import ExitCode
 from evidence_publisher.publish.capability import ServerInfo, check_capability
 from evidence_publisher.publish.chunking import Chunk, chunk_resources
-from evidence_publisher.publish.client import FhirClient, describe_json, rejected
+from evidence_publisher.publish.client import FhirClient, FhirResponse, describe_json, rejected
 from evidence_publisher.publish.compare import compare
 from evidence_publisher.publish.errors import (
     AuthFailed,
@@ -392,7 +392,7 @@ def _publish_chunk(
             raise
     try:
         response = client.send_bundle(bundle)
-        entries = _transaction_entries(response.body, len(bundle["entry"]), client.base_url)
+        entries = _transaction_entries(response, len(bundle["entry"]), client.base_url)
     except (InvalidServerResponse, ResponseLimitExceeded) as exc:
         exc.maybe_committed = True  # type: ignore[attr-defined]  # the server got the transaction
         raise
@@ -407,18 +407,19 @@ def _publish_chunk(
     ), outcomes
 
 
-def _transaction_entries(body: dict, sent: int, base: str) -> list[dict]:
+def _transaction_entries(response: FhirResponse, sent: int, base: str) -> list[dict]:
     """The entries of a transaction-response, or InvalidServerResponse saying what came instead."""
     label = f"POST {base} (a transaction of {sent} entries)"
+    body = response.body
     if body.get("resourceType") != "Bundle":
         raise InvalidServerResponse(
-            f"{label}: the server answered with HTTP 2xx but the body is {describe_json(body)}, "
-            "not a transaction-response Bundle"
+            f"{label}: the server answered with HTTP {response.status} but the body is "
+            f"{describe_json(body)}, not a transaction-response Bundle"
         )
     kind = body.get("type")
     entries = _list(body.get("entry"))
     if kind != "transaction-response":
-        shown = repr(kind) if isinstance(kind, str) else "no type"
+        shown = repr(kind[:64]) if isinstance(kind, str) else "no type"
         raise InvalidServerResponse(
             f"{label}: the server answered with a Bundle of type {shown}, not a transaction-response; "
             "it may not have processed the request as one atomic transaction",
