@@ -302,6 +302,11 @@ def _add_http_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip validation against the official definitions (structure still checked)",
     )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="on failure, also list what happened to every resource (text format)",
+    )
     http = p.add_argument_group("HTTP")
     http.add_argument(
         "--connect-timeout",
@@ -432,13 +437,17 @@ def _publish_resources(args: argparse.Namespace, err: Console) -> list[dict]:
 
 
 def _render_publish_result(result, args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.markup import escape
+
     from evidence_publisher.jsonio import dumps
 
     if args.format == "json":
         out.print(dumps(result.to_json()), end="", markup=False)
     else:
         quiet = {"unchanged", "same"}
-        rows = result.resources
+        # A failed run is summarised in one line below; the per-resource table (every row
+        # "rolled back" or "not-sent") only on request.
+        rows = result.resources if result.error is None or args.verbose else []
         if len(rows) > 200:
             rows = [r for r in rows if r.action not in quiet]
         if rows:
@@ -455,7 +464,13 @@ def _render_publish_result(result, args: argparse.Namespace, out: Console, err: 
             markup=False,
         )
     if result.error is not None:
-        render_error(result.error, err)
+        # Server-supplied text is printed without markup: "[/x]" in a diagnostics must not be
+        # read as a rich tag.
+        err.print(f"[bold red]error:[/] {escape(result.failure_summary() or result.error.message)}")
+        for line in result.error.details:
+            err.print(f"  {line}", markup=False)
+        if result.resources and not args.verbose and args.format == "text":
+            err.print("  (--verbose lists what happened to every resource)", markup=False)
         if result.mode == "publish" and result.committed_chunks:
             err.print(
                 f"[yellow]{result.committed_chunks} of {len(result.chunks)} chunks were "
@@ -595,37 +610,36 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     err = _stderr()
-    service = server.prepare(config)
+    prepared = server.prepare(config)  # load, build and bind first: the banner means it works
     if not config.auth:
         err.print(
             "[bold white on red] WARNING: AUTHENTICATION IS DISABLED (--no-auth). "
             "Any caller can use this service. Never expose it beyond localhost. [/]"
         )
+    host = f"[{config.host}]" if ":" in config.host else config.host
     err.print(
-        f"[bold green]CDS Hooks service[/] with {len(service.endpoints)} services "
-        f"on http://{config.host}:{config.port}/cds-services "
-        f"({config.workers} worker{'s' if config.workers > 1 else ''})"
+        f"[bold green]CDS Hooks service[/] with {len(prepared.service.endpoints)} services "
+        f"on http://{host}:{prepared.port}/cds-services "
+        f"({config.workers} worker{'s' if config.workers > 1 else ''})",
+        markup=True,
+        highlight=False,
     )
-    for ep in service.endpoints.values():
+    for ep in prepared.service.endpoints.values():
         err.print(f"  {ep.hook:<13} {ep.id}", markup=False)
-    server.run(config, service)
+    server.run(prepared)
     return ExitCode.OK
 
 
 def _cmd_apply(args: argparse.Namespace) -> int:
+    from evidence_publisher.cds.apply import read_patient_file
     from evidence_publisher.cds.config import CdsConfig
-    from evidence_publisher.cds.errors import PatientDataError
     from evidence_publisher.cds.service import CdsService
-    from evidence_publisher.jsonio import dumps, loads
+    from evidence_publisher.jsonio import dumps
 
-    source = _apply_source(args)
-    config = CdsConfig(source=str(source), fhir_server=args.fhir_server, auth=False)
+    config = CdsConfig(source=str(_apply_source(args)), fhir_server=args.fhir_server, auth=False)
+    patient_doc = read_patient_file(args.patient)  # before loading knowledge: fail fast
     service = CdsService.from_config(config.validate())
-    try:
-        patient_doc = loads(_read_input(args.patient))
-    except (OSError, ValueError) as exc:
-        raise PatientDataError(f"cannot read patient file {str(args.patient)!r}: {exc}") from exc
-    bundle = service.apply(args.plan, patient_doc, args.practitioner)
+    bundle = service.apply(args.plan, patient_doc, args.practitioner, origin=str(args.patient))
     _stdout().print(dumps(bundle), end="", markup=False)
     applies = bool(bundle["entry"][0]["resource"].get("action"))
     _stderr().print("recommendation applies" if applies else "recommendation does not apply")
@@ -679,13 +693,6 @@ def _path(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path is not allowed")
     return Path(text)
-
-
-def _read_input(path: Path) -> bytes:
-    """The bytes of a file, or of standard input when ``path`` is ``-``."""
-    if str(path) == "-":
-        return sys.stdin.buffer.read()
-    return path.read_bytes()
 
 
 def _whole_number(text: str) -> int:

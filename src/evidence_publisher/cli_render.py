@@ -53,7 +53,7 @@ def print_table(
         for row in rows:
             _plain(console, "\t".join(_one_line(_text_of(cell)) for cell in row))
         return
-    table = Table(title=title, title_justify="left", header_style="bold")
+    table = Table(title=Text(title) if title else None, title_justify="left", header_style="bold")
     for column in columns:
         table.add_column(column.header, justify=column.justify, overflow="fold")  # type: ignore[arg-type]
     for row in rows:

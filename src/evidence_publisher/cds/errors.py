@@ -27,21 +27,23 @@ class RecommendationError(EvidencePublisherError):
     exit_code = ExitCode.CDS_CONFIG
 
 
-class PlanNotFoundError(EvidencePublisherError):
-    """``apply --plan`` names a PlanDefinition that is not loaded."""
-
-    exit_code = ExitCode.USAGE
-
-
 class PatientDataError(EvidencePublisherError):
     """The patient file given to ``apply`` is not a Patient or a Bundle of patient data."""
 
     exit_code = ExitCode.USAGE
 
 
-class CdsRequestError(EvidencePublisherError):
-    """A request the service refuses; rendered as an OperationOutcome with ``status``."""
+class CdsStartError(EvidencePublisherError):
+    """``serve`` could not start serving: the address is in use, not available or not allowed."""
 
+    exit_code = ExitCode.CDS_START
+
+
+class CdsRequestError(EvidencePublisherError):
+    """A request the service refuses; rendered as an OperationOutcome with ``status``. Raised from
+    the CLI (``apply``) it is a usage error: the plan or the patient data given is wrong."""
+
+    exit_code = ExitCode.USAGE
     status: int = 400
     issue_code: str = "invalid"
 
@@ -57,6 +59,12 @@ class InvalidRequestError(CdsRequestError):
 class UnknownServiceError(CdsRequestError):
     status = 404
     issue_code = "not-found"
+
+
+class PlanNotFoundError(UnknownServiceError):
+    """``$apply`` or ``apply --plan`` names a PlanDefinition that is not loaded (404; exit 2 in the CLI)."""
+
+    exit_code = ExitCode.USAGE
 
 
 class AuthenticationError(CdsRequestError):
@@ -86,8 +94,9 @@ class MissingDataError(CdsRequestError):
     issue_code = "incomplete"
 
 
-class ConditionEvaluationError(CdsRequestError):
-    """A published applicability condition failed to evaluate on the patient's data."""
+class ConditionEvaluationError(EvidencePublisherError):
+    """A published applicability condition failed to evaluate on well-typed data: a bug. The
+    message names the condition, so it goes to the server log only; the client gets a bare 500
+    with a reference (and malformed data is answered 400 before this is raised)."""
 
-    status = 500
-    issue_code = "exception"
+    exit_code = ExitCode.INTERNAL_ERROR
