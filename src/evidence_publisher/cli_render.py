@@ -74,7 +74,12 @@ def _one_line(text: str) -> str:
 
 
 def _plain(console: Console, line: str) -> None:
-    console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
+    """One line exactly as given (rich would expand the tabs and could wrap)."""
+    try:
+        console.file.write(line + "\n")
+    except BrokenPipeError:
+        console.on_broken_pipe()
+        raise
 
 
 # --------------------------------------------------------------------------------------------
