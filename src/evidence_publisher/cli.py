@@ -929,11 +929,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_json_failure(args, _error_document(exc))
             return int(exc.exit_code)
         except Terminated:
-            err.print("terminated (SIGTERM); nothing half-written was left behind", markup=False)
+            err.print("terminated (SIGTERM)", markup=False)
             _print_json_failure(args, {"exit_code": int(ExitCode.TERMINATED), "error": "terminated"})
             return ExitCode.TERMINATED
         except KeyboardInterrupt:
-            err.print("interrupted (Ctrl-C); nothing half-written was left behind", markup=False)
+            err.print("interrupted (Ctrl-C)", markup=False)
             _print_json_failure(args, {"exit_code": int(ExitCode.INTERRUPTED), "error": "interrupted"})
             return ExitCode.INTERRUPTED
         except BrokenPipeError:

@@ -40,8 +40,8 @@ def _on_main_thread() -> bool:
 
 @contextmanager
 def terminate_as_exception() -> Iterator[None]:
-    """Within the block, SIGTERM raises ``Terminated`` instead of killing the process."""
-    if not _on_main_thread():
+    """Within the block, SIGTERM raises ``Terminated`` instead of killing the process (unless ignored)."""
+    if not _on_main_thread() or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
         yield
         return
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -85,7 +85,9 @@ def signal_guard() -> Iterator[SignalGuard]:
     if not _on_main_thread():
         yield guard
         return
-    previous = {sig: signal.signal(sig, guard.handle) for sig in _SIGNALS}
+    # A signal the process was started to ignore (``nohup``, ``&`` in a script) stays ignored.
+    wanted = [sig for sig in _SIGNALS if signal.getsignal(sig) != signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, guard.handle) for sig in wanted}
     try:
         yield guard
     finally:

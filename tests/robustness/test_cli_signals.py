@@ -22,8 +22,11 @@ from .cli_helpers import MAPPINGS, ROOT, run_cli, snapshot
 # signals sent at staggered delays land in every phase of the write, the swap included.
 SLOW_WRITES = """
 import pathlib
+import signal
 import time
 from evidence_publisher import output
+# as in an interactive shell, even when the tests run in a background job that ignores SIGINT
+signal.signal(signal.SIGINT, signal.default_int_handler)
 _real_write, _real_rename = output.write_file, pathlib.Path.rename
 def _slow_write(path, text):
     time.sleep(0.002)
@@ -181,3 +184,21 @@ def test_library_build_cleans_up_on_sigterm_with_the_default_handler(
     assert proc.returncode != 0
     assert leftovers(out) == []
     assert snapshot(out) == before
+
+
+def test_a_signal_the_process_ignores_stays_ignored_during_a_write() -> None:
+    """Started with SIGINT ignored (``nohup``, ``cmd &`` in a script), a build must not start obeying it."""
+    from evidence_publisher.interrupts import signal_guard, terminate_as_exception
+
+    previous_term = signal.getsignal(signal.SIGTERM)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with signal_guard() as guard, guard.held():
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) == guard.handle
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with terminate_as_exception():
+            assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
