@@ -251,3 +251,35 @@ def test_study_design_carries_its_provenance(built_corpus: Path) -> None:
         and "(status: found)" in t
         for t in notes
     )
+
+
+def test_output_does_not_depend_on_cwd_or_path_form(
+    tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relative or absolute mapping paths, from any working directory: the same bytes."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    outs = []
+    for cwd, arg in (
+        (corpus_dir.parent.parent, Path("mappings") / "lupus-msc"),
+        (elsewhere, corpus_dir),
+        (corpus_dir, Path(".")),
+        (corpus_dir.parent, Path("lupus-msc") / "corpus.yaml"),
+    ):
+        monkeypatch.chdir(cwd)
+        out = tmp_path / f"out{len(outs)}"
+        build(
+            [arg] if arg.name != "corpus.yaml" else sorted(arg.parent.glob("*.yaml")),
+            out_dir=out,
+            validate=False,
+        )
+        outs.append(out)
+    report = load_file(outs[1] / "build-report.json")
+    assert all(not r["source"].startswith(("/", "..")) for r in report["resources"])
+    assert any(r["source"].startswith("liang-2010.yaml:") for r in report["resources"])
+    first = {p.relative_to(outs[0]): p.read_bytes() for p in outs[0].rglob("*") if p.is_file()}
+    for other in outs[1:]:
+        files = {p.relative_to(other): p.read_bytes() for p in other.rglob("*") if p.is_file()}
+        assert files.keys() == first.keys()
+        for rel, data in first.items():
+            assert files[rel] == data, (other, rel)

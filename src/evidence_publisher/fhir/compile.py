@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 
 from evidence_publisher.fhir.activity_definition import map_activity_definition
 from evidence_publisher.fhir.artifact_assessment import (
@@ -59,19 +60,32 @@ def _citation_for_source(corpus: LoadedCorpus, source_id: str) -> str | None:
 def compile_corpus(corpus: LoadedCorpus, base_url: str | None = None) -> Compiled:
     ctx = Context.from_corpus(corpus.corpus, base_url)
     out = Compiled()
+    where = _Where(corpus)
     for pub_id in sorted(corpus.publications):
-        _compile_publication(ctx, corpus, corpus.publications[pub_id], out)
+        _compile_publication(ctx, corpus, corpus.publications[pub_id], out, where)
     for rec_id in sorted(corpus.recommendations):
-        _compile_recommendation(ctx, corpus, corpus.recommendations[rec_id], out)
+        _compile_recommendation(ctx, corpus, corpus.recommendations[rec_id], out, where)
     out.resources.sort(key=lambda r: (r["resourceType"], r["id"]))
     return out
 
 
-def _where(item: Loaded, *path: str | int) -> str:
-    return str(item.doc.locate(path))
+class _Where:
+    """Mapping provenance (``file:line:column``) with the file relative to the corpus directory,
+    so the build report does not depend on the directory the build ran from or on how the
+    mappings were named on the command line."""
+
+    def __init__(self, corpus: LoadedCorpus) -> None:
+        self.base = os.path.dirname(corpus.corpus_doc.file) or "."
+
+    def __call__(self, item: Loaded, *path: str | int) -> str:
+        loc = item.doc.locate(path)
+        rel = os.path.relpath(loc.file, self.base).replace(os.sep, "/")
+        return str(replace(loc, file=rel))
 
 
-def _compile_publication(ctx: Context, corpus: LoadedCorpus, item: Loaded, out: Compiled) -> None:
+def _compile_publication(
+    ctx: Context, corpus: LoadedCorpus, item: Loaded, out: Compiled, _where: _Where
+) -> None:
     pub = item.model
     assert isinstance(pub, Publication)
     source = corpus.source(pub.source)
@@ -151,7 +165,9 @@ def _compile_publication(ctx: Context, corpus: LoadedCorpus, item: Loaded, out: 
             )
 
 
-def _compile_recommendation(ctx: Context, corpus: LoadedCorpus, item: Loaded, out: Compiled) -> None:
+def _compile_recommendation(
+    ctx: Context, corpus: LoadedCorpus, item: Loaded, out: Compiled, _where: _Where
+) -> None:
     rec = item.model
     assert isinstance(rec, Recommendation)
     stated_in = corpus.publications[rec.stated_in].model
