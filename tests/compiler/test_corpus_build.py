@@ -96,7 +96,7 @@ def identity(res: dict) -> dict:
     carry them on R5 types without those elements (Group, ArtifactAssessment)."""
     ext = {
         e["url"].rsplit("/", 1)[-1]: next(v for k, v in e.items() if k.startswith("value"))
-        for e in res.get("extension", [])
+        for e in [*res.get("extension", []), *res.get("modifierExtension", [])]
         if e["url"].startswith("http://hl7.org/fhir/StructureDefinition/artifact-")
     }
     # Group.name is a human label; its computable name is the artifact-name extension
@@ -283,3 +283,31 @@ def test_output_does_not_depend_on_cwd_or_path_form(
         assert files.keys() == first.keys()
         for rel, data in first.items():
             assert files[rel] == data, (other, rel)
+
+
+CORE_EXT = "http://hl7.org/fhir/StructureDefinition/"
+FEVIR = "https://fevir.net/resources/CodeSystem/179423"
+
+
+def test_artifact_status_is_a_modifier_extension(built_corpus: Path) -> None:
+    """artifact-status is defined with isModifier = true: it never sits in plain extension."""
+    checked = 0
+    for name, res in resources(built_corpus).items():
+        plain = {e["url"] for e in res.get("extension", [])}
+        assert CORE_EXT + "artifact-status" not in plain, name
+        if res["resourceType"] in ("Group", "ArtifactAssessment"):
+            mods = [e for e in res.get("modifierExtension", []) if e["url"] == CORE_EXT + "artifact-status"]
+            assert [e["valueCode"] for e in mods] == ["active"], name
+            checked += 1
+    assert checked >= 5
+
+
+def test_justification_discussion_has_its_type_code(built_corpus: Path) -> None:
+    """RecommendationJustification: recommendationSpecification.component[discussion] is typed
+    179423#discussion with informationType comment (HL7/ebm@06becf90)."""
+    just = by_id(built_corpus, "ArtifactAssessment", "rec-stem-cell-refractory-lupus-justification")
+    [spec] = [c for c in just["content"] if c["type"]["coding"][0]["code"] == "recommendation-specification"]
+    comments = [c for c in spec["component"] if c["informationType"] == "comment"]
+    assert comments
+    for comp in comments:
+        assert comp["type"]["coding"] == [{"system": FEVIR, "code": "discussion", "display": "Discussion"}]

@@ -88,7 +88,13 @@ def map_justification(
         else "Ratings as stated by the source."
     ]
     discussion += [f"Attribution claim ({c.status}): {c.claim} {c.note}" for c in rec.claims]
-    components.append({"informationType": "comment", "summary": " ".join(discussion)})
+    components.append(
+        {
+            "informationType": "comment",
+            "type": concept(FEVIR_179423, "discussion", "Discussion"),
+            "summary": " ".join(discussion),
+        }
+    )
     content = [
         {
             "informationType": "container",

@@ -130,14 +130,16 @@ def base(
     else:
         # R5 Group and ArtifactAssessment have no url/version/name/status/publisher elements; the
         # core artifact-* extensions (hl7.fhir.uv.extensions.r5) carry them, and for Group also
-        # title and date, which ArtifactAssessment has natively.
+        # title and date, which ArtifactAssessment has natively. artifact-status is defined as a
+        # modifier extension (a retired artifact changes how the rest is read), so it goes in
+        # modifierExtension; the EBM GroupR6 profile declares it there too.
         ext = [
             {"url": CORE_EXT + "artifact-url", "valueUri": ctx.url(rtype, rid)},
             {"url": CORE_EXT + "artifact-version", "valueString": ctx.version},
             {"url": CORE_EXT + "artifact-name", "valueString": computable_name(rid)},
-            {"url": CORE_EXT + "artifact-status", "valueCode": ctx.status},
             {"url": CORE_EXT + "artifact-publisher", "valueString": ctx.publisher},
         ]
+        res["modifierExtension"] = [{"url": CORE_EXT + "artifact-status", "valueCode": ctx.status}]
         if rtype == "ArtifactAssessment":
             if title:
                 res["title"] = title
