@@ -164,12 +164,37 @@ def test_derived_value_is_marked_with_formula(built_corpus: Path) -> None:
 
 
 def test_no_denominator_where_source_gives_none(built_corpus: Path) -> None:
-    remission = by_id(built_corpus, "Evidence", "gu-2014-renal-remission-12m")["statistic"][0]
-    assert "sampleSize" not in remission
-    assert remission["quantity"]["value"] == Decimal("60.5") and remission["quantity"]["unit"] == "%"
-    sae = by_id(built_corpus, "Evidence", "liang-2010-serious-adverse-events")
-    assert "sampleSize" not in sae["statistic"][0]
-    assert "serious" in sae["title"].lower()
+    """A count without a stated denominator gets no numberOfParticipants (dose-limiting toxicity
+    of the phase I trial known only through the summary)."""
+    dlt = by_id(built_corpus, "Evidence", "phase1-bm-msc-ln-dose-limiting-toxicity")["statistic"][0]
+    assert dlt["sampleSize"] == {"numberOfStudies": 1}
+    assert dlt["numberAffected"] == 0
+    assert "number of patients not stated" in dlt["description"]
+
+
+def test_gu_remission_has_its_sample_size_and_a_derived_count(built_corpus: Path) -> None:
+    """Finding 4: 60.5 % of the 81 patients of seed 003; 49 is derived and says so."""
+    ev = by_id(built_corpus, "Evidence", "gu-2014-renal-remission-12m")
+    stat = ev["statistic"][0]
+    assert stat["quantity"]["value"] == Decimal("60.5") and stat["quantity"]["code"] == "%"
+    assert stat["sampleSize"] == {"numberOfStudies": 1, "numberOfParticipants": 81}
+    assert stat["numberAffected"] == 49
+    notes = " ".join(n["text"] for n in stat["note"])
+    assert "Derived count: 49 is not reported" in notes and "49/81 = 60.49%" in notes
+    assert "48/81 = 59.26%" in notes and "50/81 = 61.73%" in notes
+    assert any("003_5de3ce04e7582026.txt (blog, secondary)" in n["text"] for n in ev["note"])
+    assert "by the 12-month visit" in ev["title"] and " at 12-month visit" not in ev["title"]
+    report = load_file(built_corpus / "build-report.json")
+    assert any(
+        d["evidence"] == "Evidence/gu-2014-renal-remission-12m" and d["value"] == "49"
+        for d in report["derived_values"]
+    )
+    measure = by_id(built_corpus, "EvidenceVariable", "gu-2014-renal-remission-by-12mo-measure")
+    [tfe] = measure["characteristic"][0]["timeFromEvent"]
+    assert tfe["range"] == {
+        "high": {"value": 12, "unit": "months", "system": "http://unitsofmeasure.org", "code": "mo"}
+    }
+    assert "quantity" not in tfe  # cumulative: up to 12 months, not at 12 months
 
 
 def test_single_arm_evidence_has_no_comparator(built_corpus: Path) -> None:
@@ -178,7 +203,11 @@ def test_single_arm_evidence_has_no_comparator(built_corpus: Path) -> None:
         if res["resourceType"] != "Evidence":
             continue
         roles = [v["extension"][0]["valueCode"] for v in res["variableDefinition"]]
-        assert sorted(roles) == ["exposure", "outcome", "population"]
+        assert sorted(set(roles)) in (
+            ["exposure", "outcome", "population"],
+            ["covariate", "exposure", "outcome", "population"],
+        )
+        assert roles.count("exposure") == 1 and roles.count("outcome") == 1
         assert "variable-definition-comparator-category" not in dumps(res)
         for stat in res.get("statistic", []):
             codes = {c["code"] for c in stat.get("statisticType", {}).get("coding", [])}
