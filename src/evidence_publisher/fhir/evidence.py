@@ -118,7 +118,7 @@ def participants(res: Result) -> int | None:
     return res.participants or (res.counts.denominator if res.counts else None)
 
 
-def derived_percentage(res: Result) -> Decimal | None:
+def derived_percentage(res: Result) -> Decimal | int | None:
     """The percentage a proportion result publishes when it gives counts and no value."""
     if res.statistic != "proportion" or res.value is not None or res.counts is None:
         return None
@@ -126,7 +126,8 @@ def derived_percentage(res: Result) -> Decimal | None:
         return None
     exact = Decimal(100 * res.counts.affected) / Decimal(res.counts.denominator)
     value = exact.quantize(PERCENT_PLACES, rounding=ROUND_HALF_EVEN)
-    return value.quantize(Decimal(1)) if value == value.to_integral() else value
+    # a whole percentage is an int, as it reads back from JSON (100, not 100.0)
+    return int(value) if value == value.to_integral() else value
 
 
 def _patients(n: int) -> str:

@@ -47,7 +47,7 @@ def follow_up_text(pub: Publication) -> str | None:
     if fu is None:
         return None
     if fu.mean is None:
-        return f"Follow-up: {fu.description}."
+        return f"Follow-up {fu.description.rstrip('.')}."
     spread = ""
     if fu.dispersion is not None and fu.dispersion.value is not None:
         kind = "SD or SE not stated" if fu.dispersion.kind == "unspecified" else fu.dispersion.kind.upper()
@@ -178,7 +178,7 @@ def map_research_study(
     if study.population.count is not None:
         rows.append(("Patients enrolled", str(study.population.count)))
     if fu:
-        rows.append(("Follow-up", fu))
+        rows.append(("Follow-up", fu.removeprefix("Follow-up ").replace("Mean follow-up ", "mean ", 1)))
     rows.append(("Intervention", study.intervention.name))
     rows += [("Co-intervention", a.name + (f", {a.dose}" if a.dose else "")) for a in study.co_interventions]
     for fund in cit.funding if cit else []:
