@@ -31,6 +31,7 @@ GLITCHES: dict[str, re.Pattern[str]] = {
     "a doubled label": re.compile(r"(\b[A-Z][\w ()-]{3,40}: )\1"),
     "a doubled 'Dose' sentence": re.compile(r"(Dose: not reported in the corpus\.).*\1"),
     "a doubled rating": re.compile(r"(?i)\b(very low|low|moderate|high): \1 certainty"),
+    "a sentence used as a label": re.compile(r"\.: "),
 }
 
 
@@ -86,6 +87,7 @@ def readable_texts(res: dict) -> list[tuple[str, str]]:
         "Hypothesis (not a finding): Hypothesis (not a finding): SLE is a mesenchymal disease.",
         "Given from donors. Dose: not reported in the corpus. Dose: not reported in the corpus.",
         "Attribution claim (not-supported): the guidelines recommend it.",
+        "Active lupus recorded as severe.: read as an active SLE Condition",
     ],
 )
 def test_the_glitch_detector_catches_the_reported_glitches(bad: str) -> None:

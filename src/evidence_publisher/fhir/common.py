@@ -248,6 +248,7 @@ def narrative(title: str, rows: list[tuple[str, str]]) -> dict:
     if rows:
         parts.append("<table>")
         for label, value in rows:
+            label = label.rstrip(".")  # a row label is not a sentence: "Condition:", not "Condition.:"
             parts.append(f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>")
         parts.append("</table>")
     parts.append("</div>")

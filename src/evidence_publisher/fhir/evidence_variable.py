@@ -24,6 +24,7 @@ from evidence_publisher.fhir.common import (
     resource_id,
     time_phrase,
     unit_words,
+    with_unit,
 )
 from evidence_publisher.sources.model import Agent, Coding, Outcome, Timepoint
 
@@ -156,10 +157,16 @@ def map_agent_variable(ctx: Context, agent: Agent, role: str, date: str) -> dict
     res["handling"] = "dichotomous"
     notes = [{"text": f"Role in the study: {role}."}]
     res["note"] = notes + [external_note(ext) for ext in agent.external]
-    rows = [
-        ("Role", role),
-        ("Description", agent.description or agent.name),
-        ("Dose", agent.dose or "not reported in the corpus"),
-    ]
+    rows = [("Role", role)]
+    if agent.description:
+        rows.append(("Description", agent.description))
+    rows.append(("Dose", agent.dose or "not reported in the corpus"))
+    if agent.starts is not None:
+        rows.append(
+            (
+                "Starts",
+                f"{with_unit(agent.starts.value, agent.starts.unit)} after the intervention",
+            )
+        )
     res["text"] = narrative(agent.name, rows + _coding_rows(agent.codes))
     return res
