@@ -553,6 +553,13 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-auth", action="store_true", help="DISABLE JWT authentication (local testing only)")
+    p.add_argument(
+        "--serve-experimental",
+        action="store_const",
+        const=True,
+        default=None,
+        help="also serve PlanDefinitions marked experimental (skipped by default)",
+    )
     a = sub.add_parser("apply", help="apply a PlanDefinition to a patient ($apply)")
     a.add_argument("--plan", required=True, help="PlanDefinition canonical url[|version] or id")
     a.add_argument(
@@ -561,6 +568,9 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--dist", type=Path, default=DEFAULT_OUT, help="build output directory")
     a.add_argument("--fhir-server", help="load the PlanDefinition from this FHIR R5 server")
     a.add_argument("--practitioner", help="author reference, e.g. Practitioner/123")
+    a.add_argument(
+        "--allow-experimental", action="store_true", help="apply a PlanDefinition marked experimental"
+    )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -581,6 +591,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "allow_http_fhir_server": args.allow_http_fhir_server,
         "log_level": args.log_level,
         "auth": False if args.no_auth else None,
+        "serve_experimental": args.serve_experimental,
     }
     if args.source is None and args.fhir_server is None and args.config is None:
         overrides["source"] = str(DEFAULT_OUT)
@@ -605,6 +616,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
     for ep in prepared.service.endpoints.values():
         err.print(f"  {ep.hook:<13} {ep.id}", markup=False)
+    if prepared.service.skipped_experimental:
+        err.print(
+            f"[bold yellow]Skipped {len(prepared.service.skipped_experimental)} experimental recommendation "
+            "rule(s)[/] (serve them with --serve-experimental or serve_experimental: true):"
+        )
+        for canonical in prepared.service.skipped_experimental:
+            err.print(f"  {canonical}", markup=False)
     server.run(prepared)
     return ExitCode.OK
 
@@ -615,7 +633,12 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     from evidence_publisher.cds.service import CdsService
     from evidence_publisher.jsonio import dumps
 
-    config = CdsConfig(source=str(args.dist), fhir_server=args.fhir_server, auth=False)
+    config = CdsConfig(
+        source=str(args.dist),
+        fhir_server=args.fhir_server,
+        auth=False,
+        serve_experimental=args.allow_experimental,
+    )
     patient_doc = read_patient_file(args.patient)  # before loading knowledge: fail fast
     service = CdsService.from_config(config.validate())
     bundle = service.apply(args.plan, patient_doc, args.practitioner, origin=str(args.patient))
