@@ -198,7 +198,9 @@ class CdsService:
                 f"experimental rules were skipped: {list(self.skipped_experimental)} "
                 "(allow them with serve_experimental: true, --serve-experimental or --allow-experimental)"
             )
-        raise UnknownServiceError(f"no recommendation PlanDefinition {shown(plan)} is loaded", details=details)
+        raise UnknownServiceError(
+            f"no recommendation PlanDefinition {shown(plan)} is loaded", details=details
+        )
 
     def apply(
         self, plan: str, patient_doc: Any, practitioner: str | None = None, origin: str = "patient data"
