@@ -217,7 +217,8 @@ def _add_packages_parser(sub: argparse._SubParsersAction) -> None:
     psub.add_parser("list", parents=[common], help="list installed packages")
 
 
-def _package_row(pkg) -> dict:  # pkg: packages.InstalledPackage (imported lazily)
+def _package_row(pkg, cache) -> dict:  # pkg: packages.InstalledPackage (imported lazily)
+    stands_in = cache.stand_in_for(pkg)
     return {
         "name": pkg.name,
         "version": pkg.version,
@@ -225,14 +226,22 @@ def _package_row(pkg) -> dict:  # pkg: packages.InstalledPackage (imported lazil
         "resources": len(pkg.index),
         "source": pkg.source,
         "path": str(pkg.path),
+        "standsInFor": str(stands_in) if stands_in else None,
     }
 
 
 def _print_package_table(rows: list[dict], title: str) -> None:
     columns = [Column(h) for h in ("name", "version", "fhirVersion")]
-    columns += [Column("resources", "right"), Column("source")]
+    columns += [Column("resources", "right"), Column("source"), Column("note")]
     cells = [
-        [r["name"], r["version"], ", ".join(r["fhirVersions"]), str(r["resources"]), r["source"]]
+        [
+            r["name"],
+            r["version"],
+            ", ".join(r["fhirVersions"]),
+            str(r["resources"]),
+            r["source"],
+            f"in place of {r['standsInFor'].split('#', 1)[1]}" if r.get("standsInFor") else "",
+        ]
         for r in rows
     ]
     print_table(_stdout(), columns, cells, title=title)
@@ -247,7 +256,8 @@ def _cmd_packages(args: argparse.Namespace) -> int:
     err = _stderr()
     root = args.cache or default_root()
     if args.packages_command == "list":
-        rows = [_package_row(pkg) for pkg in PackageCache(root).installed()]
+        listed = PackageCache(root)
+        rows = [_package_row(pkg, listed) for pkg in listed.installed()]
         if args.format == "json":
             _stdout().print(dumps(rows), end="", markup=False)
         elif rows:
@@ -276,7 +286,7 @@ def _cmd_packages(args: argparse.Namespace) -> int:
             bar.console.print(message, markup=False, style=style)
 
         pkgs = cache.ensure(args.specs or None, progress=say, on_bytes=on_bytes, retry_missing=True)
-    rows = [_package_row(pkg) for pkg in pkgs]
+    rows = [_package_row(pkg, cache) for pkg in pkgs]
     if args.format == "json":
         _stdout().print(dumps(rows), end="", markup=False)
     else:
@@ -568,6 +578,13 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         help="accept http:// fhirServer URLs (testing only)",
     )
     p.add_argument("--no-auth", action="store_true", help="DISABLE JWT authentication (local testing only)")
+    p.add_argument(
+        "--serve-experimental",
+        action="store_const",
+        const=True,
+        default=None,
+        help="also serve PlanDefinitions marked experimental (skipped by default)",
+    )
     a = sub.add_parser("apply", help="apply a PlanDefinition to a patient ($apply)")
     a.add_argument(
         "source", nargs="?", type=_path, default=None, help=f"build output directory (default: {DEFAULT_OUT})"
@@ -584,6 +601,9 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     )
     a.add_argument("--fhir-server", help="load the PlanDefinition from this FHIR R5 server")
     a.add_argument("--practitioner", help="author reference, e.g. Practitioner/123")
+    a.add_argument(
+        "--allow-experimental", action="store_true", help="apply a PlanDefinition marked experimental"
+    )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -602,6 +622,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "allow_http_fhir_server": args.allow_http_fhir_server,
         "log_level": args.log_level,
         "auth": False if args.no_auth else None,
+        "serve_experimental": args.serve_experimental,
     }
     if args.source is None and args.fhir_server is None and args.config is None:
         overrides["source"] = str(DEFAULT_OUT)
@@ -626,6 +647,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
     for ep in prepared.service.endpoints.values():
         err.print(f"  {ep.hook:<13} {ep.id}", markup=False)
+    if prepared.service.skipped_experimental:
+        err.print(
+            f"[bold yellow]Skipped {len(prepared.service.skipped_experimental)} experimental recommendation "
+            "rule(s)[/] (serve them with --serve-experimental or serve_experimental: true):"
+        )
+        for canonical in prepared.service.skipped_experimental:
+            err.print(f"  {canonical}", markup=False)
     server.run(prepared)
     return ExitCode.OK
 
@@ -636,7 +664,12 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     from evidence_publisher.cds.service import CdsService
     from evidence_publisher.jsonio import dumps
 
-    config = CdsConfig(source=str(_apply_source(args)), fhir_server=args.fhir_server, auth=False)
+    config = CdsConfig(
+        source=str(_apply_source(args)),
+        fhir_server=args.fhir_server,
+        auth=False,
+        serve_experimental=args.allow_experimental,
+    )
     patient_doc = read_patient_file(args.patient)  # before loading knowledge: fail fast
     service = CdsService.from_config(config.validate())
     bundle = service.apply(args.plan, patient_doc, args.practitioner, origin=str(args.patient))

@@ -146,7 +146,7 @@ def test_packages_list_in_a_pipe(capsys: pytest.CaptureFixture) -> None:
     assert main(["packages", "list"]) == 0
     out = capsys.readouterr().out
     assert no_box_drawing(out)
-    assert out.splitlines()[1] == "name\tversion\tfhirVersion\tresources\tsource"
+    assert out.splitlines()[1] == "name\tversion\tfhirVersion\tresources\tsource\tnote"
     assert len(out.splitlines()) == 2 + len(installed)
 
 
@@ -211,7 +211,8 @@ def test_apply_takes_the_build_directory_as_its_first_argument(
 ) -> None:
     patient = tmp_path / "patient.json"
     patient.write_text(dumps(PATIENT))
-    assert main(["apply", str(dist), "--plan", plan_url(dist), "--patient", str(patient)]) == 0
+    argv = ["apply", str(dist), "--plan", plan_url(dist), "--patient", str(patient)]
+    assert main([*argv, "--allow-experimental"]) == 0
     captured = capsys.readouterr()
     assert loads(captured.out)["resourceType"] == "Bundle"
     assert "deprecated" not in captured.err
@@ -222,7 +223,8 @@ def test_apply_dist_option_still_works_and_warns(
 ) -> None:
     patient = tmp_path / "patient.json"
     patient.write_text(dumps(PATIENT))
-    assert main(["apply", "--dist", str(dist), "--plan", plan_url(dist), "--patient", str(patient)]) == 0
+    argv = ["apply", "--dist", str(dist), "--plan", plan_url(dist), "--patient", str(patient)]
+    assert main([*argv, "--allow-experimental"]) == 0
     assert "--dist is deprecated" in capsys.readouterr().err
     code = main(["apply", str(tmp_path), "--dist", str(dist), "--plan", "x", "--patient", str(patient)])
     assert code == ExitCode.USAGE
@@ -233,6 +235,6 @@ def test_apply_reads_the_patient_from_stdin(
     dist: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(dumps(PATIENT).encode())))
-    assert main(["apply", str(dist), "--plan", plan_url(dist), "--patient", "-"]) == 0
+    assert main(["apply", str(dist), "--plan", plan_url(dist), "--patient", "-", "--allow-experimental"]) == 0
     bundle = loads(capsys.readouterr().out)
     assert any(e["resource"].get("id") == "p1" or "Patient/p1" in dumps(e) for e in bundle["entry"])

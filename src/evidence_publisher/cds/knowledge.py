@@ -68,6 +68,23 @@ class KnowledgeBase:
         return list(self._assessments.get(f"{resource['resourceType']}/{resource.get('id')}", []))
 
 
+def is_experimental(plan: dict[str, Any]) -> bool:
+    return plan.get("resourceType") == "PlanDefinition" and plan.get("experimental") is True
+
+
+def without_experimental(kb: KnowledgeBase) -> tuple[KnowledgeBase, list[str]]:
+    """The knowledge without experimental PlanDefinitions, and the ``url|version`` of each one
+    left out (what the service says it skipped)."""
+    skipped = [
+        f"{p.get('url', 'PlanDefinition/' + str(p.get('id')))}|{p.get('version', '')}".rstrip("|")
+        for p in kb.resources
+        if is_experimental(p)
+    ]
+    if not skipped:
+        return kb, []
+    return KnowledgeBase(r for r in kb.resources if not is_experimental(r)), sorted(skipped)
+
+
 def _resources_from(doc: Any, origin: str) -> list[dict[str, Any]]:
     if not isinstance(doc, dict) or "resourceType" not in doc:
         raise KnowledgeLoadError(f"{origin} is not a FHIR resource (no resourceType)")

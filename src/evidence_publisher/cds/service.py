@@ -23,7 +23,12 @@ from evidence_publisher.cds.errors import (
 from evidence_publisher.cds.evaluate import evaluate_data
 from evidence_publisher.cds.feedback import validate_feedback
 from evidence_publisher.cds.hook_request import HookRequest, parse_hook_request, shown
-from evidence_publisher.cds.knowledge import KnowledgeBase, load_from_path, load_from_server
+from evidence_publisher.cds.knowledge import (
+    KnowledgeBase,
+    load_from_path,
+    load_from_server,
+    without_experimental,
+)
 from evidence_publisher.cds.patient_data import FhirAccess, gather, prefetch_templates
 from evidence_publisher.cds.recommendation import Recommendation, compile_all
 
@@ -54,9 +59,11 @@ class CdsService:
         *,
         session: requests.Session | None = None,
         new_uuid: Callable[[], str] = _uuid4,
+        skipped_experimental: tuple[str, ...] = (),
     ) -> None:
         self.config = config
         self.recommendations = recommendations
+        self.skipped_experimental = skipped_experimental
         self.session = session
         self.new_uuid = new_uuid
         self.endpoints: dict[str, Endpoint] = {}
@@ -81,7 +88,18 @@ class CdsService:
 
     @classmethod
     def from_config(cls, config: CdsConfig, session: requests.Session | None = None) -> CdsService:
-        return cls(config, compile_all(load_knowledge(config, session)), session=session)
+        kb = load_knowledge(config, session)
+        skipped: list[str] = []
+        if not config.serve_experimental:
+            kb, skipped = without_experimental(kb)
+            if skipped:
+                log.warning(
+                    "skipped %d experimental recommendation rule(s) (serve them with "
+                    "serve_experimental: true or --serve-experimental): %s",
+                    len(skipped),
+                    ", ".join(skipped),
+                )
+        return cls(config, compile_all(kb), session=session, skipped_experimental=tuple(skipped))
 
     def discovery(self) -> dict[str, Any]:
         return self._discovery
@@ -175,10 +193,13 @@ class CdsService:
                 or f"PlanDefinition/{rec.id}" == plan
             ):
                 return rec
-        raise PlanNotFoundError(
-            f"no recommendation PlanDefinition {shown(plan)} is loaded",
-            details=[f"loaded: {[r.canonical for r in self.recommendations]}"],
-        )
+        details = [f"loaded: {[r.canonical for r in self.recommendations]}"]
+        if self.skipped_experimental:
+            details.append(
+                f"experimental rules were skipped: {list(self.skipped_experimental)} "
+                "(allow them with serve_experimental: true, --serve-experimental or --allow-experimental)"
+            )
+        raise PlanNotFoundError(f"no recommendation PlanDefinition {shown(plan)} is loaded", details=details)
 
     def apply(
         self, plan: str, patient_doc: Any, practitioner: str | None = None, origin: str = "patient data"
