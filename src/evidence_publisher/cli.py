@@ -7,8 +7,10 @@ handlers call into the pipeline stages and render their results; stages never pr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -867,7 +869,8 @@ def _print_json_failure(args: argparse.Namespace, doc: dict) -> None:
     if getattr(args, "format", None) == "json":
         from evidence_publisher.jsonio import dumps
 
-        _stdout().print(dumps({"ok": False, **doc}), end="", markup=False, highlight=False, soft_wrap=True)
+        with contextlib.suppress(OSError):  # stdout closed: the text on stderr has said it
+            _stdout().print(dumps({"ok": False, **doc}), end="", markup=False, highlight=False)
 
 
 def _error_document(exc: EvidencePublisherError) -> dict:
@@ -957,6 +960,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
             _configure(args)
             return int(_COMMANDS[args.command](args))
+        except SystemExit as exc:  # raised by a library inside a command
+            if exc.code in (None, 0) or exc.code in set(ExitCode):
+                return int(exc.code or 0)
+            bug = RuntimeError(f"SystemExit({exc.code!r}) raised inside the {args.command} command")
+            doc = _internal_error(bug, argv, args.log_level == "debug", err)
+            _print_json_failure(args, doc)
+            return ExitCode.INTERNAL_ERROR
         except EvidencePublisherError as exc:
             render_error(exc, err)
             _print_json_failure(args, _error_document(exc))
@@ -980,8 +990,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _silence_stdout() -> None:
     """The reader of stdout went away (``| head``): make the interpreter's final flush quiet."""
-    import os
-
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

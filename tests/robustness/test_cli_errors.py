@@ -241,3 +241,15 @@ def test_main_never_lets_an_exception_escape(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(cli, "_path", exploding_path)
     assert main(["validate", "x.json"]) == ExitCode.INTERNAL_ERROR
+
+
+@pytest.mark.parametrize(("code", "expected"), [(0, 0), (None, 0), (13, 13), (3, 1), ("text", 1)])
+def test_a_library_calling_sys_exit_cannot_return_an_undocumented_code(
+    code: object, expected: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """uvicorn, for one, calls sys.exit(3) when it cannot bind; 3 is not a documented code."""
+    inject(monkeypatch, "schema", SystemExit(code))
+    assert main(["schema"]) == expected
+    err = capsys.readouterr().err
+    assert ("please report" in err) == (expected == 1)
+    assert "Traceback" not in err
