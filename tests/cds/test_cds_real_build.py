@@ -164,12 +164,22 @@ def test_serve_banner_names_skipped_experimental_rules(
 ) -> None:
     from evidence_publisher.cds import server
 
-    monkeypatch.setattr(server, "run", lambda config, service: None)
-    assert main(["serve", str(real_dist), "--no-auth", "--log-level", "error"]) == 0
+    monkeypatch.setattr(server, "run", lambda prepared: prepared.close())
+    assert main(["serve", str(real_dist), "--no-auth", "--port", "0", "--log-level", "error"]) == 0
     err = capsys.readouterr().err
     assert "Skipped 1 experimental recommendation rule(s)" in err
     assert _plan(real_dist)["url"] in err
-    assert main(["serve", str(real_dist), "--no-auth", "--serve-experimental", "--log-level", "error"]) == 0
+    argv = [
+        "serve",
+        str(real_dist),
+        "--no-auth",
+        "--port",
+        "0",
+        "--serve-experimental",
+        "--log-level",
+        "error",
+    ]
+    assert main(argv) == 0
     assert "Skipped" not in capsys.readouterr().err
 
 

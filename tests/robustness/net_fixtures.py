@@ -110,7 +110,7 @@ def small_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def seed_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real corpus (mappings/lupus-msc, 88 resources) built without official validation."""
+    """The real corpus (mappings/lupus-msc) built without official validation."""
     from evidence_publisher.pipeline import build
 
     out = tmp_path_factory.mktemp("seed") / "dist"
