@@ -169,8 +169,17 @@ def test_serve_banner_names_skipped_experimental_rules(
     err = capsys.readouterr().err
     assert "Skipped 1 experimental recommendation rule(s)" in err
     assert _plan(real_dist)["url"] in err
-    argv = ["serve", str(real_dist), "--no-auth", "--port", "0", "--log-level", "error"]
-    assert main([*argv, "--serve-experimental"]) == 0
+    argv = [
+        "serve",
+        str(real_dist),
+        "--no-auth",
+        "--port",
+        "0",
+        "--serve-experimental",
+        "--log-level",
+        "error",
+    ]
+    assert main(argv) == 0
     assert "Skipped" not in capsys.readouterr().err
 
 

@@ -7,6 +7,8 @@ traceback, a log line holding a secret).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from werkzeug import Request, Response
 
@@ -323,6 +325,10 @@ def _reject(request: Request) -> Response | None:
     return fhir_response(oo, 422)
 
 
+def _resource_count(dist: Path) -> int:
+    return len(list((dist / "resources").glob("*.json")))
+
+
 def test_rejected_transaction_is_one_line_without_verbose(serve_fhir, seed_dist, capsys, caplog):
     _, url = serve_fhir(_reject)
     code, out, err = run_cli(
@@ -330,9 +336,9 @@ def test_rejected_transaction_is_one_line_without_verbose(serve_fhir, seed_dist,
     )
     assert code == ExitCode.REJECTED_BY_SERVER
     assert f"error: transaction rejected by the server (HTTP 422): {REJECT_TEXT} — nothing was written" in err
-    assert "rolled back" not in out + err  # no table of one row per resource
+    assert "rolled back" not in out + err  # no row per resource
     assert out.strip().splitlines() == [out.strip().splitlines()[-1]]  # only the counts line
-    assert f"{len(list((seed_dist / 'resources').glob('*.json')))} failed" in out
+    assert f"{_resource_count(seed_dist)} failed" in out
     assert "--verbose" in err
 
 
@@ -350,7 +356,7 @@ def test_rejected_transaction_table_with_verbose(serve_fhir, seed_dist, capsys, 
         "--verbose",
     )
     assert code == ExitCode.REJECTED_BY_SERVER
-    assert out.count("rolled back") == len(list((seed_dist / "resources").glob("*.json")))
+    assert out.count("rolled back") == _resource_count(seed_dist)
     assert "transaction rejected by the server (HTTP 422)" in err
 
 
