@@ -135,10 +135,9 @@ def build(
     resources = compiled.resources
     problems = structural_problems(resources) + dangling_references(resources)
     if not problems and validate:
-        stage = f"validating {len(resources)} resources against the official FHIR definitions"
-        progress(stage, 0, len(resources))
+        # the validator reports no per-resource progress: the stage is shown without a count
+        progress(f"validating {len(resources)} resources against the official FHIR definitions", 0, None)
         problems = _official_validation(resources, log)
-        progress(stage, len(resources), len(resources))
     if problems:
         raise InvalidOutputError(
             f"{len(problems)} problems in the generated FHIR resources; nothing was written",
