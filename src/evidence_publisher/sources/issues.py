@@ -26,16 +26,21 @@ class Issue:
     field: str
     problem: str
     fix: str
+    # problems this one causes elsewhere (e.g. references into a file that could not be read),
+    # listed under it instead of as issues of their own
+    consequences: tuple[str, ...] = ()
     code: ClassVar[str] = "mapping-error"
     fidelity: ClassVar[bool] = False
+    root_cause: ClassVar[bool] = False  # a file that could not be read at all: listed first
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
         field = f"{self.field}: " if self.field else ""
-        return f"{where}{field}{self.problem} [{self.code}] (fix: {self.fix})"
+        text = f"{where}{field}{self.problem} [{self.code}] (fix: {self.fix})"
+        return "\n".join([text, *(f"    consequence: {c}" for c in self.consequences)])
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "code": self.code,
             "file": self.location.file,
             "line": self.location.line,
@@ -44,10 +49,36 @@ class Issue:
             "problem": self.problem,
             "fix": self.fix,
         }
+        if self.consequences:
+            out["consequences"] = list(self.consequences)
+        return out
 
 
 class YamlSyntax(Issue):
     code = "yaml-syntax"
+    root_cause = True
+
+
+class UnreadableFile(Issue):
+    code = "unreadable-file"
+    root_cause = True
+
+
+class NotUtf8(Issue):
+    code = "encoding"
+    root_cause = True
+
+
+class ControlCharacter(Issue):
+    code = "control-character"
+    root_cause = True
+
+
+class InputLimit(Issue):
+    """The file exceeds a safety limit (size, nesting, node count, string length)."""
+
+    code = "input-limit"
+    root_cause = True
 
 
 class DuplicateKey(Issue):
@@ -116,12 +147,15 @@ class MappingErrors(EvidencePublisherError):
     exit_code = ExitCode.INVALID_MAPPING
 
     def __init__(self, issues: list[Issue]) -> None:
-        ordered = sorted(issues, key=lambda i: (i.location, i.field, i.code))
+        # files that could not be read at all come first: later problems may follow from them
+        ordered = sorted(issues, key=lambda i: (not i.root_cause, i.location, i.field, i.code))
         noun = "problem" if len(ordered) == 1 else "problems"
         super().__init__(
             f"{len(ordered)} {noun} in the mapping files; nothing was written",
             details=[str(i) for i in ordered],
         )
         self.issues = ordered
-        if ordered and all(i.fidelity for i in ordered):
+        if any(isinstance(i, InputLimit) for i in ordered):
+            self.exit_code = ExitCode.INPUT_LIMIT
+        elif ordered and all(i.fidelity for i in ordered):
             self.exit_code = ExitCode.FIDELITY
