@@ -454,6 +454,13 @@ class _Checker:
             )
 
 
+def _some(ids: object, n: int = 12) -> str:
+    """Sorted ids, at most ``n`` of them (a fix line must stay readable)."""
+    names = sorted(ids)  # type: ignore[call-overload]
+    more = f" (and {len(names) - n} more)" if len(names) > n else ""
+    return ", ".join(names[:n]) + more
+
+
 def _short(text: str, n: int = 70) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -472,7 +479,7 @@ def _check_publication(corpus: LoadedCorpus, item: Loaded, issues: list[Issue]) 
                 ck.at("reported_in"),
                 "reported_in",
                 f"publication {pub.reported_in!r} is not defined by any mapping file",
-                f"use one of: {', '.join(sorted(corpus.publications))}",
+                f"use one of: {_some(corpus.publications)}",
             )
         )
     if pub.study is not None:
@@ -491,7 +498,7 @@ def _check_publication(corpus: LoadedCorpus, item: Loaded, issues: list[Issue]) 
                         ck.at("certainty", i, "results", j),
                         f"certainty[{i}].results[{j}]",
                         f"result {rid!r} is not defined in this file",
-                        f"use one of: {', '.join(sorted(result_ids))}",
+                        f"use one of: {_some(result_ids)}",
                     )
                 )
         ck.block(cert.quote, cert.source or pub.source, ("certainty", i))
@@ -559,7 +566,7 @@ def _check_citation(ck: _Checker, pub: Publication) -> None:
                     ck.at("citation", "relations", i, "target"),
                     f"citation.relations[{i}].target",
                     f"publication {rel.target!r} is not defined by any mapping file",
-                    f"use one of: {', '.join(sorted(ck.corpus.publications))}",
+                    f"use one of: {_some(ck.corpus.publications)}",
                 )
             )
     for i, ext in enumerate(cit.external):
@@ -626,7 +633,7 @@ def _check_result(
                 ck.at(*base, "outcome"),
                 f"results[{i}].outcome",
                 f"outcome {res.outcome!r} is not defined in this file",
-                f"define it under 'outcomes' or use one of: {', '.join(sorted(outcome_ids))}",
+                f"define it under 'outcomes' or use one of: {_some(outcome_ids)}",
             )
         )
     if res.population is not None and res.population not in population_ids:
@@ -635,7 +642,7 @@ def _check_result(
                 ck.at(*base, "population"),
                 f"results[{i}].population",
                 f"population {res.population!r} is not this study's population",
-                f"use {', '.join(sorted(population_ids))} or leave it out",
+                f"use {_some(population_ids)} or leave it out",
             )
         )
     src = res.source or pub.source
@@ -731,7 +738,7 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
                 ck.at("stated_in"),
                 "stated_in",
                 f"publication {rec.stated_in!r} is not defined by any mapping file",
-                f"use one of: {', '.join(sorted(corpus.publications))}",
+                f"use one of: {_some(corpus.publications)}",
             )
         )
     ck.quotes(rec.quote, rec.source, ("quote",))
@@ -765,7 +772,7 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
                     ck.at("claims", i, "publication"),
                     f"claims[{i}].publication",
                     f"publication {claim.publication!r} is not defined by any mapping file",
-                    f"use one of: {', '.join(sorted(corpus.publications))}",
+                    f"use one of: {_some(corpus.publications)}",
                 )
             )
         ck.block(claim.quote, claim.source or rec.source, ("claims", i))

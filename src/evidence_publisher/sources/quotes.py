@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -53,16 +54,25 @@ def normalise(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
+@functools.lru_cache(maxsize=32)
+def _normalised(text: str, ignore_case: bool) -> str:
+    """Source documents are normalised once, not once per quote."""
+    out = normalise(text)
+    return out.casefold() if ignore_case else out
+
+
 def quote_occurs(quote: str, source_text: str, *, ignore_case: bool = False) -> bool:
-    q, s = normalise(quote), normalise(source_text)
+    q = normalise(quote)
     if ignore_case:
-        q, s = q.casefold(), s.casefold()
-    return q in s
+        q = q.casefold()
+    return q in _normalised(source_text, ignore_case)
 
 
+@functools.lru_cache(maxsize=256)
 def numbers_in(text: str) -> dict[tuple, str]:
     """Every number written in ``text``, keyed by its decimal text, with the text as written.
 
+    The result is cached (a quote is checked for several numbers): do not modify it.
     The key is ``Decimal.as_tuple()``: sign, digits and exponent, so 3.2 and 3.20 are different
     numbers and 858.0 is not 858. Thousands commas are dropped ('2,538' is 2538). A number with a
     power of ten ('3.0 × 10^6') gives two: the mantissa as written (3.0, for a value whose unit

@@ -55,6 +55,7 @@ _DECIMAL_INT = re.compile(r"[-+]?(?:0|[1-9][0-9_]*)\Z")
 _PLAIN_TAGS = {f"{_TAG}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "merge", "value")}
 _COLLECTION_TAGS = {f"{_TAG}seq", f"{_TAG}map"}
 PROGRESS_EVERY = 20_000  # events between two progress calls
+_LIBYAML_DEPTH = 1000  # libyaml refuses deeper flow nesting itself
 
 
 class LocatedDocument:
@@ -118,6 +119,9 @@ def parse_located(
         mark = exc.problem_mark or exc.context_mark
         loc = SourceLocation(display_name, *((mark.line + 1, mark.column + 1) if mark else (0, 0)))
         problem = exc.problem or exc.context or str(exc)
+        if "maximum nesting depth" in problem:
+            # libyaml's scanner looks ahead and stops at its own depth (1,000) before our count does
+            return None, [builder.depth_issue(loc)]
         return None, [
             YamlSyntax(
                 loc,
@@ -192,6 +196,16 @@ class _Builder:
                 f"{found}, over the {limit.name} limit of {current(limit):,} {limit.unit}",
                 f"simplify the file, or if it is genuine raise the limit with {limit.how_to_raise}",
             )
+        )
+
+    def depth_issue(self, at: SourceLocation) -> Issue:
+        return InputLimit(
+            at,
+            "",
+            f"nesting of more than {min(self.max_depth, _LIBYAML_DEPTH):,} levels, over the "
+            f"{NESTING_DEPTH.name} limit of {self.max_depth:,} {NESTING_DEPTH.unit}"
+            + (f" (libyaml stops at {_LIBYAML_DEPTH:,})" if self.max_depth > _LIBYAML_DEPTH else ""),
+            f"simplify the file, or if it is genuine raise the limit with {NESTING_DEPTH.how_to_raise}",
         )
 
     def _count(self, event: yaml.Event, n: int) -> None:
