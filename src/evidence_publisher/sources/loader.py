@@ -104,7 +104,7 @@ class LoadedCorpus:
         broken = self.broken_ids.get(ref.partition("/")[0])
         if broken is None:
             return False
-        broken.references.append(f"{at}: {fld}: {ref!r} was not checked because {broken.file} has errors")
+        broken.references.append(f"{at}: {fld}: {ref!r} is not checked until this file loads")
         return True
 
     @property
@@ -178,6 +178,8 @@ def _guess_ids(path: Path) -> set[str]:
     """Ids a file that failed to parse probably defines: its top-level ``id:`` and its stem."""
     ids = {path.stem}
     try:
+        if not path.is_file():
+            return ids  # never open a FIFO or a device: it could block
         with path.open("rb") as fh:
             head = fh.read(64 * 1024).decode("utf-8", "replace")
     except OSError:

@@ -63,6 +63,7 @@ _TYPE_NAMES = {
 _OTHER_BASE = re.compile(
     r"[-+]?(0[0-7_]+|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)\Z"
 )
+_PLAIN_NUMBER = re.compile(r"[-+]?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 _YAML_READ = {bool: "a boolean", type(None): "null (no value)", int: "a number", Decimal: "a number"}
 
 
@@ -103,6 +104,8 @@ def _wrong_type(doc: LocatedDocument, data_loc: tuple, expected: str, given: Any
             "(a leading 0 is octal, 0x hexadecimal, 0b binary, a colon sexagesimal)",
             "write the number in plain decimal digits, without leading zeros",
         )
+    if isinstance(given, str) and "number" in expected and _PLAIN_NUMBER.match(given):
+        return f"{expected} is required, got the text {given!r}", f"remove the quotes: {given}"
     if isinstance(given, list):
         got = "got a list"
     elif isinstance(given, dict):
