@@ -206,4 +206,5 @@ def test_latin1_json_is_a_fatal_issue(tmp_path: Path, capsys) -> None:
     f.write_bytes('{"resourceType": "Patient", "name": [{"text": "José"}]}'.encode("latin-1"))
     code, doc, err = validate_json([str(f)], capsys)
     assert code == 12, err
-    assert "not valid JSON: byte 50 is not UTF-8" in doc["outcomes"][0]["outcome"]["issue"][0]["diagnostics"]
+    diagnostics = doc["outcomes"][0]["outcome"]["issue"][0]["diagnostics"]
+    assert "not valid JSON: byte 0xE9 at line 1, column 50 is not UTF-8" in diagnostics

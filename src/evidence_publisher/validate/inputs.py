@@ -224,7 +224,13 @@ def _parse(text: bytes, source: str) -> InputDocument:
     except InputLimitError:
         raise
     except UnicodeDecodeError as exc:
-        return InputDocument(source, error=f"not valid JSON: byte {exc.start} is not UTF-8 ({exc.reason})")
+        line = text.count(b"\n", 0, exc.start) + 1
+        column = len(text[text.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace")) + 1
+        return InputDocument(
+            source,
+            error=f"not valid JSON: byte 0x{text[exc.start]:02X} at line {line}, column {column} is not "
+            "UTF-8 (JSON must be UTF-8; the file seems to be Latin-1 or Windows-1252)",
+        )
     except ValueError as exc:
         return InputDocument(source, error=f"not valid JSON: {exc}")
     return InputDocument(source, resource=parsed.value, duplicate_keys=parsed.duplicate_keys)
