@@ -207,4 +207,4 @@ def test_latin1_json_is_a_fatal_issue(tmp_path: Path, capsys) -> None:
     code, doc, err = validate_json([str(f)], capsys)
     assert code == 12, err
     diagnostics = doc["outcomes"][0]["outcome"]["issue"][0]["diagnostics"]
-    assert "not valid JSON: byte 0xE9 at line 1, column 50 is not UTF-8" in diagnostics
+    assert "not valid JSON: byte 0xE9 at line 1, column 51 is not UTF-8" in diagnostics
