@@ -92,6 +92,7 @@ class LoadedCorpus:
     # reported as dangling (the file's own errors explain the problem); they are listed as
     # consequences under that file's first error instead
     broken_ids: dict[str, _Broken] = field(default_factory=dict)
+    _result_index: dict[str, dict[str, Result]] = field(default_factory=dict, repr=False)
 
     def missing_publication(self, pub_id: str | None, at: SourceLocation, fld: str) -> bool:
         """True when ``pub_id`` names no publication (a reference into a broken file is noted)."""
@@ -121,10 +122,13 @@ class LoadedCorpus:
             return None
         pub = loaded.model
         assert isinstance(pub, Publication)
-        for res in pub.results:
-            if res.id == result_id:
-                return pub, res
-        return None
+        index = self._result_index.get(pub_id)
+        if index is None:  # built once per publication: derived results look inputs up often
+            index = self._result_index[pub_id] = {}
+            for res in pub.results:
+                index.setdefault(res.id, res)
+        found = index.get(result_id)
+        return (pub, found) if found is not None else None
 
 
 def _display(path: Path) -> str:
