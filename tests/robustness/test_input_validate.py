@@ -208,3 +208,18 @@ def test_latin1_json_is_a_fatal_issue(tmp_path: Path, capsys) -> None:
     assert code == 12, err
     diagnostics = doc["outcomes"][0]["outcome"]["issue"][0]["diagnostics"]
     assert "not valid JSON: byte 0xE9 at line 1, column 51 is not UTF-8" in diagnostics
+
+
+def test_malformed_role_extension_is_an_error_not_a_crash(built_corpus: Path, tmp_path: Path, capsys) -> None:
+    """Found by the fuzz test: a list where the EBM role extension has its code made the EBM
+    rules raise (reported as an internal validator error) instead of reporting the JSON error."""
+    evidence = json.loads(next((built_corpus / "resources").glob("Evidence-*.json")).read_text())
+    ext = evidence["variableDefinition"][0]["extension"][0]
+    ext["valueCode"] = [ext["valueCode"]]
+    f = tmp_path / "ev.json"
+    f.write_text(dumps(evidence))
+    code, doc, err = validate_json([str(f)], capsys)
+    assert code == 12, err
+    diagnostics = [i["diagnostics"] for o in doc["outcomes"] for i in o["outcome"]["issue"]]
+    assert not [d for d in diagnostics if "internal validator error" in d]
+    assert any(d.startswith("[json-array]") for d in diagnostics)
