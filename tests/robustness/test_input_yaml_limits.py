@@ -6,6 +6,7 @@ limit and how to raise it; nothing is written.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -137,3 +138,14 @@ def test_a_large_valid_mapping_still_loads(tmp_path: Path, megabytes: int) -> No
     pub = loaded.publications["liang-2010"].model
     assert len(pub.results) == (i + 1) * results.count("  - id: ")
     assert len(seen) > 3
+
+
+def test_a_repeated_mistake_is_listed_a_hundred_times_then_counted(tmp_path: Path, capsys) -> None:
+    corpus = copy_corpus(tmp_path / "m")
+    (corpus / "dups.yaml").write_text("kind: publication\n" + "a: 1\n" * 5000)
+    code, _out, err = run(["build", str(corpus), "--out", str(tmp_path / "o"), "--no-validate"], capsys)
+    assert_clean_failure(code, err, 10)
+    lines = [line for line in err.splitlines() if "dups.yaml" in line]
+    assert len(lines) <= 102
+    # 4,899 duplicate keys beyond the first 100, plus the schema problems of the file
+    assert re.search(r"and 4,9\d\d more problems in \S*dups.yaml \(not listed\)", lines[-1])

@@ -141,6 +141,49 @@ class UnsupportedClaim(Issue):
     fidelity = True
 
 
+@dataclass(frozen=True)
+class MoreProblems(Issue):
+    """Stands for the problems of a file beyond the first ``MAX_PER_FILE`` (they are not listed)."""
+
+    hidden: int = 0
+    code: ClassVar[str] = "more-problems"
+
+    @classmethod
+    def of(cls, location: SourceLocation, hidden: int, fidelity: bool = False) -> MoreProblems:
+        kind = MoreFidelityProblems if fidelity else MoreProblems
+        return kind(
+            location,
+            "",
+            f"and {hidden:,} more problems in {location.file} (not listed)",
+            "fix the problems above first; the same mistake is often repeated",
+            hidden=hidden,
+        )
+
+
+class MoreFidelityProblems(MoreProblems):
+    fidelity = True
+
+
+MAX_PER_FILE = 100
+
+
+def cap_per_file(issues: list[Issue], limit: int = MAX_PER_FILE) -> list[Issue]:
+    """At most ``limit`` issues per file (root causes first), then one line saying how many more."""
+    by_file: dict[str, list[Issue]] = {}
+    for issue in sorted(issues, key=lambda i: (not i.root_cause, i.location, i.field, i.code)):
+        by_file.setdefault(issue.location.file, []).append(issue)
+    out: list[Issue] = []
+    for found in by_file.values():
+        listed = [i for i in found if not isinstance(i, MoreProblems)]
+        summaries = [i for i in found if isinstance(i, MoreProblems)]
+        hidden = sum(i.hidden for i in summaries) + max(len(listed) - limit, 0)
+        out.extend(listed[:limit])
+        if hidden:
+            fidelity = all(i.fidelity for i in listed[limit:]) and not summaries
+            out.append(MoreProblems.of((listed or found)[-1].location, hidden, fidelity))
+    return out
+
+
 class MappingErrors(EvidencePublisherError):
     """One or more mapping files are invalid; nothing was written."""
 

@@ -25,6 +25,7 @@ from evidence_publisher.sources.issues import (
     QuoteNotFound,
     SourceFileMissing,
     UnreadableFile,
+    cap_per_file,
     field_name,
 )
 from evidence_publisher.sources.model import (
@@ -262,7 +263,7 @@ def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | No
                     f"add {CORPUS_FILE} with base_url, version and the source register",
                 )
             )
-        raise MappingErrors(issues)
+        raise MappingErrors(cap_per_file(issues))
     for extra in corpora[1:]:
         issues.append(
             DuplicateId(
@@ -302,7 +303,7 @@ def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | No
     for item in result.recommendations.values():
         _check_recommendation(result, item, issues)
     if issues:
-        raise MappingErrors(_fold_consequences(issues, broken))
+        raise MappingErrors(cap_per_file(_fold_consequences(issues, broken)))
     return result
 
 

@@ -30,10 +30,12 @@ import yaml
 from evidence_publisher.errors import SourceLocation
 from evidence_publisher.limits import NESTING_DEPTH, STRING_CHARS, YAML_NODES, Limit, current
 from evidence_publisher.sources.issues import (
+    MAX_PER_FILE,
     DuplicateKey,
     InputLimit,
     InvalidValue,
     Issue,
+    MoreProblems,
     YamlSyntax,
     field_name,
 )
@@ -114,7 +116,7 @@ def parse_located(
     try:
         data = builder.run(yaml.parse(text, Loader=_Loader), on_event)
     except _Stop as stop:
-        return None, [*builder.issues, stop.issue]
+        return None, [*builder.all_issues(), stop.issue]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = SourceLocation(display_name, *((mark.line + 1, mark.column + 1) if mark else (0, 0)))
@@ -132,7 +134,7 @@ def parse_located(
         ]
     except yaml.YAMLError as exc:
         return None, [YamlSyntax(SourceLocation(display_name), "", f"YAML error: {exc}", "fix the YAML")]
-    return LocatedDocument(display_name, data, builder.locations, builder.raw), builder.issues
+    return LocatedDocument(display_name, data, builder.locations, builder.raw), builder.all_issues()
 
 
 class _Stop(Exception):
@@ -182,8 +184,23 @@ class _Builder:
         self.max_depth = current(NESTING_DEPTH)
         self.max_chars = current(STRING_CHARS)
         self.nodes = 0
+        self.hidden = 0
+        self.last_hidden = SourceLocation(file)
         self.stack: list[_Frame] = []
         self.root: list[Any] = []
+
+    def _add(self, issue: Issue) -> None:
+        # kept bounded: a file of a million repeated keys must not hold a million issues
+        if len(self.issues) < MAX_PER_FILE:
+            self.issues.append(issue)
+        else:
+            self.hidden += 1
+            self.last_hidden = issue.location
+
+    def all_issues(self) -> list[Issue]:
+        if not self.hidden:
+            return self.issues
+        return [*self.issues, MoreProblems.of(self.last_hidden, self.hidden)]
 
     def _at(self, event: yaml.Event) -> SourceLocation:
         return SourceLocation(self.file, *_mark(event))
@@ -288,7 +305,7 @@ class _Builder:
             return
         if parent.key is _NO_KEY:
             if not isinstance(value, str):
-                self.issues.append(
+                self._add(
                     InvalidValue(
                         SourceLocation(self.file, *mark),
                         field_name(parent.path),
@@ -303,7 +320,7 @@ class _Builder:
         parent.key = _NO_KEY
         path = (*parent.path, key)
         if key in parent.value:
-            self.issues.append(
+            self._add(
                 DuplicateKey(
                     SourceLocation(self.file, *key_mark),
                     field_name(path),
@@ -312,7 +329,7 @@ class _Builder:
                 )
             )
         elif key == "<<":
-            self.issues.append(
+            self._add(
                 InvalidValue(
                     SourceLocation(self.file, *key_mark),
                     field_name(path),
@@ -327,7 +344,7 @@ class _Builder:
         tag = event.tag
         if tag is None or tag == "!" or tag in allowed:
             return
-        self.issues.append(
+        self._add(
             InvalidValue(
                 self._at(event),
                 field_name(self._child_path()),
@@ -343,7 +360,7 @@ class _Builder:
         if event.style == '"':
             bad = CONTROL.search(text)
             if bad:
-                self.issues.append(
+                self._add(
                     control_issue(self._at(event), field_name(self._child_path()), bad.group(), escaped=True)
                 )
         stack = self.stack
