@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from input_helpers import assert_clean_failure, copy_corpus, run
+
+from .input_helpers import assert_clean_failure, copy_corpus, run
 
 
 def build(args: list[str], tmp_path: Path, capsys) -> tuple[int, str]:

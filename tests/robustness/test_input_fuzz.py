@@ -25,11 +25,12 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from input_helpers import FHIR_CACHE, copy_corpus
 
 from evidence_publisher import limits
 from evidence_publisher.cli import main
 from evidence_publisher.jsonio import dumps
+
+from .input_helpers import FHIR_CACHE, copy_corpus
 
 EXAMPLES = {"mapping_text": 100, "mapping_structure": 80, "json_text": 80, "json_structure": 80}
 BUILD_CODES = {0, 10, 11, 14}

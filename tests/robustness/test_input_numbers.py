@@ -11,9 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from input_helpers import assert_clean_failure, copy_corpus, edit, run
 
 from evidence_publisher.sources.quotes import number_occurs, written_differently
+
+from .input_helpers import assert_clean_failure, copy_corpus, edit, run
 
 D = Decimal
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from input_helpers import copy_corpus
 
 from evidence_publisher.sources import MappingErrors, load_corpus
 from evidence_publisher.sources.loader import LoadProgress
+
+from .input_helpers import copy_corpus
 
 
 def test_progress_per_file_and_at_the_end(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from input_helpers import copy_corpus, edit, run
-
 from evidence_publisher.sources import MappingErrors, load_corpus
+
+from .input_helpers import copy_corpus, edit, run
 
 
 def _error_lines(err: str) -> list[str]:
@@ -25,8 +25,10 @@ def test_yaml_syntax_error_is_first_and_references_are_folded(tmp_path: Path, ca
     consequences = [line for line in err.splitlines() if line.startswith("    consequence: ")]
     assert len(consequences) == 7
     assert "dangling-reference" not in err
+    rec = (corpus / "rec-stem-cell-refractory-lupus.yaml").read_text()
+    line = rec.split("  - liang-2010/sledai-12m\n")[0].count("\n") + 1
     assert any(
-        "rec-stem-cell-refractory-lupus.yaml:69:5: evidence[0]: 'liang-2010/sledai-12m' is not checked "
+        f"rec-stem-cell-refractory-lupus.yaml:{line}:5: evidence[0]: 'liang-2010/sledai-12m' is not checked "
         "until this file loads" in c
         for c in consequences
     )

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from input_helpers import assert_clean_failure, copy_corpus, edit, run
+
+from .input_helpers import assert_clean_failure, copy_corpus, edit, run
 
 
 def line_of(path: Path, text: str) -> int:

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from input_helpers import FHIR_CACHE, assert_clean_failure, run
 
 from evidence_publisher.jsonio import dumps
+
+from .input_helpers import FHIR_CACHE, assert_clean_failure, run
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "active": True}
 

@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from input_helpers import assert_clean_failure, copy_corpus, run, run_bounded
 
 from evidence_publisher import limits
 from evidence_publisher.sources import load_corpus
+
+from .input_helpers import assert_clean_failure, copy_corpus, run, run_bounded
 
 BOMB = "".join(
     f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['lol'] * 9)}]\n"

@@ -10,9 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from input_helpers import assert_clean_failure, copy_corpus, edit, run
 
 from evidence_publisher.sources.yamlload import parse_located
+
+from .input_helpers import assert_clean_failure, copy_corpus, edit, run
 
 
 def build(corpus: Path, tmp_path: Path, capsys) -> tuple[int, str]:
