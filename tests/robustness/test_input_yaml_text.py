@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from evidence_publisher.sources.yamlload import parse_located
 
@@ -155,3 +156,15 @@ def test_scalars_keep_the_text_yaml_would_guess_at() -> None:
 def test_duplicate_keys_are_reported_once_each() -> None:
     _doc, issues = parse_located("a: 1\nb: 2\na: 3\n", "f.yaml")
     assert [(i.code, i.location.line, i.field) for i in issues] == [("duplicate-key", 3, "a")]
+
+
+def test_pure_python_parser_gives_the_same_document(monkeypatch) -> None:
+    """Without libyaml the loader falls back to PyYAML's own parser, with the same result."""
+    from evidence_publisher.sources import yamlload
+
+    text = (Path(__file__).resolve().parents[2] / "mappings" / "lupus-msc" / "liang-2010.yaml").read_text()
+    fast, fast_issues = parse_located(text, "f.yaml")
+    monkeypatch.setattr(yamlload, "_Loader", yaml.SafeLoader)
+    slow, slow_issues = parse_located(text, "f.yaml")
+    assert fast is not None and slow is not None and fast_issues == slow_issues == []
+    assert slow.data == fast.data and slow.locations == fast.locations and slow.raw == fast.raw
