@@ -55,6 +55,7 @@ def make_corpus(dest: Path, megabytes: float) -> Path:
     while size < megabytes * 1_000_000:
         block = results.replace("  - id: ", f"  - id: c{i}-")
         block = block.replace("{after: ", f"{{after: c{i}-").replace("before: ", f"before: c{i}-")
+        block = re.sub(r"(?<=\s)([&*])([a-z][\w-]*)", rf"\1\2-c{i}", block)  # PyYAML refuses reused anchors
         parts.append(block)
         size += len(block)
         i += 1
@@ -74,6 +75,7 @@ def main() -> int:
     from evidence_publisher.sources.yamlload import load_located
 
     rows: list[tuple[str, str, str, str, str, str]] = []
+    speedups: list[str] = []
     tmp = Path(tempfile.mkdtemp(prefix="ep-bench-load-"))
     try:
         seed_files = sorted(CORPUS.glob("*.yaml"))
@@ -84,6 +86,7 @@ def main() -> int:
         t_located = best(lambda: [load_located(f, f.name) for f in seed_files], args.repeat)
         t_py = best(lambda: [yaml.compose(t, Loader=yaml.SafeLoader) for t in seed_text], args.repeat)
         t_c = best(lambda: [yaml.load(t, Loader=yaml.CSafeLoader) for t in seed_text], args.repeat)
+        speedups.append(f"{t_py / t_located:.1f}x on the seed corpus")
         rows.append(
             (
                 f"seed corpus ({len(seed_files)} files, {seed_bytes / 1000:.0f} KB)",
@@ -104,6 +107,7 @@ def main() -> int:
             t_py = best(lambda text=text: yaml.compose(text, Loader=yaml.SafeLoader), 1)
             t_c = best(lambda text=text: yaml.load(text, Loader=yaml.CSafeLoader), args.repeat)
             t_load = best(lambda corpus_dir=corpus_dir: load_corpus([corpus_dir]), 1)
+            speedups.append(f"{t_py / t_located:.1f}x on {size / 1_000_000:.0f} MB")
             rows.append(
                 (
                     f"one publication of {size / 1_000_000:.1f} MB",
@@ -141,6 +145,11 @@ def main() -> int:
         "",
         "Targets: no slowdown on the seed corpus; a mapping at the 20 MB size limit loads in seconds, "
         "and anything larger is refused before it is read (`--max-input-bytes`).",
+        "",
+        f"- Located load against the pure-Python compose the loader used before: {', '.join(speedups)} "
+        "faster (the old loader also walked every node again afterwards, and shared alias nodes once "
+        "per alias). A 50 MB mapping, which took 26 s before, is now refused at once (exit 14).",
+        f"- At the size limit: {rows[-1][4]} for the whole `load_corpus` of {rows[-1][0][-7:]}.",
         "<!-- end section: mapping-load -->",
     ]
     section = "\n".join(lines)
