@@ -176,7 +176,8 @@ def _list(node: Any, key: str) -> list:
 
 def _role(vd: dict) -> str | None:
     exts = _ext(vd, ROLE_EXT)
-    return exts[0].get("valueCode") if exts else None
+    code = exts[0].get("valueCode") if exts else None
+    return code if isinstance(code, str) else None  # a malformed value is the walker's json-type error
 
 
 def _resolved_type(ctx: _Ctx, ref: Any) -> tuple[str | None, dict | None]:
