@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -85,7 +85,8 @@ def _plain(console: Console, line: str) -> None:
 # --------------------------------------------------------------------------------------------
 # progress
 # --------------------------------------------------------------------------------------------
-ProgressCallback = Callable[[str, int, "int | None"], None]  # (stage label, done, total or None)
+# (stage label, done, total or None); shown as a percentage, so any unit (files, bytes) will do
+ProgressCallback = Callable[[str, int, "int | None"], None]
 
 
 @contextmanager
@@ -103,7 +104,7 @@ def progress_display(console: Console, enabled: bool = True) -> Iterator[tuple[P
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TaskProgressColumn(),
             console=console,
             transient=True,
         )
@@ -150,7 +151,7 @@ class _PipeTicker:
             elapsed = time.monotonic() - since
             if stage is None or elapsed < PIPE_PROGRESS_SECONDS:
                 continue
-            count = f"{done}/{total}, " if total else ""
+            count = f"{100 * done // total}%, " if total else ""
             _plain(self.console, f"{stage}... ({count}{elapsed:.0f} s)")
 
     def __enter__(self) -> _PipeTicker:

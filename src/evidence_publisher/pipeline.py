@@ -18,6 +18,7 @@ from evidence_publisher.fhir.compile import Compiled, compile_corpus
 from evidence_publisher.jsonio import dumps
 from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
 from evidence_publisher.sources import load_corpus
+from evidence_publisher.sources.loader import LoadProgress
 from evidence_publisher.validate import Validator, error_lines, structural_problems
 
 
@@ -27,7 +28,8 @@ class InvalidOutputError(EvidencePublisherError):
     exit_code = ExitCode.INVALID_OUTPUT
 
 
-Progress = Callable[[str, int, "int | None"], None]  # (what is being done, done, total or None)
+# (what is being done, how much of it is done, the total or None), in the stage's own unit
+Progress = Callable[[str, int, "int | None"], None]
 
 
 @dataclass
@@ -105,8 +107,10 @@ class CompiledMappings:
     sources_dir: Path  # where the corpus file's sources_dir points
 
 
-def compile_mappings(paths: list[Path], base_url: str | None = None) -> CompiledMappings:
-    corpus = load_corpus(paths)
+def compile_mappings(
+    paths: list[Path], base_url: str | None = None, on_load: Callable[[LoadProgress], None] | None = None
+) -> CompiledMappings:
+    corpus = load_corpus(paths, progress=on_load)
     compiled = compile_corpus(corpus, base_url)
     effective_base = (base_url or corpus.corpus.base_url).rstrip("/")
     report = make_report(corpus.corpus.id, corpus.corpus.version, effective_base, compiled)
@@ -129,8 +133,11 @@ def build(
     directory once the corpus file has named it.
     """
     check_out_dir(out_dir, protected_dirs(paths))
-    progress("reading and checking the mapping files", 0, None)
-    mapped = compile_mappings(paths, base_url)
+
+    def on_load(at: LoadProgress) -> None:
+        progress(f"reading {at.files_total} mapping files", at.bytes_done, at.bytes_total or None)
+
+    mapped = compile_mappings(paths, base_url, on_load)
     compiled, report = mapped.compiled, mapped.report
     resources = compiled.resources
     problems = structural_problems(resources) + dangling_references(resources)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -154,13 +156,17 @@ def test_packages_list_in_a_pipe(capsys: pytest.CaptureFixture) -> None:
 # progress
 # --------------------------------------------------------------------------------------------
 def slow_stage(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    real = pipeline.compile_mappings
+    """Reading the mapping files takes ``seconds`` (each file is slowed down in the loader's callback)."""
+    real = pipeline.load_corpus
 
-    def slow(*args, **kwargs):
-        time.sleep(seconds)
-        return real(*args, **kwargs)
+    def slow(paths, progress=None):
+        def on_file(at):
+            time.sleep(seconds / 11)
+            progress(at)
 
-    monkeypatch.setattr(pipeline, "compile_mappings", slow)
+        return real(paths, progress=on_file)
+
+    monkeypatch.setattr(pipeline, "load_corpus", slow)
 
 
 def test_long_work_prints_progress_lines_in_a_pipe(
@@ -170,7 +176,7 @@ def test_long_work_prints_progress_lines_in_a_pipe(
     slow_stage(monkeypatch, 0.5)
     assert main(["build", str(ROOT / MAPPINGS), "--out", str(tmp_path / "d"), "--no-validate"]) == 0
     err = capsys.readouterr().err
-    assert "reading and checking the mapping files... (" in err
+    assert re.search(r"^reading 11 mapping files\.\.\. \(\d+%, \d+ s\)$", err, re.M), err
     assert no_box_drawing(err)
 
 
@@ -185,7 +191,7 @@ def test_progress_bar_on_a_terminal(
     monkeypatch.setenv("TTY_COMPATIBLE", "1")
     slow_stage(monkeypatch, 0.5)
     assert main(["build", str(ROOT / MAPPINGS), "--out", str(tmp_path / "d"), "--no-validate"]) == 0
-    assert "reading and checking the mapping files" in capsys.readouterr().err
+    assert "reading 11 mapping files" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,3 +244,16 @@ def test_apply_reads_the_patient_from_stdin(
     assert main(["apply", str(dist), "--plan", plan_url(dist), "--patient", "-", "--allow-experimental"]) == 0
     bundle = loads(capsys.readouterr().out)
     assert any(e["resource"].get("id") == "p1" or "Patient/p1" in dumps(e) for e in bundle["entry"])
+
+
+def test_validate_reads_standard_input_in_a_real_pipe() -> None:
+    patient = (ROOT / "examples" / "patients" / "eligible.json").read_text()
+    result = subprocess.run(
+        [sys.executable, "-c", "from evidence_publisher.cli import main_cli; main_cli()", "validate", "-"],
+        input=patient,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].endswith("0 errors, 0 warnings")
