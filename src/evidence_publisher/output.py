@@ -69,8 +69,11 @@ def protected_dirs(mapping_paths: Iterable[Path], sources_dir: Path | None = Non
         found.append(Protected("your home directory", Path.home()))
     except RuntimeError:  # no HOME and no passwd entry
         pass
-    mapping_dirs = [p if p.is_dir() else p.parent for p in mapping_paths]
-    found += [Protected("a mapping directory", d, inside_too=True) for d in mapping_dirs]
+    for path in mapping_paths:
+        if path.is_dir():
+            found.append(Protected("a mapping directory", path, inside_too=True))
+        else:  # a file named on its own: its folder may hold the output, never be replaced by it
+            found.append(Protected("the directory of a mapping file", path.parent))
     if sources_dir is not None:
         found.append(Protected("the source documents directory", sources_dir, inside_too=True))
     return found

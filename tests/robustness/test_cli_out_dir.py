@@ -56,6 +56,18 @@ def test_reported_data_loss_cases_are_refused(
     assert snapshot(scratch.parent) == before, err
 
 
+def test_the_directory_of_mapping_files_named_one_by_one_is_protected(
+    scratch: Path, capsys: pytest.CaptureFixture
+) -> None:
+    files = sorted(str(p) for p in MAPPINGS.glob("*.yaml"))
+    before = snapshot(scratch)
+    code = main(["build", *files, "--out", str(MAPPINGS), "--no-validate"])
+    refused(capsys, code, "is the directory of a mapping file")
+    assert snapshot(scratch) == before
+    code = main(["build", *files, "--out", str(MAPPINGS / "dist"), "--no-validate"])
+    assert code == ExitCode.OK, capsys.readouterr().err  # beside the files is allowed
+
+
 def test_empty_out_is_a_usage_error(scratch: Path, capsys: pytest.CaptureFixture) -> None:
     """``--out ""`` used to mean the current directory, and wiped it."""
     before = snapshot(scratch)
