@@ -196,7 +196,8 @@ def _add_packages_parser(sub: argparse._SubParsersAction) -> None:
     psub.add_parser("list", parents=[common], help="list installed packages")
 
 
-def _package_row(pkg) -> dict:  # pkg: packages.InstalledPackage (imported lazily)
+def _package_row(pkg, cache) -> dict:  # pkg: packages.InstalledPackage (imported lazily)
+    stands_in = cache.stand_in_for(pkg)
     return {
         "name": pkg.name,
         "version": pkg.version,
@@ -204,6 +205,7 @@ def _package_row(pkg) -> dict:  # pkg: packages.InstalledPackage (imported lazil
         "resources": len(pkg.index),
         "source": pkg.source,
         "path": str(pkg.path),
+        "standsInFor": str(stands_in) if stands_in else None,
     }
 
 
@@ -217,6 +219,7 @@ def _print_package_table(rows: list[dict], title: str) -> None:
         ("fhirVersion", "left"),
         ("resources", "right"),
         ("source", "left"),
+        ("note", "left"),
     ):
         table.add_column(column, justify=justify)
     for row in rows:
@@ -226,6 +229,7 @@ def _print_package_table(rows: list[dict], title: str) -> None:
             ", ".join(row["fhirVersions"]),
             str(row["resources"]),
             row["source"],
+            f"in place of {row['standsInFor'].split('#', 1)[1]}" if row.get("standsInFor") else "",
         )
     _stdout().print(table)
 
@@ -239,7 +243,8 @@ def _cmd_packages(args: argparse.Namespace) -> int:
     err = _stderr()
     root = args.cache or default_root()
     if args.packages_command == "list":
-        rows = [_package_row(pkg) for pkg in PackageCache(root).installed()]
+        listed = PackageCache(root)
+        rows = [_package_row(pkg, listed) for pkg in listed.installed()]
         if args.format == "json":
             _stdout().print(dumps(rows), end="", markup=False)
         elif rows:
@@ -268,7 +273,7 @@ def _cmd_packages(args: argparse.Namespace) -> int:
             bar.console.print(message, markup=False, style=style)
 
         pkgs = cache.ensure(args.specs or None, progress=say, on_bytes=on_bytes, retry_missing=True)
-    rows = [_package_row(pkg) for pkg in pkgs]
+    rows = [_package_row(pkg, cache) for pkg in pkgs]
     if args.format == "json":
         _stdout().print(dumps(rows), end="", markup=False)
     else:
