@@ -61,7 +61,7 @@ def _java() -> str:
 
 
 def _java_major(java: str) -> int:
-    proc = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+    proc = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60, check=False)
     m = re.search(r'version "(\d+)(?:\.(\d+))?', proc.stderr + proc.stdout)
     if not m:
         raise OracleUnavailable(f"cannot read the version of {java}")
@@ -100,7 +100,7 @@ def build() -> tuple[str, str]:
             f"-Dmdep.outputFile={classpath_file}",
         ]
         try:
-            proc = subprocess.run(  # noqa: S603
+            proc = subprocess.run(
                 command, cwd=PROJECT, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False
             )
         except subprocess.TimeoutExpired as exc:
@@ -176,7 +176,7 @@ class HL7Oracle:
     def start(cls, cache_root: Path, packages: list[str]) -> HL7Oracle:
         command = cls.command(cache_root, packages)
         t0 = time.perf_counter()
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

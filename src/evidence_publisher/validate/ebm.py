@@ -687,6 +687,36 @@ def _artifact_assessment(ctx: _Ctx, ids: set[str]) -> None:
                     f"ArtifactAssessment.content[{j}].informationType",
                     "recommendationSpecification requires informationType = container",
                 )
+            _rj_components(ctx, content[j], j)
+
+
+#: The closed component slices of RecommendationJustification's recommendationSpecification,
+#: each fixed by its 179423 type code (ebm-r5-rules.md §3.2).
+RJ_SPEC_COMPONENTS = {
+    "rating-system": "ratingSystem",
+    "strength-of-recommendation": "strengthOfRecommendation",
+    "direction-of-recommendation": "directionOfRecommendation",
+    "ratings": "otherRatings",
+    "comment": "discussion",
+}
+
+
+def _rj_components(ctx: _Ctx, spec: dict, j: int) -> None:
+    """Each component must fall into one of the closed slices, which are told apart by type."""
+    for k, comp in enumerate(spec.get("component") or ()):
+        if not isinstance(comp, dict):
+            continue
+        codes = [c.get("code") for c in _codings(comp.get("type")) if c.get("system") == FEVIR]
+        if any(code in RJ_SPEC_COMPONENTS for code in codes):
+            continue
+        slices = ", ".join(f"{name} ({FEVIR}#{code})" for code, name in RJ_SPEC_COMPONENTS.items())
+        found = "no type" if comp.get("type") is None else "another type"
+        ctx.add(
+            "ebm-rj-component",
+            f"ArtifactAssessment.content[{j}].component[{k}].type",
+            f"a component of recommendationSpecification has {found}; its slices are closed and "
+            f"told apart by type: {slices}",
+        )
 
 
 def _plan_definition(ctx: _Ctx, ids: set[str]) -> None:
@@ -811,6 +841,7 @@ RULE_IDS = sorted(
         "ebm-coe-type",
         "ebm-rj-content",
         "ebm-rj-spec",
+        "ebm-rj-component",
         "ebm-rp-required",
         "ebm-rp-type",
         "ebm-rp-topic",

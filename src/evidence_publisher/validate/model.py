@@ -165,6 +165,12 @@ class TypeModel:
     def root(self) -> ElementDef:
         return self.elements[self.type]
 
+    @property
+    def is_modifier(self) -> bool:
+        """An extension definition whose root element is a modifier (``isModifier``)."""
+        snapshot = self.sd.get("snapshot", {}).get("element") or [{}]
+        return bool(snapshot[0].get("isModifier"))
+
     def _compile(self) -> None:
         snapshot = self.sd.get("snapshot", {}).get("element", [])
         slices: dict[str, dict[str, dict]] = {}

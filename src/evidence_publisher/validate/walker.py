@@ -125,6 +125,7 @@ class Walker:
         self._node_ids: dict[tuple[str, str], frozenset[str]] = {}
         self._allowed: dict[tuple[str, ...], frozenset[str] | None] = {}
         self._domain: dict[str, tuple[Constraint, ...]] = {}
+        self._ballot: dict[str, str | None] = {}
         # differential mode: (key, type path, our verdict, fhirpathpy's verdict, data, ext) for every
         # invariant answered without fhirpathpy, of the kinds listed (native, shortcut, compiled)
         self.differential: list[tuple[str, str, bool, Any, Any, Any]] | None = None
@@ -898,6 +899,50 @@ class Walker:
             return
         if self.extension_hook is not None:
             self.extension_hook(url)
+        start = len(rc.issues)
+        self._defined_extension(data, url, definition, fp, rc, node_ids, ext_parent, parent_ext, elem)
+        ballot = self._ballot_only(url)
+        if ballot is not None:
+            # a definition only a pre-release package has may still change: not an error yet
+            rc.issues[start:] = [
+                replace(
+                    i, severity="warning", message=f"{i.message} (defined only in the pre-release {ballot})"
+                )
+                if i.severity == "error"
+                else i
+                for i in rc.issues[start:]
+            ]
+
+    def _ballot_only(self, url: str) -> str | None:
+        """The pre-release package (e.g. hl7.fhir.uv.extensions.r5#5.3.0-ballot-tc1) that alone
+        defines extension ``url``, or None when a released package vouches for it."""
+        hit = self._ballot.get(url, False)
+        if hit is not False:
+            return hit
+        defs = self.registry.definitions
+        package_of = getattr(defs, "package_of", None)
+        released = getattr(defs, "released_extension_urls", None)
+        pkg = package_of(url) if package_of is not None else None
+        answer = None
+        if pkg is not None and released is not None and "-" in pkg.version and url not in released():
+            answer = f"{pkg.name}#{pkg.version}"
+        self._ballot[url] = answer
+        return answer
+
+    def _defined_extension(
+        self,
+        data: dict,
+        url: str,
+        definition: TypeModel,
+        fp: str,
+        rc: ResourceContext,
+        node_ids: frozenset[str],
+        ext_parent: TypeModel | None,
+        parent_ext: TypeModel | None,
+        elem: ElementDef | None,
+    ) -> None:
+        if parent_ext is None:
+            self._modifier_placement(url, definition, fp, rc, elem)
         if not self._context_ok(definition, node_ids, ext_parent, parent_ext):
             ctx = ", ".join(c.get("expression", "?") for c in definition.sd.get("context", ()))
             rc.issues.append(
@@ -912,6 +957,29 @@ class Walker:
         self._object(data, definition, "Extension", fp, rc, definition.root, "Extension")
         if definition.extension_slices:
             self._slice_counts(data, definition, fp, rc)
+
+    @staticmethod
+    def _modifier_placement(
+        url: str, definition: TypeModel, fp: str, rc: ResourceContext, elem: ElementDef | None
+    ) -> None:
+        """A modifier extension goes in ``modifierExtension`` and only there."""
+        as_modifier = elem is not None and elem.name == "modifierExtension"
+        if definition.is_modifier == as_modifier:
+            return
+        if definition.is_modifier:
+            where, fix = "extension", "move it to modifierExtension"
+        else:
+            where, fix = "modifierExtension", "move it to extension"
+        rc.issues.append(
+            Issue(
+                "error",
+                "structure",
+                fp,
+                f"extension {url!r} is {'' if definition.is_modifier else 'not '}a modifier extension "
+                f"and cannot be used in {where}: {fix}",
+                "extension-modifier",
+            )
+        )
 
     @staticmethod
     def _slice_counts(data: dict, definition: TypeModel, fp: str, rc: ResourceContext) -> None:

@@ -18,6 +18,7 @@ import org.hl7.fhir.utilities.validation.ValidationMessage;
 import org.hl7.fhir.validation.ValidationEngine;
 import org.hl7.fhir.validation.ValidatorUtils;
 import org.hl7.fhir.validation.instance.advisor.BasePolicyAdvisorForFullValidation;
+import org.hl7.fhir.validation.service.model.InstanceValidatorParameters;
 
 /**
  * The HL7 reference validator (org.hl7.fhir.validation's ValidationEngine) as the oracle of the
@@ -78,7 +79,14 @@ public final class Hl7Oracle {
   }
 
   private static ValidationEngine engine(String core, List<String> packageDirs) throws Exception {
+    // Like our validator: an unknown extension is a warning ("any" extension domain), example
+    // URLs (example.org) are accepted, a code system we do not have is not an error.
+    InstanceValidatorParameters parameters = new InstanceValidatorParameters()
+        .addExtension("any")
+        .setAllowExampleUrls(true)
+        .setUnknownCodeSystemsCauseErrors(false);
     ValidationEngine engine = new ValidationEngine.ValidationEngineBuilder()
+        .withDefaultInstanceValidatorParameters(parameters)
         .withVersion("5.0")
         .withNoTerminologyServer()
         .withCanRunWithoutTerminologyServer(true)
@@ -88,9 +96,7 @@ public final class Hl7Oracle {
       NpmPackage npm = NpmPackage.fromFolder(dir);
       engine.getContext().loadFromPackage(npm, ValidatorUtils.loaderForVersion(npm.fhirVersion()), false);
     }
-    // Unknown extensions are reported but are not errors by themselves (as in our validator);
-    // references to resources outside the file are not followed.
-    engine.setAnyExtensionsAllowed(true);
+    // References to resources outside the file are not followed.
     engine.setPolicyAdvisor(new BasePolicyAdvisorForFullValidation(ReferenceValidationPolicy.CHECK_TYPE_IF_EXISTS, null));
     engine.setShowMessageIds(true);
     engine.prepare();
