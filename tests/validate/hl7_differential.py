@@ -35,7 +35,7 @@ MUTATION_SAMPLE = 320  # mutations (at least 300), spread over the fault classes
 MAX_EXAMPLE_BYTES = 100_000  # the big spec Bundles take minutes in either validator
 
 XVER_SPEC = PackageSpec.parse(XVER)
-_JAVA_COMMENT = re.compile(r"/\*.*?\*/")
+_JAVA_COMMENT = re.compile(r"/\*.*?\*/|\[url='[^']*'\]")
 
 
 @dataclass
@@ -66,7 +66,8 @@ class Result:
 
 
 def normalise(path: str) -> str:
-    """One notation for both: no Java ``/*Type/id*/`` comments, no ``[0]`` on single values."""
+    """One notation for both: no Java ``/*Type/id*/`` comments or ``[url='...']`` qualifiers,
+    choice types as ``value(Quantity)``."""
     path = _JAVA_COMMENT.sub("", path)
     return path.replace(".ofType(", "(").strip()
 
@@ -74,7 +75,7 @@ def normalise(path: str) -> str:
 def _related(a: str, b: str) -> bool:
     """Same element, or one inside the other (a missing child is reported at its parent by one
     validator and at the child by the other)."""
-    a0, b0 = re.sub(r"\[\d+\]", "", a), re.sub(r"\[\d+\]", "", b)
+    a0, b0 = (re.sub(r"\[\d+\]|\[x\]|\(\w+\)", "", x) for x in (a, b))
     return a == b or a.startswith(b + ".") or b.startswith(a + ".") or a0 == b0
 
 

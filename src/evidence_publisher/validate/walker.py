@@ -126,6 +126,7 @@ class Walker:
         self._allowed: dict[tuple[str, ...], frozenset[str] | None] = {}
         self._domain: dict[str, tuple[Constraint, ...]] = {}
         self._ballot: dict[str, str | None] = {}
+        self._ext_pack: bool | None = None
         # differential mode: (key, type path, our verdict, fhirpathpy's verdict, data, ext) for every
         # invariant answered without fhirpathpy, of the kinds listed (native, shortcut, compiled)
         self.differential: list[tuple[str, str, bool, Any, Any, Any]] | None = None
@@ -606,7 +607,8 @@ class Walker:
                     )
                 )
                 return
-            msg = check_primitive(tcode, value)
+            # element ids are paths with slice names (Observation.code:x), not the id type's form
+            msg = check_primitive("string" if elem.path == "ElementDefinition.id" else tcode, value)
             if msg:
                 rc.issues.append(Issue("error", "value", fp, f"{tcode} {msg}", f"{tcode}-format"))
             elif elem.max_length and isinstance(value, str) and len(value) > elem.max_length:
@@ -615,6 +617,16 @@ class Walker:
                 )
             if isinstance(value, str) and value.startswith("#") and tcode in ("canonical", "uri", "url"):
                 rc.add_ref(value)
+                if tcode == "canonical" and value != "#" and rc.resolve(value) is None:
+                    rc.issues.append(
+                        Issue(
+                            "error",
+                            "not-found",
+                            fp,
+                            f"canonical {value!r} names no contained resource with id {value[1:]!r}",
+                            "reference-resolve",
+                        )
+                    )
         if ext is not None:
             if not isinstance(ext, dict):
                 rc.issues.append(
@@ -885,13 +897,20 @@ class Walker:
         definition = self.registry.get(url)
         if definition is None or definition.type != "Extension":
             modifier = elem is not None and elem.name == "modifierExtension"
+            core = url.startswith(SD) and self._extension_pack_installed()
+            why = (
+                " (an unknown modifier extension cannot be ignored)"
+                if modifier
+                else " (the HL7 namespace, whose extensions are all in hl7.fhir.uv.extensions.r5)"
+                if core
+                else ""
+            )
             rc.issues.append(
                 Issue(
-                    "error" if modifier else "warning",
+                    "error" if modifier or core else "warning",
                     "not-found",
                     f"{fp}.url",
-                    f"extension {url!r} is not defined in any installed package"
-                    + (" (an unknown modifier extension cannot be ignored)" if modifier else ""),
+                    f"extension {url!r} is not defined in any installed package{why}",
                     "extension-unknown",
                 )
             )
@@ -912,6 +931,12 @@ class Walker:
                 else i
                 for i in rc.issues[start:]
             ]
+
+    def _extension_pack_installed(self) -> bool:
+        if self._ext_pack is None:
+            packages = getattr(self.registry.definitions, "packages", ())
+            self._ext_pack = any(getattr(p, "name", "") == "hl7.fhir.uv.extensions.r5" for p in packages)
+        return self._ext_pack
 
     def _ballot_only(self, url: str) -> str | None:
         """The pre-release package (e.g. hl7.fhir.uv.extensions.r5#5.3.0-ballot-tc1) that alone
