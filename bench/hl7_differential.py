@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,8 +68,30 @@ def main() -> int:
                     print(f"  {n + 1} files", file=sys.stderr)
         finally:
             oracle.close()
+        cold_file = next(c.path for c in cases if c.kind == "target-example")
+        t = time.perf_counter()
+        subprocess.run(
+            [*HL7Oracle.command(CACHE, hd.hl7_packages(cache)), "--", str(cold_file)],
+            capture_output=True,
+            check=True,
+        )
+        cold_hl7 = time.perf_counter() - t
+        t = time.perf_counter()
+        subprocess.run(
+            [str(ROOT / ".venv/bin/evidence-publisher"), "validate", str(cold_file)],
+            capture_output=True,
+            env={**os.environ, "FHIR_PACKAGE_CACHE": str(CACHE)},
+            check=False,
+        )
+        cold_ours = time.perf_counter() - t
     print(hd.table(results).markdown())
-    print(f"\nours {t_ours:.1f} s, HL7 {t_hl7:.1f} s (warm, same files)")
+    n = len(results)
+    print(
+        f"\n{n} files, warm: ours {t_ours:.1f} s ({n / t_ours:.1f} resources/s), "
+        f"HL7 {t_hl7:.1f} s ({n / t_hl7:.1f} resources/s)"
+    )
+    print(f"HL7 engine start-up (JVM, packages) {oracle.startup_seconds:.1f} s")
+    print(f"one cold call on {cold_file.name}: ours {cold_ours:.1f} s, HL7 {cold_hl7:.1f} s")
     counts = hd.disagreement_summary(results)
     for side in ("ours", "hl7"):
         print(f"\nerrors only {side} reports (resources per rule):")

@@ -76,7 +76,14 @@ def _related(a: str, b: str) -> bool:
     """Same element, or one inside the other (a missing child is reported at its parent by one
     validator and at the child by the other)."""
     a0, b0 = (re.sub(r"\[\d+\]|\[x\]|\(\w+\)", "", x) for x in (a, b))
-    return a == b or a.startswith(b + ".") or b.startswith(a + ".") or a0 == b0
+    return (
+        a == b
+        or a.startswith(b + ".")
+        or b.startswith(a + ".")
+        or a0 == b0
+        or a0.startswith(b0 + ".")
+        or b0.startswith(a0 + ".")
+    )
 
 
 # ---------------------------------------------------------------------------------- corpus
@@ -154,13 +161,22 @@ def mutation_cases(validator, examples: Path, out: Path) -> list[Case]:
 # ---------------------------------------------------------------------------------- comparison
 def our_errors(validator, path: Path) -> dict[str, set[str]]:
     report = validator.validate_files([path])
+    # HL7 anchors the issues of a Bundle's entries on the Bundle (Bundle.entry[3].resource...)
+    first = report.outcomes[0][0] if report.outcomes else None
+    entries = (
+        first.get("entry") if isinstance(first, dict) and first.get("resourceType") == "Bundle" else None
+    )
+    index = {id(e.get("resource")): i for i, e in enumerate(entries or ()) if isinstance(e, dict)}
     out: dict[str, set[str]] = {}
-    for _res, outcome in report.outcomes:
+    for res, outcome in report.outcomes:
+        prefix = f"Bundle.entry[{index[id(res)]}].resource" if id(res) in index else None
         for issue in outcome.get("issue", ()):
             if issue.get("severity") not in ("error", "fatal"):
                 continue
             rule = issue.get("diagnostics", "")[1:].split("]", 1)[0]
             for expr in issue.get("expression") or [""]:
+                if prefix is not None:
+                    expr = prefix + expr[len(res.get("resourceType", "")) :]
                 out.setdefault(normalise(expr), set()).add(rule)
     return out
 
