@@ -24,6 +24,28 @@ KNOWN_DEFECTS: dict[str, tuple[str, frozenset[str]]] = {
         "extension URL that no package defines",
         frozenset({"extension-unknown"}),
     ),
+    **{
+        name: (
+            "Coding.display is not the code system's display (e.g. certainty-type#Overall "
+            "'Overall quality', directness#high 'High quality match')",
+            frozenset({"coding-display"}),
+        )
+        for name in (
+            "Evidence-example-ASTRAL-12-alteplase-mRS3-6.json",
+            "Evidence-example-stroke-0-3-alteplase-vs-no-alteplase-mRS3-6.json",
+            "Evidence-example-stroke-3-4half-alteplase-vs-no-alteplase-mRS0-2.json",
+        )
+    },
+    **{
+        name: (
+            "codes from http://hl7.org/fhir/resource-types, an R4 code system that R5 does not define",
+            frozenset({"coding-system"}),
+        )
+        for name in (
+            "EvidenceVariable-example-eligibility-criteria-ada-rec-bariatric.json",
+            "EvidenceVariable-example-eligibility-criteria-diabetes-surgery.json",
+        )
+    },
     "PlanDefinition-example-cardiology-os.json": (
         "canonicals '#amlodipinePrescription' and '#CardiologyReferralReasonValues' name no "
         "contained resource",
@@ -95,7 +117,9 @@ def test_document_bundle_with_composition_validates(validator, examples_dir: Pat
 
 def test_examples_still_catch_a_defect_when_broken(validator, target_examples):
     """Guards the test above against a validator that accepts everything."""
-    name, res = next((n, r) for n, r in target_examples if r["resourceType"] == "Evidence")
+    name, res = next(
+        (n, r) for n, r in target_examples if r["resourceType"] == "Evidence" and n not in KNOWN_DEFECTS
+    )
     broken = dict(res, status="bogus")
     outcome = validator.validate_resource(broken)
     assert [rule_of(i) for i in errors_of(outcome)] == ["http://hl7.org/fhir/ValueSet/publication-status"], (
@@ -103,7 +127,7 @@ def test_examples_still_catch_a_defect_when_broken(validator, target_examples):
     )
 
 
-@pytest.mark.parametrize("example", ["Evidence-example-ASTRAL-12-alteplase-mRS3-6.json"])
+@pytest.mark.parametrize("example", ["Evidence-example-stroke-alteplase-fatalICH.json"])
 def test_outcome_shape(validator, examples_dir: Path, example: str):
     outcome = validator.validate_resource(load_file(examples_dir / example))
     assert outcome["resourceType"] == "OperationOutcome"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evidence_publisher.validate import fhirpath, fhirpath_compiler, native, slicing
+from evidence_publisher.validate.codings import CodingChecks
 from evidence_publisher.validate.model import (
     PRIMITIVE_TYPES,
     Constraint,
@@ -126,6 +127,7 @@ class Walker:
         self._allowed: dict[tuple[str, ...], frozenset[str] | None] = {}
         self._domain: dict[str, tuple[Constraint, ...]] = {}
         self._ballot: dict[str, str | None] = {}
+        self.codings = CodingChecks(registry.definitions)
         self._ext_pack: bool | None = None
         # differential mode: (key, type path, our verdict, fhirpathpy's verdict, data, ext) for every
         # invariant answered without fhirpathpy, of the kinds listed (native, shortcut, compiled)
@@ -564,6 +566,8 @@ class Walker:
                 )
                 return
             self._object(value, dt, dt.type, fp, rc, elem, tcode)
+        if tcode == "Coding":
+            rc.issues.extend(self.codings.check(value, fp))
         if tcode == "Reference":
             self._reference(value, elem, fp, rc)
         elif tcode == "CodeableReference" and isinstance(value.get("reference"), dict):
