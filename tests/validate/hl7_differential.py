@@ -226,31 +226,42 @@ def deliberate(side: str, rule: str) -> bool:
 UNDECIDED = re.compile(r'running without terminology services|because "system" is null')
 # A warm HL7 engine fails to place some valid bare codes (text/plain in mimetypes, USD in
 # currencies, en-US) that a fresh engine accepts: when the code is in the value set's official
-# expansion (hl7.fhir.r5.expansions), the error is HL7 failing, not a judgement.
+# expansion (hl7.fhir.r5.expansions), or the value set draws on a grammar-based system (BCP-13
+# mime types, BCP-47 languages) that neither validator enumerates, the error is HL7 failing,
+# not a judgement.
+GRAMMAR_SYSTEMS = frozenset({"urn:ietf:bcp:13", "urn:ietf:bcp:47"})
 _NO_SYSTEM = re.compile(r"could not be determined for the code '([^']*)' in the ValueSet '([^'|]*)")
 
 
 class ExpansionLookup:
-    """``(value set url, code) in lookup``: is the code in the official expansion?"""
+    """``(value set url, code) in lookup``: is the code in the value set's official expansion,
+    or is the value set drawn from a grammar-based system (where any code may be right)?"""
 
     def __init__(self, definitions) -> None:
         self.definitions = definitions
-        self._codes: dict[str, set[str]] = {}
+        self._codes: dict[str, set[str] | None] = {}  # None: grammar-based
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         url, code = key
         if url not in self._codes:
-            vs = self.definitions.value_set(url) or {}
-            stack = list((vs.get("expansion") or {}).get("contains") or ())
-            codes: set[str] = set()
-            while stack:
-                c = stack.pop()
-                if isinstance(c, dict):
-                    if isinstance(c.get("code"), str):
-                        codes.add(c["code"])
-                    stack.extend(c.get("contains") or ())
-            self._codes[url] = codes
-        return code in self._codes[url]
+            self._codes[url] = self._expand(url)
+        codes = self._codes[url]
+        return codes is None or code in codes
+
+    def _expand(self, url: str) -> set[str] | None:
+        vs = self.definitions.value_set(url) or {}
+        include = (vs.get("compose") or {}).get("include") or ()
+        if any(isinstance(i, dict) and i.get("system") in GRAMMAR_SYSTEMS for i in include):
+            return None
+        stack = list((vs.get("expansion") or {}).get("contains") or ())
+        codes: set[str] = set()
+        while stack:
+            c = stack.pop()
+            if isinstance(c, dict):
+                if isinstance(c.get("code"), str):
+                    codes.add(c["code"])
+                stack.extend(c.get("contains") or ())
+        return codes
 
 
 def hl7_errors(issues: Iterable[Hl7Issue], expansions: ExpansionLookup | None = None) -> dict[str, set[str]]:

@@ -23,8 +23,8 @@ from . import hl7_differential as hd
 from .conftest import REPO
 from .hl7_oracle import HL7Oracle, OracleUnavailable
 
-VALID_FLOOR = 0.88
-MUTATION_FLOOR = 0.94
+VALID_FLOOR = 0.97
+MUTATION_FLOOR = 0.91
 
 
 @pytest.fixture(scope="module")
