@@ -84,6 +84,8 @@ SEARCH_PARAMS: dict[str, set[str]] = {
     "Composition": _CANONICAL | {"type", "subject", "author"},
     "ArtifactAssessment": {"date", "identifier"},  # R5: no url/version, no artifact parameter
     "Group": {"identifier", "type", "code", "name", "member", "characteristic", "managing-entity"},
+    # R5 ResearchStudy has url/version elements but no url/version search parameters
+    "ResearchStudy": {"identifier", "status", "title", "name", "date", "phase", "condition", "study-design"},
     "Patient": {"identifier", "name", "birthdate", "gender"},
     "Organization": {"identifier", "name"},
 }

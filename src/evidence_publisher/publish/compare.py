@@ -29,7 +29,8 @@ def _clean_meta(meta: Any) -> dict | None:
     if not isinstance(meta, dict):
         return None
     out = {k: v for k, v in meta.items() if k not in SERVER_META}
-    tags = [t for t in out.get("tag", []) or [] if t.get("code") != SUBSETTED]
+    tags = out.get("tag") if isinstance(out.get("tag"), list) else []
+    tags = [t for t in tags if not (isinstance(t, dict) and t.get("code") == SUBSETTED)]
     if tags:
         out["tag"] = tags
     else:
@@ -89,12 +90,10 @@ def _same_scalar(a: Any, b: Any) -> bool:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, dict | list):
-        text = repr(value)
-        return text if len(text) <= 60 else text[:57] + "..."
     if isinstance(value, Decimal):
         return str(value)
-    return repr(value)
+    text = repr(value)  # repr escapes control characters a server might send
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def compare(local: dict, server: dict, server_ref: Callable[[str], str | None]) -> list[str]:
