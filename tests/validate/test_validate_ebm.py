@@ -284,7 +284,7 @@ def test_recommendation_specification_components_need_a_slice_type(validator):
     fevir = "https://fevir.net/resources/CodeSystem/179423"
     typed = {
         "informationType": "comment",
-        "type": {"coding": [{"system": fevir, "code": "comment"}]},
+        "type": {"coding": [{"system": fevir, "code": "discussion"}]},
         "summary": "why",
     }
     untyped = {"informationType": "comment", "summary": "why"}
@@ -301,3 +301,7 @@ def test_recommendation_specification_components_need_a_slice_type(validator):
     ]
     other = {**typed, "type": {"coding": [{"system": fevir, "code": "evidence"}]}}
     assert rj_errors([other]) == [("ebm-rj-component", "ArtifactAssessment.content[0].component[0].type")]
+    rated = {**typed, "informationType": "rating"}
+    assert rj_errors([rated]) == [
+        ("ebm-rj-component", "ArtifactAssessment.content[0].component[0].informationType")
+    ]
