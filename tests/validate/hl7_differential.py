@@ -205,8 +205,8 @@ DELIBERATE_HL7 = {
     "Type_Specific_Checks_DT_URL_Resolve": "NOT IMPLEMENTED beyond Coding.system and extension "
     "URLs: HL7 resolves every uri in HL7's namespaces (NamingSystem URIs such as "
     "Device.udiCarrier.issuer, extensions of hl7.fhir.uv.tools, a package neither validator loads)",
-    "MEASURE_M_CRITERIA_CQL_NO_LIB": "NOT IMPLEMENTED: HL7's Measure-specific rules",
-    "CONCEPTMAP_GROUP_TARGET_CODE_INVALID": "NOT IMPLEMENTED: HL7's ConceptMap-specific rules",
+    "MEASURE_M_CRITERIA_CQL_NO_LIB": "NOT IMPLEMENTED: HL7 requires a Measure's CQL library to be "
+    "loadable (an example.org Library canonical is not)",
     "EXTENSION_FHIR_VERSION_LATEST": "NOT IMPLEMENTED: HL7's check of version-specific extension use",
     "Terminology_TX_NoValid_16": "codes of grammar-based systems (BCP-13 mime types, BCP-47) are "
     "not judged locally when the official expansion lacks them; HL7 without a terminology server "

@@ -39,3 +39,28 @@ def _basic(coding: dict) -> dict:
 def test_coding_against_its_code_system(validator, coding, expected):
     outcome = validator.validate_resource(_basic(coding))
     assert {(rule_of(i), i["expression"][0]) for i in errors_of(outcome)} == expected
+
+
+def test_concept_map_codes_belong_to_the_group_systems(validator):
+    status = "http://hl7.org/fhir/resource-status"  # complete, in R5 core
+    cm = {
+        "resourceType": "ConceptMap",
+        "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'},
+        "status": "draft",
+        "group": [
+            {
+                "source": "http://hl7.org/fhir/publication-status",
+                "target": status,
+                "element": [
+                    {"code": "draft", "target": [{"code": "draft", "relationship": "equivalent"}]},
+                    {"code": "active", "target": [{"code": "not-done", "relationship": "equivalent"}]},
+                    {"code": "bogus", "noMap": True},
+                ],
+            }
+        ],
+    }
+    errors = {(rule_of(i), i["expression"][0]) for i in errors_of(validator.validate_resource(cm))}
+    assert errors == {
+        ("conceptmap-code", "ConceptMap.group[0].element[1].target[0].code"),
+        ("conceptmap-code", "ConceptMap.group[0].element[2].code"),
+    }

@@ -29,13 +29,13 @@ MUTATION_FLOOR = 0.91
 
 @pytest.fixture(scope="module")
 def oracle(package_cache):
-    from evidence_publisher.packages import R5_EXAMPLES
+    from evidence_publisher.packages import R5_EXAMPLES, PackageUnavailableError
 
     package_cache.ensure()
-    package_cache.ensure([R5_EXAMPLES, hd.XVER_SPEC])
     try:
+        package_cache.ensure([R5_EXAMPLES, hd.XVER_SPEC])  # the HL7 engine loads xver-extensions itself
         running = HL7Oracle.start(package_cache.root, hd.hl7_packages(package_cache))
-    except OracleUnavailable as exc:
+    except (OracleUnavailable, PackageUnavailableError) as exc:
         pytest.skip(f"HL7 DIFFERENTIAL SKIPPED: {exc}")
     yield running
     running.close()
@@ -57,18 +57,17 @@ def results(oracle, validator, definitions, examples_dir: Path, tmp_path_factory
     ]
 
 
-def test_the_corpus_has_the_counts_the_issue_asks_for(results):
+def test_our_validator_agrees_with_the_hl7_validator(results):
+    """One test, so that a machine without Java or Maven gets one skip line."""
     kinds = {
         k: sum(1 for r in results if r.case.kind == k)
         for k in ("target-example", "other-example", "seed", "mutation")
     }
-    assert kinds["target-example"] >= 56
-    assert kinds["other-example"] >= 300
-    assert kinds["seed"] >= 80
-    assert kinds["mutation"] >= 300
+    assert kinds["target-example"] >= 56, kinds
+    assert kinds["other-example"] >= 300, kinds
+    assert kinds["seed"] >= 80, kinds
+    assert kinds["mutation"] >= 300, kinds
 
-
-def test_verdicts_agree(results):
     t = hd.table(results)
     print("\n" + t.markdown())
     # The issue's targets are 98 % and 95 %; these floors are what the validator reaches today
@@ -76,8 +75,6 @@ def test_verdicts_agree(results):
     assert t.agreement("valid resources (the three above)") >= VALID_FLOOR, t.markdown()
     assert t.agreement("mutations") >= MUTATION_FLOOR, t.markdown()
 
-
-def test_every_error_only_one_side_reports_is_a_deliberate_difference(results):
     unexplained = []
     for r in results:
         for p in sorted(r.only_ours()):

@@ -30,8 +30,11 @@ class CodingChecks:
         self.definitions = definitions
         self._systems: dict[str, tuple[bool, _Concepts | None]] = {}
 
+    def concepts(self, system: str) -> tuple[bool, _Concepts | None]:
+        """(known, the concepts of a complete code system or None)."""
+        return self._system(system)
+
     def _system(self, system: str) -> tuple[bool, _Concepts | None]:
-        """(known, concepts of a complete code system or None)."""
         hit = self._systems.get(system)
         if hit is None:
             cs = self.definitions.code_system(system)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from evidence_publisher.validate import fhirpath, fhirpath_compiler, native, slicing
+from evidence_publisher.validate import fhirpath, fhirpath_compiler, native, resource_rules, slicing
 from evidence_publisher.validate.codings import CodingChecks
 from evidence_publisher.validate.model import (
     PRIMITIVE_TYPES,
@@ -172,6 +172,7 @@ class Walker:
         try:
             self._object(res, model, rtype, fp, rc, model.root, rtype, is_resource=True)
             self._resource_rules(res, rtype, fp, rc, model)
+            rc.issues.extend(resource_rules.check(res, rtype, fp, self.codings))
             self._claimed_profiles(res, rtype, fp, rc)
         finally:
             fhirpath.CURRENT.reset(token)
