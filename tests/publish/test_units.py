@@ -104,6 +104,32 @@ def test_compare_ignores_server_managed_fields_only():
     ]
 
 
+def test_compare_reads_narrative_as_xml_like_hapi_rewrites_it():
+    # sent by the build / as HAPI 8.8.0 stored it (see hapi_standin.hapi_narrative)
+    local = keyed(
+        "Group",
+        "g",
+        text={
+            "status": "generated",
+            "div": '<div xmlns="http://www.w3.org/1999/xhtml">'
+            '<p class="a" title="t">it&#x27;s<br/></p></div>',
+        },
+    )
+    server = {
+        **local,
+        "id": "7",
+        "text": {
+            "status": "generated",
+            "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p title="t" class="a">it\'s<br/></p></div>',
+        },
+    }
+    assert compare(local, server, lambda r: None) == []
+    server["text"]["div"] = server["text"]["div"].replace("it's", "it is")
+    assert compare(local, server, lambda r: None) == [
+        f"Group.text.div: local {local['text']['div']!r} != server {server['text']['div']!r}"
+    ]
+
+
 def test_compare_maps_local_references_to_server_ids():
     local = keyed("ArtifactAssessment", "a", artifactReference={"reference": "Evidence/ev-0"})
     server = {**local, "id": "9", "artifactReference": {"reference": "Evidence/42"}}

@@ -18,6 +18,7 @@ from evidence_publisher.jsonio import load_file, loads
 
 MAX_PAGES = 50
 FHIR_JSON = "application/fhir+json"
+READ_HEADERS = {"Accept": FHIR_JSON, "Cache-Control": "no-cache"}
 
 
 def split_canonical(canonical: str) -> tuple[str, str | None]:
@@ -108,7 +109,9 @@ class _ServerReader:
 
     def get(self, url: str) -> Any:
         try:
-            resp = self.session.get(url, headers={"Accept": FHIR_JSON}, timeout=self.timeout)
+            # HAPI answers an identical search from its result cache for 60 s (also after a
+            # publish whose dry run searched the same keys): ask for the current state.
+            resp = self.session.get(url, headers=READ_HEADERS, timeout=self.timeout)
         except requests.RequestException as exc:
             raise KnowledgeLoadError(f"GET {url!r} failed: {exc}") from exc
         if resp.status_code != 200:

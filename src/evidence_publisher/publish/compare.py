@@ -7,6 +7,8 @@ else is ignored:
   the server's ``SUBSETTED`` tag (from ``_elements``/``_summary``) is ignored; every other
   ``meta`` element (``profile``, ``tag``, ``security``) is compared;
 - ``text`` is ignored only when the local resource has none (the server may generate narrative);
+  a narrative ``div`` is compared as XML (Canonical XML 2.0), because HAPI stores it re-serialised:
+  ``&#x27;`` comes back as ``'`` and attributes may come back in another order;
 - a local reference ``Type/local-id`` to another published resource is compared as the server
   reference ``Type/server-id`` of that resource (the server rewrote the ``urn:uuid``);
 - decimals are compared by their exact text (``0.050`` differs from ``0.05``);
@@ -18,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from xml.etree import ElementTree
 
 from evidence_publisher.bundle.references import rewrite_references
 
@@ -35,6 +38,15 @@ def _clean_meta(meta: Any) -> dict | None:
     else:
         out.pop("tag", None)
     return out or None
+
+
+def canonical_xhtml(div: str) -> str:
+    """The Canonical XML 2.0 form of a narrative ``div`` (character references resolved,
+    attributes sorted, empty elements written out); the text itself when it is not XML."""
+    try:
+        return ElementTree.canonicalize(div)
+    except ElementTree.ParseError:
+        return div
 
 
 def normalize_local(resource: dict, server_ref: Callable[[str], str | None]) -> dict:
@@ -77,7 +89,10 @@ def differences(local: Any, server: Any, path: str) -> list[str]:
             else:
                 out += differences(local[i], server[i], sub)
         return out
-    if _same_scalar(local, server):
+    if path.endswith(".text.div") and isinstance(local, str) and isinstance(server, str):
+        if canonical_xhtml(local) == canonical_xhtml(server):
+            return []
+    elif _same_scalar(local, server):
         return []
     return [f"{path}: local {_show(local)} != server {_show(server)}"]
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evidence_publisher.bundle.errors import BundleError
+from evidence_publisher.bundle.references import RELATIVE_REF, iter_references
 from evidence_publisher.bundle.transaction import (
     conditional_url,
     entry_full_url,
@@ -199,10 +200,16 @@ def check_corpus(resources: list[dict]) -> None:
         )
     problems: list[str] = []
     seen: dict[str, str] = {}
+    refs = {local_ref(r) for r in resources if r.get("resourceType") and r.get("id")}
+    seen_refs: set[str] = set()
     for res in resources:
         if not res.get("resourceType") or not res.get("id"):
             problems.append(f"a resource without resourceType or id: {str(res)[:80]!r}")
             continue
+        if local_ref(res) in seen_refs:
+            problems.append(f"two resources are {local_ref(res)}; local ids must be unique per type")
+        seen_refs.add(local_ref(res))
+        problems += _dangling(res, refs)
         try:
             key = resource_key(res)
         except BundleError as exc:
@@ -219,6 +226,23 @@ def check_corpus(resources: list[dict]) -> None:
             f"{len(problems)} resource(s) cannot be published idempotently",
             details=problems,
         )
+
+
+def _dangling(resource: dict, refs: set[str]) -> list[str]:
+    """References to ``Type/id`` that is not in the corpus. HAPI checks a reference only on a
+    path that a search parameter indexes (``Composition.subject``, ``Group.member.entity``);
+    elsewhere (``Evidence.variableDefinition.observed``, ``ArtifactAssessment.artifactReference``)
+    it stores a dangling reference without a word, so the publisher refuses it first."""
+    out = []
+    for path, ref in iter_references(resource):
+        target = ref["reference"]
+        if RELATIVE_REF.match(target) and target not in refs:
+            out.append(
+                f"{local_ref(resource)} {path} references {target}, which is not among the "
+                "resources to publish; publish the whole build (a FHIR server may store the "
+                "reference dangling: HAPI checks references only on searchable paths)"
+            )
+    return out
 
 
 def _check_server(client: FhirClient, resources: list[dict], *, need_transaction: bool) -> ServerInfo:
@@ -509,7 +533,8 @@ def _read_and_compare(
             ids = ", ".join(f"{m['resourceType']}/{m['id']}" for m in matches)
             out.note = (
                 f"{len(matches)} server resources match {conditional_url(res)} ({ids}); a "
-                "conditional update would be rejected (HAPI-0988); remove the duplicates"
+                "conditional update would be rejected (HAPI-2207 in a transaction, HAPI-0988 "
+                "alone); remove the duplicates"
             )
         else:
             match = matches[0]
