@@ -1,0 +1,194 @@
+"""Publish generated resources to a real HAPI FHIR R5 JPA server (tests/hapi-server): chunked
+conditional-PUT transactions (this project's default, and --no-preread) versus the naive
+one-PUT-per-resource approach, side by side in one run on one server.
+
+    .venv/bin/python bench/bench_publish_hapi.py                 # build + start the server, print
+    .venv/bin/python bench/bench_publish_hapi.py --update-doc    # also write docs/BENCHMARKS.md
+    FHIR_BASE_URL=http://127.0.0.1:8080/fhir .venv/bin/python bench/bench_publish_hapi.py
+
+Every approach writes its own fresh resources (its own canonical namespace; the naive run uses
+client ids), so each one creates everything it sends. A small warm-up publish runs first so that
+no approach pays for the JVM's warm-up alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "publish"))
+sys.path.insert(0, str(ROOT / "tests" / "real_hapi"))
+
+from generated import generate  # noqa: E402
+from server import ServerUnavailable, build, start  # noqa: E402
+
+from evidence_publisher import jsonio  # noqa: E402
+from evidence_publisher.bundle.transaction import dependency_order  # noqa: E402
+from evidence_publisher.publish import FhirClient, HttpOptions, PublishOptions, publish  # noqa: E402
+
+DOC = ROOT / "docs" / "BENCHMARKS.md"
+BEGIN = "<!-- section: publish-hapi (owned by bench/bench_publish_hapi.py) -->"
+END = "<!-- end section: publish-hapi -->"
+
+
+def corpus(n: int) -> list[dict]:
+    return generate(n, f"https://b-{uuid.uuid4().hex[:10]}.bench.example.org/fhir")
+
+
+class JvmCpu:
+    """CPU seconds used by the server process (Linux /proc), when we started it."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def seconds(self) -> float | None:
+        if self.pid is None:
+            return None
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
+
+
+def run_batched(url: str, cpu: JvmCpu, resources: list[dict], chunk: int, preread: bool) -> dict:
+    options = PublishOptions(chunk_size=chunk, preread=preread)
+    with FhirClient(url, options=HttpOptions(connect_timeout=5, read_timeout=600)) as client:
+        before = cpu.seconds()
+        wall = time.perf_counter()
+        result = publish(resources, client, options)
+        wall = time.perf_counter() - wall
+        server_cpu = None if before is None else cpu.seconds() - before
+        assert result.error is None, result.error
+        assert result.counts() == {"created": len(resources)}, result.counts()
+        again_wall = time.perf_counter()
+        again = publish(resources, client, options)
+        again_wall = time.perf_counter() - again_wall
+        assert again.counts() == {"unchanged": len(resources)}, again.counts()
+    return {
+        "wall": wall,
+        "requests": result.requests_sent,
+        "server_cpu": server_cpu,
+        "republish_wall": again_wall,
+        "republish_requests": again.requests_sent,
+    }
+
+
+def run_naive(url: str, cpu: JvmCpu, resources: list[dict]) -> dict:
+    """One ``PUT [base]/Type/id`` per resource (client ids), referenced resources first."""
+    session = requests.Session()
+    headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+    before = cpu.seconds()
+    wall = time.perf_counter()
+    for res in dependency_order(resources):
+        resp = session.put(
+            f"{url}/{res['resourceType']}/{res['id']}",
+            data=jsonio.dumps(res, indent=None).encode(),
+            headers=headers,
+            timeout=(5, 120),
+        )
+        if resp.status_code != 201:
+            raise SystemExit(f"naive PUT failed: {resp.status_code} {resp.text[:300]}")
+    wall = time.perf_counter() - wall
+    session.close()
+    return {
+        "wall": wall,
+        "requests": len(resources),
+        "server_cpu": None if before is None else cpu.seconds() - before,
+    }
+
+
+def render(n: int, chunk: int, rows: dict[str, dict], server_note: str) -> str:
+    naive = rows["naive: one PUT per resource"]
+    lines = [
+        f"Run: `.venv/bin/python bench/bench_publish_hapi.py` on {platform.python_implementation()} "
+        f"{platform.python_version()}: {n} generated resources per approach (packages of Group, "
+        f"EvidenceVariable, Evidence, ArtifactAssessment, Citation), chunk size {chunk}, "
+        f"{server_note}. Server CPU is the JVM's user+system time during the publish.",
+        "",
+        "| approach | requests | wall (s) | resources / s | server CPU (s) | requests vs naive | "
+        "wall vs naive |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in rows.items():
+        cpu = "" if row["server_cpu"] is None else f"{row['server_cpu']:.1f}"
+        lines.append(
+            f"| {name} | {row['requests']} | {row['wall']:.1f} | {n / row['wall']:.0f} | {cpu} | "
+            f"{naive['requests'] / row['requests']:.0f}x fewer | {naive['wall'] / row['wall']:.1f}x faster |"
+        )
+    main = rows["transactions (default: pre-read on)"]
+    lines += [
+        "",
+        f"Re-publishing the unchanged corpus (every resource reported unchanged, no new version): "
+        f"{main['republish_wall']:.1f} s ({n / main['republish_wall']:.0f} resources/s, "
+        f"{main['republish_requests']} requests) with the pre-read, "
+        f"{rows['transactions (--no-preread)']['republish_wall']:.1f} s without.",
+    ]
+    return "\n".join(lines)
+
+
+def update_doc(text: str) -> None:
+    doc = DOC.read_text(encoding="utf-8")
+    if BEGIN not in doc:
+        doc = doc.rstrip("\n") + f"\n\n{BEGIN}\n{END}\n"
+    start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
+    body = "\n## Publishing to a real HAPI FHIR server\n\n" + text + "\n"
+    DOC.write_text(doc[:start] + body + doc[end:], encoding="utf-8")
+
+
+def machine() -> str:
+    load = os.getloadavg()[0]
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr
+    version = java.splitlines()[0] if java else "java ?"
+    return f"{os.cpu_count()} cores, load {load:.1f} at the start; {version}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=5000)
+    parser.add_argument("--chunk-size", type=int, default=500)
+    parser.add_argument("--update-doc", action="store_true")
+    args = parser.parse_args()
+    given = os.environ.get("FHIR_BASE_URL")
+    running = None
+    if given:
+        url, cpu, note = given.rstrip("/"), JvmCpu(None), f"the server at FHIR_BASE_URL ({machine()})"
+    else:
+        logs = Path(tempfile.mkdtemp(prefix="bench-hapi-"))
+        try:
+            build(logs)
+        except ServerUnavailable as exc:
+            raise SystemExit(f"the real HAPI server is unavailable here: {exc}") from None
+        running = start(logs)
+        url, cpu = running.base_url, JvmCpu(running.process.pid)
+        note = (
+            "the test HAPI FHIR 8.8.0 R5 JPA server of tests/hapi-server (H2 in memory, default JVM "
+            f"options of its serve script) on loopback, started once for the run ({machine()})"
+        )
+    try:
+        run_batched(url, cpu, corpus(500), args.chunk_size, True)  # warm-up, not reported
+        n, chunk = args.n, args.chunk_size
+        rows = {
+            "transactions (default: pre-read on)": run_batched(url, cpu, corpus(n), chunk, True),
+            "transactions (--no-preread)": run_batched(url, cpu, corpus(n), chunk, False),
+            "naive: one PUT per resource": run_naive(url, cpu, corpus(n)),
+        }
+    finally:
+        if running is not None:
+            running.stop()
+    text = render(args.n, args.chunk_size, rows, note)
+    print(text)
+    if args.update_doc:
+        update_doc(text)
+
+
+if __name__ == "__main__":
+    main()
