@@ -6,14 +6,16 @@ one-PUT-per-resource approach, side by side in one run on one server.
     .venv/bin/python bench/bench_publish_hapi.py --update-doc    # also write docs/BENCHMARKS.md
     FHIR_BASE_URL=http://127.0.0.1:8080/fhir .venv/bin/python bench/bench_publish_hapi.py
 
-Every approach writes its own fresh resources (its own canonical namespace; the naive run uses
-client ids), so each one creates everything it sends. A small warm-up publish runs first so that
-no approach pays for the JVM's warm-up alone.
+Each approach gets a fresh, empty server (unless FHIR_BASE_URL names one; then every approach
+writes its own canonical namespace, and the naive run uses client ids), warmed up first by a
+500-resource publish that is not counted, so that no approach pays for the JVM's warm-up or for
+a database that others have filled.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import subprocess
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -151,6 +154,24 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, load {load:.1f} at the start; {version}"
 
 
+BENCH_JAVA_OPTS = "-Xms512m -Xmx2g -XX:+UseSerialGC"  # full JIT: a server's steady state
+
+
+@contextlib.contextmanager
+def server(given: str | None) -> Iterator[tuple[str, JvmCpu]]:
+    """The server at FHIR_BASE_URL, or a fresh test HAPI server (stopped afterwards)."""
+    if given:
+        yield given.rstrip("/"), JvmCpu(None)
+        return
+    logs = Path(tempfile.mkdtemp(prefix="bench-hapi-"))
+    os.environ["HAPI_JAVA_OPTS"] = BENCH_JAVA_OPTS
+    running = start(logs)
+    try:
+        yield running.base_url, JvmCpu(running.process.pid)
+    finally:
+        running.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=5000)
@@ -158,33 +179,31 @@ def main() -> None:
     parser.add_argument("--update-doc", action="store_true")
     args = parser.parse_args()
     given = os.environ.get("FHIR_BASE_URL")
-    running = None
     if given:
-        url, cpu, note = given.rstrip("/"), JvmCpu(None), f"the server at FHIR_BASE_URL ({machine()})"
+        note = f"the server at FHIR_BASE_URL, one for all approaches ({machine()})"
     else:
-        logs = Path(tempfile.mkdtemp(prefix="bench-hapi-"))
         try:
-            build(logs)
+            build(Path(tempfile.mkdtemp(prefix="bench-hapi-build-")))
         except ServerUnavailable as exc:
             raise SystemExit(f"the real HAPI server is unavailable here: {exc}") from None
-        running = start(logs)
-        url, cpu = running.base_url, JvmCpu(running.process.pid)
         note = (
-            "the test HAPI FHIR 8.8.0 R5 JPA server of tests/hapi-server (H2 in memory, default JVM "
-            f"options of its serve script) on loopback, started once for the run ({machine()})"
+            "a fresh test HAPI FHIR 8.8.0 R5 JPA server of tests/hapi-server (H2 in memory) per "
+            f"approach, on loopback, JVM options `{BENCH_JAVA_OPTS}`, warmed up with a 500-resource "
+            f"publish that is not counted ({machine()})"
         )
-    try:
-        run_batched(url, cpu, corpus(500), args.chunk_size, True)  # warm-up, not reported
-        n, chunk = args.n, args.chunk_size
-        rows = {
-            "transactions (default: pre-read on)": run_batched(url, cpu, corpus(n), chunk, True),
-            "transactions (--no-preread)": run_batched(url, cpu, corpus(n), chunk, False),
-            "naive: one PUT per resource": run_naive(url, cpu, corpus(n)),
-        }
-    finally:
-        if running is not None:
-            running.stop()
-    text = render(args.n, args.chunk_size, rows, note)
+    n, chunk = args.n, args.chunk_size
+    plans = {
+        "transactions (default: pre-read on)": lambda url, cpu: run_batched(url, cpu, corpus(n), chunk, True),
+        "transactions (--no-preread)": lambda url, cpu: run_batched(url, cpu, corpus(n), chunk, False),
+        "naive: one PUT per resource": lambda url, cpu: run_naive(url, cpu, corpus(n)),
+    }
+    rows = {}
+    for name, run in plans.items():
+        with server(given) as (url, cpu):
+            run_batched(url, JvmCpu(None), corpus(500), chunk, True)  # warm-up, not reported
+            rows[name] = run(url, cpu)
+        print(f"{name}: {rows[name]['wall']:.1f} s", file=sys.stderr)
+    text = render(n, chunk, rows, note)
     print(text)
     if args.update_doc:
         update_doc(text)

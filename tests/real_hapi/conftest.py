@@ -29,6 +29,7 @@ from . import server as hapi_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_BASE = "https://evidence-publisher.example.org/fhir"
+SKIP_REASON = "real HAPI server unavailable"
 _state: dict[str, Any] = {}
 
 
@@ -50,7 +51,7 @@ def hapi_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         build_seconds = hapi_server.build(logs)
     except hapi_server.ServerUnavailable as exc:
         _state["skipped"] = str(exc)
-        pytest.skip(f"real HAPI server unavailable: {exc}")
+        pytest.skip(f"{SKIP_REASON}: {exc}")
     except hapi_server.ServerFailed as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
@@ -67,6 +68,16 @@ def hapi_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             f"real HAPI server: build (or up-to-date check) {build_seconds:.0f} s, "
             f"start {running.start_seconds:.0f} s{memory}"
         )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """Report every skip for want of the server at one location, so that ``-ra`` shows it once."""
+    report = yield
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and SKIP_REASON in str(longrepr[2]):
+        report.longrepr = (str(Path(__file__)), 1, longrepr[2])
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

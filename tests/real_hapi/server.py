@@ -113,6 +113,8 @@ class RunningServer:
 
     def stop(self) -> None:
         """Stop the JVM: SIGTERM to its process group, SIGKILL if it has not gone in time."""
+        if self.process.stdin is not None:
+            self.process.stdin.close()
         if self.process.poll() is not None:
             return
         try:
@@ -136,7 +138,9 @@ def start(log_dir: Path, port: int | None = None) -> RunningServer:
             [str(SERVE), str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            # the JVM exits when this pipe closes, i.e. also when we die without stopping it
+            stdin=subprocess.PIPE,
+            env={**os.environ, "TEST_HAPI_EXIT_ON_STDIN_EOF": "1"},
             start_new_session=True,  # its own process group: killpg reaches the JVM
         )
     server = RunningServer(f"http://127.0.0.1:{port}/fhir", process, log, 0.0)

@@ -3,15 +3,17 @@ same discovery and the same cards as from the build directory."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from cds import synthetic
+from cds.conftest import serve
 from evidence_publisher.cds.app import create_app
 from evidence_publisher.cds.config import CdsConfig
 from evidence_publisher.cds.recommendation import compile_all
@@ -26,10 +28,15 @@ def _counter() -> Iterator[str]:
     return (f"00000000-0000-4000-8000-{n:012d}" for n in itertools.count(1))
 
 
-def _client(config: CdsConfig) -> TestClient:
+@contextlib.contextmanager
+def _client(config: CdsConfig) -> Iterator[httpx.Client]:
+    """The service as ``evidence-publisher serve --no-auth`` runs it (uvicorn, real HTTP), with
+    card and request ids from a counter so that two services can be compared."""
     uuids = _counter()
     service = CdsService(config, compile_all(load_knowledge(config)), new_uuid=lambda: next(uuids))
-    return TestClient(create_app(config, service=service))
+    with serve(lambda base: create_app(config, service=service)) as st:
+        with httpx.Client(base_url=st.base, timeout=30) as http:
+            yield http
 
 
 @pytest.fixture(scope="module")

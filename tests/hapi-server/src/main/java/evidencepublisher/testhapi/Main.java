@@ -31,6 +31,9 @@ public final class Main {
 		}
 		int port = Integer.parseInt(args[0]);
 		long started = System.nanoTime();
+		if (System.getenv("TEST_HAPI_EXIT_ON_STDIN_EOF") != null) {
+			exitWhenStdinCloses();
+		}
 
 		AnnotationConfigApplicationContext spring = new AnnotationConfigApplicationContext(ServerConfig.class);
 		spring.registerShutdownHook();
@@ -49,6 +52,26 @@ public final class Main {
 		System.out.printf("READY http://127.0.0.1:%d/fhir (started in %d ms)%n", port, millis);
 		System.out.flush();
 		jetty.join();
+	}
+
+	/**
+	 * The test suite keeps a pipe to our stdin open; if it dies without stopping us (SIGKILL),
+	 * the pipe closes and we exit instead of lingering.
+	 */
+	private static void exitWhenStdinCloses() {
+		Thread watcher = new Thread(() -> {
+			try {
+				while (System.in.read() != -1) {
+					// ignore anything written to us
+				}
+			} catch (java.io.IOException ignored) {
+				// a broken pipe means the same as end of file
+			}
+			System.err.println("stdin closed: stopping");
+			System.exit(0);
+		}, "stdin-watch");
+		watcher.setDaemon(true);
+		watcher.start();
 	}
 
 	private static RestfulServer restfulServer(AnnotationConfigApplicationContext spring) {
