@@ -118,22 +118,40 @@ def render(n: int, chunk: int, rows: dict[str, dict], server_note: str) -> str:
         f"{server_note}. Server CPU is the JVM's user+system time during the publish.",
         "",
         "| approach | requests | wall (s) | resources / s | server CPU (s) | requests vs naive | "
-        "wall vs naive |",
+        "speed vs naive |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in rows.items():
         cpu = "" if row["server_cpu"] is None else f"{row['server_cpu']:.1f}"
+        fewer = "-" if row is naive else f"{naive['requests'] / row['requests']:.0f}x fewer"
+        speed = "-" if row is naive else f"{naive['wall'] / row['wall']:.2f}x"
         lines.append(
             f"| {name} | {row['requests']} | {row['wall']:.1f} | {n / row['wall']:.0f} | {cpu} | "
-            f"{naive['requests'] / row['requests']:.0f}x fewer | {naive['wall'] / row['wall']:.1f}x faster |"
+            f"{fewer} | {speed} |"
         )
     main = rows["transactions (default: pre-read on)"]
+    fewer, faster = naive["requests"] / main["requests"], naive["wall"] / main["wall"]
     lines += [
         "",
         f"Re-publishing the unchanged corpus (every resource reported unchanged, no new version): "
         f"{main['republish_wall']:.1f} s ({n / main['republish_wall']:.0f} resources/s, "
         f"{main['republish_requests']} requests) with the pre-read, "
         f"{rows['transactions (--no-preread)']['republish_wall']:.1f} s without.",
+        "",
+        "The publishing targets, against this real HAPI over loopback (default mode): >= 20x fewer "
+        f"requests: {'met' if fewer >= 20 else 'MISSED'} ({fewer:.0f}x); >= 5x less wall time: "
+        f"{'met' if faster >= 5 else 'MISSED'} ({faster:.2f}x).",
+        "",
+        "Where the time goes. Against a real HAPI the server's own work per resource dominates: "
+        "each conditional URL is a database search before the write, and the pre-read adds one "
+        "more search per resource (compare the server CPU of the two transaction rows). A PUT by "
+        "client id needs no search, and over loopback a request costs almost nothing, so on this "
+        "machine the naive approach is not slower. What the transactions buy is atomic chunks, "
+        "idempotent keys without client ids, and far fewer requests, each of which costs a network "
+        "round trip on a real network (not measured here). The stand-in benchmark above measures "
+        "the client's own overhead; this one measures HAPI. Wall times on this shared 2-core "
+        "machine move with the load of other jobs (the load at the start is given above); the "
+        "server CPU column moves less.",
     ]
     return "\n".join(lines)
 

@@ -196,7 +196,8 @@ def _add_packages_parser(sub: argparse._SubParsersAction) -> None:
     psub.add_parser("list", parents=[common], help="list installed packages")
 
 
-def _package_row(pkg) -> dict:  # pkg: packages.InstalledPackage (imported lazily)
+def _package_row(pkg, cache) -> dict:  # pkg: packages.InstalledPackage (imported lazily)
+    stands_in = cache.stand_in_for(pkg)
     return {
         "name": pkg.name,
         "version": pkg.version,
@@ -204,6 +205,7 @@ def _package_row(pkg) -> dict:  # pkg: packages.InstalledPackage (imported lazil
         "resources": len(pkg.index),
         "source": pkg.source,
         "path": str(pkg.path),
+        "standsInFor": str(stands_in) if stands_in else None,
     }
 
 
@@ -217,6 +219,7 @@ def _print_package_table(rows: list[dict], title: str) -> None:
         ("fhirVersion", "left"),
         ("resources", "right"),
         ("source", "left"),
+        ("note", "left"),
     ):
         table.add_column(column, justify=justify)
     for row in rows:
@@ -226,6 +229,7 @@ def _print_package_table(rows: list[dict], title: str) -> None:
             ", ".join(row["fhirVersions"]),
             str(row["resources"]),
             row["source"],
+            f"in place of {row['standsInFor'].split('#', 1)[1]}" if row.get("standsInFor") else "",
         )
     _stdout().print(table)
 
@@ -239,7 +243,8 @@ def _cmd_packages(args: argparse.Namespace) -> int:
     err = _stderr()
     root = args.cache or default_root()
     if args.packages_command == "list":
-        rows = [_package_row(pkg) for pkg in PackageCache(root).installed()]
+        listed = PackageCache(root)
+        rows = [_package_row(pkg, listed) for pkg in listed.installed()]
         if args.format == "json":
             _stdout().print(dumps(rows), end="", markup=False)
         elif rows:
@@ -268,7 +273,7 @@ def _cmd_packages(args: argparse.Namespace) -> int:
             bar.console.print(message, markup=False, style=style)
 
         pkgs = cache.ensure(args.specs or None, progress=say, on_bytes=on_bytes, retry_missing=True)
-    rows = [_package_row(pkg) for pkg in pkgs]
+    rows = [_package_row(pkg, cache) for pkg in pkgs]
     if args.format == "json":
         _stdout().print(dumps(rows), end="", markup=False)
     else:
@@ -300,6 +305,11 @@ def _add_http_options(p: argparse.ArgumentParser) -> None:
         "--no-validate",
         action="store_true",
         help="skip validation against the official definitions (structure still checked)",
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="on failure, also list what happened to every resource (text format)",
     )
     http = p.add_argument_group("HTTP")
     http.add_argument("--connect-timeout", type=float, default=5.0, metavar="S")
@@ -413,6 +423,7 @@ def _publish_resources(args: argparse.Namespace, err: Console) -> list[dict]:
 
 
 def _render_publish_result(result, args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
     from evidence_publisher.jsonio import dumps
@@ -421,16 +432,19 @@ def _render_publish_result(result, args: argparse.Namespace, out: Console, err: 
         out.print(dumps(result.to_json()), end="", markup=False)
     else:
         quiet = {"unchanged", "same"}
-        rows = result.resources
+        # A failed run is summarised in one line below; the per-resource table (every row
+        # "rolled back" or "not-sent") only on request.
+        rows = result.resources if result.error is None or args.verbose else []
         if len(rows) > 200:
             rows = [r for r in rows if r.action not in quiet]
         if rows:
-            table = Table(title=f"{result.mode} -> {result.server}", title_justify="left")
+            table = Table(title=escape(f"{result.mode} -> {result.server}"), title_justify="left")
             for col in ("resource", "action", "server id", "version", "detail"):
                 table.add_column(col, overflow="fold")
             for r in rows:
                 detail = "; ".join(r.differences[:5]) + (" ..." if len(r.differences) > 5 else "")
-                table.add_row(r.ref, r.action, r.server_id or "", r.version or "", detail or r.note)
+                cells = (r.ref, r.action, r.server_id or "", r.version or "", detail or r.note)
+                table.add_row(*(escape(c) for c in cells))
             out.print(table)
         counts = ", ".join(f"{n} {a}" for a, n in result.counts().items()) or "nothing"
         out.print(
@@ -439,7 +453,13 @@ def _render_publish_result(result, args: argparse.Namespace, out: Console, err: 
             markup=False,
         )
     if result.error is not None:
-        render_error(result.error, err)
+        # Server-supplied text is printed without markup: "[/x]" in a diagnostics must not be
+        # read as a rich tag.
+        err.print(f"[bold red]error:[/] {escape(result.failure_summary() or result.error.message)}")
+        for line in result.error.details:
+            err.print(f"  {line}", markup=False)
+        if result.resources and not args.verbose and args.format == "text":
+            err.print("  (--verbose lists what happened to every resource)", markup=False)
         if result.mode == "publish" and result.committed_chunks:
             err.print(
                 f"[yellow]{result.committed_chunks} of {len(result.chunks)} chunks were "
@@ -538,6 +558,13 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-auth", action="store_true", help="DISABLE JWT authentication (local testing only)")
+    p.add_argument(
+        "--serve-experimental",
+        action="store_const",
+        const=True,
+        default=None,
+        help="also serve PlanDefinitions marked experimental (skipped by default)",
+    )
     a = sub.add_parser("apply", help="apply a PlanDefinition to a patient ($apply)")
     a.add_argument("--plan", required=True, help="PlanDefinition canonical url[|version] or id")
     a.add_argument(
@@ -546,6 +573,9 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--dist", type=Path, default=DEFAULT_OUT, help="build output directory")
     a.add_argument("--fhir-server", help="load the PlanDefinition from this FHIR R5 server")
     a.add_argument("--practitioner", help="author reference, e.g. Practitioner/123")
+    a.add_argument(
+        "--allow-experimental", action="store_true", help="apply a PlanDefinition marked experimental"
+    )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -566,6 +596,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "allow_http_fhir_server": args.allow_http_fhir_server,
         "log_level": args.log_level,
         "auth": False if args.no_auth else None,
+        "serve_experimental": args.serve_experimental,
     }
     if args.source is None and args.fhir_server is None and args.config is None:
         overrides["source"] = str(DEFAULT_OUT)
@@ -574,36 +605,48 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     err = _stderr()
-    service = server.prepare(config)
+    prepared = server.prepare(config)  # load, build and bind first: the banner means it works
     if not config.auth:
         err.print(
             "[bold white on red] WARNING: AUTHENTICATION IS DISABLED (--no-auth). "
             "Any caller can use this service. Never expose it beyond localhost. [/]"
         )
+    host = f"[{config.host}]" if ":" in config.host else config.host
     err.print(
-        f"[bold green]CDS Hooks service[/] with {len(service.endpoints)} services "
-        f"on http://{config.host}:{config.port}/cds-services "
-        f"({config.workers} worker{'s' if config.workers > 1 else ''})"
+        f"[bold green]CDS Hooks service[/] with {len(prepared.service.endpoints)} services "
+        f"on http://{host}:{prepared.port}/cds-services "
+        f"({config.workers} worker{'s' if config.workers > 1 else ''})",
+        markup=True,
+        highlight=False,
     )
-    for ep in service.endpoints.values():
+    for ep in prepared.service.endpoints.values():
         err.print(f"  {ep.hook:<13} {ep.id}", markup=False)
-    server.run(config, service)
+    if prepared.service.skipped_experimental:
+        err.print(
+            f"[bold yellow]Skipped {len(prepared.service.skipped_experimental)} experimental recommendation "
+            "rule(s)[/] (serve them with --serve-experimental or serve_experimental: true):"
+        )
+        for canonical in prepared.service.skipped_experimental:
+            err.print(f"  {canonical}", markup=False)
+    server.run(prepared)
     return ExitCode.OK
 
 
 def _cmd_apply(args: argparse.Namespace) -> int:
+    from evidence_publisher.cds.apply import read_patient_file
     from evidence_publisher.cds.config import CdsConfig
-    from evidence_publisher.cds.errors import PatientDataError
     from evidence_publisher.cds.service import CdsService
-    from evidence_publisher.jsonio import dumps, load_file
+    from evidence_publisher.jsonio import dumps
 
-    config = CdsConfig(source=str(args.dist), fhir_server=args.fhir_server, auth=False)
+    config = CdsConfig(
+        source=str(args.dist),
+        fhir_server=args.fhir_server,
+        auth=False,
+        serve_experimental=args.allow_experimental,
+    )
+    patient_doc = read_patient_file(args.patient)  # before loading knowledge: fail fast
     service = CdsService.from_config(config.validate())
-    try:
-        patient_doc = load_file(args.patient)
-    except (OSError, ValueError) as exc:
-        raise PatientDataError(f"cannot read patient file {str(args.patient)!r}: {exc}") from exc
-    bundle = service.apply(args.plan, patient_doc, args.practitioner)
+    bundle = service.apply(args.plan, patient_doc, args.practitioner, origin=str(args.patient))
     _stdout().print(dumps(bundle), end="", markup=False)
     applies = bool(bundle["entry"][0]["resource"].get("action"))
     _stderr().print("recommendation applies" if applies else "recommendation does not apply")

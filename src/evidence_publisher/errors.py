@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     FIDELITY = 11  # a quote, a number or a derivation does not trace to its source
     INVALID_OUTPUT = 12  # generated or given FHIR resources fail validation
     WRITE_FAILED = 13  # output could not be written
+    INPUT_LIMIT = 14  # an input exceeds a safety limit (size, nesting, aliases, string length)
     # FHIR packages (20-29)
     PACKAGE_UNAVAILABLE = 20  # a needed FHIR package is not cached and cannot be fetched
     PACKAGE_INTEGRITY = 21  # a downloaded package failed its integrity check or is malformed
@@ -31,6 +32,10 @@ class ExitCode(IntEnum):
     AUTH_FAILED = 35
     # CDS service (40-49)
     CDS_CONFIG = 40
+    CDS_START = 41  # the service could not start serving (address in use, cannot bind)
+    # Signals (128 + signal number, as shells report them)
+    INTERRUPTED = 130  # SIGINT (Ctrl-C)
+    TERMINATED = 143  # SIGTERM
 
 
 @dataclass(frozen=True, order=True)

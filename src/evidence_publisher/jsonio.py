@@ -2,15 +2,21 @@
 
 Values are plain Python: dict, list, str, int, bool, None and ``decimal.Decimal`` for every
 non-integer number, so that ``0.050`` stays ``0.050``. Never serialise through fhir.resources.
+
+``loads``/``load_file`` read trusted JSON (FHIR packages, our own output). Input from users, clients
+and servers goes through ``parse_untrusted``/``loads_untrusted``, which bound size and nesting and
+find duplicate keys (JSON parsers silently keep the last one).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import simplejson
+
+from evidence_publisher.limits import JSON_FILE_BYTES, NESTING_DEPTH, InputLimitError, current, json_depth
 
 
 def dumps(obj: Any, *, indent: int | None = 2) -> str:
@@ -29,7 +35,7 @@ def dumps(obj: Any, *, indent: int | None = 2) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON keeping every non-integer number as ``Decimal`` (precision preserved)."""
+    """Parse trusted JSON keeping every non-integer number as ``Decimal`` (precision preserved)."""
     return simplejson.loads(text, use_decimal=True)
 
 
@@ -37,5 +43,77 @@ def load_file(path: str | Path) -> Any:
     return loads(Path(path).read_bytes())
 
 
-def to_decimal(value: Any) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value))
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice."""
+
+    def __init__(self, where: str, paths: list[str]) -> None:
+        super().__init__(f"{where}: duplicate JSON key at {', '.join(paths)}")
+        self.paths = paths
+
+
+@dataclass
+class ParsedJson:
+    value: Any
+    duplicate_keys: list[str] = field(default_factory=list)  # FHIRPath-like paths, e.g. "entry[0].id"
+
+
+def parse_untrusted(
+    text: str | bytes,
+    where: str,
+    *,
+    max_bytes: int | None = None,
+    max_depth: int | None = None,
+) -> ParsedJson:
+    """Parse JSON from outside the tool within the limits; duplicate keys are reported, not fatal.
+
+    Limits default to the values in force (``limits.current``). Raises ``InputLimitError`` when a
+    limit is passed and ``ValueError`` for text that is not JSON.
+    """
+    max_bytes = current(JSON_FILE_BYTES) if max_bytes is None else max_bytes
+    max_depth = current(NESTING_DEPTH) if max_depth is None else max_depth
+    if len(text) > max_bytes:
+        raise InputLimitError(where, JSON_FILE_BYTES, f"{len(text):,} bytes", max_bytes)
+    seen_twice: list[tuple[dict, str]] = []
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            keys: set[str] = set()
+            for key, _ in pairs:
+                if key in keys:
+                    seen_twice.append((obj, key))
+                keys.add(key)
+        return obj
+
+    try:
+        value = simplejson.loads(text, use_decimal=True, object_pairs_hook=pairs_hook)
+    except RecursionError:
+        raise InputLimitError(where, NESTING_DEPTH, "nesting too deep to parse", max_depth) from None
+    depth = json_depth(value, max_depth)
+    if depth > max_depth:
+        raise InputLimitError(where, NESTING_DEPTH, f"nesting of more than {max_depth} levels", max_depth)
+    return ParsedJson(value, _paths_of(value, seen_twice) if seen_twice else [])
+
+
+def loads_untrusted(text: str | bytes, where: str, **limits: int | None) -> Any:
+    """Like ``parse_untrusted`` but a duplicate key is an error (``DuplicateKeyError``)."""
+    parsed = parse_untrusted(text, where, **limits)
+    if parsed.duplicate_keys:
+        raise DuplicateKeyError(where, parsed.duplicate_keys)
+    return parsed.value
+
+
+def _paths_of(root: Any, found: list[tuple[dict, str]]) -> list[str]:
+    """Paths (``a.b[0].key``) of the duplicated keys, found by one walk from the root."""
+    wanted = {id(obj): [key for o, key in found if o is obj] for obj, _ in found}
+    paths: list[str] = []
+    stack: list[tuple[Any, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key in wanted.get(id(node), ()):
+                paths.append(f"{path}.{key}" if path else key)
+            stack.extend((v, f"{path}.{k}" if path else k) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node))
+    return sorted(paths)

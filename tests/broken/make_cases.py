@@ -27,6 +27,14 @@ DERIVED = """  - id: sledai-change
       inputs: {after: sledai-12m, before: sledai-baseline}
 """
 B2 = BASE.replace("certainty:\n", DERIVED + "certainty:\n")
+RELAPSE = """    timepoint: {label: 1 year, value: 1, unit: a}
+    statistic: count
+    value: 2
+    participants: 13
+    counts: {affected: 2, denominator: 13}
+    description: Relapses.
+    quote: "At 1-year follow-up in 13 patients, 2 had a relapse of proteinuria"
+"""
 
 CASES: dict[str, tuple[str, str, str] | str] = {
     "unknown-top-level-key": ("label: Case\n", "label: Case\ncolour: red\n", BASE),
@@ -110,6 +118,22 @@ CASES: dict[str, tuple[str, str, str] | str] = {
     ),
     "journal-article-without-journal": ("  journal: {title: Annals of the Rheumatic Diseases}\n", "", BASE),
     "neither-citation-nor-reported-in": ("citation:\n  style", "cited:\n  style", BASE),
+    "count-from-percentage-not-pinned": (
+        RELAPSE,
+        """    timepoint: {label: by the 12-month visit, value: 12, unit: mo, cumulative: true}
+    statistic: proportion
+    value: 60.5
+    unit: "%"
+    participants: 81
+    counts: {affected: 48, denominator: 81, derived: from-percentage}
+    description: Remission.
+    source: blog-gu-2014
+    quote:
+      - "They then infused the stem cells in 81 patients with lupus nephritis and followed them for 12 months."
+      - "Amazingly, 60.5% of patients enjoyed remission of their kidney disease by the 12-month visit."
+""",
+        BASE,
+    ),
 }
 
 

@@ -289,8 +289,9 @@ def hook_request(service_hook: str = "patient-view", pid: str = "pat-1", **extra
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
-def real_build_prefetch(pid: str, *, severe: bool = True) -> dict[str, Any]:
-    """Prefetch for which the real build's recommendation applies (severe active SLE + MMF)."""
+def real_build_prefetch(pid: str, *, severe: bool = True, mmf_status: str = "completed") -> dict[str, Any]:
+    """Prefetch for which the real build's recommendation applies: severe active SLE and a
+    finished (completed) MMF course. ``mmf_status="active"`` is a patient who has only started it."""
     cond = {
         "resourceType": "Condition",
         "id": f"{pid}-sle",
@@ -307,7 +308,7 @@ def real_build_prefetch(pid: str, *, severe: bool = True) -> dict[str, Any]:
     med = {
         "resourceType": "MedicationRequest",
         "id": f"{pid}-mmf",
-        "status": "active",
+        "status": mmf_status,
         "intent": "order",
         "subject": {"reference": f"Patient/{pid}"},
         "medication": {"concept": {"coding": [{"system": RXNORM, "code": "68149"}]}},

@@ -34,7 +34,8 @@ def real_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def real(real_dist: Path, keys: Keys) -> Iterator[Live]:
     def factory(base: str) -> Starlette:
-        return create_app(CdsConfig(source=str(real_dist), auth=False))
+        # the seed recommendation is experimental: serving it is an explicit opt-in
+        return create_app(CdsConfig(source=str(real_dist), auth=False, serve_experimental=True))
 
     with serve(factory) as st:
         yield Live(st, keys)
@@ -89,3 +90,103 @@ def test_real_recommendation_does_not_apply_or_lacks_data(real: Live, real_dist:
     pre = synthetic.real_build_prefetch("r3")
     del pre["medicationRequest"]
     assert real.post(path, synthetic.hook_request(prefetch=pre), token=None).status_code == 412
+
+
+def test_patient_who_only_started_standard_therapy_gets_no_card(real: Live, real_dist: Path) -> None:
+    """Finding 2: a running (active) MMF order is not a failed standard course."""
+    path = f"/cds-services/{_plan(real_dist)['id']}"
+    started = synthetic.real_build_prefetch("r4", mmf_status="active")
+    resp = real.post(path, synthetic.hook_request(prefetch=started), token=None)
+    assert resp.status_code == 200 and resp.json() == {"cards": []}
+    for finished in ("completed", "stopped"):
+        pre = synthetic.real_build_prefetch("r5", mmf_status=finished)
+        assert len(real.post(path, synthetic.hook_request(prefetch=pre), token=None).json()["cards"]) == 1
+
+
+def test_real_card_says_experimental_low_certainty_and_where_from(real: Live, real_dist: Path) -> None:
+    plan = _plan(real_dist)
+    assert plan["experimental"] is True
+    resp = real.post(
+        f"/cds-services/{plan['id']}",
+        synthetic.hook_request(prefetch=synthetic.real_build_prefetch("r6")),
+        token=None,
+    )
+    detail = resp.json()["cards"][0]["detail"]
+    assert "**Experimental rule.**" in detail
+    assert "cites no identifiable guideline" in detail
+    assert "**Source of the advice:** Web page: Overview of Stem Cell Therapy for Lupus" in detail
+    assert "**Certainty of the evidence:** very low for all 9 cited results" in detail
+
+
+def test_experimental_rules_are_skipped_unless_configured(
+    real_dist: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from evidence_publisher.cds.errors import UnknownServiceError
+    from evidence_publisher.cds.service import CdsService
+
+    plan = _plan(real_dist)
+    with caplog.at_level("WARNING", logger="evidence_publisher.cds"):
+        svc = CdsService.from_config(CdsConfig(source=str(real_dist), auth=False))
+    assert svc.discovery() == {"services": []}
+    assert svc.skipped_experimental == (f"{plan['url']}|{plan['version']}",)
+    assert any("skipped 1 experimental recommendation rule" in r.getMessage() for r in caplog.records)
+    with pytest.raises(UnknownServiceError) as exc:
+        svc.find_plan(plan["url"])
+    assert any("experimental rules were skipped" in d for d in exc.value.details)
+    served = CdsService.from_config(CdsConfig(source=str(real_dist), auth=False, serve_experimental=True))
+    assert {s["id"] for s in served.discovery()["services"]} >= {plan["id"]}
+
+
+def test_cli_apply_needs_allow_experimental(
+    real_dist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evidence_publisher.errors import ExitCode
+    from evidence_publisher.jsonio import dumps
+
+    plan = _plan(real_dist)
+    pre = synthetic.real_build_prefetch("r7")
+    entries = [pre["patient"]] + [
+        e["resource"] for k in ("condition", "medicationRequest") for e in pre[k]["entry"]
+    ]
+    patient = tmp_path / "patient.json"
+    patient.write_text(
+        dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in entries]})
+    )
+    args = ["apply", "--plan", plan["url"], "--patient", str(patient), "--dist", str(real_dist)]
+    assert main(args) != ExitCode.OK
+    assert "experimental" in capsys.readouterr().err
+    assert main([*args, "--allow-experimental"]) == ExitCode.OK
+    assert "recommendation applies" in capsys.readouterr().err
+
+
+def test_serve_banner_names_skipped_experimental_rules(
+    real_dist: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evidence_publisher.cds import server
+
+    monkeypatch.setattr(server, "run", lambda prepared: prepared.close())
+    assert main(["serve", str(real_dist), "--no-auth", "--port", "0", "--log-level", "error"]) == 0
+    err = capsys.readouterr().err
+    assert "Skipped 1 experimental recommendation rule(s)" in err
+    assert _plan(real_dist)["url"] in err
+    argv = [
+        "serve",
+        str(real_dist),
+        "--no-auth",
+        "--port",
+        "0",
+        "--serve-experimental",
+        "--log-level",
+        "error",
+    ]
+    assert main(argv) == 0
+    assert "Skipped" not in capsys.readouterr().err
+
+
+def test_serve_experimental_must_be_a_boolean() -> None:
+    from evidence_publisher.cds.config import config_from_mapping
+    from evidence_publisher.cds.errors import CdsConfigError
+
+    assert CdsConfig().serve_experimental is False
+    with pytest.raises(CdsConfigError, match="serve_experimental must be true or false"):
+        config_from_mapping({"serve_experimental": "yes", "auth": False}).validate()

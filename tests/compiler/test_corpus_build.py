@@ -96,7 +96,7 @@ def identity(res: dict) -> dict:
     carry them on R5 types without those elements (Group, ArtifactAssessment)."""
     ext = {
         e["url"].rsplit("/", 1)[-1]: next(v for k, v in e.items() if k.startswith("value"))
-        for e in res.get("extension", [])
+        for e in [*res.get("extension", []), *res.get("modifierExtension", [])]
         if e["url"].startswith("http://hl7.org/fhir/StructureDefinition/artifact-")
     }
     # Group.name is a human label; its computable name is the artifact-name extension
@@ -164,12 +164,37 @@ def test_derived_value_is_marked_with_formula(built_corpus: Path) -> None:
 
 
 def test_no_denominator_where_source_gives_none(built_corpus: Path) -> None:
-    remission = by_id(built_corpus, "Evidence", "gu-2014-renal-remission-12m")["statistic"][0]
-    assert "sampleSize" not in remission
-    assert remission["quantity"]["value"] == Decimal("60.5") and remission["quantity"]["unit"] == "%"
-    sae = by_id(built_corpus, "Evidence", "liang-2010-serious-adverse-events")
-    assert "sampleSize" not in sae["statistic"][0]
-    assert "serious" in sae["title"].lower()
+    """A count without a stated denominator gets no numberOfParticipants (dose-limiting toxicity
+    of the phase I trial known only through the summary)."""
+    dlt = by_id(built_corpus, "Evidence", "phase1-bm-msc-ln-dose-limiting-toxicity")["statistic"][0]
+    assert dlt["sampleSize"] == {"numberOfStudies": 1}
+    assert dlt["numberAffected"] == 0
+    assert "number of patients not stated" in dlt["description"]
+
+
+def test_gu_remission_has_its_sample_size_and_a_derived_count(built_corpus: Path) -> None:
+    """Finding 4: 60.5 % of the 81 patients of seed 003; 49 is derived and says so."""
+    ev = by_id(built_corpus, "Evidence", "gu-2014-renal-remission-12m")
+    stat = ev["statistic"][0]
+    assert stat["quantity"]["value"] == Decimal("60.5") and stat["quantity"]["code"] == "%"
+    assert stat["sampleSize"] == {"numberOfStudies": 1, "numberOfParticipants": 81}
+    assert stat["numberAffected"] == 49
+    notes = " ".join(n["text"] for n in stat["note"])
+    assert "Derived count: 49 is not reported" in notes and "49/81 = 60.49%" in notes
+    assert "48/81 = 59.26%" in notes and "50/81 = 61.73%" in notes
+    assert any("003_5de3ce04e7582026.txt (blog, secondary)" in n["text"] for n in ev["note"])
+    assert "by the 12-month visit" in ev["title"] and " at 12-month visit" not in ev["title"]
+    report = load_file(built_corpus / "build-report.json")
+    assert any(
+        d["evidence"] == "Evidence/gu-2014-renal-remission-12m" and d["value"] == "49"
+        for d in report["derived_values"]
+    )
+    measure = by_id(built_corpus, "EvidenceVariable", "gu-2014-renal-remission-by-12mo-measure")
+    [tfe] = measure["characteristic"][0]["timeFromEvent"]
+    assert tfe["range"] == {
+        "high": {"value": 12, "unit": "months", "system": "http://unitsofmeasure.org", "code": "mo"}
+    }
+    assert "quantity" not in tfe  # cumulative: up to 12 months, not at 12 months
 
 
 def test_single_arm_evidence_has_no_comparator(built_corpus: Path) -> None:
@@ -178,7 +203,11 @@ def test_single_arm_evidence_has_no_comparator(built_corpus: Path) -> None:
         if res["resourceType"] != "Evidence":
             continue
         roles = [v["extension"][0]["valueCode"] for v in res["variableDefinition"]]
-        assert sorted(roles) == ["exposure", "outcome", "population"]
+        assert sorted(set(roles)) in (
+            ["exposure", "outcome", "population"],
+            ["covariate", "exposure", "outcome", "population"],
+        )
+        assert roles.count("exposure") == 1 and roles.count("outcome") == 1
         assert "variable-definition-comparator-category" not in dumps(res)
         for stat in res.get("statistic", []):
             codes = {c["code"] for c in stat.get("statisticType", {}).get("coding", [])}
@@ -251,3 +280,63 @@ def test_study_design_carries_its_provenance(built_corpus: Path) -> None:
         and "(status: found)" in t
         for t in notes
     )
+
+
+def test_output_does_not_depend_on_cwd_or_path_form(
+    tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relative or absolute mapping paths, from any working directory: the same bytes."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    outs = []
+    for cwd, arg in (
+        (corpus_dir.parent.parent, Path("mappings") / "lupus-msc"),
+        (elsewhere, corpus_dir),
+        (corpus_dir, Path(".")),
+        (corpus_dir.parent, Path("lupus-msc") / "corpus.yaml"),
+    ):
+        monkeypatch.chdir(cwd)
+        out = tmp_path / f"out{len(outs)}"
+        build(
+            [arg] if arg.name != "corpus.yaml" else sorted(arg.parent.glob("*.yaml")),
+            out_dir=out,
+            validate=False,
+        )
+        outs.append(out)
+    report = load_file(outs[1] / "build-report.json")
+    assert all(not r["source"].startswith(("/", "..")) for r in report["resources"])
+    assert any(r["source"].startswith("liang-2010.yaml:") for r in report["resources"])
+    first = {p.relative_to(outs[0]): p.read_bytes() for p in outs[0].rglob("*") if p.is_file()}
+    for other in outs[1:]:
+        files = {p.relative_to(other): p.read_bytes() for p in other.rglob("*") if p.is_file()}
+        assert files.keys() == first.keys()
+        for rel, data in first.items():
+            assert files[rel] == data, (other, rel)
+
+
+CORE_EXT = "http://hl7.org/fhir/StructureDefinition/"
+FEVIR = "https://fevir.net/resources/CodeSystem/179423"
+
+
+def test_artifact_status_is_a_modifier_extension(built_corpus: Path) -> None:
+    """artifact-status is defined with isModifier = true: it never sits in plain extension."""
+    checked = 0
+    for name, res in resources(built_corpus).items():
+        plain = {e["url"] for e in res.get("extension", [])}
+        assert CORE_EXT + "artifact-status" not in plain, name
+        if res["resourceType"] in ("Group", "ArtifactAssessment"):
+            mods = [e for e in res.get("modifierExtension", []) if e["url"] == CORE_EXT + "artifact-status"]
+            assert [e["valueCode"] for e in mods] == ["active"], name
+            checked += 1
+    assert checked >= 5
+
+
+def test_justification_discussion_has_its_type_code(built_corpus: Path) -> None:
+    """RecommendationJustification: recommendationSpecification.component[discussion] is typed
+    179423#discussion with informationType comment (HL7/ebm@06becf90)."""
+    just = by_id(built_corpus, "ArtifactAssessment", "rec-stem-cell-refractory-lupus-justification")
+    [spec] = [c for c in just["content"] if c["type"]["coding"][0]["code"] == "recommendation-specification"]
+    comments = [c for c in spec["component"] if c["informationType"] == "comment"]
+    assert comments
+    for comp in comments:
+        assert comp["type"]["coding"] == [{"system": FEVIR, "code": "discussion", "display": "Discussion"}]

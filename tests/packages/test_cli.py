@@ -36,6 +36,7 @@ def test_install_then_list(
             "resources": 2,
             "source": "registry",
             "path": str(cache_root / f"{FAKE}#{FAKE_VERSION}" / "package"),
+            "standsInFor": None,
         }
     ]
 

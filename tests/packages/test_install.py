@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from evidence_publisher.cli import main
 from evidence_publisher.errors import ExitCode
 from evidence_publisher.packages import (
+    EXTENSIONS_R5,
+    EXTENSIONS_R5_BALLOT,
     PackageCache,
     PackageIntegrityError,
     PackageSpec,
@@ -225,6 +228,50 @@ def test_missing_dependency_warns_and_is_not_retried_offline(
 
     _cache(cache_root, registry.url).ensure([SPEC], retry_missing=True)
     assert registry.requests() == ["/gone.dep"]
+
+
+def test_extensions_ballot_stands_in_for_the_missing_release(
+    registry: FakeRegistry, cache_root: Path, no_npm: None, capsys: pytest.CaptureFixture
+):
+    """hl7.fhir.uv.extensions.r5#5.2.0 is not to be had: 5.3.0-ballot-tc1 is installed in its
+    place, used offline afterwards, and `packages list` says which package it stands in for."""
+    ext, ballot = EXTENSIONS_R5, EXTENSIONS_R5_BALLOT
+    registry.publish(FAKE, FAKE_VERSION, make_tarball(package_files(deps={ext.name: ext.version})))
+    registry.server.expect_request(f"/{ext.name}").respond_with_json(
+        {"versions": {ballot.version: {"dist": {}}}}
+    )
+    registry.publish(ballot.name, ballot.version, make_tarball(package_files(ballot.name, ballot.version)))
+    messages: list[str] = []
+
+    pkgs = _cache(cache_root, registry.url).ensure([SPEC], progress=messages.append)
+
+    assert [str(p.spec) for p in pkgs] == [SPEC, str(ballot)]
+    assert any(m.startswith("note:") and f"using {ballot} in its place" in m for m in messages)
+    registry.server.clear()
+    again = _cache(cache_root, registry.url).ensure([SPEC])
+    assert [str(p.spec) for p in again] == [SPEC, str(ballot)]
+    assert registry.requests() == []
+
+    assert main(["packages", "list", "--cache", str(cache_root), "--format", "json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows[ext.name]["version"] == ballot.version
+    assert rows[ext.name]["standsInFor"] == str(ext)
+    assert rows[FAKE]["standsInFor"] is None
+
+
+def test_a_dependency_on_another_version_of_a_present_package_is_not_fetched(
+    registry: FakeRegistry, cache_root: Path
+):
+    registry.publish(FAKE, FAKE_VERSION, make_tarball(package_files(deps={"dep.one": "1.0.0"})))
+    registry.publish(
+        "dep.one", "1.0.0", make_tarball(package_files("dep.one", "1.0.0", deps={FAKE: "0.9.0"}))
+    )
+    messages: list[str] = []
+
+    pkgs = _cache(cache_root, registry.url).ensure([SPEC], progress=messages.append)
+
+    assert [str(p.spec) for p in pkgs] == [SPEC, "dep.one#1.0.0"]
+    assert not [m for m in messages if m.startswith("warning:")]
 
 
 def test_broken_copy_in_cache_is_replaced(registry: FakeRegistry, cache_root: Path):

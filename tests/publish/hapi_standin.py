@@ -87,6 +87,8 @@ SEARCH_PARAMS: dict[str, set[str]] = {
     "Composition": _CANONICAL | {"type", "subject", "author"},
     "ArtifactAssessment": {"date", "identifier"},  # R5: no url/version, no artifact parameter
     "Group": {"identifier", "type", "code", "name", "member", "characteristic", "managing-entity"},
+    # R5 ResearchStudy has url/version elements but no url/version search parameters
+    "ResearchStudy": {"identifier", "status", "title", "name", "date", "phase", "condition", "study-design"},
     "Patient": {"identifier", "name", "birthdate", "gender"},
     "Organization": {"identifier", "name"},
 }
@@ -215,10 +217,22 @@ def hapi_narrative(div: str) -> str:
         return div
 
 
-def _with_stored_narrative(res: dict) -> dict:
+def _as_stored(res: dict) -> dict:
+    """``res`` as HAPI keeps it: the narrative re-serialised (``hapi_narrative``), and
+    ``meta.profile``, ``meta.tag`` and ``meta.security`` as sorted sets (seen on HAPI 8.8.0:
+    a read returns them sorted, and a reordered re-send is no change)."""
     text = res.get("text")
     if isinstance(text, dict) and isinstance(text.get("div"), str):
-        return {**res, "text": {**text, "div": hapi_narrative(text["div"])}}
+        res = {**res, "text": {**text, "div": hapi_narrative(text["div"])}}
+    meta = res.get("meta")
+    if isinstance(meta, dict):
+        meta = dict(meta)
+        if isinstance(meta.get("profile"), list):
+            meta["profile"] = sorted(set(meta["profile"]))
+        for key in ("tag", "security"):
+            if isinstance(meta.get(key), list):
+                meta[key] = sorted(meta[key], key=lambda c: (c.get("system", ""), c.get("code", "")))
+        res = {**res, "meta": meta}
     return res
 
 
@@ -424,14 +438,14 @@ class HapiStandIn:
         """Stage ``body`` as the new current version of ``rtype/rid``; unchanged content keeps
         the current version (``suppressUpdatesWithNoChange``). Returns the stored resource."""
         previous = txn.current(rtype, rid)
-        new = _with_stored_narrative({**body, "resourceType": rtype, "id": rid})
+        new = _as_stored({**body, "resourceType": rtype, "id": rid})
         if previous is not None:
             committed = (rtype, rid) not in txn.writes
             before = self._canon.get((rtype, rid)) if committed else None
             if (before or _canon(previous)) == _canon(new):
                 return previous
         version = int(previous["meta"]["versionId"]) + 1 if previous else 1
-        meta = {k: v for k, v in (body.get("meta") or {}).items() if k != "source"}
+        meta = {k: v for k, v in (new.get("meta") or {}).items() if k != "source"}
         now = self.clock()
         meta["versionId"] = str(version)
         meta["lastUpdated"] = now.isoformat(timespec="milliseconds")

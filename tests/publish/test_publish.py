@@ -442,3 +442,15 @@ def test_two_resources_with_one_local_id_are_refused(hapi, make_client):
         publish([*corpus, twin], make_client())
     assert caught.value.details == ["two resources are Citation/cit-0; local ids must be unique per type"]
     assert hapi.requests == []
+
+
+def test_a_duplicated_target_does_not_make_its_referrers_different(hapi, make_client):
+    corpus = synthetic_corpus(1)
+    assert publish(corpus, make_client()).error is None
+    evidence = next(r for r in corpus if r["resourceType"] == "Evidence")
+    hapi.seed({**evidence, "id": "second-copy"})
+    result = verify(corpus, make_client())
+    # the ArtifactAssessment points at one of the two copies: only the Evidence is reported
+    assert result.counts() == {"duplicate": 1, "same": len(corpus) - 1}
+    (dup,) = [r for r in result.resources if r.action == "duplicate"]
+    assert dup.ref == f"Evidence/{evidence['id']}" and "Evidence/second-copy" in dup.note

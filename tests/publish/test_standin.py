@@ -418,3 +418,18 @@ def test_search_results_are_reused_unless_no_cache(hapi):
     assert get(hapi, url).json()["total"] == 0  # HAPI's search cache: stale for a while
     fresh = requests.get(f"{hapi.url}/{url}", headers={**FHIR, "Cache-Control": "no-cache"}, timeout=10)
     assert fresh.json()["total"] == 1
+
+
+def test_profiles_and_tags_are_stored_as_sorted_sets_like_hapi(hapi):
+    # HAPI 8.8.0 answered these very requests so
+    meta = {
+        "profile": ["http://x.org/sd/zeta", "http://x.org/sd/alpha", "http://x.org/sd/mid"],
+        "tag": [{"system": "urn:s", "code": "z"}, {"system": "urn:s", "code": "a"}],
+    }
+    assert put(hapi, "Evidence/a", {**ev("a"), "meta": meta}).status_code == 201
+    stored = get(hapi, "Evidence/a").json()["meta"]
+    assert stored["profile"] == ["http://x.org/sd/alpha", "http://x.org/sd/mid", "http://x.org/sd/zeta"]
+    assert stored["tag"] == [{"system": "urn:s", "code": "a"}, {"system": "urn:s", "code": "z"}]
+    reordered = {**meta, "profile": list(reversed(meta["profile"]))}
+    again = put(hapi, "Evidence/a", {**ev("a"), "meta": reordered})
+    assert again.status_code == 200 and again.json()["meta"]["versionId"] == "1"

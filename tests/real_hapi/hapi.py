@@ -8,6 +8,7 @@ from urllib.parse import quote
 import requests
 
 from evidence_publisher import jsonio
+from evidence_publisher.bundle.transaction import URL_KEYED_TYPES
 
 FHIR_JSON = "application/fhir+json"
 NO_CACHE = {"Accept": FHIR_JSON, "Cache-Control": "no-cache"}
@@ -64,7 +65,7 @@ def version_count(base: str, ref: str) -> int:
 
 def key_params(resource: dict) -> dict[str, str]:
     """The natural key as search parameters (url+version, else the first identifier)."""
-    if "url" in resource and resource["resourceType"] not in ("Group", "ArtifactAssessment"):
+    if "url" in resource and resource["resourceType"] in URL_KEYED_TYPES:
         out = {"url": resource["url"]}
         if resource.get("version"):
             out["version"] = resource["version"]

@@ -13,7 +13,8 @@ from urllib.parse import quote
 from evidence_publisher.bundle.errors import BundleError
 from evidence_publisher.bundle.references import reference_targets, rewrite_references
 
-# R5 resource types whose canonical url is searchable; others are keyed on identifier.
+# R5 resource types whose canonical url is searchable; others are keyed on identifier. ResearchStudy
+# has url and version elements in R5 but no url/version search parameters, so it is not listed.
 URL_KEYED_TYPES = frozenset(
     {
         "ActivityDefinition",

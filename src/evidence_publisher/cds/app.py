@@ -7,6 +7,7 @@ uvicorn workers use (``evidence_publisher.cds.app:app_from_env``, ``factory=True
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,10 +30,13 @@ from evidence_publisher.cds.errors import (
     PatientDataError,
     UnsupportedMediaTypeError,
 )
+from evidence_publisher.cds.hook_request import kind
 from evidence_publisher.cds.outcome import operation_outcome
 from evidence_publisher.cds.replay import MemoryReplayStore, ReplayStore, SqliteReplayStore
 from evidence_publisher.cds.service import CdsService
-from evidence_publisher.jsonio import dumps, loads
+from evidence_publisher.jsonio import dumps, parse_untrusted
+from evidence_publisher.limits import NESTING_DEPTH, InputLimitError, current
+from evidence_publisher.urlsafety import install_log_redaction
 
 log = logging.getLogger("evidence_publisher.cds")
 JSON_TYPES = ("application/json", "application/fhir+json")
@@ -49,6 +53,15 @@ def json_response(
         headers=headers,
         media_type="application/fhir+json" if fhir else "application/json",
     )
+
+
+def internal_error(request: Request | None, exc: BaseException) -> Response:
+    """500 for a bug: the client gets a reference and nothing internal; the log gets the
+    traceback under the same reference."""
+    reference = uuid.uuid4().hex[:12]
+    where = f"{request.method} {request.url.path}" if request is not None else "request"
+    log.error("internal error, reference %s, on %s", reference, where, exc_info=exc)
+    return json_response(operation_outcome(f"internal error, reference {reference}", code="exception"), 500)
 
 
 def error_response(exc: CdsRequestError) -> Response:
@@ -122,6 +135,7 @@ def create_app(
     session: requests.Session | None = None,
 ) -> Starlette:
     config.validate()
+    install_log_redaction()
     svc = service or CdsService.from_config(config, session=session)
     verifier = JwtVerifier(config, make_replay_store(config), session=session) if config.auth else None
     if verifier is None:
@@ -135,37 +149,64 @@ def create_app(
         client = await run_in_threadpool(verifier.verify, request.headers.get("authorization"), audience)
         request.state.client = client
 
+    max_depth = current(NESTING_DEPTH)  # read once: workers inherit it through the environment
+
     async def read_json(request: Request) -> Any:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in JSON_TYPES:
-            raise UnsupportedMediaTypeError(f"Content-Type {ctype!r} is not accepted; send application/json")
+            shown = repr(ctype[:60]) if ctype else "missing"
+            raise UnsupportedMediaTypeError(f"Content-Type {shown} is not accepted; send application/json")
         limit = config.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise BodyTooLargeError(f"request body of {declared} bytes exceeds {limit} bytes")
+            raise BodyTooLargeError(
+                f"request body of {declared} bytes exceeds {limit} bytes",
+                details=["the service's max_body_bytes setting (or --max-body-bytes) raises the limit"],
+            )
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise BodyTooLargeError(f"request body exceeds {limit} bytes")
+                raise BodyTooLargeError(
+                    f"request body exceeds {limit} bytes",
+                    details=["the service's max_body_bytes setting (or --max-body-bytes) raises the limit"],
+                )
             chunks.append(chunk)
+        raw = b"".join(chunks)
         try:
-            return loads(b"".join(chunks))
+            parsed = parse_untrusted(raw, "request body", max_bytes=limit, max_depth=max_depth)
+        except InputLimitError as exc:
+            if exc.limit is not NESTING_DEPTH:
+                raise BodyTooLargeError(f"request body exceeds {limit} bytes") from None
+            raise InvalidRequestError(
+                f"request body is nested more than {max_depth} levels deep",
+                details=[f"the operator can raise the limit with {exc.limit.how_to_raise}"],
+            ) from None
+        except UnicodeDecodeError:
+            raise InvalidRequestError("request body is not UTF-8 encoded JSON") from None
         except ValueError as exc:
-            raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
+            where = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+            at = f" (line {where[0]}, column {where[1]})" if where[0] is not None else ""
+            raise InvalidRequestError(f"request body is not valid JSON{at}") from None
+        if parsed.duplicate_keys:
+            paths = ", ".join(parsed.duplicate_keys[:5])
+            raise InvalidRequestError(
+                f"request body has a duplicate JSON key at {paths}",
+                details=["JSON readers disagree on which value of a repeated key counts; send each key once"],
+            )
+        return parsed.value
 
     def handler(fn: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
         async def wrapped(request: Request) -> Response:
             try:
                 return await fn(request)
             except CdsRequestError as exc:
-                if exc.status >= 500:
-                    log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-                else:
-                    log.info("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc.message)
+                log.info("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc.message)
                 return error_response(exc)
             except PatientDataError as exc:
                 return error_response(InvalidRequestError(exc.message, details=exc.details))
+            except Exception as exc:  # a bug: never a traceback or an internal message to the client
+                return internal_error(request, exc)
 
         return wrapped
 
@@ -213,8 +254,7 @@ def create_app(
         return error_response(err)
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return json_response(operation_outcome("internal server error", code="exception"), 500)
+        return internal_error(request, exc)
 
     app = Starlette(
         routes=[
@@ -231,7 +271,7 @@ def create_app(
     return app
 
 
-def _param(params: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+def _param(params: list[Any], name: str) -> dict[str, Any] | None:
     return next((p for p in params if isinstance(p, dict) and p.get("name") == name), None)
 
 
@@ -239,9 +279,15 @@ def _apply_params(body: Any, plan_id: str | None) -> tuple[str, Any, str | None]
     """Parameters(url|planDefinition|canonical, subject, data, practitioner) or plain JSON
     ``{"planDefinition": url, "patient": Patient|Bundle, "practitioner"?: ref}``."""
     if not isinstance(body, dict):
-        raise InvalidRequestError("$apply body must be a FHIR Parameters resource or a JSON object")
+        raise InvalidRequestError(
+            f"$apply body must be a FHIR Parameters resource or a JSON object, got {kind(body)}"
+        )
     if body.get("resourceType") == "Parameters":
-        params = body.get("parameter") or []
+        params = body.get("parameter")
+        if params is None:
+            params = []
+        if not isinstance(params, list):
+            raise InvalidRequestError(f"Parameters.parameter must be an array, got {kind(params)}")
         plan_p = next((p for n in ("url", "planDefinition", "canonical") if (p := _param(params, n))), None)
         plan = None
         if plan_p:
@@ -251,7 +297,10 @@ def _apply_params(body: Any, plan_id: str | None) -> tuple[str, Any, str | None]
             )
         data = (_param(params, "data") or {}).get("resource")
         prac = _param(params, "practitioner") or {}
-        practitioner = prac.get("valueString") or (prac.get("valueReference") or {}).get("reference")
+        reference = prac.get("valueReference")
+        practitioner = prac.get("valueString") or (
+            reference.get("reference") if isinstance(reference, dict) else reference
+        )
     else:
         plan, data, practitioner = (
             body.get("planDefinition"),
@@ -264,7 +313,7 @@ def _apply_params(body: Any, plan_id: str | None) -> tuple[str, Any, str | None]
     if data is None:
         raise InvalidRequestError("$apply needs the patient's data ('data' Bundle parameter)")
     if practitioner is not None and not isinstance(practitioner, str):
-        raise InvalidRequestError("practitioner must be a reference string")
+        raise InvalidRequestError(f"practitioner must be a reference string, got {kind(practitioner)}")
     return plan, data, practitioner
 
 

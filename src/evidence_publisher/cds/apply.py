@@ -11,12 +11,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from evidence_publisher.cds.errors import PatientDataError
+from evidence_publisher.cds.errors import InvalidRequestError, PatientDataError
 from evidence_publisher.cds.evaluate import Evaluation, evaluate
+from evidence_publisher.cds.hook_request import FHIR_ID, check_resource, kind, shown
 from evidence_publisher.cds.recommendation import Recommendation
 from evidence_publisher.cds.requests_from_definition import service_request
+from evidence_publisher.jsonio import DuplicateKeyError, loads_untrusted
 
 
 def _uuid4() -> str:
@@ -27,20 +30,49 @@ def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def read_patient_file(path: Path) -> Any:
+    """The patient file for ``apply --patient``, read as untrusted JSON: size and nesting limits
+    (``InputLimitError``, exit 14) and no duplicate keys."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PatientDataError(f"cannot read patient file {str(path)!r}: {exc.strerror}") from None
+    try:
+        return loads_untrusted(raw, str(path))
+    except DuplicateKeyError as exc:
+        raise PatientDataError(str(exc), details=["each JSON key may appear once per object"]) from None
+    except UnicodeDecodeError:
+        raise PatientDataError(f"patient file {str(path)!r} is not UTF-8 encoded JSON") from None
+    except ValueError as exc:
+        line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+        at = f":{line}:{col}" if line is not None else ""
+        raise PatientDataError(f"patient file {path!s}{at} is not valid JSON") from None
+
+
 def split_patient_data(doc: Any, origin: str = "patient data") -> tuple[str, list[dict[str, Any]]]:
     """A Patient, or a Bundle holding exactly one Patient plus that patient's data."""
     if not isinstance(doc, dict) or doc.get("resourceType") not in ("Patient", "Bundle"):
-        raise PatientDataError(
-            f"{origin} must be a Patient or a Bundle, got "
-            f"{(doc or {}).get('resourceType') if isinstance(doc, dict) else doc!r}"
-        )
+        rtype = doc.get("resourceType") if isinstance(doc, dict) else None
+        if isinstance(rtype, str):
+            got = f"a {shown(rtype)} resource"
+        elif isinstance(doc, dict):
+            got = f"an object whose resourceType is {kind(rtype)}"
+        else:
+            got = kind(doc)
+        raise PatientDataError(f"{origin} must be a Patient or a Bundle, got {got[:80]}")
+    try:
+        check_resource(doc, origin)
+    except InvalidRequestError as exc:
+        raise PatientDataError(exc.message) from None
     if doc["resourceType"] == "Patient":
         resources = [doc]
     else:
-        resources = [e["resource"] for e in doc.get("entry", []) if isinstance(e.get("resource"), dict)]
+        resources = [e["resource"] for e in doc.get("entry") or [] if isinstance(e.get("resource"), dict)]
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
-    if len(patients) != 1 or not patients[0].get("id"):
+    if len(patients) != 1 or not isinstance(patients[0].get("id"), str) or not patients[0]["id"]:
         raise PatientDataError(f"{origin} must contain exactly one Patient with an id, found {len(patients)}")
+    if not FHIR_ID.fullmatch(patients[0]["id"]):
+        raise PatientDataError(f"{origin}: the Patient id {shown(patients[0]['id'])} is not a valid FHIR id")
     return patients[0]["id"], resources
 
 
@@ -52,8 +84,10 @@ def apply_recommendation(
     practitioner: str | None = None,
     new_uuid: Callable[[], str] = _uuid4,
     now: Callable[[], str] = _now,
+    evaluation: Evaluation | None = None,
 ) -> tuple[dict[str, Any], Evaluation]:
-    evaluation = evaluate(rec, resources)
+    if evaluation is None:
+        evaluation = evaluate(rec, resources)
     authored = now()
     subject = {"reference": f"Patient/{patient_id}"}
     ro_uuid, cp_uuid = new_uuid(), new_uuid()

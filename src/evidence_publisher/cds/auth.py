@@ -24,8 +24,13 @@ import requests
 from evidence_publisher.cds.config import CdsConfig, IssuerConfig
 from evidence_publisher.cds.errors import AuthenticationError, CdsConfigError
 from evidence_publisher.cds.replay import ReplayStore
+from evidence_publisher.httpread import read_limited
+from evidence_publisher.jsonio import loads_untrusted
+from evidence_publisher.limits import InputLimitError
+from evidence_publisher.urlsafety import redact_url
 
 MIN_REFETCH_SECONDS = 10.0
+JWKS_MAX_BYTES = 1_000_000  # a JWKS holds a few keys; anything near this is not one
 
 
 @dataclass(frozen=True)
@@ -45,14 +50,25 @@ class JwksCache:
         self._lock = threading.Lock()
 
     def _fetch(self, url: str) -> dict[str, Any]:
+        """GET the JWKS, never following a redirect: an allowlisted ``jku`` must not be able to
+        send us to keys elsewhere."""
+        shown = redact_url(url)
         try:
-            resp = self._session.get(url, timeout=self._timeout, headers={"Accept": "application/json"})
-            resp.raise_for_status()
-            doc = resp.json()
-        except (requests.RequestException, ValueError) as exc:
-            raise AuthenticationError(f"cannot fetch JWKS from {url!r}: {type(exc).__name__}") from None
+            resp = self._session.get(
+                url,
+                timeout=self._timeout,
+                headers={"Accept": "application/json"},
+                allow_redirects=False,
+                stream=True,
+            )
+            if resp.status_code != 200:
+                resp.close()
+                raise AuthenticationError(f"cannot fetch JWKS from {shown!r}: HTTP {resp.status_code}")
+            doc = loads_untrusted(read_limited(resp, f"JWKS from {shown}", JWKS_MAX_BYTES), shown)
+        except (requests.RequestException, ValueError, InputLimitError) as exc:
+            raise AuthenticationError(f"cannot fetch JWKS from {shown!r}: {type(exc).__name__}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
-            raise AuthenticationError(f"JWKS at {url!r} has no 'keys' array")
+            raise AuthenticationError(f"JWKS at {shown!r} has no 'keys' array")
         return doc
 
     def key(self, url: str, kid: str) -> dict[str, Any] | None:

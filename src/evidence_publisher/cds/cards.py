@@ -8,7 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from evidence_publisher.cds.config import OverrideReason
-from evidence_publisher.cds.recommendation import EvidenceSummary, Recommendation, Statistic
+from evidence_publisher.cds.recommendation import (
+    CERTAINTY_LABELS,
+    EvidenceSummary,
+    Recommendation,
+    Statistic,
+)
 from evidence_publisher.cds.requests_from_definition import service_request
 
 SUMMARY_MAX = 139
@@ -64,8 +69,43 @@ def _evidence_line(ev: EvidenceSummary) -> str:
     return line
 
 
+CERTAINTY_ORDER = ("high", "moderate", "low", "very-low")
+
+
+def certainty_overview(rec: Recommendation) -> str | None:
+    """'very low for all 9 cited results' / 'at best low; 2 of 9 results not rated'."""
+    if not rec.evidence:
+        return None
+    rated = [ev.certainty_code for ev in rec.evidence if ev.certainty_code in CERTAINTY_ORDER]
+    unrated = len(rec.evidence) - len(rated)
+    if not rated:
+        return f"not rated for any of the {len(rec.evidence)} cited results"
+    best = min(rated, key=CERTAINTY_ORDER.index)
+    label = CERTAINTY_LABELS[best].lower()
+    if unrated == 0 and len(set(rated)) == 1:
+        return f"{label} for all {len(rated)} cited results"
+    text = f"at best {label}"
+    return text + (f"; {unrated} of {len(rec.evidence)} results not rated" if unrated else "")
+
+
+def caution_lines(rec: Recommendation) -> list[str]:
+    """For a PlanDefinition marked experimental: what it is, where it comes from, how certain."""
+    if rec.plan.get("experimental") is not True:
+        return []
+    usage = " ".join(str(rec.plan.get("usage") or "").split())
+    lines = ["", "**Experimental rule.** " + escape_md(usage or "Not for use as a vetted decision rule.")]
+    origin = (rec.citation or {}).get("description") or (rec.citation or {}).get("title")
+    if origin:
+        lines += ["", f"**Source of the advice:** {escape_md(' '.join(str(origin).split()))}"]
+    overview = certainty_overview(rec)
+    if overview:
+        lines += ["", f"**Certainty of the evidence:** {escape_md(overview)}"]
+    return lines
+
+
 def detail_markdown(rec: Recommendation) -> str:
     lines = [escape_md(str(rec.action.get("description") or rec.description).strip())]
+    lines += caution_lines(rec)
     if rec.strength:
         lines += ["", f"**Strength of recommendation:** {escape_md(rec.strength)}"]
     if rec.evidence:

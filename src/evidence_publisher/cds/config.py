@@ -62,8 +62,13 @@ class CdsConfig:
     allow_http_fhir_server: bool = False
     override_reasons: list[OverrideReason] = field(default_factory=list)
     log_level: str = "info"
+    # PlanDefinitions with experimental = true (e.g. advice without an identifiable guideline)
+    # are skipped unless this is set; the service says so at start.
+    serve_experimental: bool = False
 
     def validate(self) -> CdsConfig:
+        if not isinstance(self.serve_experimental, bool):
+            raise CdsConfigError(f"serve_experimental must be true or false, got {self.serve_experimental!r}")
         if self.source is None and self.fhir_server is None:
             raise CdsConfigError("no knowledge source: give a build directory or --fhir-server URL")
         if not 1 <= self.workers <= 64:

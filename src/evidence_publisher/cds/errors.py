@@ -39,9 +39,17 @@ class PatientDataError(EvidencePublisherError):
     exit_code = ExitCode.USAGE
 
 
-class CdsRequestError(EvidencePublisherError):
-    """A request the service refuses; rendered as an OperationOutcome with ``status``."""
+class CdsStartError(EvidencePublisherError):
+    """``serve`` could not start serving: the address is in use, not available or not allowed."""
 
+    exit_code = ExitCode.CDS_START
+
+
+class CdsRequestError(EvidencePublisherError):
+    """A request the service refuses; rendered as an OperationOutcome with ``status``. Raised from
+    the CLI (``apply``) it is a usage error: the plan or the patient data given is wrong."""
+
+    exit_code = ExitCode.USAGE
     status: int = 400
     issue_code: str = "invalid"
 
@@ -86,8 +94,9 @@ class MissingDataError(CdsRequestError):
     issue_code = "incomplete"
 
 
-class ConditionEvaluationError(CdsRequestError):
-    """A published applicability condition failed to evaluate on the patient's data."""
+class ConditionEvaluationError(EvidencePublisherError):
+    """A published applicability condition failed to evaluate on well-typed data: a bug. The
+    message names the condition, so it goes to the server log only; the client gets a bare 500
+    with a reference (and malformed data is answered 400 before this is raised)."""
 
-    status = 500
-    issue_code = "exception"
+    exit_code = ExitCode.INTERNAL_ERROR

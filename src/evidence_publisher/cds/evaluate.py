@@ -8,11 +8,16 @@ applies iff all applicability conditions hold.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from evidence_publisher.cds.errors import ConditionEvaluationError
+from evidence_publisher.cds.fhir_types import type_problems
 from evidence_publisher.cds.recommendation import Recommendation
+
+# A resource with the place it came from ("prefetch.observation", "patient file", ...).
+Sourced = tuple[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -44,3 +49,35 @@ def evaluate(rec: Recommendation, resources: list[dict[str, Any]]) -> Evaluation
         if not held:
             break  # all must hold; the rest cannot change the outcome
     return Evaluation(applies=all(h for _, h in results), results=tuple(results))
+
+
+def evaluate_data(
+    rec: Recommendation,
+    sourced: list[Sourced],
+    bad_data: Callable[..., Exception],
+) -> Evaluation:
+    """``evaluate`` on data from outside. When a condition fails to evaluate, the data is checked
+    against the R5 types: a malformed element is the sender's mistake and ``bad_data(message,
+    details=...)`` is raised (the HTTP layer answers 400, the CLI exits 2), naming where the resource
+    came from and the element, never the condition. Well-typed data that still fails is a bug:
+    the ConditionEvaluationError goes on (500 / exit 1)."""
+    try:
+        return evaluate(rec, [res for _, res in sourced])
+    except ConditionEvaluationError:
+        found = [(origin, res, paths) for origin, res in sourced if (paths := type_problems(res))]
+        if not found:
+            raise
+        details = [f"{origin}: {_label(res)}: {', '.join(paths)}" for origin, res, paths in found]
+        details = details if len(details) > 1 else []
+        origin, res, paths = found[0]
+        raise bad_data(
+            f"{origin}: {_label(res)} has a value of the wrong type or form at {', '.join(paths)}; "
+            "it is not valid FHIR R5",
+            details=details,
+        ) from None
+
+
+def _label(res: dict[str, Any]) -> str:
+    rtype, rid = res.get("resourceType"), res.get("id")
+    rtype = rtype if isinstance(rtype, str) else "resource"
+    return f"{rtype}/{rid}" if isinstance(rid, str) and len(rid) <= 64 else rtype

@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
 from evidence_publisher.cds.errors import KnowledgeLoadError
-from evidence_publisher.jsonio import load_file, loads
+from evidence_publisher.httpread import read_limited
+from evidence_publisher.jsonio import load_file, parse_untrusted
+from evidence_publisher.publish.outcome import clean_text
+from evidence_publisher.urlsafety import base_url_problem, install_log_redaction, redact_url
 
 MAX_PAGES = 50
 FHIR_JSON = "application/fhir+json"
@@ -41,7 +44,8 @@ class KnowledgeBase:
             if isinstance(res.get("url"), str):
                 self._by_url.setdefault(res["url"], []).append(res)
             if rtype == "ArtifactAssessment":
-                ref = (res.get("artifactReference") or {}).get("reference")
+                target = res.get("artifactReference")
+                ref = target.get("reference") if isinstance(target, dict) else None
                 if isinstance(ref, str):
                     self._assessments.setdefault(ref, []).append(res)
 
@@ -63,6 +67,23 @@ class KnowledgeBase:
 
     def assessments_of(self, resource: dict[str, Any]) -> list[dict[str, Any]]:
         return list(self._assessments.get(f"{resource['resourceType']}/{resource.get('id')}", []))
+
+
+def is_experimental(plan: dict[str, Any]) -> bool:
+    return plan.get("resourceType") == "PlanDefinition" and plan.get("experimental") is True
+
+
+def without_experimental(kb: KnowledgeBase) -> tuple[KnowledgeBase, list[str]]:
+    """The knowledge without experimental PlanDefinitions, and the ``url|version`` of each one
+    left out (what the service says it skipped)."""
+    skipped = [
+        f"{p.get('url', 'PlanDefinition/' + str(p.get('id')))}|{p.get('version', '')}".rstrip("|")
+        for p in kb.resources
+        if is_experimental(p)
+    ]
+    if not skipped:
+        return kb, []
+    return KnowledgeBase(r for r in kb.resources if not is_experimental(r)), sorted(skipped)
 
 
 def _resources_from(doc: Any, origin: str) -> list[dict[str, Any]]:
@@ -103,23 +124,46 @@ def load_from_path(path: str | Path) -> KnowledgeBase:
 
 class _ServerReader:
     def __init__(self, base: str, timeout: float, session: requests.Session | None) -> None:
+        problem = base_url_problem(base, "--fhir-server")
+        if problem is not None:
+            raise KnowledgeLoadError(
+                f"{problem}: {redact_url(base)!r}",
+                details=["give the FHIR base URL only, e.g. https://fhir.example.org/fhir"],
+            )
+        install_log_redaction()
         self.base = base.rstrip("/")
         self.timeout = timeout
         self.session = session or requests.Session()
 
-    def get(self, url: str) -> Any:
+    def get(self, url: str) -> dict[str, Any]:
+        """GET a FHIR resource from the knowledge server, never following a redirect."""
+        shown = redact_url(url)
         try:
             # HAPI answers an identical search from its result cache for 60 s (also after a
             # publish whose dry run searched the same keys): ask for the current state.
-            resp = self.session.get(url, headers=READ_HEADERS, timeout=self.timeout)
+            resp = self.session.get(
+                url, headers=READ_HEADERS, timeout=self.timeout, allow_redirects=False, stream=True
+            )
+            status, location = resp.status_code, resp.headers.get("Location")
+            content = read_limited(resp, f"GET {shown}")
         except requests.RequestException as exc:
-            raise KnowledgeLoadError(f"GET {url!r} failed: {exc}") from exc
-        if resp.status_code != 200:
-            raise KnowledgeLoadError(f"GET {url!r} answered {resp.status_code}", details=[resp.text[:300]])
+            raise KnowledgeLoadError(f"GET {shown!r} failed: {type(exc).__name__}") from None
+        if 300 <= status < 400:
+            target = redact_url(location) if location else "nowhere"
+            raise KnowledgeLoadError(
+                f"GET {shown!r} answered {status}, a redirect to {target}; not followed",
+                details=["give the server's real base URL with --fhir-server"],
+            )
+        if status != 200:
+            text = content[:300].decode("utf-8", "replace")
+            raise KnowledgeLoadError(f"GET {shown!r} answered {status}", details=[clean_text(text, 300)])
         try:
-            return loads(resp.content)
-        except ValueError as exc:
-            raise KnowledgeLoadError(f"GET {url!r} returned invalid JSON: {exc}") from exc
+            doc = parse_untrusted(content, f"GET {shown}").value
+        except ValueError:
+            raise KnowledgeLoadError(f"GET {shown!r} returned something that is not JSON") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
+            raise KnowledgeLoadError(f"GET {shown!r} did not return a FHIR resource")
+        return doc
 
     def search(self, rtype: str, params: dict[str, str]) -> list[dict[str, Any]]:
         url: str | None = f"{self.base}/{rtype}?{urlencode(params)}"
@@ -128,28 +172,54 @@ class _ServerReader:
             if url is None:
                 return found
             bundle = self.get(url)
+            entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
             found.extend(
                 e["resource"]
-                for e in bundle.get("entry", [])
-                if isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == rtype
+                for e in entries
+                if isinstance(e, dict)
+                and isinstance(e.get("resource"), dict)
+                and e["resource"].get("resourceType") == rtype
             )
+            links = bundle.get("link") if isinstance(bundle.get("link"), list) else []
             url = next(
-                (link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"),
+                (
+                    link["url"]
+                    for link in links
+                    if isinstance(link, dict)
+                    and link.get("relation") == "next"
+                    and isinstance(link.get("url"), str)
+                ),
                 None,
             )
-        raise KnowledgeLoadError(f"more than {MAX_PAGES} pages of {rtype} on {self.base!r}")
+            if url is not None and not _under(url, self.base):
+                where = redact_url(self.base)
+                raise KnowledgeLoadError(f"the next-page link for {rtype} points outside {where!r}; refused")
+        raise KnowledgeLoadError(f"more than {MAX_PAGES} pages of {rtype} on {redact_url(self.base)!r}")
+
+
+def _under(url: str, base: str) -> bool:
+    here, there = urlsplit(base), urlsplit(url)
+    return (here.scheme, here.netloc) == (there.scheme, there.netloc) and (
+        there.path == here.path or there.path.startswith(here.path + "/")
+    )
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _canonicals(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    """The canonicals a PlanDefinition from the server points to (malformed parts are skipped;
+    compiling the recommendation reports what is missing)."""
     out: list[tuple[str, str]] = []
-    for ra in plan.get("relatedArtifact", []):
-        if ra.get("type") == "citation" and ra.get("resource"):
+    for ra in _objects(plan.get("relatedArtifact")):
+        if ra.get("type") == "citation" and isinstance(ra.get("resource"), str):
             out.append(("Citation", ra["resource"]))
-    for action in plan.get("action", []):
-        for doc in action.get("documentation", []):
-            if doc.get("resource"):
+    for action in _objects(plan.get("action")):
+        for doc in _objects(action.get("documentation")):
+            if isinstance(doc.get("resource"), str):
                 out.append(("Evidence", doc["resource"]))
-        if action.get("definitionCanonical"):
+        if isinstance(action.get("definitionCanonical"), str):
             out.append(("ActivityDefinition", action["definitionCanonical"]))
     return out
 
@@ -172,6 +242,11 @@ def load_from_server(
         # R5 ArtifactAssessment has no 'artifact' search parameter (hapi-behaviours.md §11):
         # read them all and keep those about the loaded Evidence.
         for aa in reader.search("ArtifactAssessment", {"_count": "200"}):
-            if (aa.get("artifactReference") or {}).get("reference") in resources:
+            ref = aa.get("artifactReference")
+            if (
+                isinstance(ref, dict)
+                and isinstance(ref.get("reference"), str)
+                and ref["reference"] in resources
+            ):
                 resources[f"ArtifactAssessment/{aa.get('id')}"] = aa
     return KnowledgeBase(resources[k] for k in sorted(resources))

@@ -8,18 +8,21 @@ never logged, stored or put into an error message.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
-from evidence_publisher.cds.errors import InvalidRequestError, MissingDataError
+from evidence_publisher.cds.errors import MissingDataError
+from evidence_publisher.cds.evaluate import Sourced
+from evidence_publisher.cds.fhir_types import is_resource_type
 from evidence_publisher.cds.recommendation import Recommendation
-from evidence_publisher.jsonio import loads
+from evidence_publisher.httpread import read_limited
+from evidence_publisher.jsonio import parse_untrusted
+from evidence_publisher.limits import InputLimitError
+from evidence_publisher.urlsafety import install_log_redaction, redact_url
 
-FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 MAX_PAGES = 10
 PATIENT_KEY = "patient"
 PATIENT_QUERY = "Patient/{{context.patientId}}"
@@ -53,15 +56,15 @@ def _is_outcome(value: Any) -> bool:
 
 
 def _resources(value: Any) -> list[dict[str, Any]]:
+    """The clinical resources in a prefetch value whose shape ``hook_request.check_resource``
+    (or ``_check_fetched``) has already accepted."""
     if value is None:
         return []
-    if not isinstance(value, dict) or "resourceType" not in value:
-        raise InvalidRequestError(f"prefetch value is not a FHIR resource or null: {str(value)[:80]!r}")
     if value["resourceType"] != "Bundle":
         return [value]
     out = []
     for entry in value.get("entry") or []:
-        res = entry.get("resource") if isinstance(entry, dict) else None
+        res = entry.get("resource")
         # search.mode=outcome entries and OperationOutcomes are messages, not clinical data.
         if (
             isinstance(res, dict)
@@ -72,7 +75,55 @@ def _resources(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _fetch(access: FhirAccess, query: str) -> list[dict[str, Any]]:
+def _same_base(url: str, server: str) -> bool:
+    """True when ``url`` lies under the FHIR base ``server`` (same scheme, host, port, path)."""
+    try:
+        here, there = urlsplit(server.rstrip("/")), urlsplit(url)
+    except ValueError:
+        return False
+    return (here.scheme, here.netloc) == (there.scheme, there.netloc) and (
+        there.path == here.path or there.path.startswith(here.path + "/")
+    )
+
+
+def _check_fetched(doc: Any, what: str) -> None:
+    """A fetched document must be a resource of a known type; a Bundle's entries likewise."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
+        raise MissingDataError(f"{what}: fhirServer did not return a FHIR resource")
+    if not is_resource_type(doc["resourceType"]):
+        raise MissingDataError(f"{what}: fhirServer returned an unknown resourceType")
+    if doc["resourceType"] == "Bundle":
+        entries = doc.get("entry")
+        if entries is not None and not (
+            isinstance(entries, list)
+            and all(
+                isinstance(e, dict)
+                and (e.get("resource") is None or _is_known_resource(e["resource"]))
+                and isinstance(e.get("search") or {}, dict)
+                for e in entries
+            )
+        ):
+            raise MissingDataError(f"{what}: fhirServer returned a Bundle with malformed entries")
+
+
+def _is_known_resource(value: Any) -> bool:
+    rtype = value.get("resourceType") if isinstance(value, dict) else None
+    return isinstance(rtype, str) and is_resource_type(rtype)
+
+
+def _next_link(doc: dict[str, Any]) -> str | None:
+    links = doc.get("link")
+    for link in links if isinstance(links, list) else []:
+        if isinstance(link, dict) and link.get("relation") == "next":
+            url = link.get("url")
+            return url if isinstance(url, str) and url else None
+    return None
+
+
+def _fetch(access: FhirAccess, key: str, query: str) -> list[dict[str, Any]]:
+    """GET ``query`` from fhirServer (and its next pages on the same base), never following a
+    redirect: the bearer token must reach only the server the client named."""
+    install_log_redaction()
     session = access.session or requests.Session()
     headers = {"Authorization": f"Bearer {access.token}", "Accept": "application/fhir+json"}
     url: str | None = f"{access.server.rstrip('/')}/{query}"
@@ -80,56 +131,64 @@ def _fetch(access: FhirAccess, query: str) -> list[dict[str, Any]]:
     for _ in range(MAX_PAGES):
         if url is None:
             return out
-        path = url.split("?", 1)[0]
+        what = f"GET {redact_url(url.split('?', 1)[0])!r} for prefetch {key!r}"
         try:
-            resp = session.get(url, headers=headers, timeout=access.timeout)
-        except requests.RequestException as exc:
-            raise MissingDataError(
-                f"fetching {path!r} from fhirServer failed: {type(exc).__name__}"
-            ) from None
-        if resp.status_code == 404 and "?" not in query:
-            return out
-        if resp.status_code != 200:
-            raise MissingDataError(f"fhirServer answered {resp.status_code} to GET {path!r}")
-        try:
-            doc = loads(resp.content)
-        except ValueError:
-            raise MissingDataError(f"fhirServer returned invalid JSON for GET {path!r}") from None
-        if _is_outcome(doc):
-            raise MissingDataError(f"fhirServer returned an OperationOutcome for GET {path!r}")
-        out.extend(_resources(doc))
-        url = None
-        if doc.get("resourceType") == "Bundle":
-            url = next(
-                (link.get("url") for link in doc.get("link", []) if link.get("relation") == "next"),
-                None,
+            resp = session.get(
+                url, headers=headers, timeout=access.timeout, allow_redirects=False, stream=True
             )
-            if url and not url.startswith(access.server.rstrip("/")):
-                raise MissingDataError("fhirServer paging link points to another server; refused")
-    raise MissingDataError(f"more than {MAX_PAGES} pages from fhirServer for {query.split('?')[0]!r}")
+            status, location = resp.status_code, resp.headers.get("Location")
+            content = read_limited(resp, what) if status == 200 else b""
+            resp.close()
+        except requests.RequestException as exc:
+            raise MissingDataError(f"{what} failed: {type(exc).__name__}") from None
+        except InputLimitError as exc:
+            raise MissingDataError(f"{what}: the answer is over the {exc.limit.name} limit") from None
+        if 300 <= status < 400:
+            target = redact_url(location) if location else "nowhere"
+            raise MissingDataError(
+                f"{what}: fhirServer answered {status}, a redirect to {target}; not followed"
+            )
+        if status == 404 and "?" not in query:
+            return out
+        if status != 200:
+            raise MissingDataError(f"fhirServer answered {status} to {what}")
+        try:
+            doc = parse_untrusted(content, what).value
+        except InputLimitError as exc:
+            raise MissingDataError(f"{what}: the answer is over the {exc.limit.name} limit") from None
+        except ValueError:
+            raise MissingDataError(f"{what}: fhirServer returned invalid JSON") from None
+        if _is_outcome(doc):
+            raise MissingDataError(f"{what}: fhirServer returned an OperationOutcome")
+        _check_fetched(doc, what)
+        out.extend(_resources(doc))
+        url = _next_link(doc) if doc["resourceType"] == "Bundle" else None
+        if url is not None and not _same_base(url, access.server):
+            raise MissingDataError(f"{what}: fhirServer paging link points to another server; refused")
+    raise MissingDataError(f"more than {MAX_PAGES} pages from fhirServer for prefetch {key!r}")
 
 
 def gather(
     rec: Recommendation,
     patient_id: str,
-    prefetch: dict[str, Any] | None,
+    prefetch: dict[str, Any],
     access: FhirAccess | None,
-) -> list[dict[str, Any]]:
-    """Return the Patient and every resource the recommendation's inputs name."""
-    if not FHIR_ID.match(patient_id):
-        raise InvalidRequestError(f"context.patientId {patient_id!r} is not a valid FHIR id")
-    prefetch = prefetch or {}
-    resources: list[dict[str, Any]] = []
+) -> list[Sourced]:
+    """The Patient and every resource the recommendation's inputs name, each with where it came
+    from (``prefetch.<key>`` or the fhirServer fetch for that key). ``prefetch`` has passed
+    ``hook_request.parse_hook_request``."""
+    resources: list[Sourced] = []
     missing: list[str] = []
     for key, template in prefetch_templates(rec).items():
         value = prefetch.get(key, ...)
         if value is not ... and not _is_outcome(value):
-            resources.extend(_resources(value))
+            resources.extend((f"prefetch.{key}", res) for res in _resources(value))
             continue
         if access is None:
             missing.append(key)
             continue
-        resources.extend(_fetch(access, render(template, patient_id)))
+        origin = f"the data fhirServer returned for prefetch {key!r}"
+        resources.extend((origin, res) for res in _fetch(access, key, render(template, patient_id)))
     if missing:
         raise MissingDataError(
             f"prefetch {missing!r} missing and no fhirServer with fhirAuthorization to fetch it",

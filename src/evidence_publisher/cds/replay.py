@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Protocol
 
+from evidence_publisher.cds.errors import CdsConfigError
+
 
 class ReplayStore(Protocol):
     def add_if_new(self, key: str, expires_at: float) -> bool:
@@ -43,9 +45,17 @@ class SqliteReplayStore:
     def __init__(self, path: str | Path) -> None:
         self._path = str(path)
         self._local = threading.local()
-        conn = self._conn()
-        conn.execute("CREATE TABLE IF NOT EXISTS jti (key TEXT PRIMARY KEY, expires REAL NOT NULL)")
-        conn.commit()
+        try:
+            conn = self._conn()
+            conn.execute("CREATE TABLE IF NOT EXISTS jti (key TEXT PRIMARY KEY, expires REAL NOT NULL)")
+            conn.commit()
+        except sqlite3.Error as exc:
+            raise CdsConfigError(
+                f"replay_store {self._path!r} cannot be used as a sqlite file: {exc}",
+                details=[
+                    "give a writable file path (its folder must exist) with replay_store or --replay-store"
+                ],
+            ) from None
         self._last_purge = 0.0
 
     def _conn(self) -> sqlite3.Connection:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,15 +16,23 @@ from evidence_publisher.cds.config import CdsConfig
 from evidence_publisher.cds.errors import (
     InvalidRequestError,
     KnowledgeLoadError,
+    PatientDataError,
     UnknownServiceError,
 )
-from evidence_publisher.cds.evaluate import evaluate
+from evidence_publisher.cds.evaluate import evaluate_data
 from evidence_publisher.cds.feedback import validate_feedback
-from evidence_publisher.cds.knowledge import KnowledgeBase, load_from_path, load_from_server
+from evidence_publisher.cds.hook_request import HookRequest, parse_hook_request, shown
+from evidence_publisher.cds.knowledge import (
+    KnowledgeBase,
+    load_from_path,
+    load_from_server,
+    without_experimental,
+)
 from evidence_publisher.cds.patient_data import FhirAccess, gather, prefetch_templates
 from evidence_publisher.cds.recommendation import Recommendation, compile_all
 
 log = logging.getLogger("evidence_publisher.cds")
+HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a bearer token may hold in a header value
 
 
 @dataclass(frozen=True)
@@ -49,9 +58,11 @@ class CdsService:
         *,
         session: requests.Session | None = None,
         new_uuid: Callable[[], str] = _uuid4,
+        skipped_experimental: tuple[str, ...] = (),
     ) -> None:
         self.config = config
         self.recommendations = recommendations
+        self.skipped_experimental = skipped_experimental
         self.session = session
         self.new_uuid = new_uuid
         self.endpoints: dict[str, Endpoint] = {}
@@ -76,7 +87,18 @@ class CdsService:
 
     @classmethod
     def from_config(cls, config: CdsConfig, session: requests.Session | None = None) -> CdsService:
-        return cls(config, compile_all(load_knowledge(config, session)), session=session)
+        kb = load_knowledge(config, session)
+        skipped: list[str] = []
+        if not config.serve_experimental:
+            kb, skipped = without_experimental(kb)
+            if skipped:
+                log.warning(
+                    "skipped %d experimental recommendation rule(s) (serve them with "
+                    "serve_experimental: true or --serve-experimental): %s",
+                    len(skipped),
+                    ", ".join(skipped),
+                )
+        return cls(config, compile_all(kb), session=session, skipped_experimental=tuple(skipped))
 
     def discovery(self) -> dict[str, Any]:
         return self._discovery
@@ -85,32 +107,35 @@ class CdsService:
         ep = self.endpoints.get(service_id)
         if ep is None:
             raise UnknownServiceError(
-                f"no CDS service with id {service_id!r}",
+                f"no CDS service with id {shown(service_id)}",
                 details=["GET /cds-services lists the services"],
             )
         return ep
 
-    def _access(self, body: dict[str, Any]) -> FhirAccess | None:
-        server, auth = body.get("fhirServer"), body.get("fhirAuthorization")
+    def _access(self, req: HookRequest) -> FhirAccess | None:
+        server, auth = req.fhir_server, req.fhir_authorization
         if auth is None:
-            if server is not None and not isinstance(server, str):
-                raise InvalidRequestError("fhirServer must be a URL string")
             return None
-        if not isinstance(server, str) or not server:
+        if not server:
             raise InvalidRequestError("fhirAuthorization given without fhirServer (cds-r-1)")
         if not (
             server.startswith("https://")
             or (self.config.allow_http_fhir_server and server.startswith("http://"))
         ):
-            raise InvalidRequestError(f"fhirServer {server!r} must be an https URL")
+            raise InvalidRequestError("fhirServer must be an https URL")
         if (
             not isinstance(auth, dict)
             or not isinstance(auth.get("access_token"), str)
             or not auth["access_token"]
         ):
             raise InvalidRequestError("fhirAuthorization.access_token must be a non-empty string")
-        if str(auth.get("token_type", "")).lower() != "bearer":
+        if not isinstance(auth.get("token_type"), str) or auth["token_type"].lower() != "bearer":
             raise InvalidRequestError("fhirAuthorization.token_type must be 'Bearer'")
+        if not HEADER_SAFE.fullmatch(auth["access_token"]):
+            raise InvalidRequestError(
+                "fhirAuthorization.access_token cannot be sent in an HTTP header: it holds a space, "
+                "a control character or a non-ASCII character"
+            )
         return FhirAccess(
             server=server,
             token=auth["access_token"],
@@ -120,41 +145,27 @@ class CdsService:
 
     def call(self, service_id: str, body: Any) -> dict[str, Any]:
         ep = self.endpoint(service_id)
-        if not isinstance(body, dict):
-            raise InvalidRequestError("the request body must be a JSON object")
-        missing = [k for k in ("hook", "hookInstance", "context") if not body.get(k)]
-        if missing:
-            raise InvalidRequestError(f"request is missing {missing!r}")
-        if body["hook"] != ep.hook:
-            raise InvalidRequestError(f"service {ep.id!r} answers hook {ep.hook!r}, not {body['hook']!r}")
-        context = body["context"]
-        if not isinstance(context, dict) or not isinstance(context.get("patientId"), str):
-            raise InvalidRequestError("context.patientId is required (a string)")
-        prefetch = body.get("prefetch")
-        if prefetch is not None and not isinstance(prefetch, dict):
-            raise InvalidRequestError("prefetch must be an object")
-        access = self._access(body)
-        patient_id = context["patientId"]
-        resources = gather(ep.rec, patient_id, prefetch, access)
-        result = evaluate(ep.rec, resources)
+        req = parse_hook_request(body, ep.hook, ep.id)
+        access = self._access(req)
+        sourced = gather(ep.rec, req.patient_id, req.prefetch, access)
+        result = evaluate_data(ep.rec, sourced, InvalidRequestError)
         cards: list[dict[str, Any]] = []
         if result.applies:
-            user = context.get("userId") if isinstance(context.get("userId"), str) else None
             cards.append(
                 build_card(
                     ep.rec,
-                    patient_id=patient_id,
-                    user_id=user,
+                    patient_id=req.patient_id,
+                    user_id=req.user_id,
                     override_reasons=self.config.override_reasons,
-                    suggest=not _already_drafted(ep.rec, context),
+                    suggest=not _already_drafted(ep.rec, req.context),
                     new_uuid=self.new_uuid,
                 )
             )
         log.info(
-            "hook=%s service=%s hookInstance=%s applies=%s cards=%d",
+            "hook=%s service=%s hookInstance=%r applies=%s cards=%d",
             ep.hook,
             ep.id,
-            str(body["hookInstance"])[:64],
+            req.hook_instance[:64],
             result.applies,
             len(cards),
         )
@@ -181,28 +192,44 @@ class CdsService:
                 or f"PlanDefinition/{rec.id}" == plan
             ):
                 return rec
+        details = [f"loaded: {[r.canonical for r in self.recommendations]}"]
+        if self.skipped_experimental:
+            details.append(
+                f"experimental rules were skipped: {list(self.skipped_experimental)} "
+                "(allow them with serve_experimental: true, --serve-experimental or --allow-experimental)"
+            )
         raise UnknownServiceError(
-            f"no recommendation PlanDefinition {plan!r} is loaded",
-            details=[f"loaded: {[r.canonical for r in self.recommendations]}"],
+            f"no recommendation PlanDefinition {shown(plan)} is loaded", details=details
         )
 
-    def apply(self, plan: str, patient_doc: Any, practitioner: str | None = None) -> dict[str, Any]:
+    def apply(
+        self, plan: str, patient_doc: Any, practitioner: str | None = None, origin: str = "patient data"
+    ) -> dict[str, Any]:
         rec = self.find_plan(plan)
-        patient_id, resources = split_patient_data(patient_doc)
+        patient_id, resources = split_patient_data(patient_doc, origin)
+        evaluation = evaluate_data(rec, [(origin, r) for r in resources], PatientDataError)
         bundle, _ = apply_recommendation(
-            rec, patient_id, resources, practitioner=practitioner, new_uuid=self.new_uuid
+            rec,
+            patient_id,
+            resources,
+            practitioner=practitioner,
+            new_uuid=self.new_uuid,
+            evaluation=evaluation,
         )
         return bundle
 
 
 def _already_drafted(rec: Recommendation, context: dict[str, Any]) -> bool:
     """order-select: do not suggest the order again when it is already among the draft orders."""
-    drafts = context.get("draftOrders")
+    drafts = context.get("draftOrders")  # shape checked by hook_request.check_resource
     if rec.activity is None or not isinstance(drafts, dict):
         return False
     url = rec.activity.get("url")
     for entry in drafts.get("entry") or []:
-        res = (entry or {}).get("resource") or {}
-        if any(str(c).partition("|")[0] == url for c in res.get("instantiatesCanonical") or []):
+        res = entry.get("resource") or {}
+        canonicals = res.get("instantiatesCanonical")
+        if isinstance(canonicals, list) and any(
+            isinstance(c, str) and c.partition("|")[0] == url for c in canonicals
+        ):
             return True
     return False

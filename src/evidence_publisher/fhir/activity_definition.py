@@ -11,6 +11,7 @@ def map_activity_definition(ctx: Context, rec: Recommendation) -> dict:
     res = base(
         ctx, "ActivityDefinition", act.id, title=act.title, date=rec.date, profiles=["recommendation-action"]
     )
+    res["experimental"] = rec.experimental
     res["description"] = act.description
     res["kind"] = act.kind
     res["intent"] = "proposal"
@@ -18,6 +19,11 @@ def map_activity_definition(ctx: Context, rec: Recommendation) -> dict:
     res["code"] = concept(act.code.system, act.code.code, act.code.display, text=act.title)
     res["text"] = narrative(
         act.title,
-        [("Action", act.description), ("Kind", act.kind), ("Code", f"{act.code.system}|{act.code.code}")],
+        [
+            ("Action", act.description),
+            ("Kind", act.kind),
+            ("Code", f"{act.code.display or act.code.code} ({act.code.system} {act.code.code})"),
+        ]
+        + ([("Status", "experimental: not for use as a vetted decision rule")] if rec.experimental else []),
     )
     return res

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from evidence_publisher.fhir.common import (
+    CERTAINTY_LABELS,
     CERTAINTY_RATING,
     CERTAINTY_TYPE,
+    DOMAIN_LABELS,
     FEVIR_179423,
+    RATING_LABELS,
     Context,
     base,
+    claim_text,
     concept,
     narrative,
     ref,
@@ -42,8 +46,12 @@ def map_certainty(ctx: Context, cert: Certainty, evidence_id: str, evidence_titl
             for d in cert.domains
         ]
     res["content"] = [content]
-    rows = [("Overall", cert.overall), ("Summary", cert.summary), ("Assessor", cert.assessor)]
-    rows += [(d.domain, f"{d.rating}: {d.reason}") for d in cert.domains]
+    rows = [
+        ("Overall certainty", CERTAINTY_LABELS[cert.overall]),
+        ("Summary", cert.summary),
+        ("Assessed by", cert.assessor),
+    ]
+    rows += [(DOMAIN_LABELS[d.domain], f"{RATING_LABELS[d.rating]}: {d.reason}") for d in cert.domains]
     res["text"] = narrative(title, rows)
     return res
 
@@ -64,6 +72,10 @@ def map_justification(
     res = base(
         ctx, "ArtifactAssessment", rid, title=title, date=rec.date, profiles=["recommendation-justification"]
     )
+    if rec.experimental:
+        res["extension"].append(
+            {"url": "http://hl7.org/fhir/StructureDefinition/artifact-experimental", "valueBoolean": True}
+        )
     res["artifactReference"] = ref("Composition", composition_id)
     components = []
     if rec.strength is not None:
@@ -87,8 +99,16 @@ def map_justification(
         if rec.strength is None and rec.direction is None
         else "Ratings as stated by the source."
     ]
-    discussion += [f"Attribution claim ({c.status}): {c.claim} {c.note}" for c in rec.claims]
-    components.append({"informationType": "comment", "summary": " ".join(discussion)})
+    discussion += [claim_text(c) for c in rec.claims]
+    if rec.caution:
+        discussion.append(rec.caution)
+    components.append(
+        {
+            "informationType": "comment",
+            "type": concept(FEVIR_179423, "discussion", "Discussion"),
+            "summary": " ".join(discussion),
+        }
+    )
     content = [
         {
             "informationType": "container",

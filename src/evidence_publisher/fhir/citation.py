@@ -9,6 +9,16 @@ CLASSIFICATION_TYPE = "http://hl7.org/fhir/cited-artifact-classification-type"
 ARTIFACT_CLASSIFIER = "http://hl7.org/fhir/citation-artifact-classifier"
 TITLE_TYPE = "http://hl7.org/fhir/title-type"
 PUBLISHED_IN_TYPE = "http://hl7.org/fhir/published-in-type"
+URL_CLASSIFIER = "http://hl7.org/fhir/artifact-url-classifier"
+STATUS_TYPE = "http://hl7.org/fhir/cited-artifact-status-type"
+ABSTRACT_TYPE = "http://hl7.org/fhir/cited-artifact-abstract-type"
+SUMMARY_TYPE = "http://hl7.org/fhir/contributor-summary-type"
+MONTHS = {
+    m: f"{i:02d}"
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1
+    )
+}
 IDENTIFIER_SYSTEMS = {
     "doi": "https://doi.org",
     "pmid": "https://pubmed.ncbi.nlm.nih.gov",
@@ -42,9 +52,9 @@ def map_citation(ctx: Context, pub: Publication, source: SourceDocument) -> dict
         date=pub.date,
         profiles=["journal-article-citation"] if journal else None,
     )
+    where = "corpus document" if pub.in_corpus else "not in the corpus; named by corpus document"
     res["description"] = (
-        f"{'Journal article' if journal else 'Web page'}: {cit.title} "
-        f"(corpus document {source.file}, {source.kind})"
+        f"{'Journal article' if journal else 'Web page'}: {cit.title} ({where} {source.file}, {source.kind})"
     )
     artifact: dict = {
         "title": [{"type": [concept(TITLE_TYPE, "primary")], "text": cit.title}],
@@ -63,12 +73,33 @@ def map_citation(ctx: Context, pub: Publication, source: SourceDocument) -> dict
         artifact["identifier"] = [
             {"system": IDENTIFIER_SYSTEMS[i.type], "value": i.value} for i in cit.identifiers
         ]
+    dates = _status_dates(cit)
+    if dates:
+        artifact["statusDate"] = dates
+    if cit.abstract:
+        artifact["abstract"] = [
+            {
+                "type": concept(ABSTRACT_TYPE, "primary-human-use", "Primary human use"),
+                "text": cit.abstract,
+                "copyright": "As printed in the corpus document; copyright remains with the publisher.",
+            }
+        ]
     form = _publication_form(cit)
     if form:
         artifact["publicationForm"] = [form]
     contributors = _contributorship(cit)
     if contributors:
         artifact["contributorship"] = contributors
+    web = [
+        {
+            "classifier": [concept(URL_CLASSIFIER, "doi-based", "DOI Based")],
+            "url": f"https://doi.org/{i.value}",
+        }
+        for i in cit.identifiers
+        if i.type == "doi"
+    ]
+    if web:
+        artifact["webLocation"] = web
     relates = _relates_to(cit)
     if relates:
         artifact["relatesTo"] = relates
@@ -82,16 +113,66 @@ def map_citation(ctx: Context, pub: Publication, source: SourceDocument) -> dict
     ]
     if citation_notes:
         res["note"] = citation_notes
-    rows = [("Title", cit.title), ("Kind", cit.style), ("Corpus document", source.file)]
+    res["text"] = narrative(f"Citation: {pub.label}", _rows(pub, cit, source))
+    return res
+
+
+def _rows(pub: Publication, cit: CitationSpec, source: SourceDocument) -> list[tuple[str, str]]:
+    rows = [
+        ("Title", cit.title),
+        ("Kind", "journal article" if cit.style == "journal-article" else "web page"),
+    ]
+    authors = ", ".join(a.name for a in cit.authors) or cit.author_statement
+    rows.append(("Authors", authors or "not stated"))
     if cit.journal:
         rows.append(("Journal", cit.journal.title))
+    if cit.website:
+        rows.append(("Website", cit.website))
+    date = " ".join(str(x) for x in (cit.year, cit.month) if x)
+    if date:
+        rows.append(("Published", date))
+    if cit.published_date:
+        rows.append(("Posted" if cit.style == "web-page" else "First published online", cit.published_date))
     for label, value in (("Volume", cit.volume), ("Issue", cit.issue), ("Pages", cit.pages)):
         if value:
             rows.append((label, value))
     for ident in cit.identifiers:
         rows.append((ident.type.upper(), ident.value))
-    res["text"] = narrative(f"Citation: {pub.label}", rows)
-    return res
+    for fund in cit.funding:
+        grants = ", ".join(fund.grants) if fund.grants else "no grant number printed"
+        rows.append(("Funding", f"{fund.funder} ({grants})"))
+    rows += [("Erratum", e.citation) for e in cit.errata]
+    standing = "primary" if source.primary else "secondary"
+    where = "the corpus document" if pub.in_corpus else "named in the corpus document"
+    rows.append(("Source", f"{where} {source.file} ({source.kind}, {standing})"))
+    for ext in cit.external:
+        rows.append(("Found outside the corpus", f"{', '.join(ext.fields)} ({ext.status}, {ext.url})"))
+    return rows
+
+
+def _status_dates(cit: CitationSpec) -> list[dict]:
+    """Issue date (year and month as printed) and first-online date as structured statusDates."""
+    out = []
+    if cit.style == "journal-article" and cit.published_date:
+        out.append(
+            {
+                "activity": concept(STATUS_TYPE, "published-early-form", "Published early form"),
+                "actual": True,
+                "period": {"start": cit.published_date},
+            }
+        )
+    if cit.year is not None:
+        issued = str(cit.year) + (
+            f"-{MONTHS[cit.month[:3]]}" if cit.month and cit.month[:3] in MONTHS else ""
+        )
+        out.append(
+            {
+                "activity": concept(STATUS_TYPE, "published-final-form", "Published final form"),
+                "actual": True,
+                "period": {"start": issued},
+            }
+        )
+    return out
 
 
 def _publication_form(cit: CitationSpec) -> dict | None:
@@ -114,7 +195,7 @@ def _publication_form(cit: CitationSpec) -> dict | None:
     if cit.pages:
         form["pageString"] = cit.pages
     date_text = " ".join(str(x) for x in (cit.year, cit.month) if x)
-    if cit.published_date:
+    if cit.published_date and cit.style == "web-page":
         form["articleDate"] = cit.published_date
     if date_text:
         form["publicationDateText"] = date_text
@@ -132,13 +213,22 @@ def _contributorship(cit: CitationSpec) -> dict | None:
     if entries:
         out["entry"] = entries
         out["complete"] = True
+    summaries = []
     if cit.author_statement:
-        out["summary"] = [
-            {
-                "type": concept("http://hl7.org/fhir/contributor-summary-type", "author-string"),
-                "value": cit.author_statement,
-            }
+        summaries.append({"type": concept(SUMMARY_TYPE, "author-string"), "value": cit.author_statement})
+    if cit.funding:
+        lines = [
+            f"{f.funder} [{', '.join(f.grants)}]" if f.grants else f"{f.funder} (no grant number printed)"
+            for f in cit.funding
         ]
+        summaries.append(
+            {
+                "type": concept(SUMMARY_TYPE, "funding-statement", "Funding statement"),
+                "value": "; ".join(lines),
+            }
+        )
+    if summaries:
+        out["summary"] = summaries
     return out or None
 
 
@@ -174,4 +264,6 @@ def _provenance_notes(cit: CitationSpec, source: SourceDocument) -> list[dict]:
     notes = [
         {"text": f"Bibliographic values from corpus document {source.file} ({source.kind}) unless noted."}
     ]
+    if cit.abstract:
+        notes.append({"text": f"Abstract as printed in corpus document {source.file}."})
     return notes + [external_note(ext) for ext in cit.external]

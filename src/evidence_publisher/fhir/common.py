@@ -7,7 +7,7 @@ import html
 from dataclasses import dataclass
 from decimal import Decimal
 
-from evidence_publisher.sources.model import Corpus, External
+from evidence_publisher.sources.model import Claim, Corpus, External
 
 EBM = "http://hl7.org/fhir/uv/ebm/StructureDefinition/"
 CORE_EXT = "http://hl7.org/fhir/StructureDefinition/"
@@ -19,10 +19,19 @@ CERTAINTY_TYPE = "http://hl7.org/fhir/certainty-type"
 CERTAINTY_RATING = "http://hl7.org/fhir/certainty-rating"
 UCUM = "http://unitsofmeasure.org"
 
-# Types whose R5 definition has url/version/name/status/date/publisher.
+# Types whose R5 definition has url/version/name/status/date (and publisher, except two).
 CANONICAL_TYPES = frozenset(
-    {"ActivityDefinition", "Citation", "Composition", "Evidence", "EvidenceVariable", "PlanDefinition"}
+    {
+        "ActivityDefinition",
+        "Citation",
+        "Composition",
+        "Evidence",
+        "EvidenceVariable",
+        "PlanDefinition",
+        "ResearchStudy",
+    }
 )
+_NO_PUBLISHER = frozenset({"Composition", "ResearchStudy"})
 
 
 @dataclass(frozen=True)
@@ -94,13 +103,91 @@ def concept(system: str, code: str, display: str | None = None, text: str | None
     return out
 
 
+# UCUM code -> the unit as a reader writes it. Every UCUM code a mapping may use is listed here
+# (tests/compiler checks the corpus against this table), so a cryptic code never reaches a
+# narrative. Annotations ({score}, {cells}) are valid UCUM unity factors.
+UNIT_WORDS = {
+    "a": "years",
+    "mo": "months",
+    "wk": "weeks",
+    "d": "days",
+    "h": "hours",
+    "%": "%",
+    "{score}": "points",
+    "mg/(24.h)": "mg/24 h",
+    "10*6{cells}/kg": "×10^6 cells/kg",
+}
+_SINGULAR = {"years": "year", "months": "month", "weeks": "week", "days": "day", "hours": "hour"}
+
+
+def unit_words(code: str | None, value: Decimal | int | None = None) -> str:
+    """The unit in words ('months'; 'month' for a value of exactly 1)."""
+    if not code:
+        return ""
+    words = UNIT_WORDS.get(code, code)
+    if value is not None and Decimal(value) == 1:
+        words = _SINGULAR.get(words, words)
+    return words
+
+
+def with_unit(value: Decimal | int | None, code: str | None) -> str:
+    """'28.3 years', '60.5%', '3.0 ×10^6 cells/kg'."""
+    text = fmt(value)
+    words = unit_words(code, value)
+    if not words:
+        return text
+    return f"{text}{words}" if words == "%" else f"{text} {words}"
+
+
 def quantity(value: Decimal | int, unit: str | None = None, comparator: str | None = None) -> dict:
     out: dict = {"value": value}
     if comparator and comparator != "=":
         out["comparator"] = comparator
     if unit:
-        out.update({"unit": unit, "system": UCUM, "code": unit})
+        out.update({"unit": unit_words(unit), "system": UCUM, "code": unit})
     return out
+
+
+_TIME_PREPOSITIONS = ("at ", "by ", "during ", "after ", "before ", "within ", "over ", "in ", "from ")
+
+
+def time_phrase(label: str, baseline: bool = False) -> str:
+    """A timepoint label as it reads after an outcome name: 'at baseline', 'at 12-month
+    follow-up', 'by the 12-month visit', 'during follow-up', '(timepoint not stated)'."""
+    if label.lower().startswith(_TIME_PREPOSITIONS):
+        return label
+    if "not stated" in label or "not reported" in label:
+        return f"({label})"
+    return f"at {label}"
+
+
+CERTAINTY_LABELS = {"high": "High", "moderate": "Moderate", "low": "Low", "very-low": "Very low"}
+RATING_LABELS = {
+    "no-concern": "no concern",
+    "serious-concern": "serious concern",
+    "very-serious-concern": "very serious concern",
+    "extremely-serious-concern": "extremely serious concern",
+    "present": "present",
+    "absent": "absent",
+}
+DOMAIN_LABELS = {
+    "RiskOfBias": "Risk of bias",
+    "Inconsistency": "Inconsistency",
+    "Indirectness": "Indirectness",
+    "Imprecision": "Imprecision",
+    "PublicationBias": "Publication bias",
+    "DoseResponseGradient": "Dose-response gradient",
+    "PlausibleConfounding": "Plausible confounding",
+    "LargeEffect": "Large effect",
+}
+
+
+def certainty_phrase(overall: str, summary: str) -> str:
+    """'Very low certainty: ...' once, whether or not the curated summary already starts so."""
+    label = CERTAINTY_LABELS[overall]
+    if summary.lower().startswith(label.lower()):
+        return summary
+    return f"{label} certainty: {summary}"
 
 
 def base(
@@ -125,19 +212,21 @@ def base(
             res["title"] = title
         res["status"] = _composition_status(ctx.status) if rtype == "Composition" else ctx.status
         res["date"] = date
-        if rtype != "Composition":
+        if rtype not in _NO_PUBLISHER:
             res["publisher"] = ctx.publisher
     else:
         # R5 Group and ArtifactAssessment have no url/version/name/status/publisher elements; the
         # core artifact-* extensions (hl7.fhir.uv.extensions.r5) carry them, and for Group also
-        # title and date, which ArtifactAssessment has natively.
+        # title and date, which ArtifactAssessment has natively. artifact-status is defined as a
+        # modifier extension (a retired artifact changes how the rest is read), so it goes in
+        # modifierExtension; the EBM GroupR6 profile declares it there too.
         ext = [
             {"url": CORE_EXT + "artifact-url", "valueUri": ctx.url(rtype, rid)},
             {"url": CORE_EXT + "artifact-version", "valueString": ctx.version},
             {"url": CORE_EXT + "artifact-name", "valueString": computable_name(rid)},
-            {"url": CORE_EXT + "artifact-status", "valueCode": ctx.status},
             {"url": CORE_EXT + "artifact-publisher", "valueString": ctx.publisher},
         ]
+        res["modifierExtension"] = [{"url": CORE_EXT + "artifact-status", "valueCode": ctx.status}]
         if rtype == "ArtifactAssessment":
             if title:
                 res["title"] = title
@@ -159,6 +248,7 @@ def narrative(title: str, rows: list[tuple[str, str]]) -> dict:
     if rows:
         parts.append("<table>")
         for label, value in rows:
+            label = label.rstrip(".")  # a row label is not a sentence: "Condition:", not "Condition.:"
             parts.append(f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>")
         parts.append("</table>")
     parts.append("</div>")
@@ -182,3 +272,7 @@ def external_note(ext: External) -> dict:
     if ext.note:
         text += f". {ext.note}"
     return {"text": text}
+
+
+def claim_text(claim: Claim) -> str:
+    return f"Attribution claim ({claim.status.replace('-', ' ')}): {claim.claim} {claim.note}"

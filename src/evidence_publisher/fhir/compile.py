@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 from evidence_publisher.fhir.activity_definition import map_activity_definition
 from evidence_publisher.fhir.artifact_assessment import (
@@ -13,17 +15,39 @@ from evidence_publisher.fhir.artifact_assessment import (
 )
 from evidence_publisher.fhir.citation import citation_id, map_citation
 from evidence_publisher.fhir.common import Context
-from evidence_publisher.fhir.composition import composition_id, map_recommendation
-from evidence_publisher.fhir.evidence import evidence_id, map_evidence
+from evidence_publisher.fhir.composition import StudyResults, composition_id, map_recommendation
+from evidence_publisher.fhir.evidence import (
+    Links,
+    derived_percentage,
+    evidence_id,
+    evidence_title,
+    map_evidence,
+    statistic_summary,
+)
 from evidence_publisher.fhir.evidence_variable import (
     map_agent_variable,
+    map_outcome_measure,
     map_outcome_variable,
+    measure_variable_id,
     outcome_variable_id,
 )
 from evidence_publisher.fhir.group import map_eligibility_group, map_study_group
 from evidence_publisher.fhir.plan_definition import map_plan_definition, plan_definition_id
+from evidence_publisher.fhir.research_study import (
+    has_research_study,
+    map_research_study,
+    research_study_id,
+)
 from evidence_publisher.sources.loader import Loaded, LoadedCorpus
-from evidence_publisher.sources.model import Publication, Recommendation
+from evidence_publisher.sources.model import Agent, Publication, Recommendation, Result, Timepoint
+
+_DAYS = {
+    "h": Decimal(1) / 24,
+    "d": Decimal(1),
+    "wk": Decimal(7),
+    "mo": Decimal("30.4375"),
+    "a": Decimal("365.25"),
+}
 
 
 @dataclass
@@ -39,94 +63,212 @@ class Compiled:
         self.provenance[f"{resource['resourceType']}/{resource['id']}"] = where
 
 
-def _citation_of(corpus: LoadedCorpus, pub: Publication) -> str | None:
-    """The Citation id of the study's own publication, or of the document that reports it."""
-    if pub.citation is not None:
-        return citation_id(pub)
-    reported = corpus.publications.get(pub.reported_in or "")
-    return citation_id(reported.model) if reported else None
+class _Where:
+    """Mapping provenance (``file:line:column``) with the file relative to the corpus directory,
+    so the build report does not depend on the directory the build ran from or on how the
+    mappings were named on the command line."""
+
+    def __init__(self, corpus: LoadedCorpus) -> None:
+        self.base = os.path.dirname(corpus.corpus_doc.file) or "."
+
+    def __call__(self, item: Loaded, *path: str | int) -> str:
+        loc = item.doc.locate(path)
+        rel = os.path.relpath(loc.file, self.base).replace(os.sep, "/")
+        return str(replace(loc, file=rel))
 
 
-def _citation_for_source(corpus: LoadedCorpus, source_id: str) -> str | None:
-    """The Citation of the mapping whose document is ``source_id`` (where a value was read)."""
+def document_citation(corpus: LoadedCorpus, source_id: str) -> str | None:
+    """The Citation that stands for corpus document ``source_id`` (the publication whose record
+    that document is; publications it only names are ``in_corpus: false``)."""
     for item in corpus.publications.values():
         pub = item.model
-        if pub.source == source_id and pub.citation is not None:
+        assert isinstance(pub, Publication)
+        if pub.source == source_id and pub.citation is not None and pub.in_corpus:
             return citation_id(pub)
     return None
+
+
+def _days(value: Decimal | int, unit: str) -> Decimal:
+    return Decimal(value) * _DAYS[unit]
+
+
+def _co_intervention_applies(agent: Agent, tp: Timepoint) -> bool:
+    """A co-intervention may affect every result measured after it started; a timepoint given
+    only in words (during follow-up) cannot be ruled out."""
+    if tp.baseline:
+        return False
+    if agent.starts is None or tp.value is None or tp.unit is None:
+        return True
+    return tp.cumulative or _days(tp.value, tp.unit) >= _days(agent.starts.value, agent.starts.unit)
+
+
+def _covariate_reason(agent: Agent) -> str:
+    dose = f", {agent.dose}" if agent.dose else ""
+    return (
+        f"{agent.name}{dose}: given to the patients as well, so this result does not show the effect "
+        "of the studied intervention alone."
+    )
 
 
 def compile_corpus(corpus: LoadedCorpus, base_url: str | None = None) -> Compiled:
     ctx = Context.from_corpus(corpus.corpus, base_url)
     out = Compiled()
+    where = _Where(corpus)
+    studies: list[StudyResults] = []
     for pub_id in sorted(corpus.publications):
-        _compile_publication(ctx, corpus, corpus.publications[pub_id], out)
+        study = _compile_publication(ctx, corpus, corpus.publications[pub_id], out, where)
+        if study is not None:
+            studies.append(study)
     for rec_id in sorted(corpus.recommendations):
-        _compile_recommendation(ctx, corpus, corpus.recommendations[rec_id], out)
+        _compile_recommendation(ctx, corpus, corpus.recommendations[rec_id], out, where, studies)
     out.resources.sort(key=lambda r: (r["resourceType"], r["id"]))
     return out
 
 
-def _where(item: Loaded, *path: str | int) -> str:
-    return str(item.doc.locate(path))
+def _derived_entries(evid_id: str, res: Result) -> list[dict]:
+    entries = []
+    if res.derived is not None:
+        entries.append(
+            {
+                "evidence": f"Evidence/{evid_id}",
+                "value": str(res.value),
+                "formula": res.derived.formula,
+                "inputs": dict(res.derived.inputs),
+            }
+        )
+    counts = res.counts
+    if counts is not None and counts.derived == "from-percentage":
+        entries.append(
+            {
+                "evidence": f"Evidence/{evid_id}",
+                "value": str(counts.affected),
+                "formula": "the only whole number k of denominator with 100 * k / denominator = value",
+                "inputs": {"value": f"{res.value}%", "denominator": str(counts.denominator)},
+            }
+        )
+    pct = derived_percentage(res)
+    if pct is not None and counts is not None:
+        entries.append(
+            {
+                "evidence": f"Evidence/{evid_id}",
+                "value": f"{pct}%",
+                "formula": "100 * affected / denominator, to one decimal",
+                "inputs": {"affected": str(counts.affected), "denominator": str(counts.denominator)},
+            }
+        )
+    return entries
 
 
-def _compile_publication(ctx: Context, corpus: LoadedCorpus, item: Loaded, out: Compiled) -> None:
+def _compile_publication(
+    ctx: Context, corpus: LoadedCorpus, item: Loaded, out: Compiled, where: _Where
+) -> StudyResults | None:
     pub = item.model
     assert isinstance(pub, Publication)
     source = corpus.source(pub.source)
     if pub.citation is not None:
-        out.add(map_citation(ctx, pub, source), _where(item, "citation"))
+        out.add(map_citation(ctx, pub, source), where(item, "citation"))
     if pub.study is None:
-        return
+        return None
     study = pub.study
-    out.add(map_study_group(ctx, study.population, pub.date), _where(item, "study", "population"))
+    intervention = study.intervention
+    outcomes = {o.id: o for o in pub.outcomes}
+    baseline_rows = [
+        (outcomes[r.outcome].name, statistic_summary(r))
+        for r in pub.results
+        if outcomes[r.outcome].baseline_characteristic
+    ]
     out.add(
-        map_agent_variable(ctx, study.intervention, "intervention", pub.date),
-        _where(item, "study", "intervention"),
+        map_study_group(ctx, study.population, pub.date, baseline_rows), where(item, "study", "population")
+    )
+    out.add(
+        map_agent_variable(ctx, intervention, "intervention", pub.date), where(item, "study", "intervention")
     )
     for i, agent in enumerate(study.co_interventions):
         out.add(
             map_agent_variable(ctx, agent, "co-intervention", pub.date),
-            _where(item, "study", "co_interventions", i),
+            where(item, "study", "co_interventions", i),
         )
-    outcomes = {o.id: o for o in pub.outcomes}
+    rs_id = research_study_id(pub) if has_research_study(pub) else None
+    own_citation = citation_id(pub) if pub.citation is not None else None
+    reported_in = corpus.publications.get(pub.reported_in or "")
+    reported_citation = citation_id(reported_in.model) if reported_in is not None else None
+    if rs_id is not None:
+        out.add(
+            map_research_study(
+                ctx,
+                pub,
+                source,
+                population_group=study.population.id,
+                intervention_variable=intervention.id,
+                study_citation=own_citation,
+                reported_in=reported_citation,
+                extra_notes=[f"{n.kind.capitalize()}: {n.text}" for n in study.notes],
+            ),
+            where(item, "study"),
+        )
     variables_done: set[str] = set()
-    study_citation = _citation_of(corpus, pub)
+    evidence: list[tuple[str, str]] = []
     for i, res in enumerate(pub.results):
         outcome = outcomes[res.outcome]
         var_id = outcome_variable_id(pub.id, outcome, res.timepoint)
+        measure_id = measure_variable_id(pub.id, outcome, res.timepoint)
         if var_id not in variables_done:
             variables_done.add(var_id)
             out.add(
                 map_outcome_variable(ctx, pub.id, pub.label, outcome, res.timepoint, pub.date),
-                _where(item, "results", i, "outcome"),
+                where(item, "results", i, "outcome"),
+            )
+            out.add(
+                map_outcome_measure(
+                    ctx,
+                    pub.id,
+                    pub.label,
+                    outcome,
+                    res.timepoint,
+                    pub.date,
+                    event_variable=intervention.id,
+                    event_name=intervention.name,
+                ),
+                where(item, "results", i, "timepoint"),
             )
         res_source = corpus.source(res.source or pub.source)
         certainties = [c for c in pub.certainty if res.id in c.results]
+        links = Links(
+            population_group=res.population or study.population.id,
+            exposure_variable=intervention.id,
+            exposure_name=intervention.name,
+            outcome_variable=var_id,
+            measure_variable=measure_id,
+            covariates=[
+                (a.id, _covariate_reason(a))
+                for a in study.co_interventions
+                if not outcome.baseline_characteristic and _co_intervention_applies(a, res.timepoint)
+            ],
+            source_citation=document_citation(corpus, res_source.id),
+            study_citation=own_citation,
+            research_study=rs_id,
+        )
         evid = map_evidence(
             ctx,
             pub,
             res,
             source=res_source,
-            source_citation=_citation_for_source(corpus, res_source.id) or study_citation,
-            study_citation=study_citation,
-            population_group=res.population or study.population.id,
-            exposure_variable=study.intervention.id,
-            outcome_variable=var_id,
+            links=links,
             certainties=certainties,
+            baseline_measure=outcome.baseline_characteristic,
         )
-        out.add(evid, _where(item, "results", i))
+        out.add(evid, where(item, "results", i))
+        evidence.append((evid["id"], evid["title"]))
         for cert in certainties:
             out.add(
                 map_certainty(ctx, cert, evid["id"], evid["title"], pub.date),
-                _where(item, "certainty", pub.certainty.index(cert)),
+                where(item, "certainty", pub.certainty.index(cert)),
             )
         for j, conflict in enumerate(res.conflicts):
             out.conflicts.append(
                 {
                     "evidence": f"Evidence/{evid['id']}",
-                    "where": _where(item, "results", i, "conflicts", j),
+                    "where": where(item, "results", i, "conflicts", j),
                     "published": {
                         "value": str(res.value),
                         "source": res_source.file,
@@ -140,18 +282,18 @@ def _compile_publication(ctx: Context, corpus: LoadedCorpus, item: Loaded, out: 
                     "note": conflict.note,
                 }
             )
-        if res.derived is not None:
-            out.derived.append(
-                {
-                    "evidence": f"Evidence/{evid['id']}",
-                    "value": str(res.value),
-                    "formula": res.derived.formula,
-                    "inputs": dict(res.derived.inputs),
-                }
-            )
+        out.derived += _derived_entries(evid["id"], res)
+    return StudyResults(pub.label, rs_id, evidence) if evidence else None
 
 
-def _compile_recommendation(ctx: Context, corpus: LoadedCorpus, item: Loaded, out: Compiled) -> None:
+def _compile_recommendation(
+    ctx: Context,
+    corpus: LoadedCorpus,
+    item: Loaded,
+    out: Compiled,
+    where: _Where,
+    studies: list[StudyResults],
+) -> None:
     rec = item.model
     assert isinstance(rec, Recommendation)
     stated_in = corpus.publications[rec.stated_in].model
@@ -165,21 +307,21 @@ def _compile_recommendation(ctx: Context, corpus: LoadedCorpus, item: Loaded, ou
         assert found is not None
         pub, res = found
         eid = evidence_id(pub, res)
-        outcome = next(o for o in pub.outcomes if o.id == res.outcome)
-        evidence.append((eid, f"{pub.label}: {outcome.name}, {res.timepoint.label}"))
+        evidence.append((eid, evidence_title(pub, res)))
         if any(res.id in c.results for c in pub.certainty):
             certainty_ids.append(certainty_id(eid))
-        cid = _citation_of(corpus, pub)
-        if cid and cid not in citation_ids:
-            citation_ids.append(cid)
+        source_id = res.source or pub.source
+        for cid in (citation_id(pub) if pub.citation else None, document_citation(corpus, source_id)):
+            if cid and cid not in citation_ids:
+                citation_ids.append(cid)
     comp_id = composition_id(rec)
     just_id = justification_id(rec)
     plan_id = plan_definition_id(rec)
     out.add(
-        map_eligibility_group(ctx, rec.population, f"Eligibility: {rec.title}", rec.date),
-        _where(item, "population"),
+        map_eligibility_group(ctx, rec.population, f"Eligibility: {rec.title}", rec.date, rec.experimental),
+        where(item, "population"),
     )
-    out.add(map_activity_definition(ctx, rec), _where(item, "action"))
+    out.add(map_activity_definition(ctx, rec), where(item, "action"))
     out.add(
         map_plan_definition(
             ctx,
@@ -190,9 +332,9 @@ def _compile_recommendation(ctx: Context, corpus: LoadedCorpus, item: Loaded, ou
             justification_id=just_id,
             certainty_ids=certainty_ids,
         ),
-        _where(item, "statement"),
+        where(item, "statement"),
     )
-    out.add(map_justification(ctx, rec, comp_id, evidence, citation_ids), _where(item, "evidence"))
+    out.add(map_justification(ctx, rec, comp_id, evidence, citation_ids), where(item, "evidence"))
     out.add(
         map_recommendation(
             ctx,
@@ -202,14 +344,15 @@ def _compile_recommendation(ctx: Context, corpus: LoadedCorpus, item: Loaded, ou
             plan_id=plan_id,
             evidence=evidence,
             justification_id=just_id,
+            studies=studies,
         ),
-        _where(item, "kind"),
+        where(item, "kind"),
     )
     for j, claim in enumerate(rec.claims):
         out.claims.append(
             {
                 "recommendation": f"Composition/{comp_id}",
-                "where": _where(item, "claims", j),
+                "where": where(item, "claims", j),
                 "claimed_source": f"Citation/{claim.publication}",
                 "status": claim.status,
                 "claim": claim.claim,

@@ -4,8 +4,18 @@ action, evidence and justification together."""
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 
-from evidence_publisher.fhir.common import FEVIR_179423, Context, base, concept, narrative, ref, resource_id
+from evidence_publisher.fhir.common import (
+    FEVIR_179423,
+    Context,
+    base,
+    claim_text,
+    concept,
+    narrative,
+    ref,
+    resource_id,
+)
 from evidence_publisher.sources.model import Recommendation
 
 
@@ -26,6 +36,15 @@ def _section(code: str, title: str, **fields: object) -> dict:
     return sec
 
 
+@dataclass(frozen=True)
+class StudyResults:
+    """Every Evidence of one publication, for the Evidence section's per-study subsections."""
+
+    label: str
+    research_study: str | None
+    evidence: list[tuple[str, str]]  # (Evidence id, title)
+
+
 def map_recommendation(
     ctx: Context,
     rec: Recommendation,
@@ -35,6 +54,7 @@ def map_recommendation(
     plan_id: str,
     evidence: list[tuple[str, str]],
     justification_id: str,
+    studies: list[StudyResults],
 ) -> dict:
     rid = composition_id(rec)
     res = base(ctx, "Composition", rid, title=rec.title, date=rec.date, profiles=["recommendation"])
@@ -72,19 +92,43 @@ def map_recommendation(
             ),
         ],
     )
+    cited = {eid for eid, _ in evidence}
+    others = []
+    for study in studies:
+        rest = [(eid, t) for eid, t in study.evidence if eid not in cited]
+        if rest:
+            others.append(
+                {
+                    "title": f"Other results reported for {study.label}",
+                    **({"focus": ref("ResearchStudy", study.research_study)} if study.research_study else {}),
+                    "text": _text(
+                        f"Results reported for {study.label} that the recommendation does not cite; "
+                        "listed so that every published result can be reached from here."
+                    ),
+                    "entry": [ref("Evidence", eid, t) for eid, t in rest],
+                }
+            )
     sections = [
         spec,
-        _section("evidence", "Evidence", entry=[ref("Evidence", eid, t) for eid, t in evidence]),
+        _section(
+            "evidence",
+            "Evidence",
+            text=_text("Results the recommendation cites, then every other result of the same sources."),
+            entry=[ref("Evidence", eid, t) for eid, t in evidence],
+            section=others,
+        ),
         _section("justification", "Justification", entry=[ref("ArtifactAssessment", justification_id)]),
     ]
-    if rec.considerations:
-        sections.append(
-            _section(
-                "considerations", "Considerations", text=_text(" ".join(c.text for c in rec.considerations))
-            )
-        )
+    considerations = ([rec.caution] if rec.caution else []) + [c.text for c in rec.considerations]
+    if considerations:
+        sections.append(_section("considerations", "Considerations", text=_text(" ".join(considerations))))
     res["section"] = sections
     if rec.claims:
-        res["note"] = [{"text": f"Attribution claim ({c.status}): {c.claim} {c.note}"} for c in rec.claims]
-    res["text"] = narrative(rec.title, [("Statement", rec.statement), ("Ratings", ratings)])
+        res["note"] = [{"text": claim_text(c)} for c in rec.claims]
+    rows = [("Statement", rec.statement), ("Ratings", ratings)]
+    if rec.experimental:
+        rows.append(("Status", "experimental: not for use as a vetted decision rule"))
+    if rec.caution:
+        rows.append(("Caution", rec.caution))
+    res["text"] = narrative(rec.title, rows)
     return res

@@ -76,13 +76,14 @@ def map_plan_definition(
 ) -> dict:
     rid = plan_definition_id(rec)
     res = base(ctx, "PlanDefinition", rid, title=rec.title, date=rec.date, profiles=["recommendation-plan"])
-    res["experimental"] = False
+    res["experimental"] = rec.experimental
     res["type"] = concept(PLAN_TYPE, "eca-rule", "ECA Rule")
     res["description"] = rec.statement
-    res["usage"] = (
+    reading = (
         "Applicability conditions are this project's computable reading of the advice (see each "
         "condition's description); a clinician confirms that standard treatment has failed."
     )
+    res["usage"] = f"{rec.caution} {reading}" if rec.caution else reading
     res["relatedArtifact"] = [
         {
             "type": "citation",
@@ -133,6 +134,10 @@ def map_plan_definition(
     }
     res["action"] = [action]
     rows = [("Statement", rec.statement), ("Action", rec.action.title)]
+    if rec.experimental:
+        rows.append(("Status", "experimental: not for use as a vetted decision rule"))
+    if rec.caution:
+        rows.append(("Caution", rec.caution))
     rows += [(f"Condition {c.id}", c.reading) for c in rec.population.criteria]
     res["text"] = narrative(rec.title, rows)
     return res

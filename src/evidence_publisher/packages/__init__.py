@@ -27,13 +27,16 @@ from evidence_publisher.packages.sources import DEFAULT_REGISTRY, REGISTRY_ENV
 from evidence_publisher.packages.spec import (
     DEFAULT_PACKAGES,
     EXTENSIONS_R5,
+    EXTENSIONS_R5_BALLOT,
     LOCAL_EBM_PACKAGE,
     OPTIONAL_DEFAULTS,
     R5_CORE,
     R5_EXAMPLES,
     R5_EXPANSIONS,
+    STAND_INS,
     TERMINOLOGY_R5,
     PackageSpec,
+    is_prerelease,
 )
 
 __all__ = [
@@ -41,12 +44,14 @@ __all__ = [
     "DEFAULT_PACKAGES",
     "DEFAULT_REGISTRY",
     "EXTENSIONS_R5",
+    "EXTENSIONS_R5_BALLOT",
     "LOCAL_EBM_PACKAGE",
     "OPTIONAL_DEFAULTS",
     "R5_CORE",
     "R5_EXAMPLES",
     "R5_EXPANSIONS",
     "REGISTRY_ENV",
+    "STAND_INS",
     "TERMINOLOGY_R5",
     "CacheWriteError",
     "Definitions",
@@ -59,4 +64,5 @@ __all__ = [
     "PackageUnavailableError",
     "UnsafeArchiveError",
     "default_root",
+    "is_prerelease",
 ]

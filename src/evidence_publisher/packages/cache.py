@@ -37,6 +37,7 @@ from evidence_publisher.packages.spec import (
     DEFAULT_PACKAGES,
     LOCAL_EBM_PACKAGE,
     OPTIONAL_DEFAULTS,
+    STAND_INS,
     PackageSpec,
 )
 
@@ -236,38 +237,93 @@ class PackageCache:
             if spec in seen:
                 continue
             seen.add(spec)
+            if parent is not None and any(p.name == spec.name for p in result):
+                continue  # another version is already here (hl7.terminology.r5 7.0.1 for 6.5.0)
             if not required and not retry_missing and missing.recent(spec):
                 if self.get(spec.name, spec.version) is None:
-                    continue  # tried and failed lately: stay offline
+                    # tried and failed lately: stay offline, but use a stand-in we have
+                    pkg = self._stand_in(spec, seen, say, on_bytes, missing, retry_missing, quiet=True)
+                    if pkg is not None:
+                        result.append(pkg)
+                        queue.extend((d, False, pkg.spec) for d in self._dependencies(pkg, say))
+                    continue
             try:
                 pkg = self._ensure_one(spec, say, on_bytes)
             except PackageUnavailableError as exc:
                 if required:
                     failures.append((spec, exc.details))
-                else:
-                    missing.add(spec, "; ".join(exc.details))
-                    why = f"dependency of {parent}" if parent else "optional default"
+                    continue
+                missing.add(spec, "; ".join(exc.details))
+                why = f"dependency of {parent}" if parent else "optional default"
+                stand_in = self._stand_in(spec, seen, say, on_bytes, missing, retry_missing, quiet=False)
+                if stand_in is not None:
                     say(
-                        f"warning: {spec} ({why}) is not available ("
-                        f"{'; '.join(exc.details) or exc.message}). Resources it defines "
-                        f"(e.g. extensions) will be reported as undefined. To add it later: "
-                        f"evidence-publisher packages install {spec}"
+                        f"note: {spec} ({why}) is not available ({'; '.join(exc.details) or exc.message}); "
+                        f"using {stand_in.spec} in its place"
                     )
+                    result.append(stand_in)
+                    queue.extend((d, False, stand_in.spec) for d in self._dependencies(stand_in, say))
+                    continue
+                say(
+                    f"warning: {spec} ({why}) is not available ("
+                    f"{'; '.join(exc.details) or exc.message}). Resources it defines "
+                    f"(e.g. extensions) will be reported as undefined. To add it later: "
+                    f"evidence-publisher packages install {spec}"
+                )
                 continue
             missing.discard(spec)
             result.append(pkg)
-            for dep_name, dep_version in sorted(pkg.dependencies.items()):
-                dep = self._resolve_dependency(dep_name, dep_version)
-                if dep is None:
-                    say(
-                        f"warning: {pkg.spec} depends on {dep_name}#{dep_version}, which is not "
-                        "an exact version; skipped"
-                    )
-                    continue
-                queue.append((dep, False, pkg.spec))
+            queue.extend((dep, False, pkg.spec) for dep in self._dependencies(pkg, say))
         if failures:
             raise _unavailable(failures, self)
         return result
+
+    def _dependencies(self, pkg: InstalledPackage, say: Progress) -> list[PackageSpec]:
+        deps = []
+        for dep_name, dep_version in sorted(pkg.dependencies.items()):
+            dep = self._resolve_dependency(dep_name, dep_version)
+            if dep is None:
+                say(
+                    f"warning: {pkg.spec} depends on {dep_name}#{dep_version}, which is not an "
+                    "exact version; skipped"
+                )
+                continue
+            deps.append(dep)
+        return deps
+
+    def _stand_in(
+        self,
+        spec: PackageSpec,
+        seen: set[PackageSpec],
+        say: Progress,
+        on_bytes: BytesCallback | None,
+        missing: _MissingRecord,
+        retry_missing: bool,
+        *,
+        quiet: bool,
+    ) -> InstalledPackage | None:
+        """The first stand-in for ``spec`` (``STAND_INS``) that is installed or can be fetched."""
+        for alt in STAND_INS.get(spec, ()):
+            if alt in seen:
+                return None
+            seen.add(alt)
+            if self.get(alt.name, alt.version) is None and not retry_missing and missing.recent(alt):
+                continue
+            try:
+                pkg = self._ensure_one(alt, say if not quiet else _quiet, on_bytes)
+            except PackageUnavailableError as exc:
+                missing.add(alt, "; ".join(exc.details))
+                continue
+            missing.discard(alt)
+            return pkg
+        return None
+
+    def stand_in_for(self, pkg: InstalledPackage) -> PackageSpec | None:
+        """The package ``pkg`` stands in for, while that one is not installed."""
+        for wanted, alts in STAND_INS.items():
+            if pkg.spec in alts and self.get(wanted.name, wanted.version) is None:
+                return wanted
+        return None
 
     def _resolve_dependency(self, name: str, version: str) -> PackageSpec | None:
         with contextlib.suppress(InvalidPackageSpecError):

@@ -69,6 +69,8 @@ R5_CORE = PackageSpec("hl7.fhir.r5.core", "5.0.0")
 R5_EXPANSIONS = PackageSpec("hl7.fhir.r5.expansions", "5.0.0")
 TERMINOLOGY_R5 = PackageSpec("hl7.terminology.r5", "7.0.1")
 EXTENSIONS_R5 = PackageSpec("hl7.fhir.uv.extensions.r5", "5.2.0")
+#: The newest hl7.fhir.uv.extensions.r5 that npm serves (npm has no 5.2.0).
+EXTENSIONS_R5_BALLOT = PackageSpec("hl7.fhir.uv.extensions.r5", "5.3.0-ballot-tc1")
 R5_EXAMPLES = PackageSpec("hl7.fhir.r5.examples", "5.0.0")  # not a default: 147 MB unpacked
 
 #: Installed by ``packages install`` without arguments and by ``ensure()`` without specs.
@@ -82,5 +84,14 @@ DEFAULT_PACKAGES: tuple[PackageSpec, ...] = (
 
 #: Defaults whose absence is a warning, not an error. hl7.fhir.uv.extensions.r5#5.2.0 is published
 #: on the FHIR package registry but not on npm, so where only npm is reachable it cannot be had;
-#: the validator then reports extensions from it as undefined (a warning naming the URL).
+#: its stand-in (below) is installed instead.
 OPTIONAL_DEFAULTS: frozenset[PackageSpec] = frozenset({EXTENSIONS_R5})
+
+#: Packages installed in place of one that no source can provide, best first. The stand-in is
+#: used (and ``packages list`` says so) only while the wanted version is not installed.
+STAND_INS: dict[PackageSpec, tuple[PackageSpec, ...]] = {EXTENSIONS_R5: (EXTENSIONS_R5_BALLOT,)}
+
+
+def is_prerelease(version: str) -> bool:
+    """A SemVer pre-release such as ``5.3.0-ballot-tc1`` (a ballot, snapshot or CI build)."""
+    return "-" in version

@@ -13,12 +13,15 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from evidence_publisher.publish.errors import AuthFailed, PublishConfigError
+from evidence_publisher.publish.outcome import clean_text
+from evidence_publisher.urlsafety import redact_url
 
 if TYPE_CHECKING:
     from evidence_publisher.publish.client import FhirClient
@@ -45,10 +48,33 @@ class Auth(Protocol):
     def describe(self) -> str: ...
 
 
+def _header_problem(token: str) -> str | None:
+    """Why ``token`` cannot go into ``Authorization: Bearer``, without quoting it, or None.
+
+    A header value must be one line of visible ASCII; a line break or other control character
+    (typically a pasted or multi-line file) would otherwise surface as a connection error blamed
+    on the server after every retry."""
+    for pos, char in enumerate(token, 1):
+        if char in "\r\n":
+            return f"contains a line break (character {pos}); a token is one line"
+        if ord(char) < 0x21 or ord(char) == 0x7F:
+            what = "a space" if char == " " else f"the control character U+{ord(char):04X}"
+            return f"contains {what} (character {pos}), which an HTTP header cannot carry"
+        if ord(char) > 0x7E:
+            return f"contains the non-ASCII character U+{ord(char):04X} (character {pos})"
+    return None
+
+
 class BearerAuth:
     def __init__(self, token: str, source: str) -> None:
         if not token.strip():
             raise PublishConfigError(f"the bearer token from {source} is empty")
+        problem = _header_problem(token.strip())
+        if problem is not None:
+            raise PublishConfigError(
+                f"the bearer token from {source} {problem}",
+                details=["check the token: it must be exactly the access token, on one line"],
+            )
         self._token = token.strip()
         self._source = source
 
@@ -69,6 +95,10 @@ class BasicAuth:
     def __init__(self, username: str, password: str, source: str) -> None:
         if not username or not password:
             raise PublishConfigError(f"basic auth from {source} needs a username and a password")
+        if ":" in username:
+            raise PublishConfigError(
+                f"the basic auth username from {source} contains ':', which basic auth cannot carry"
+            )
         raw = f"{username}:{password}".encode()
         self._header = "Basic " + base64.b64encode(raw).decode("ascii")
         self._username = username
@@ -169,6 +199,8 @@ class SmartBackendAuth:
                 f"{client.base_url}/.well-known/smart-configuration has no token_endpoint; "
                 "the server does not advertise SMART backend services",
             )
+        if urlsplit(endpoint).scheme not in ("http", "https"):
+            raise AuthFailed(f"the SMART token_endpoint {redact_url(endpoint)!r} is not an http(s) URL")
         return endpoint
 
     def _fetch_token(self, client: FhirClient) -> None:
@@ -185,13 +217,17 @@ class SmartBackendAuth:
         if status != 200 or not isinstance(body, dict) or not body.get("access_token"):
             reason = ""
             if isinstance(body, dict):
-                reason = str(body.get("error_description") or body.get("error") or "")
+                reason = clean_text(body.get("error_description") or body.get("error") or "", 300)
             raise AuthFailed(
-                f"the token endpoint {self.token_endpoint} refused client {self.client_id!r} "
+                f"the token endpoint {redact_url(self.token_endpoint)} refused client {self.client_id!r} "
                 f"(HTTP {status}{': ' + reason if reason else ''}); check the client id, that "
                 "the server knows this key (JWKS) and the scope",
             )
-        self._token = str(body["access_token"])
+        token = body["access_token"]
+        problem = _header_problem(token) if isinstance(token, str) else "is not a string"
+        if problem is not None:
+            raise AuthFailed(f"the access token from the token endpoint {problem}")
+        self._token = token
         expires_in = body.get("expires_in", 300)
         try:
             lifetime = float(expires_in)

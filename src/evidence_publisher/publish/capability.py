@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from evidence_publisher.publish.errors import ServerUnsuitable
+from evidence_publisher.publish.outcome import clean_text
 
 FHIR_R5 = re.compile(r"^5\.0\.\d+$")
 # Per resource type: upsert by conditional PUT, and search to preview / verify.
@@ -34,27 +35,27 @@ def check_capability(
             "URL (e.g. http://localhost:8080/fhir)?",
         )
     missing: list[str] = []
-    version = str(statement.get("fhirVersion", ""))
+    version = clean_text(statement.get("fhirVersion", ""), 40)
     if not FHIR_R5.match(version):
         missing.append(
             f"fhirVersion is {version or '(missing)'!r}, need 5.0.x (FHIR R5); for "
             "HAPI start it with hapi.fhir.fhir_version=R5"
         )
-    rest = next((r for r in statement.get("rest", []) or [] if r.get("mode") == "server"), None)
+    rest = next((r for r in _objects(statement.get("rest")) if r.get("mode") == "server"), None)
     if rest is None:
         missing.append("no rest entry with mode 'server'")
         rest = {}
-    declared = {r.get("type"): r for r in rest.get("resource", []) or []}
+    declared = {r.get("type"): r for r in _objects(rest.get("resource")) if isinstance(r.get("type"), str)}
     for rtype in sorted(set(resource_types)):
         entry = declared.get(rtype)
         if entry is None:
             missing.append(f"resource type {rtype} is not supported")
             continue
-        have = {i.get("code") for i in entry.get("interaction", []) or []}
+        have = {i.get("code") for i in _objects(entry.get("interaction"))}
         lacking = [i for i in TYPE_INTERACTIONS if i not in have]
         if lacking:
             missing.append(f"{rtype} lacks interaction(s) {', '.join(lacking)}")
-        declared_params = {p.get("name") for p in entry.get("searchParam", []) or []}
+        declared_params = {p.get("name") for p in _objects(entry.get("searchParam"))}
         wanted = (search_params or {}).get(rtype, set())
         # only judged when the server lists its search parameters at all
         if declared_params and not wanted <= declared_params:
@@ -62,11 +63,11 @@ def check_capability(
             missing.append(
                 f"{rtype} lacks search parameter(s) {absent}, needed to match resources by their key"
             )
-    system = {i.get("code") for i in rest.get("interaction", []) or []}
+    system = {i.get("code") for i in _objects(rest.get("interaction"))}
     if need_transaction and "transaction" not in system:
         missing.append("system interaction 'transaction' is not supported")
-    software = statement.get("software", {}) or {}
-    label = " ".join(str(software.get(k, "")) for k in ("name", "version")).strip()
+    software = statement.get("software") if isinstance(statement.get("software"), dict) else {}
+    label = clean_text(" ".join(str(software.get(k, "")) for k in ("name", "version")), 100)
     if missing:
         raise ServerUnsuitable(
             f"the server is not suitable for publishing ({len(missing)} problem"
@@ -76,3 +77,8 @@ def check_capability(
     # HAPI serves batch Bundles with the same operation as transactions and lists only
     # 'transaction' in its CapabilityStatement; a server that lists either gets batched lookups.
     return ServerInfo(version, label or "unknown", bool({"batch", "transaction"} & system))
+
+
+def _objects(value: object) -> list[dict]:
+    """The JSON objects of a list from the server (anything else is ignored)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []

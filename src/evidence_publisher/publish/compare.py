@@ -4,6 +4,7 @@ What is compared: every element of the local resource, after these normalisation
 else is ignored:
 - ``id`` is ignored on both sides (the server assigns its own id to conditional creates);
 - ``meta.versionId``, ``meta.lastUpdated`` and ``meta.source`` are server-managed and ignored;
+  ``meta.profile``, ``meta.tag`` and ``meta.security`` are compared as sets (HAPI reorders them);
   the server's ``SUBSETTED`` tag (from ``_elements``/``_summary``) is ignored; every other
   ``meta`` element (``profile``, ``tag``, ``security``) is compared;
 - ``text`` is ignored only when the local resource has none (the server may generate narrative);
@@ -23,20 +24,27 @@ from typing import Any
 from xml.etree import ElementTree
 
 from evidence_publisher.bundle.references import rewrite_references
+from evidence_publisher.jsonio import dumps
 
 SERVER_META = frozenset({"versionId", "lastUpdated", "source"})
 SUBSETTED = "SUBSETTED"
+# HAPI stores profiles, tags and security labels as sets and returns them in its own order
+UNORDERED_META = ("profile", "tag", "security")
 
 
 def _clean_meta(meta: Any) -> dict | None:
     if not isinstance(meta, dict):
         return None
     out = {k: v for k, v in meta.items() if k not in SERVER_META}
-    tags = [t for t in out.get("tag", []) or [] if t.get("code") != SUBSETTED]
+    tags = out.get("tag") if isinstance(out.get("tag"), list) else []
+    tags = [t for t in tags if not (isinstance(t, dict) and t.get("code") == SUBSETTED)]
     if tags:
         out["tag"] = tags
     else:
         out.pop("tag", None)
+    for key in UNORDERED_META:
+        if isinstance(out.get(key), list):
+            out[key] = sorted(out[key], key=lambda v: dumps(v, indent=None))
     return out or None
 
 
@@ -90,11 +98,24 @@ def differences(local: Any, server: Any, path: str) -> list[str]:
                 out += differences(local[i], server[i], sub)
         return out
     if path.endswith(".text.div") and isinstance(local, str) and isinstance(server, str):
-        if canonical_xhtml(local) == canonical_xhtml(server):
-            return []
-    elif _same_scalar(local, server):
+        return _narrative_difference(path, canonical_xhtml(local), canonical_xhtml(server))
+    if _same_scalar(local, server):
         return []
     return [f"{path}: local {_show(local)} != server {_show(server)}"]
+
+
+def _narrative_difference(path: str, local: str, server: str) -> list[str]:
+    """Where two (canonical) narratives first differ, with a little context: the start of a
+    long ``div`` says nothing."""
+    if local == server:
+        return []
+    at = next((i for i, (a, b) in enumerate(zip(local, server, strict=False)) if a != b), None)
+    at = min(len(local), len(server)) if at is None else at
+    start = max(0, at - 20)
+    return [
+        f"{path}: differs at character {at}: local {_show(local[start : at + 30])} != "
+        f"server {_show(server[start : at + 30])}"
+    ]
 
 
 def _same_scalar(a: Any, b: Any) -> bool:
@@ -104,12 +125,10 @@ def _same_scalar(a: Any, b: Any) -> bool:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, dict | list):
-        text = repr(value)
-        return text if len(text) <= 60 else text[:57] + "..."
     if isinstance(value, Decimal):
         return str(value)
-    return repr(value)
+    text = repr(value)  # repr escapes control characters a server might send
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def compare(local: dict, server: dict, server_ref: Callable[[str], str | None]) -> list[str]:

@@ -36,6 +36,21 @@ class ServerUnsuitable(PublishError):
     exit_code = ExitCode.SERVER_UNSUITABLE
 
 
+class RedirectRefused(ServerUnsuitable):
+    """The server answered with a redirect. Redirects are never followed: following one would
+    re-send the request body (a whole transaction) and possibly credentials to another address."""
+
+
+class InvalidServerResponse(ServerUnsuitable):
+    """A 2xx answer whose body is not what FHIR promises (not JSON, not the expected resource)."""
+
+
+class ResponseLimitExceeded(PublishError):
+    """A server answer is larger or deeper than the input limits allow (limits.py)."""
+
+    exit_code = ExitCode.INPUT_LIMIT
+
+
 class AuthFailed(PublishError):
     """The server or the token endpoint refused our credentials (401/403, bad token response)."""
 

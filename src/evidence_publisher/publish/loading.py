@@ -36,14 +36,21 @@ def source_kind(path: Path) -> str:
 
 
 def load_dist(path: Path) -> list[dict]:
-    """Every resource in ``path/resources/*.json`` (or ``path/*.json``), in file-name order."""
+    """Every resource in ``path/resources/*.json`` (or ``path/*.json``), in file-name order.
+
+    The files are read as untrusted input: size and nesting limits apply (``InputLimitError``,
+    exit 14) and a duplicated JSON key is an error."""
     folder = path / "resources" if (path / "resources").is_dir() else path
     resources = []
     for file in sorted(folder.glob("*.json")):
         try:
-            res = jsonio.load_file(file)
-        except (OSError, ValueError) as exc:
-            raise InvalidPublishInput(f"cannot read {str(file)!r}: {exc}") from None
+            res = jsonio.loads_untrusted(file.read_bytes(), str(file))
+        except jsonio.DuplicateKeyError as exc:
+            raise InvalidPublishInput(str(exc)) from None
+        except OSError as exc:
+            raise InvalidPublishInput(f"cannot read {str(file)!r}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise InvalidPublishInput(f"{str(file)!r} is not valid JSON: {exc}") from None
         if not isinstance(res, dict) or not res.get("resourceType"):
             raise InvalidPublishInput(f"{str(file)!r} is not a FHIR resource")
         if res["resourceType"] == "Bundle":

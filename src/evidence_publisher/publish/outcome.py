@@ -8,20 +8,40 @@ from collections.abc import Iterable
 from urllib.parse import unquote
 
 HAPI_CODE = re.compile(r"\bHAPI-(\d{4})\b")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+MAX_TEXT = 1000  # characters of one server-supplied text kept in a message
 STORAGE_CODE_SYSTEM = "https://hapifhir.io/fhir/CodeSystem/hapi-fhir-storage-response-code"
 ENTRY_INDEX = re.compile(r"Bundle\.entry\[(\d+)\]")
 
 
+def clean_text(value: object, limit: int = MAX_TEXT) -> str:
+    """A server-supplied value made safe to print: control characters (terminal escapes, line
+    breaks) become one space, and the text is cut at ``limit`` characters."""
+    text = CONTROL.sub(" ", str(value)).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _strings(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def describe_outcome(oo: dict) -> str:
-    """One line per error/fatal issue (all issues if none is an error): text, code, expression."""
-    issues = [i for i in oo.get("issue", []) or [] if isinstance(i, dict)]
+    """One line per error/fatal issue (all issues if none is an error): text, code, expression.
+
+    The OperationOutcome comes from a server: wrong types are skipped and text is cleaned."""
+    issues = [i for i in _as_list(oo.get("issue")) if isinstance(i, dict)]
     errors = [i for i in issues if i.get("severity") in ("error", "fatal")] or issues
     parts = []
-    for issue in errors:
-        text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code", "")
-        where = issue.get("expression") or issue.get("location") or []
-        parts.append(f"{text}" + (f" (at {', '.join(where)})" if where else ""))
-    return "; ".join(parts)
+    for issue in errors[:20]:
+        details = issue.get("details") if isinstance(issue.get("details"), dict) else {}
+        text = issue.get("diagnostics") or details.get("text") or issue.get("code") or ""
+        where = _strings(issue.get("expression")) or _strings(issue.get("location"))
+        parts.append(clean_text(text) + (f" (at {clean_text(', '.join(where), 200)})" if where else ""))
+    return "; ".join(p for p in parts if p)
+
+
+def _as_list(value: object) -> list:
+    return value if isinstance(value, list) else []
 
 
 def hapi_code(text: str) -> str | None:
@@ -34,10 +54,13 @@ def storage_code(entry_response: dict) -> str | None:
     oo = entry_response.get("outcome")
     if not isinstance(oo, dict):
         return None
-    for issue in oo.get("issue", []) or []:
-        for coding in (issue.get("details") or {}).get("coding", []) or []:
-            if coding.get("system") == STORAGE_CODE_SYSTEM and coding.get("code"):
-                return str(coding["code"])
+    for issue in _as_list(oo.get("issue")):
+        details = issue.get("details") if isinstance(issue, dict) else None
+        for coding in _as_list(details.get("coding") if isinstance(details, dict) else None):
+            if isinstance(coding, dict) and coding.get("system") == STORAGE_CODE_SYSTEM:
+                code = coding.get("code")
+                if isinstance(code, str) and code:
+                    return code
     return None
 
 
@@ -54,7 +77,7 @@ def parse_location(location: str) -> tuple[str, str, str | None]:
 
 def bare_version(etag: str | None) -> str | None:
     """``W/"3"`` or ``"3"`` or ``3`` -> ``3``."""
-    if not etag:
+    if not isinstance(etag, str) or not etag:
         return None
     return etag.removeprefix("W/").strip('"') or None
 
@@ -69,8 +92,9 @@ def implicated_resources(text: str, oo: dict | None, entries: Iterable[tuple[str
     entries = list(entries)
     named: list[str] = []
     expressions: list[str] = []
-    for issue in (oo or {}).get("issue", []) or []:
-        expressions += list(issue.get("expression", []) or []) + list(issue.get("location", []) or [])
+    for issue in _as_list((oo or {}).get("issue")):
+        if isinstance(issue, dict):
+            expressions += _strings(issue.get("expression")) + _strings(issue.get("location"))
     for expr in expressions:
         m = ENTRY_INDEX.search(expr)
         if m and int(m.group(1)) < len(entries):

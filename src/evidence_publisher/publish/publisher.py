@@ -23,13 +23,15 @@ from evidence_publisher.bundle.transaction import (
 from evidence_publisher.errors import ExitCode
 from evidence_publisher.publish.capability import ServerInfo, check_capability
 from evidence_publisher.publish.chunking import Chunk, chunk_resources
-from evidence_publisher.publish.client import FhirClient, rejected
+from evidence_publisher.publish.client import FhirClient, FhirResponse, describe_json, rejected
 from evidence_publisher.publish.compare import compare
 from evidence_publisher.publish.errors import (
     AuthFailed,
     InvalidPublishInput,
+    InvalidServerResponse,
     PublishError,
     RejectedByServer,
+    ResponseLimitExceeded,
     ServerUnreachable,
 )
 from evidence_publisher.publish.outcome import (
@@ -163,6 +165,32 @@ class PublishResult:
         conflict = any(r.action == "conflict" for r in self.resources)
         return ExitCode.REJECTED_BY_SERVER if conflict else ExitCode.OK
 
+    def failure_summary(self) -> str | None:
+        """One line saying what failed, the server's reason and what was written, or None."""
+        exc = self.error
+        if exc is None:
+            return None
+        failed = next((c for c in self.chunks if c.status in ("failed", "unknown", "not-sent")), None)
+        total = len(self.chunks)
+        which = f" (chunk {failed.index + 1} of {total})" if failed is not None and total > 1 else ""
+        committed = self.committed_chunks
+        if committed:
+            written = (
+                f"{committed} earlier chunk{'s' if committed > 1 else ''} committed, the rest not written"
+            )
+        elif failed is not None and failed.status == "unknown":
+            written = "it may or may not have been written"
+        else:
+            written = "nothing was written"
+        if self.mode != "publish":
+            return exc.message
+        if isinstance(exc, RejectedByServer) and failed is not None and failed.status == "failed":
+            reason = exc.diagnostics or "the server gave no reason"
+            return f"transaction{which} rejected by the server (HTTP {exc.status}): {reason} — {written}"
+        if failed is not None and failed.status == "not-sent":
+            return f"the pre-read before the transaction failed: {exc.message} — {written}"
+        return f"{exc.message} — {written}"
+
     def to_json(self) -> dict:
         out: dict[str, Any] = {
             "mode": self.mode,
@@ -179,6 +207,7 @@ class PublishResult:
             out["software"] = self.server_info.software
         if self.error is not None:
             err: dict[str, Any] = {
+                "summary": self.failure_summary(),
                 "message": self.error.message,
                 "details": self.error.details,
                 "type": type(self.error).__name__,
@@ -278,15 +307,20 @@ def lookup(
                 "type": "batch",
                 "entry": [{"request": {"method": "GET", "url": u}} for u in urls],
             }
-            answer = client.send_bundle(bundle, headers=NO_CACHE).body or {}
-            entries = answer.get("entry", []) or []
-            if len(entries) != len(group):
-                raise RejectedByServer(
-                    f"the batch-response has {len(entries)} entries for {len(group)} searches",
-                    resources=[local_ref(r) for r in group],
+            answer = client.send_bundle(bundle, headers=NO_CACHE).body
+            label = f"POST {client.base_url} (a batch of {len(group)} searches)"
+            if answer.get("resourceType") != "Bundle":
+                raise InvalidServerResponse(
+                    f"{label}: the server answered with {describe_json(answer)}, not a batch-response Bundle"
+                )
+            entries = _list(answer.get("entry"))
+            if len(entries) != len(group) or not all(isinstance(e, dict) for e in entries):
+                raise InvalidServerResponse(
+                    f"{label}: the batch-response has {len(entries)} entries for {len(group)} "
+                    "searches, or entries that are not objects",
                 )
             for res, url, entry in zip(group, urls, entries, strict=True):
-                response = entry.get("response", {}) or {}
+                response = _dict(entry.get("response"))
                 status = str(response.get("status", ""))
                 if not status.startswith("200"):
                     code = int(status[:3]) if status[:3].isdigit() else 0
@@ -307,13 +341,25 @@ def _search_matches(bundle: Any) -> list[dict]:
         return []
     return [
         e["resource"]
-        for e in bundle.get("entry", []) or []
-        if isinstance(e.get("resource"), dict) and (e.get("search") or {}).get("mode", "match") == "match"
+        for e in _list(bundle.get("entry"))
+        if isinstance(e, dict)
+        and isinstance(e.get("resource"), dict)
+        and _dict(e.get("search")).get("mode", "match") == "match"
     ]
 
 
+def _dict(value: Any) -> dict:
+    """``value`` if it is a JSON object, else an empty one (server answers are untrusted)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
 def _version(res: dict) -> str | None:
-    return (res.get("meta") or {}).get("versionId")
+    version = _dict(res.get("meta")).get("versionId")
+    return version if isinstance(version, str) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,24 +414,46 @@ def _publish_chunk(
         except PublishError as exc:
             exc.before_send = True  # type: ignore[attr-defined]
             raise
-    response = client.send_bundle(bundle)
-    body = response.body if isinstance(response.body, dict) else {}
-    entries = body.get("entry", []) or []
-    if body.get("type") != "transaction-response" or len(entries) != len(bundle["entry"]):
-        raise RejectedByServer(
-            f"chunk {chunk.index + 1}: the server answered with a {body.get('type')!r} of "
-            f"{len(entries)} entries to a transaction of {len(bundle['entry'])}; it may not have "
-            "processed it as a transaction",
-        )
+    try:
+        response = client.send_bundle(bundle)
+        entries = _transaction_entries(response, len(bundle["entry"]), client.base_url)
+    except (InvalidServerResponse, ResponseLimitExceeded) as exc:
+        exc.maybe_committed = True  # type: ignore[attr-defined]  # the server got the transaction
+        raise
     outcomes = []
     for sent, got in zip(bundle["entry"], entries, strict=True):
         res = by_full_url[sent["fullUrl"]]
         outcomes.append(
-            _classify(res, got.get("response") or {}, chunk.index, before, response.maybe_applied_before)
+            _classify(res, _dict(got.get("response")), chunk.index, before, response.maybe_applied_before)
         )
     return ChunkResult(
         chunk.index, len(chunk.resources), "committed", chunk.oversized, response.attempts
     ), outcomes
+
+
+def _transaction_entries(response: FhirResponse, sent: int, base: str) -> list[dict]:
+    """The entries of a transaction-response, or InvalidServerResponse saying what came instead."""
+    label = f"POST {base} (a transaction of {sent} entries)"
+    body = response.body
+    if body.get("resourceType") != "Bundle":
+        raise InvalidServerResponse(
+            f"{label}: the server answered with HTTP {response.status} but the body is "
+            f"{describe_json(body)}, not a transaction-response Bundle"
+        )
+    kind = body.get("type")
+    entries = _list(body.get("entry"))
+    if kind != "transaction-response":
+        shown = repr(kind[:64]) if isinstance(kind, str) else "no type"
+        raise InvalidServerResponse(
+            f"{label}: the server answered with a Bundle of type {shown}, not a transaction-response; "
+            "it may not have processed the request as one atomic transaction",
+        )
+    if len(entries) != sent or not all(isinstance(e, dict) for e in entries):
+        raise InvalidServerResponse(
+            f"{label}: the transaction-response has {len(entries)} entries (or entries that are not "
+            f"objects) for {sent} sent",
+        )
+    return entries
 
 
 def _classify(
@@ -395,8 +463,11 @@ def _classify(
     out = ResourceResult(ref, resource_key(res), "updated", chunk)
     status = str(response.get("status", ""))
     location = response.get("location")
-    if location:
-        _, out.server_id, out.version = parse_location(location)
+    if isinstance(location, str) and location:
+        try:
+            _, out.server_id, out.version = parse_location(location)
+        except ValueError:
+            out.note = "the server's location for it is unreadable"
     out.version = out.version or bare_version(response.get("etag"))
     code = storage_code(response)
     prior = before.get(ref, []) if before is not None else None
@@ -429,7 +500,10 @@ def _classify(
 
 def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc: PublishError) -> None:
     refs = [local_ref(r) for r in chunk.resources]
-    if isinstance(exc, RejectedByServer):
+    if getattr(exc, "before_send", False):
+        status, action, named = "not-sent", "not-sent", []
+        note_default = "the pre-read failed, so this chunk was not sent"
+    elif isinstance(exc, RejectedByServer):
         bundle_entries = [
             (local_ref(r), entry_full_url(r), conditional_url(r)) for r in _bundle_order(chunk.resources)
         ]
@@ -439,13 +513,15 @@ def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc:
             exc.details = [f"resource(s): {', '.join(named)}", *exc.details]
         status, action = "failed", "failed"
         note_default = "rolled back: the transaction failed as a whole"
-    elif getattr(exc, "before_send", False):
-        status, action, named = "not-sent", "not-sent", []
-        note_default = "the pre-read failed, so this chunk was not sent"
     elif isinstance(exc, ServerUnreachable):
         status, action = "unknown", "unknown"
         named = []
         note_default = "no answer: this chunk may or may not be committed; re-run publish (it is idempotent)"
+    elif getattr(exc, "maybe_committed", False):
+        status, action, named = "unknown", "unknown", []
+        note_default = (
+            "the server's answer is unusable: this chunk may or may not be committed; check with verify"
+        )
     elif isinstance(exc, AuthFailed):
         status, action, named = "failed", "failed", []
         note_default = "not written: authentication failed"
@@ -465,6 +541,21 @@ def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc:
             result.resources.append(
                 ResourceResult(local_ref(res), resource_key(res), "not-sent", later.index)
             )
+
+
+def _reference_mapping(
+    server_ref: dict[str, str], duplicated: dict[str, set[str]], server_copy: dict
+) -> Callable[[str], str | None]:
+    """Local ``Type/id`` -> the server reference it should be. A target the server holds twice
+    (reported as a duplicate itself) counts as matched by a reference to either copy."""
+    present = {ref["reference"] for _, ref in iter_references(server_copy)}
+
+    def mapping(local: str) -> str | None:
+        if local in server_ref:
+            return server_ref[local]
+        return next((c for c in sorted(duplicated.get(local, ())) if c in present), None)
+
+    return mapping
 
 
 def _bundle_order(resources: list[dict]) -> list[dict]:
@@ -521,7 +612,16 @@ def _read_and_compare(
         result.requests_sent = client.stats.requests_sent
         result.seconds = time.monotonic() - started
         return result
-    server_ref = {ref: f"{m[0]['resourceType']}/{m[0]['id']}" for ref, m in found.items() if len(m) == 1}
+    server_ref = {
+        ref: f"{m[0].get('resourceType')}/{m[0]['id']}"
+        for ref, m in found.items()
+        if len(m) == 1 and isinstance(m[0].get("id"), str)
+    }
+    duplicated = {
+        ref: {f"{m.get('resourceType')}/{m.get('id')}" for m in found_matches}
+        for ref, found_matches in found.items()
+        if len(found_matches) > 1
+    }
     for res in resources:
         ref = local_ref(res)
         matches = found.get(ref, [])
@@ -530,7 +630,7 @@ def _read_and_compare(
             out.action = "would-create" if mode == "dry-run" else "missing"
         elif len(matches) > 1:
             out.action = "conflict" if mode == "dry-run" else "duplicate"
-            ids = ", ".join(f"{m['resourceType']}/{m['id']}" for m in matches)
+            ids = ", ".join(f"{m.get('resourceType')}/{m.get('id')}" for m in matches)
             out.note = (
                 f"{len(matches)} server resources match {conditional_url(res)} ({ids}); a "
                 "conditional update would be rejected (HAPI-2207 in a transaction, HAPI-0988 "
@@ -538,8 +638,9 @@ def _read_and_compare(
             )
         else:
             match = matches[0]
-            out.server_id, out.version = match.get("id"), _version(match)
-            out.differences = compare(res, match, server_ref.get)
+            out.server_id = match.get("id") if isinstance(match.get("id"), str) else None
+            out.version = _version(match)
+            out.differences = compare(res, match, _reference_mapping(server_ref, duplicated, match))
             if mode == "dry-run":
                 out.action = "would-update" if out.differences else "unchanged"
             else:

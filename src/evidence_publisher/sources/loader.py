@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from evidence_publisher.errors import SourceLocation
+from evidence_publisher.sources.derivation import counts_matching_percentage
 from evidence_publisher.sources.issues import (
     CorpusFileMissing,
     DanglingReference,
@@ -188,6 +189,7 @@ def load_corpus(paths: list[Path]) -> LoadedCorpus:
         target = result.publications if isinstance(item.model, Publication) else result.recommendations
         target[mid] = item
 
+    _check_document_citations(result, issues)
     for item in result.publications.values():
         _check_publication(result, item, issues)
     for item in result.recommendations.values():
@@ -195,6 +197,29 @@ def load_corpus(paths: list[Path]) -> LoadedCorpus:
     if issues:
         raise MappingErrors(issues)
     return result
+
+
+def _check_document_citations(corpus: LoadedCorpus, issues: list[Issue]) -> None:
+    """At most one publication with a citation may stand for each corpus document, or Evidence
+    read from that document would cite an arbitrary one of them."""
+    seen: dict[str, str] = {}
+    for item in corpus.publications.values():
+        pub = item.model
+        assert isinstance(pub, Publication)
+        if pub.citation is None or not pub.in_corpus:
+            continue
+        if pub.source in seen:
+            issues.append(
+                DuplicateId(
+                    item.doc.locate(("source",)),
+                    "source",
+                    f"{pub.id!r} and {seen[pub.source]!r} both claim to be the record of document "
+                    f"{pub.source!r}",
+                    "set 'in_corpus: false' on the publication that the document only names or reports on",
+                )
+            )
+        else:
+            seen[pub.source] = pub.id
 
 
 def _load_sources(corpus: Corpus, doc: LocatedDocument, base: Path, issues: list[Issue]) -> dict[str, str]:
@@ -399,6 +424,7 @@ def _check_citation(ck: _Checker, pub: Publication) -> None:
     if not ck.source_known(src, ("citation", "source")):
         return
     qtext = ck.quotes(cit.quote, src, ("citation", "quote"))
+    ck.quotes(cit.abstract, src, ("citation", "abstract"))
     covered = {f for ext in cit.external for f in ext.fields}
     if not qtext:
         return
@@ -458,10 +484,6 @@ def _check_study(ck: _Checker, pub: Publication) -> None:
     qtext = ck.block(pop.quote, psrc, ("study", "population"))
     if "count" not in {f for e in pop.external for f in e.fields}:
         ck.number(pop.count, qtext, ("study", "population", "count"), "population count")
-    for i, ch in enumerate(pop.characteristics):
-        base = ("study", "population", "characteristics", i)
-        qtext = ck.block(ch.quote, ch.source or psrc, base)
-        ck.number(ch.value, qtext, (*base, "value"), "characteristic value")
     agents = [(("study", "intervention"), study.intervention)] + [
         (("study", "co_interventions", i), a) for i, a in enumerate(study.co_interventions)
     ]
@@ -469,12 +491,19 @@ def _check_study(ck: _Checker, pub: Publication) -> None:
         qtext = ck.block(agent.quote, agent.source or pub.source, base)
         if "dose" not in {f for e in agent.external for f in e.fields}:
             ck.text_in(agent.dose, qtext, (*base, "dose"), "dose")
+        if agent.starts is not None:
+            ck.number(agent.starts.value, qtext, (*base, "starts", "value"), "start")
     if study.enrolment is not None:
         ck.block(study.enrolment.quote, study.enrolment.source or pub.source, ("study", "enrolment"))
+    for i, note in enumerate(study.notes):
+        ck.block(note.quote, note.source or pub.source, ("study", "notes", i))
     if study.follow_up is not None:
         fu = study.follow_up
         qtext = ck.block(fu.quote, fu.source or pub.source, ("study", "follow_up"))
         ck.number(fu.mean, qtext, ("study", "follow_up", "mean"), "mean follow-up")
+        if fu.beyond is not None:
+            ck.number(fu.beyond.count, qtext, ("study", "follow_up", "beyond", "count"), "count")
+            ck.number(fu.beyond.value, qtext, ("study", "follow_up", "beyond", "value"), "duration")
         if fu.dispersion is not None:
             ck.number(
                 fu.dispersion.value,
@@ -533,7 +562,10 @@ def _check_result(
     if res.p_value is not None:
         ck.number(res.p_value.value, qtext, (*base, "p_value", "value"), "p-value")
     if res.counts is not None:
-        ck.number(res.counts.affected, qtext, (*base, "counts", "affected"), "count")
+        if res.counts.derived == "from-percentage":
+            _check_count_from_percentage(ck, i, res)
+        else:
+            ck.number(res.counts.affected, qtext, (*base, "counts", "affected"), "count")
         ck.number(res.counts.denominator, qtext, (*base, "counts", "denominator"), "denominator")
     for j, conflict in enumerate(res.conflicts):
         cbase = (*base, "conflicts", j)
@@ -542,6 +574,28 @@ def _check_result(
             ck.number(conflict.value, ctext, (*cbase, "value"), "conflicting value")
     for j, note in enumerate(res.notes):
         ck.block(note.quote, note.source or src, (*base, "notes", j))
+
+
+def _check_count_from_percentage(ck: _Checker, i: int, res: Result) -> None:
+    counts = res.counts
+    assert counts is not None and counts.denominator is not None and res.value is not None
+    matches = counts_matching_percentage(res.value, counts.denominator)
+    if matches != [counts.affected]:
+        of = f"{res.value}% of {counts.denominator}"
+        if not matches:
+            problem = f"no whole number of {counts.denominator} gives {res.value}%"
+        elif len(matches) == 1:
+            problem = f"{of} is {matches[0]}, not {counts.affected}"
+        else:
+            problem = f"{of} does not pin one count: {', '.join(map(str, matches))} all give it"
+        ck.issues.append(
+            DerivationMismatch(
+                ck.at("results", i, "counts", "affected"),
+                f"results[{i}].counts.affected",
+                problem,
+                "derive a count only where exactly one whole number gives the reported percentage",
+            )
+        )
 
 
 def _check_derivation(ck: _Checker, pub: Publication, i: int, res: Result) -> None:

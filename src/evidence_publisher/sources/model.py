@@ -141,8 +141,10 @@ class CitationSpec(_Model):
     publisher: str | None = None
     website: str | None = Field(None, description="the site a web page is published on")
     year: int | None = Field(None, ge=1800, le=2100)
-    month: str | None = None
-    published_date: FhirDate | None = None
+    month: str | None = Field(None, description="issue month as printed: Jan ... Dec")
+    published_date: FhirDate | None = Field(
+        None, description="web page: date posted; journal article: date first published online"
+    )
     volume: str | None = None
     issue: str | None = None
     pages: str | None = None
@@ -153,6 +155,7 @@ class CitationSpec(_Model):
     )
     funding: list[Funding] = Field(default_factory=list)
     errata: list[Erratum] = Field(default_factory=list)
+    abstract: Text | None = Field(None, description="the abstract, verbatim from the source document")
     relations: list[Relation] = Field(default_factory=list)
     quote: Quotes | None = Field(None, description="quotes that carry the bibliographic values")
     source: Slug | None = None
@@ -168,24 +171,24 @@ class CitationSpec(_Model):
 # ---------------------------------------------------------------------------------------------
 # publication: study
 # ---------------------------------------------------------------------------------------------
-class Characteristic(_Model):
-    description: Text
-    statistic: Literal["mean", "median", "count", "proportion"] | None = None
-    value: Number | None = None
-    unit: UcumUnit | None = None
-    source: Slug | None = None
-    quote: Quotes
-
-
 class Population(_Model):
     id: Slug
     name: Text
     description: Text
     count: int | None = Field(None, gt=0)
-    characteristics: list[Characteristic] = Field(default_factory=list)
+    condition: list[Coding] = Field(
+        default_factory=list,
+        description="codes of the condition every member has (a Group characteristic); baseline "
+        "summaries such as sex or mean age are results with a baseline_characteristic outcome",
+    )
     source: Slug | None = None
     quote: Quotes
     external: list[External] = Field(default_factory=list)
+
+
+class Offset(_Model):
+    value: Number = Field(ge=0)
+    unit: Literal["h", "d", "wk", "mo", "a"]
 
 
 class Agent(_Model):
@@ -195,6 +198,12 @@ class Agent(_Model):
     name: Text
     description: str | None = None
     dose: str | None = Field(None, description="dose exactly as reported; omit when not reported")
+    codes: list[Coding] = Field(default_factory=list, description="standard codes, checked and cited")
+    starts: Offset | None = Field(
+        None,
+        description="co-intervention: when it starts after the intervention (results measured "
+        "earlier are not affected by it)",
+    )
     source: Slug | None = None
     quote: Quotes
     external: list[External] = Field(default_factory=list)
@@ -240,11 +249,20 @@ class Dispersion(_Model):
         return self
 
 
+class FollowedBeyond(_Model):
+    """'13 patients have been followed for more than 12 months'."""
+
+    count: int = Field(gt=0)
+    value: Number = Field(gt=0)
+    unit: Literal["wk", "mo", "a"]
+
+
 class FollowUp(_Model):
     description: Text
     mean: Number | None = None
     dispersion: Dispersion | None = None
     unit: UcumUnit | None = None
+    beyond: FollowedBeyond | None = None
     source: Slug | None = None
     quote: Quotes
 
@@ -275,6 +293,7 @@ class Study(_Model):
     intervention: Agent
     co_interventions: list[Agent] = Field(default_factory=list)
     follow_up: FollowUp | None = None
+    notes: list[Note] = Field(default_factory=list, description="caveats about the design or flow")
     source: Slug | None = None
     quote: Quotes
     external: list[External] = Field(default_factory=list)
@@ -288,6 +307,14 @@ class Outcome(_Model):
     name: Text
     description: Text
     handling: Literal["continuous", "dichotomous", "ordinal", "polychotomous"]
+    codes: list[Coding] = Field(
+        default_factory=list,
+        description="standard codes (LOINC, SNOMED CT) for what is measured; cite where each code and "
+        "display was checked in a comment; leave out rather than guess",
+    )
+    baseline_characteristic: bool = Field(
+        False, description="a characteristic of the population at baseline (sex, age ...), not an outcome"
+    )
 
 
 class Timepoint(_Model):
@@ -295,6 +322,9 @@ class Timepoint(_Model):
     value: Number | None = None
     unit: Literal["h", "d", "wk", "mo", "a"] | None = None
     baseline: bool = False
+    cumulative: bool = Field(
+        False, description="'by the 12-month visit': at any time up to the value, not at that time"
+    )
 
     @model_validator(mode="after")
     def _unit(self) -> Timepoint:
@@ -324,6 +354,11 @@ class PValue(_Model):
 class Counts(_Model):
     affected: int = Field(ge=0)
     denominator: int | None = Field(None, gt=0)
+    derived: Literal["from-percentage"] | None = Field(
+        None,
+        description="'from-percentage': 'affected' is not reported; it is the only whole number of "
+        "'denominator' that gives the result's percentage 'value' at its reported precision",
+    )
 
     @model_validator(mode="after")
     def _bounded(self) -> Counts:
@@ -350,7 +385,9 @@ class Conflict(_Model):
     note: Text
 
 
-Statistic = Literal["mean", "median", "proportion", "count", "mean-change", "range", "none"]
+# "value": one determined value that summarises no sample (e.g. a maximum tolerated dose);
+# "none": no summary statistic is stated (a number without mean/median, or no number at all).
+Statistic = Literal["mean", "median", "proportion", "count", "mean-change", "range", "value", "none"]
 
 
 class Result(_Model):
@@ -371,6 +408,9 @@ class Result(_Model):
     derived: Derived | None = None
     conflicts: list[Conflict] = Field(default_factory=list)
     notes: list[Note] = Field(default_factory=list)
+    external: list[External] = Field(
+        default_factory=list, description="facts about this result found outside the corpus"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Result:
@@ -390,6 +430,11 @@ class Result(_Model):
             )
         if self.statistic == "range" and (self.dispersion is None or self.dispersion.kind != "range"):
             raise ValueError("a range result needs dispersion of kind 'range' with low and high")
+        if self.counts is not None and self.counts.derived == "from-percentage":
+            if self.statistic != "proportion" or self.unit != "%" or self.value is None:
+                raise ValueError("counts derived from a percentage need a proportion 'value' with unit '%'")
+            if self.counts.denominator is None:
+                raise ValueError("counts derived from a percentage need 'denominator'")
         return self
 
 
@@ -430,6 +475,12 @@ class Publication(_Model):
     id: Slug
     date: FhirDate
     source: Slug = Field(description="the registered document this file describes")
+    in_corpus: bool = Field(
+        True,
+        description="false when the publication is not itself its 'source' document but only "
+        "named or reported by it (a guideline a summary cites, an article a blog reports on): its "
+        "Citation then never stands for that document",
+    )
     label: Text = Field(description="short human label, e.g. 'Liang 2010'")
     citation: CitationSpec | None = Field(
         None, description="the publication's bibliographic record (omit with reported_in)"
@@ -530,11 +581,25 @@ class Recommendation(_Model):
     quote: Quotes
     strength: Rating | None = Field(None, description="only where a source states one")
     direction: Rating | None = Field(None, description="only where a source states one")
+    experimental: bool = Field(
+        False,
+        description="true for advice that must not run as a vetted rule (e.g. stated by a summary "
+        "without an identifiable guideline); CDS services skip it unless configured to serve it",
+    )
+    caution: Text | None = Field(
+        None, description="what a clinician must know before acting on it (shown on the card)"
+    )
     population: RecPopulation
     action: RecAction
     evidence: list[Text] = Field(min_length=1, description="'publication/result' ids")
     considerations: list[Consideration] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _caution(self) -> Recommendation:
+        if self.experimental and self.caution is None:
+            raise ValueError("an experimental recommendation needs 'caution' (why, and what to check)")
+        return self
 
 
 MappingFile = Annotated[Corpus | Publication | Recommendation, Field(discriminator="kind")]

@@ -1,0 +1,122 @@
+"""Safety limits on untrusted input, with their defaults and how a user raises each one.
+
+Every place where input enters (mapping YAML, ``validate`` input, ``apply --patient``, CDS request
+bodies, FHIR server responses) checks these limits, so a hostile or broken file costs bounded time
+and memory and ends in a clear error instead of a crash. A limit that stops a command names itself,
+the value it met and the flag, environment variable or config key that raises it.
+
+The value in force is, in order: what the CLI set with ``configure`` (from a flag), the environment
+variable, the default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from evidence_publisher.errors import EvidencePublisherError, ExitCode
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit: its name in messages, its default, its unit and how a user raises it."""
+
+    name: str
+    default: int
+    unit: str
+    flag: str | None  # CLI flag, or None where a config key raises it
+    env: str | None
+
+    @property
+    def how_to_raise(self) -> str:
+        ways = [w for w in (self.flag and f"{self.flag} N", self.env) if w]
+        return " or ".join(ways) if ways else "the max_body_bytes key of the service config"
+
+
+MAPPING_FILE_BYTES = Limit("mapping file size", 20 * MIB, "bytes", "--max-input-bytes", "EP_MAX_INPUT_BYTES")
+JSON_FILE_BYTES = Limit("JSON input size", 512 * MIB, "bytes", "--max-input-bytes", "EP_MAX_INPUT_BYTES")
+NESTING_DEPTH = Limit("nesting depth", 100, "levels", "--max-depth", "EP_MAX_DEPTH")
+STRING_CHARS = Limit("string length", 1 * MIB, "characters", "--max-string", "EP_MAX_STRING")
+YAML_NODES = Limit(
+    "YAML node count (after alias expansion)", 1_000_000, "nodes", "--max-yaml-nodes", "EP_MAX_YAML_NODES"
+)
+CDS_BODY_BYTES = Limit("CDS request body size", 1_000_000, "bytes", None, None)
+SERVER_RESPONSE_BYTES = Limit(
+    "server response size", 256 * MIB, "bytes", "--max-response-bytes", "EP_MAX_RESPONSE_BYTES"
+)
+
+_overrides: dict[Limit, int] = {}
+
+
+def configure(values: dict[Limit, int | None]) -> None:
+    """Set limits from CLI flags (``None`` leaves a limit as it is). Process-wide, like logging."""
+    for limit, value in values.items():
+        if value is not None:
+            if value < 1:
+                raise ValueError(f"{limit.flag or limit.name} must be at least 1, got {value}")
+            _overrides[limit] = value
+
+
+def reset() -> None:
+    """Forget the CLI overrides (tests)."""
+    _overrides.clear()
+
+
+def current(limit: Limit) -> int:
+    """The value in force for ``limit``."""
+    if limit in _overrides:
+        return _overrides[limit]
+    raw = os.environ.get(limit.env) if limit.env else None
+    if raw:
+        try:
+            value = int(raw.replace("_", ""))
+        except ValueError:
+            raise InvalidLimitError(f"{limit.env}={raw!r} is not a whole number") from None
+        if value >= 1:
+            return value
+        raise InvalidLimitError(f"{limit.env}={raw!r} must be at least 1")
+    return limit.default
+
+
+class InvalidLimitError(EvidencePublisherError):
+    """A limit was set to something that is not a positive whole number."""
+
+    exit_code = ExitCode.USAGE
+
+
+class InputLimitError(EvidencePublisherError):
+    """An input exceeds a safety limit; the message names the limit and how to raise it."""
+
+    exit_code = ExitCode.INPUT_LIMIT
+
+    def __init__(self, where: str, limit: Limit, found: str, allowed: int | None = None) -> None:
+        allowed = current(limit) if allowed is None else allowed
+        super().__init__(
+            f"{where}: {found}, over the {limit.name} limit of {allowed:,} {limit.unit}",
+            details=[f"if the input is genuine, raise the limit with {limit.how_to_raise}"],
+        )
+        self.where = where
+        self.limit = limit
+        self.allowed = allowed
+
+
+def json_depth(value: object, limit: int) -> int:
+    """Depth of nested lists/dicts in ``value`` (iterative; stops as soon as ``limit`` is passed)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
