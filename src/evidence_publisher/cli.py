@@ -129,10 +129,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     expand_paths(args.paths)  # fail on a missing path before loading any definitions
     validator = Validator.from_cache(progress=lambda msg: err.print(msg, markup=False))
     report = validator.validate_files(args.paths)
+    for note in report.notes:
+        err.print(f"note: {note}", markup=False)
     if args.format == "json":
         doc = {
             "errors": report.error_count,
             "warnings": report.warning_count,
+            "notes": report.notes,
             "outcomes": [
                 {"source": src, "resource": resource_label(res), "outcome": oo}
                 for (res, oo), src in zip(report.outcomes, report.sources, strict=True)

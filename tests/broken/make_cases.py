@@ -134,6 +134,13 @@ CASES: dict[str, tuple[str, str, str] | str] = {
 """,
         BASE,
     ),
+    "wrong-type-boolean-value": ("    value: 3.2\n", "    value: yes\n", BASE),
+    "wrong-type-number-for-text": ('  volume: "69"\n', "  volume: 69\n", BASE),
+    "octal-looking-number": ("    participants: 13\n", "    participants: 013\n", BASE),
+    "number-with-other-digits": ("    value: 3.2\n", "    value: 3.20\n", BASE),
+    "impossible-date": ('date: "2026-11-22"\n', "date: 2026-13-45\n", BASE),
+    "impossible-day": ('date: "2026-11-22"\n', 'date: "2026-02-29"\n', BASE),
+    "control-character-escape": ("    description: Relapses.\n", '    description: "Relapses.\\0"\n', BASE),
 }
 
 

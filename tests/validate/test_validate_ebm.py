@@ -262,3 +262,46 @@ def test_validate_resource_on_a_bundle_includes_entry_rules(validator):
     outcome = validator.validate_resource(fx.bundle(ev=ev))
     found = {(rule_of(i), i["expression"][0]) for i in outcome["issue"]}
     assert ("ebm-sse-synthesis", "Bundle.entry[0].resource.synthesisType") in found
+
+
+def _justification(components: list[dict]) -> dict:
+    fevir = "https://fevir.net/resources/CodeSystem/179423"
+    return {
+        "resourceType": "ArtifactAssessment",
+        "meta": {"profile": ["http://hl7.org/fhir/uv/ebm/StructureDefinition/recommendation-justification"]},
+        "artifactReference": {"reference": "Composition/x"},
+        "content": [
+            {
+                "informationType": "container",
+                "type": {"coding": [{"system": fevir, "code": "recommendation-specification"}]},
+                "component": components,
+            }
+        ],
+    }
+
+
+def test_recommendation_specification_components_need_a_slice_type(validator):
+    fevir = "https://fevir.net/resources/CodeSystem/179423"
+    typed = {
+        "informationType": "comment",
+        "type": {"coding": [{"system": fevir, "code": "discussion"}]},
+        "summary": "why",
+    }
+    untyped = {"informationType": "comment", "summary": "why"}
+
+    def rj_errors(components):
+        outcome = validator.validate_resource(_justification(components))
+        return [
+            (rule_of(i), i["expression"][0]) for i in outcome["issue"] if rule_of(i) == "ebm-rj-component"
+        ]
+
+    assert rj_errors([typed]) == []
+    assert rj_errors([typed, untyped]) == [
+        ("ebm-rj-component", "ArtifactAssessment.content[0].component[1].type")
+    ]
+    other = {**typed, "type": {"coding": [{"system": fevir, "code": "evidence"}]}}
+    assert rj_errors([other]) == [("ebm-rj-component", "ArtifactAssessment.content[0].component[0].type")]
+    rated = {**typed, "informationType": "rating"}
+    assert rj_errors([rated]) == [
+        ("ebm-rj-component", "ArtifactAssessment.content[0].component[0].informationType")
+    ]

@@ -138,3 +138,43 @@ def test_unknown_modifier_extension_is_an_error(validator):
     res = _basic({"url": "http://example.org/x", "valueString": "y"})
     res["modifierExtension"] = res.pop("extension")
     assert ("extension-unknown", "Basic.modifierExtension[0].url") in _errs(validator, res)
+
+
+ARTIFACT_STATUS = "http://hl7.org/fhir/StructureDefinition/artifact-status"  # isModifier, in R5's registry
+IS_SELECTIVE = "http://hl7.org/fhir/StructureDefinition/cqf-isSelective"  # only in the ballot package
+
+
+def _group(**extra) -> dict:
+    text = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'}
+    return {"resourceType": "Group", "text": text, "type": "person", "membership": "definitional", **extra}
+
+
+def _issues(v, res) -> set[tuple[str, str, str]]:
+    return {
+        (i["severity"], rule_of(i), i["expression"][0])
+        for i in v.validate_resource(res)["issue"]
+        if i["severity"] != "information"
+    }
+
+
+def test_modifier_extension_placement(validator):
+    status = {"url": ARTIFACT_STATUS, "valueCode": "active"}
+    assert _issues(validator, _group(modifierExtension=[status])) == set()
+    misplaced = _issues(validator, _group(extension=[status]))
+    assert ("error", "extension-modifier", "Group.extension[0]") in misplaced
+    plain = {"url": "http://hl7.org/fhir/StructureDefinition/artifact-version", "valueString": "1"}
+    assert ("error", "extension-modifier", "Group.modifierExtension[0]") in _issues(
+        validator, _group(modifierExtension=[plain])
+    )
+
+
+def test_extension_defined_only_in_a_ballot_is_a_warning(validator):
+    """cqf-isSelective (DataRequirement only, boolean) is defined by 5.3.0-ballot-tc1 alone."""
+    wrong = {"url": IS_SELECTIVE, "valueString": "yes"}
+    issues = _issues(validator, _group(extension=[wrong]))
+    assert ("warning", "extension-context", "Group.extension[0]") in issues
+    assert not [i for i in issues if i[0] == "error"]
+    released = {"url": ARTIFACT_STATUS, "valueString": "active"}  # in R5's registry: still an error
+    assert ("error", "extension-modifier", "Group.extension[0]") in _issues(
+        validator, _group(extension=[released])
+    )

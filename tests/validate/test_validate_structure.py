@@ -198,6 +198,9 @@ def test_installed_core_profile_in_meta_profile_is_checked(validator, examples_d
     from evidence_publisher.jsonio import load_file
 
     pd = load_file(examples_dir / "PlanDefinition-example-cardiology-os.json")
+    # its two dangling '#...' canonicals are a known defect of the example (test_validate_conformance)
+    next(c for c in pd["contained"] if c["resourceType"] == "Questionnaire")["item"][0].pop("answerValueSet")
+    pd["action"][0]["action"][1]["action"][1]["action"][2].pop("definitionCanonical")
     pd["meta"] = {"profile": ["http://hl7.org/fhir/StructureDefinition/shareableplandefinition"]}
     assert not _errs(validator, pd)
     pd.pop("version", None)

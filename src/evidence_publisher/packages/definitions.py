@@ -6,10 +6,13 @@ time it is asked for and then kept. Earlier packages win when a URL is defined t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from evidence_publisher import jsonio
 from evidence_publisher.packages.cache import InstalledPackage
+from evidence_publisher.packages.spec import is_prerelease
 
 FHIR_SD_BASE = "http://hl7.org/fhir/StructureDefinition/"
 
@@ -25,6 +28,7 @@ class Definitions:
         self.packages: list[InstalledPackage] = list(packages)
         self._by_url: dict[str, list[_Candidate]] | None = None
         self._by_type: dict[str, list[_Candidate]] | None = None
+        self._released: frozenset[str] | None = None
 
     def _build(self) -> None:
         by_url: dict[str, list[_Candidate]] = {}
@@ -119,6 +123,29 @@ class Definitions:
         assert self._by_type is not None
         for pkg, entry in self._by_type.get(resource_type, []):
             yield pkg.load(entry["filename"])
+
+    def released_extension_urls(self) -> frozenset[str]:
+        """Extension URLs that a released package vouches for: those the R5 core package's
+        extension registry links (``other/spec.internals``, written when R5 was published) and
+        those defined by any installed package whose version is not a pre-release."""
+        if self._released is None:
+            urls: set[str] = set()
+            for pkg in self.packages:
+                if is_prerelease(pkg.version):
+                    continue
+                internals = pkg.path / "other" / "spec.internals"
+                if pkg.name.startswith("hl7.fhir.r5.core") and internals.is_file():
+                    with contextlib.suppress(OSError, ValueError):
+                        paths = jsonio.loads(internals.read_bytes().removeprefix(b"\xef\xbb\xbf")).get(
+                            "paths"
+                        )
+                        if isinstance(paths, dict):
+                            urls.update(u for u, page in paths.items() if "/extensions/" in str(page))
+                for entry in pkg.index:
+                    if entry.get("type") == "Extension" and isinstance(entry.get("url"), str):
+                        urls.add(entry["url"])
+            self._released = frozenset(urls)
+        return self._released
 
     def package_of(self, url: str) -> InstalledPackage | None:
         """The package that defines ``url`` (the one ``by_url`` reads from)."""

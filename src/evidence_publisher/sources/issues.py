@@ -26,16 +26,21 @@ class Issue:
     field: str
     problem: str
     fix: str
+    # problems this one causes elsewhere (e.g. references into a file that could not be read),
+    # listed under it instead of as issues of their own
+    consequences: tuple[str, ...] = ()
     code: ClassVar[str] = "mapping-error"
     fidelity: ClassVar[bool] = False
+    root_cause: ClassVar[bool] = False  # a file that could not be read at all: listed first
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
         field = f"{self.field}: " if self.field else ""
-        return f"{where}{field}{self.problem} [{self.code}] (fix: {self.fix})"
+        text = f"{where}{field}{self.problem} [{self.code}] (fix: {self.fix})"
+        return "\n".join([text, *(f"    consequence: {c}" for c in self.consequences)])
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "code": self.code,
             "file": self.location.file,
             "line": self.location.line,
@@ -44,10 +49,36 @@ class Issue:
             "problem": self.problem,
             "fix": self.fix,
         }
+        if self.consequences:
+            out["consequences"] = list(self.consequences)
+        return out
 
 
 class YamlSyntax(Issue):
     code = "yaml-syntax"
+    root_cause = True
+
+
+class UnreadableFile(Issue):
+    code = "unreadable-file"
+    root_cause = True
+
+
+class NotUtf8(Issue):
+    code = "encoding"
+    root_cause = True
+
+
+class ControlCharacter(Issue):
+    code = "control-character"
+    root_cause = True
+
+
+class InputLimit(Issue):
+    """The file exceeds a safety limit (size, nesting, node count, string length)."""
+
+    code = "input-limit"
+    root_cause = True
 
 
 class DuplicateKey(Issue):
@@ -110,18 +141,64 @@ class UnsupportedClaim(Issue):
     fidelity = True
 
 
+@dataclass(frozen=True)
+class MoreProblems(Issue):
+    """Stands for the problems of a file beyond the first ``MAX_PER_FILE`` (they are not listed)."""
+
+    hidden: int = 0
+    code: ClassVar[str] = "more-problems"
+
+    @classmethod
+    def of(cls, location: SourceLocation, hidden: int, fidelity: bool = False) -> MoreProblems:
+        kind = MoreFidelityProblems if fidelity else MoreProblems
+        return kind(
+            location,
+            "",
+            f"and {hidden:,} more problems in {location.file} (not listed)",
+            "fix the problems above first; the same mistake is often repeated",
+            hidden=hidden,
+        )
+
+
+class MoreFidelityProblems(MoreProblems):
+    fidelity = True
+
+
+MAX_PER_FILE = 100
+
+
+def cap_per_file(issues: list[Issue], limit: int = MAX_PER_FILE) -> list[Issue]:
+    """At most ``limit`` issues per file (root causes first), then one line saying how many more."""
+    by_file: dict[str, list[Issue]] = {}
+    for issue in sorted(issues, key=lambda i: (not i.root_cause, i.location, i.field, i.code)):
+        by_file.setdefault(issue.location.file, []).append(issue)
+    out: list[Issue] = []
+    for found in by_file.values():
+        listed = [i for i in found if not isinstance(i, MoreProblems)]
+        summaries = [i for i in found if isinstance(i, MoreProblems)]
+        hidden = sum(i.hidden for i in summaries) + max(len(listed) - limit, 0)
+        out.extend(listed[:limit])
+        if hidden:
+            fidelity = all(i.fidelity for i in listed[limit:]) and not summaries
+            out.append(MoreProblems.of((listed or found)[-1].location, hidden, fidelity))
+    return out
+
+
 class MappingErrors(EvidencePublisherError):
     """One or more mapping files are invalid; nothing was written."""
 
     exit_code = ExitCode.INVALID_MAPPING
 
     def __init__(self, issues: list[Issue]) -> None:
-        ordered = sorted(issues, key=lambda i: (i.location, i.field, i.code))
+        # files that could not be read at all come first: later problems may follow from them
+        ordered = sorted(issues, key=lambda i: (not i.root_cause, i.location, i.field, i.code))
         noun = "problem" if len(ordered) == 1 else "problems"
         super().__init__(
             f"{len(ordered)} {noun} in the mapping files; nothing was written",
             details=[str(i) for i in ordered],
         )
         self.issues = ordered
-        if ordered and all(i.fidelity for i in ordered):
+        if any(isinstance(i, InputLimit) for i in ordered):
+            self.exit_code = ExitCode.INPUT_LIMIT
+        elif ordered and all(i.fidelity for i in ordered):
             self.exit_code = ExitCode.FIDELITY

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +25,8 @@ from evidence_publisher.sources.issues import (
     NumberNotInQuote,
     QuoteNotFound,
     SourceFileMissing,
+    UnreadableFile,
+    cap_per_file,
     field_name,
 )
 from evidence_publisher.sources.model import (
@@ -38,8 +43,10 @@ from evidence_publisher.sources.quotes import (
     evaluate_formula,
     number_occurs,
     quote_occurs,
+    written_differently,
 )
 from evidence_publisher.sources.schema_errors import issues_from_validation
+from evidence_publisher.sources.textfile import FileProblem, read_text
 from evidence_publisher.sources.yamlload import LocatedDocument, load_located
 
 _ADAPTER: TypeAdapter = TypeAdapter(MappingFile)
@@ -54,6 +61,28 @@ class Loaded:
     model: Corpus | Publication | Recommendation
 
 
+@dataclass(frozen=True)
+class LoadProgress:
+    """Where loading stands: handed to the ``progress`` callback of ``load_corpus``.
+
+    ``bytes_done`` is estimated inside a file from the characters parsed so far.
+    """
+
+    file: str
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+
+
+@dataclass
+class _Broken:
+    """A mapping file that could not be read or validated, and the references into it."""
+
+    file: str
+    references: list[str] = field(default_factory=list)
+
+
 @dataclass
 class LoadedCorpus:
     corpus: Corpus
@@ -61,12 +90,25 @@ class LoadedCorpus:
     source_texts: dict[str, str]
     publications: dict[str, Loaded] = field(default_factory=dict)
     recommendations: dict[str, Loaded] = field(default_factory=dict)
-    # ids of files that exist but failed to validate: references to them are not reported as
-    # dangling, since the file's own errors already explain the problem
-    broken_ids: set[str] = field(default_factory=set)
+    # ids of files that exist but failed to parse or validate: references to them are not
+    # reported as dangling (the file's own errors explain the problem); they are listed as
+    # consequences under that file's first error instead
+    broken_ids: dict[str, _Broken] = field(default_factory=dict)
+    _result_index: dict[str, dict[str, Result]] = field(default_factory=dict, repr=False)
 
-    def missing_publication(self, pub_id: str | None) -> bool:
-        return pub_id not in self.publications and pub_id not in self.broken_ids
+    def missing_publication(self, pub_id: str | None, at: SourceLocation, fld: str) -> bool:
+        """True when ``pub_id`` names no publication (a reference into a broken file is noted)."""
+        if pub_id in self.publications:
+            return False
+        return not self.into_broken(str(pub_id), at, fld)
+
+    def into_broken(self, ref: str, at: SourceLocation, fld: str) -> bool:
+        """True (and noted) when ``ref`` ('pub' or 'pub/result') points into a broken file."""
+        broken = self.broken_ids.get(ref.partition("/")[0])
+        if broken is None:
+            return False
+        broken.references.append(f"{at}: {fld}: {ref!r} is not checked until this file loads")
+        return True
 
     @property
     def file_count(self) -> int:
@@ -82,10 +124,13 @@ class LoadedCorpus:
             return None
         pub = loaded.model
         assert isinstance(pub, Publication)
-        for res in pub.results:
-            if res.id == result_id:
-                return pub, res
-        return None
+        index = self._result_index.get(pub_id)
+        if index is None:  # built once per publication: derived results look inputs up often
+            index = self._result_index[pub_id] = {}
+            for res in pub.results:
+                index.setdefault(res.id, res)
+        found = index.get(result_id)
+        return (pub, found) if found is not None else None
 
 
 def _display(path: Path) -> str:
@@ -101,9 +146,19 @@ def collect_files(paths: list[Path]) -> tuple[list[Path], list[Issue]]:
     issues: list[Issue] = []
     for p in paths:
         if p.is_dir():
-            files.extend(sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml")))
-        elif p.is_file():
-            files.append(p)
+            try:
+                files.extend(sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml")))
+            except OSError as exc:
+                issues.append(
+                    UnreadableFile(
+                        SourceLocation(_display(p)),
+                        "",
+                        f"the mappings directory cannot be listed: {exc.strerror or exc}",
+                        "make it readable",
+                    )
+                )
+        elif p.exists() or p.is_symlink():
+            files.append(p)  # reading it says what is wrong with a link or a non-file
         else:
             issues.append(
                 CorpusFileMissing(
@@ -122,15 +177,68 @@ def collect_files(paths: list[Path]) -> tuple[list[Path], list[Issue]]:
     return unique, issues
 
 
-def load_corpus(paths: list[Path]) -> LoadedCorpus:
-    """Parse, validate and cross-check mapping files; raise MappingErrors listing every problem."""
+_TOP_ID = re.compile(r"^id:[ \t]*[\"']?([a-z0-9][a-z0-9-]*)", re.MULTILINE)
+
+
+def _guess_ids(path: Path) -> set[str]:
+    """Ids a file that failed to parse probably defines: its top-level ``id:`` and its stem."""
+    ids = {path.stem}
+    try:
+        if not path.is_file():
+            return ids  # never open a FIFO or a device: it could block
+        with path.open("rb") as fh:
+            head = fh.read(64 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return ids
+    ids.update(_TOP_ID.findall(head))
+    return ids
+
+
+def _file_sizes(files: list[Path]) -> list[int]:
+    sizes = []
+    for f in files:
+        try:
+            sizes.append(f.stat().st_size)
+        except OSError:
+            sizes.append(0)
+    return sizes
+
+
+def _within_file(
+    progress: Callable[[LoadProgress], None], at: LoadProgress, size: int
+) -> Callable[[int, int], None]:
+    """Turn the parser's characters-done into bytes-done of the whole load (an estimate)."""
+
+    def on_chars(chars: int, of: int) -> None:
+        progress(dataclasses.replace(at, bytes_done=at.bytes_done + size * chars // max(of, 1)))
+
+    return on_chars
+
+
+def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | None = None) -> LoadedCorpus:
+    """Parse, validate and cross-check mapping files; raise MappingErrors listing every problem.
+
+    ``progress`` (optional) is called before each file, now and then inside a large file, and
+    once at the end.
+    """
     files, issues = collect_files(paths)
     loaded: list[Loaded] = []
-    broken_ids: set[str] = set()
-    for path in files:
-        doc, parse_issues = load_located(path, _display(path))
+    broken: dict[str, _Broken] = {}
+    sizes = _file_sizes(files)
+    total = sum(sizes)
+    done = 0
+    for n, (path, size) in enumerate(zip(files, sizes, strict=True)):
+        display = _display(path)
+        on_chars = None
+        if progress is not None:
+            progress(LoadProgress(display, n, len(files), done, total))
+            on_chars = _within_file(progress, LoadProgress(display, n, len(files), done, total), size)
+        doc, parse_issues = load_located(path, display, on_chars)
+        done += size
         issues.extend(parse_issues)
         if doc is None:
+            for ident in _guess_ids(path):
+                broken.setdefault(ident, _Broken(display))
             continue
         kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
         try:
@@ -138,9 +246,11 @@ def load_corpus(paths: list[Path]) -> LoadedCorpus:
         except ValidationError as exc:
             issues.extend(issues_from_validation(doc, str(kind), exc))
             if isinstance(doc.data, dict) and isinstance(doc.data.get("id"), str):
-                broken_ids.add(doc.data["id"])
+                broken.setdefault(doc.data["id"], _Broken(display))
             continue
         loaded.append(Loaded(doc, model))
+    if progress is not None:
+        progress(LoadProgress("", len(files), len(files), total, total))
 
     corpora = [x for x in loaded if isinstance(x.model, Corpus)]
     if not corpora:
@@ -154,7 +264,7 @@ def load_corpus(paths: list[Path]) -> LoadedCorpus:
                     f"add {CORPUS_FILE} with base_url, version and the source register",
                 )
             )
-        raise MappingErrors(issues)
+        raise MappingErrors(cap_per_file(issues))
     for extra in corpora[1:]:
         issues.append(
             DuplicateId(
@@ -168,7 +278,7 @@ def load_corpus(paths: list[Path]) -> LoadedCorpus:
     corpus = corpus_loaded.model
     assert isinstance(corpus, Corpus)
     texts = _load_sources(corpus, corpus_loaded.doc, Path(files[0]).parent, issues)
-    result = LoadedCorpus(corpus, corpus_loaded.doc, texts, broken_ids=broken_ids)
+    result = LoadedCorpus(corpus, corpus_loaded.doc, texts, broken_ids=broken)
 
     seen_ids: dict[str, LocatedDocument] = {}
     for item in loaded:
@@ -195,8 +305,25 @@ def load_corpus(paths: list[Path]) -> LoadedCorpus:
     for item in result.recommendations.values():
         _check_recommendation(result, item, issues)
     if issues:
-        raise MappingErrors(issues)
+        raise MappingErrors(cap_per_file(_fold_consequences(issues, broken)))
     return result
+
+
+def _fold_consequences(issues: list[Issue], broken: dict[str, _Broken]) -> list[Issue]:
+    """Attach the references into each broken file to that file's first (root-cause) issue."""
+    by_file: dict[str, list[str]] = {}
+    for b in broken.values():
+        by_file.setdefault(b.file, []).extend(b.references)
+    out = list(issues)
+    for file, refs in by_file.items():
+        if not refs:
+            continue
+        own = [i for i, issue in enumerate(out) if issue.location.file == file]
+        if not own:
+            continue
+        first = min(own, key=lambda i: (not out[i].root_cause, out[i].location, out[i].field))
+        out[first] = dataclasses.replace(out[first], consequences=(*out[first].consequences, *sorted(refs)))
+    return out
 
 
 def _check_document_citations(corpus: LoadedCorpus, issues: list[Issue]) -> None:
@@ -239,7 +366,7 @@ def _load_sources(corpus: Corpus, doc: LocatedDocument, base: Path, issues: list
             continue
         seen.add(src.id)
         path = src_dir / src.file
-        if not path.is_file():
+        if not path.exists() and not path.is_symlink():
             issues.append(
                 SourceFileMissing(
                     doc.locate(("sources", i, "file")),
@@ -249,7 +376,11 @@ def _load_sources(corpus: Corpus, doc: LocatedDocument, base: Path, issues: list
                 )
             )
             continue
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = read_text(path, _display(path), "source document")
+        except FileProblem as problem:
+            issues.append(problem.issue)
+            continue
         texts[src.id] = text
         title_text = src.title_quote or src.title
         if not quote_occurs(title_text, text):
@@ -328,15 +459,17 @@ class _Checker:
         if value is None or not quote_text:
             return
         if not number_occurs(value, quote_text):
-            self.issues.append(
-                NumberNotInQuote(
-                    self.at(*path),
-                    field_name(path),
-                    f"{what} {value} does not occur in the quote",
+            written = written_differently(value, quote_text)
+            if written is not None:
+                problem = f"{what} {value} is written {written!r} in the quote (other digits)"
+                fix = f"write the number exactly as the source does: {written}"
+            else:
+                problem = f"{what} {value} does not occur in the quote"
+                fix = (
                     "quote the sentence that states this number, or mark the value as derived "
-                    "with its formula",
+                    "with its formula"
                 )
-            )
+            self.issues.append(NumberNotInQuote(self.at(*path), field_name(path), problem, fix))
 
     def text_in(self, value: str | None, quote_text: str, path: tuple, what: str) -> None:
         if value is None or not quote_text:
@@ -353,6 +486,13 @@ class _Checker:
             )
 
 
+def _some(ids: object, n: int = 12) -> str:
+    """Sorted ids, at most ``n`` of them (a fix line must stay readable)."""
+    names = sorted(ids)  # type: ignore[call-overload]
+    more = f" (and {len(names) - n} more)" if len(names) > n else ""
+    return ", ".join(names[:n]) + more
+
+
 def _short(text: str, n: int = 70) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -365,13 +505,13 @@ def _check_publication(corpus: LoadedCorpus, item: Loaded, issues: list[Issue]) 
         return
     if pub.citation is not None:
         _check_citation(ck, pub)
-    elif corpus.missing_publication(pub.reported_in):
+    elif corpus.missing_publication(pub.reported_in, ck.at("reported_in"), "reported_in"):
         issues.append(
             DanglingReference(
                 ck.at("reported_in"),
                 "reported_in",
                 f"publication {pub.reported_in!r} is not defined by any mapping file",
-                f"use one of: {', '.join(sorted(corpus.publications))}",
+                f"use one of: {_some(corpus.publications)}",
             )
         )
     if pub.study is not None:
@@ -390,7 +530,7 @@ def _check_publication(corpus: LoadedCorpus, item: Loaded, issues: list[Issue]) 
                         ck.at("certainty", i, "results", j),
                         f"certainty[{i}].results[{j}]",
                         f"result {rid!r} is not defined in this file",
-                        f"use one of: {', '.join(sorted(result_ids))}",
+                        f"use one of: {_some(result_ids)}",
                     )
                 )
         ck.block(cert.quote, cert.source or pub.source, ("certainty", i))
@@ -452,13 +592,14 @@ def _check_citation(ck: _Checker, pub: Publication) -> None:
         for i, err in enumerate(cit.errata):
             ck.text_in(err.citation, qtext, ("citation", "errata", i, "citation"), "erratum")
     for i, rel in enumerate(cit.relations):
-        if ck.corpus.missing_publication(rel.target):
+        at = ck.at("citation", "relations", i, "target")
+        if ck.corpus.missing_publication(rel.target, at, f"citation.relations[{i}].target"):
             ck.issues.append(
                 DanglingReference(
                     ck.at("citation", "relations", i, "target"),
                     f"citation.relations[{i}].target",
                     f"publication {rel.target!r} is not defined by any mapping file",
-                    f"use one of: {', '.join(sorted(ck.corpus.publications))}",
+                    f"use one of: {_some(ck.corpus.publications)}",
                 )
             )
     for i, ext in enumerate(cit.external):
@@ -528,7 +669,7 @@ def _check_result(
                 ck.at(*base, "outcome"),
                 f"results[{i}].outcome",
                 f"outcome {res.outcome!r} is not defined in this file",
-                f"define it under 'outcomes' or use one of: {', '.join(sorted(outcome_ids))}",
+                f"define it under 'outcomes' or use one of: {_some(outcome_ids)}",
             )
         )
     if res.population is not None and res.population not in population_ids:
@@ -537,7 +678,7 @@ def _check_result(
                 ck.at(*base, "population"),
                 f"results[{i}].population",
                 f"population {res.population!r} is not this study's population",
-                f"use {', '.join(sorted(population_ids))} or leave it out",
+                f"use {_some(population_ids)} or leave it out",
             )
         )
     src = res.source or pub.source
@@ -606,7 +747,9 @@ def _check_derivation(ck: _Checker, pub: Publication, i: int, res: Result) -> No
     for name, ref in derived.inputs.items():
         full = ref if "/" in ref else f"{pub.id}/{ref}"
         found = ck.corpus.result(full)
-        if found is None and full.partition("/")[0] in ck.corpus.broken_ids:
+        if found is None and ck.corpus.into_broken(
+            full, ck.at(*base, "inputs", name), f"results[{i}].derived.inputs.{name}"
+        ):
             return
         if found is None or found[1].value is None:
             ck.issues.append(
@@ -650,13 +793,13 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
     ck = _Checker(corpus, item, issues)
     if not ck.source_known(rec.source, ("source",)):
         return
-    if corpus.missing_publication(rec.stated_in):
+    if corpus.missing_publication(rec.stated_in, ck.at("stated_in"), "stated_in"):
         issues.append(
             DanglingReference(
                 ck.at("stated_in"),
                 "stated_in",
                 f"publication {rec.stated_in!r} is not defined by any mapping file",
-                f"use one of: {', '.join(sorted(corpus.publications))}",
+                f"use one of: {_some(corpus.publications)}",
             )
         )
     ck.quotes(rec.quote, rec.source, ("quote",))
@@ -671,7 +814,7 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
         ck.block(crit.quote, crit.source or psrc, ("population", "criteria", i))
     ck.block(rec.action.quote, rec.action.source or rec.source, ("action",))
     for i, ref in enumerate(rec.evidence):
-        if corpus.result(ref) is None and ref.partition("/")[0] not in corpus.broken_ids:
+        if corpus.result(ref) is None and not corpus.into_broken(ref, ck.at("evidence", i), f"evidence[{i}]"):
             issues.append(
                 DanglingReference(
                     ck.at("evidence", i),
@@ -683,13 +826,14 @@ def _check_recommendation(corpus: LoadedCorpus, item: Loaded, issues: list[Issue
     for i, cons in enumerate(rec.considerations):
         ck.block(cons.quote, cons.source or rec.source, ("considerations", i))
     for i, claim in enumerate(rec.claims):
-        if corpus.missing_publication(claim.publication):
+        at = ck.at("claims", i, "publication")
+        if corpus.missing_publication(claim.publication, at, f"claims[{i}].publication"):
             issues.append(
                 DanglingReference(
                     ck.at("claims", i, "publication"),
                     f"claims[{i}].publication",
                     f"publication {claim.publication!r} is not defined by any mapping file",
-                    f"use one of: {', '.join(sorted(corpus.publications))}",
+                    f"use one of: {_some(corpus.publications)}",
                 )
             )
         ck.block(claim.quote, claim.source or rec.source, ("claims", i))

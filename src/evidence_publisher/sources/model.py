@@ -7,20 +7,39 @@ Every number a curator writes traces to a verbatim ``quote`` from a registered s
 
 from __future__ import annotations
 
+import calendar
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Slug = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,50}[a-z0-9])?$"),
     Field(description="local id: lower-case letters, digits and '-', at most 52 characters"),
 ]
+_DATE_FORM = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
+
+
+def _real_date(value: str) -> str:
+    """A date of the right form must also exist on the calendar (no month 13, no 30 February)."""
+    parts = [int(p) for p in value.split("-")]
+    if len(parts) >= 2 and not 1 <= parts[1] <= 12:
+        raise ValueError(f"{value!r} is not a real date: month {parts[1]} does not exist")
+    if len(parts) == 3:
+        last = calendar.monthrange(parts[0], parts[1])[1]
+        if not 1 <= parts[2] <= last:
+            raise ValueError(
+                f"{value!r} is not a real date: {calendar.month_name[parts[1]]} {parts[0]} has {last} days"
+            )
+    return value
+
+
 FhirDate = Annotated[
     str,
-    StringConstraints(pattern=r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"),
-    Field(description="YYYY, YYYY-MM or YYYY-MM-DD"),
+    StringConstraints(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$"),
+    AfterValidator(_real_date),
+    Field(description="YYYY, YYYY-MM or YYYY-MM-DD", json_schema_extra={"pattern": _DATE_FORM}),
 ]
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
 Number = Decimal | int
@@ -36,7 +55,8 @@ UcumUnit = Annotated[
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no coercion, so `value: yes` (a YAML boolean) is a type error, never the number 1
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,7 +249,7 @@ class Dispersion(_Model):
     value: Number | None = None
     low: Number | None = None
     high: Number | None = None
-    level: Decimal | None = Field(None, gt=0, lt=1)
+    level: Number | None = Field(None, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _shape(self) -> Dispersion:
@@ -340,7 +360,7 @@ class Timepoint(_Model):
 
 class PValue(_Model):
     comparator: Literal["<", "<=", "=", ">", ">="] = "="
-    value: Decimal
+    value: Number
     compared_with: Text = Field(description="what the test compares with, e.g. 'baseline'")
     test: str | None = None
 

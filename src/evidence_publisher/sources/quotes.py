@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 _WS = re.compile(r"\s+")
-_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?")
+# A number as written: an optional sign (only where a minus can stand: after a space, a bracket or
+# "=", never inside "12-15" or "+/-3"), digits with optional thousands commas (exactly three digits
+# per group), an optional decimal part, and an optional power of ten ("x 10^6", "×10⁶", "e-3").
+_NUMBER = re.compile(
+    r"(?<![\w.])"
+    r"(?:(?<![^\s(\[=:;,<>])(?P<sign>[-\u2212]))?"
+    r"(?P<int>\d{1,3}(?:,\d{3})+(?!\d)|\d+)"
+    r"(?P<frac>\.\d+)?"
+    r"(?:\s?[x×*·]\s?10(?:\^|\*\*)\s?(?P<exp>[-+\u2212]?\d+)"
+    r"|\s?[x×*·]\s?10(?P<sup>[⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)"
+    r"|[eE](?P<e>[-+]?\d+)(?!\w))?"
+)
+_SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
 _WORDS = {
     "zero": 0,
     "no": 0,
@@ -41,27 +54,54 @@ def normalise(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
+@functools.lru_cache(maxsize=32)
+def _normalised(text: str, ignore_case: bool) -> str:
+    """Source documents are normalised once, not once per quote."""
+    out = normalise(text)
+    return out.casefold() if ignore_case else out
+
+
 def quote_occurs(quote: str, source_text: str, *, ignore_case: bool = False) -> bool:
-    q, s = normalise(quote), normalise(source_text)
+    q = normalise(quote)
     if ignore_case:
-        q, s = q.casefold(), s.casefold()
-    return q in s
+        q = q.casefold()
+    return q in _normalised(source_text, ignore_case)
 
 
-def numbers_in(text: str) -> set[Decimal]:
-    """Every number written in ``text``, digits ('2,538', '17.2') and words ('eight')."""
-    found: set[Decimal] = set()
-    for match in _NUMBER.finditer(text):
-        digits = match.group(1).replace(",", "") + (match.group(2) or "")
-        found.add(Decimal(digits))
-    for match in _WORD_RE.finditer(text):
-        found.add(Decimal(_WORDS[match.group(1).lower()]))
+@functools.lru_cache(maxsize=256)
+def numbers_in(text: str) -> dict[tuple, str]:
+    """Every number written in ``text``, keyed by its decimal text, with the text as written.
+
+    The result is cached (a quote is checked for several numbers): do not modify it.
+    The key is ``Decimal.as_tuple()``: sign, digits and exponent, so 3.2 and 3.20 are different
+    numbers and 858.0 is not 858. Thousands commas are dropped ('2,538' is 2538). A number with a
+    power of ten ('3.0 × 10^6') gives two: the mantissa as written (3.0, for a value whose unit
+    carries the power) and the whole (3.0E+6). Small numbers written as words ('eight') count.
+    """
+    found: dict[tuple, str] = {}
+    for m in _NUMBER.finditer(text):
+        mantissa = Decimal(("-" if m["sign"] else "") + m["int"].replace(",", "") + (m["frac"] or ""))
+        found.setdefault(mantissa.as_tuple(), text[m.start() : m.end("frac") if m["frac"] else m.end("int")])
+        power = m["exp"] or (m["sup"] and m["sup"].translate(_SUPERSCRIPT)) or m["e"]
+        if power:
+            scaled = mantissa.scaleb(int(power.replace("\u2212", "-")))
+            found.setdefault(scaled.as_tuple(), m.group())
+    for m in _WORD_RE.finditer(text):
+        found.setdefault(Decimal(_WORDS[m.group(1).lower()]).as_tuple(), m.group(1))
     return found
 
 
 def number_occurs(value: Decimal | int, text: str) -> bool:
-    """True when ``value`` is written in ``text`` (numerically: '2505.0' matches 2505.0)."""
-    return Decimal(value) in numbers_in(text)
+    """True when ``value`` is written in ``text`` with the same digits ('858.0' matches 858.0 only)."""
+    return Decimal(value).as_tuple() in numbers_in(text)
+
+
+def written_differently(value: Decimal | int, text: str) -> str | None:
+    """How ``text`` writes a number equal to ``value`` but with other digits ('3.2' for 3.20)."""
+    for key, written in numbers_in(text).items():
+        if Decimal(key) == Decimal(value):
+            return written
+    return None
 
 
 _OPS = {

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -49,6 +51,7 @@ _BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 _TYPE_NAMES = {
     "int": "a whole number",
     "decimal": "a number",
+    "float": "a number",
     "str": "text",
     "string": "text",
     "list": "a list",
@@ -56,6 +59,62 @@ _TYPE_NAMES = {
     "model": "a mapping",
     "bool": "true or false",
 }
+# what YAML 1.1 reads as an octal, hexadecimal, binary or sexagesimal number (kept as text)
+_OTHER_BASE = re.compile(
+    r"[-+]?(0[0-7_]+|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+|[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)\Z"
+)
+_PLAIN_NUMBER = re.compile(r"[-+]?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
+_YAML_READ = {bool: "a boolean", type(None): "null (no value)", int: "a number", Decimal: "a number"}
+
+
+def _expected_name(err: dict) -> str | None:
+    """What a wrong-type error wanted, in curator's words ("a number", "text" ...)."""
+    etype = err["type"]
+    if etype == "is_instance_of":
+        cls = str(err.get("ctx", {}).get("class", ""))
+        return "a number" if cls == "Decimal" else None
+    if etype in ("union_tag_invalid",):
+        return "a mapping"
+    return _TYPE_NAMES.get(etype.split("_")[0])
+
+
+def _join_expected(names: list[str]) -> str:
+    unique = list(dict.fromkeys(n for n in names if n))
+    if "a number" in unique and "a whole number" in unique:
+        unique.remove("a whole number")
+    return " or ".join(unique) or "another type"
+
+
+def _wrong_type(doc: LocatedDocument, data_loc: tuple, expected: str, given: Any) -> tuple[str, str]:
+    """(problem, fix) for a value of the wrong type, saying what YAML made of the text."""
+    raw = doc.raw.get(data_loc)
+    read_as = _YAML_READ.get(type(given))
+    if raw is not None and read_as is not None:
+        problem = f"{expected} is required, but YAML read `{raw}` as {read_as}"
+        if "text" in expected:
+            return problem, f'quote it to keep it as text: "{raw}"'
+        if isinstance(given, bool):
+            return problem, "write the number (yes/no, true/false and on/off are booleans in YAML)"
+        if given is None:
+            return problem, f"write {expected} here, or remove the key"
+        return problem, f"write {expected} here"
+    if isinstance(given, str) and "number" in expected and _OTHER_BASE.match(given):
+        return (
+            f"{expected} is required, got `{given}`, which YAML 1.1 reads as a number in another base "
+            "(a leading 0 is octal, 0x hexadecimal, 0b binary, a colon sexagesimal)",
+            "write the number in plain decimal digits, without leading zeros",
+        )
+    if isinstance(given, str) and "number" in expected and _PLAIN_NUMBER.match(given):
+        return f"{expected} is required, got the text {given!r}", f"remove the quotes: {given}"
+    if isinstance(given, list):
+        got = "got a list"
+    elif isinstance(given, dict):
+        got = "got a mapping"
+    elif given is None:
+        got = "the value is empty"
+    else:
+        got = f"got {given!r}"
+    return f"{expected} is required, {got}", f"write {expected} here"
 
 
 def _unwrap(annotation: Any) -> type[BaseModel] | None:
@@ -97,7 +156,15 @@ def _data_path(doc: LocatedDocument, loc: tuple) -> tuple:
 def issues_from_validation(doc: LocatedDocument, kind: str, exc: ValidationError) -> list[Issue]:
     root = TOP_MODELS.get(kind)
     issues: dict[tuple, Issue] = {}
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    # a union (``Decimal | int``) fails once per member: gather what each member wanted
+    expected_at: dict[tuple, list[str]] = {}
+    for err in errors:
+        if err["type"] in _WRONG_TYPE:
+            loc = tuple(err["loc"])
+            loc = loc[1:] if loc and loc[0] == kind else loc
+            expected_at.setdefault(_data_path(doc, loc) or loc, []).append(_expected_name(err) or "")
+    for err in errors:
         loc = tuple(err["loc"])
         if loc and loc[0] == kind:
             loc = loc[1:]
@@ -154,13 +221,9 @@ def issues_from_validation(doc: LocatedDocument, kind: str, exc: ValidationError
                     f"write {desc}" if desc else f"match the pattern {err['ctx']['pattern']}",
                 )
             elif etype in _WRONG_TYPE:
-                expected = _TYPE_NAMES.get(etype.split("_")[0], etype.split("_")[0])
-                issue = WrongType(
-                    location,
-                    field,
-                    f"expected {expected}, got {given!r}",
-                    f"write {expected} here",
-                )
+                expected = _join_expected(expected_at.get(data_loc, []))
+                problem, fix = _wrong_type(doc, data_loc, expected, given)
+                issue = WrongType(location, field, problem, fix)
             elif etype in _BOUNDS or etype == "value_error":
                 text = msg.removeprefix("Value error, ")
                 issue = ImpossibleValue(

@@ -7,6 +7,7 @@ report = Validator.from_cache().validate(resources)
 from evidence_publisher.validate.errors import (
     DefinitionsUnavailableError,
     InputNotFoundError,
+    NoResourcesError,
     ValidationFailedError,
 )
 from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome
@@ -17,6 +18,7 @@ __all__ = [
     "DefinitionsUnavailableError",
     "InputNotFoundError",
     "Issue",
+    "NoResourcesError",
     "ValidationFailedError",
     "ValidationReport",
     "Validator",

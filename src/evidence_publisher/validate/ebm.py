@@ -176,7 +176,8 @@ def _list(node: Any, key: str) -> list:
 
 def _role(vd: dict) -> str | None:
     exts = _ext(vd, ROLE_EXT)
-    return exts[0].get("valueCode") if exts else None
+    code = exts[0].get("valueCode") if exts else None
+    return code if isinstance(code, str) else None  # a malformed value is the walker's json-type error
 
 
 def _resolved_type(ctx: _Ctx, ref: Any) -> tuple[str | None, dict | None]:
@@ -687,6 +688,45 @@ def _artifact_assessment(ctx: _Ctx, ids: set[str]) -> None:
                     f"ArtifactAssessment.content[{j}].informationType",
                     "recommendationSpecification requires informationType = container",
                 )
+            _rj_components(ctx, content[j], j)
+
+
+#: The closed component slices of RecommendationJustification's recommendationSpecification:
+#: 179423 type code -> (slice, fixed informationType) (HL7/ebm@06becf90,
+#: input/fsh/artifact-assessment/p-recommendation-justification.fsh).
+RJ_SPEC_COMPONENTS = {
+    "rating-system": ("ratingSystem", "classifier"),
+    "strength-of-recommendation": ("strengthOfRecommendation", "rating"),
+    "direction-of-recommendation": ("directionOfRecommendation", "classifier"),
+    "ratings": ("otherRatings", "rating"),
+    "discussion": ("discussion", "comment"),
+}
+
+
+def _rj_components(ctx: _Ctx, spec: dict, j: int) -> None:
+    """Each component must fall into one of the closed slices, which are told apart by type."""
+    for k, comp in enumerate(spec.get("component") or ()):
+        if not isinstance(comp, dict):
+            continue
+        where = f"ArtifactAssessment.content[{j}].component[{k}]"
+        codes = [c.get("code") for c in _codings(comp.get("type")) if c.get("system") == FEVIR]
+        hit = next((RJ_SPEC_COMPONENTS[c] for c in codes if c in RJ_SPEC_COMPONENTS), None)
+        if hit is None:
+            slices = ", ".join(f"{name} ({FEVIR}#{code})" for code, (name, _i) in RJ_SPEC_COMPONENTS.items())
+            found = "no type" if comp.get("type") is None else "another type"
+            ctx.add(
+                "ebm-rj-component",
+                f"{where}.type",
+                f"a component of recommendationSpecification has {found}; its slices are closed and "
+                f"told apart by type: {slices}",
+            )
+        elif comp.get("informationType") != hit[1]:
+            ctx.add(
+                "ebm-rj-component",
+                f"{where}.informationType",
+                f"the {hit[0]} component of recommendationSpecification requires informationType "
+                f"{hit[1]!r} (found {comp.get('informationType')!r})",
+            )
 
 
 def _plan_definition(ctx: _Ctx, ids: set[str]) -> None:
@@ -811,6 +851,7 @@ RULE_IDS = sorted(
         "ebm-coe-type",
         "ebm-rj-content",
         "ebm-rj-spec",
+        "ebm-rj-component",
         "ebm-rp-required",
         "ebm-rp-type",
         "ebm-rp-topic",

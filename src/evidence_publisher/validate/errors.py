@@ -21,3 +21,9 @@ class InputNotFoundError(EvidencePublisherError):
     """A path given to ``validate`` does not exist."""
 
     exit_code = ExitCode.USAGE
+
+
+class NoResourcesError(EvidencePublisherError):
+    """The paths given to ``validate`` hold no FHIR resources (the message says what they hold)."""
+
+    exit_code = ExitCode.USAGE

@@ -1,16 +1,32 @@
-"""Reading resources to validate from files: JSON (a resource or a Bundle), NDJSON, directories."""
+"""Reading resources to validate: JSON (a resource or a Bundle), NDJSON, directories, stdin (``-``).
+
+Everything read here is untrusted: files are read within ``limits.JSON_FILE_BYTES`` and parsed
+with ``jsonio.parse_untrusted`` (nesting within ``limits.NESTING_DEPTH``; duplicate keys are
+reported, not silently resolved). A build output directory (recognised by its build report) is
+read once: its ``resources/`` files, not the Bundles and NDJSON that repeat them.
+"""
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from evidence_publisher import jsonio
-from evidence_publisher.validate.errors import InputNotFoundError
+from evidence_publisher.limits import JSON_FILE_BYTES, InputLimitError, current
+from evidence_publisher.validate.errors import InputNotFoundError, NoResourcesError
 
 SUFFIXES = (".json", ".ndjson", ".jsonl")
+STDIN = "-"
+STDIN_LABEL = "<stdin>"
+BUILD_REPORT = "build-report.json"
+# files of a build output that repeat what resources/ holds
+_BUILD_COPIES = ("bundle-transaction.json", "bundle-collection.json", "ndjson", BUILD_REPORT)
 
 
 @dataclass
@@ -20,51 +36,201 @@ class InputDocument:
     source: str  # "path" or "path:line" for NDJSON
     resource: Any = None
     error: str | None = None
+    duplicate_keys: list[str] = field(default_factory=list)  # paths such as "entry[0].resource.id"
+
+
+@dataclass
+class InputPlan:
+    """What to read: groups of files validated together (references resolve inside a group)."""
+
+    groups: list[list[tuple[Path, bool]]] = field(default_factory=list)  # (file, named explicitly)
+    notes: list[str] = field(default_factory=list)  # what the reader decided, for the user
+
+    @property
+    def files(self) -> list[tuple[Path, bool]]:
+        return [f for group in self.groups for f in group]
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Files named directly, plus every *.json / *.ndjson under named directories (sorted)."""
-    return [p for p, _explicit in expand_paths_marked(paths)]
+    return [p for p, _explicit in plan_inputs(paths).files]
 
 
 def expand_paths_marked(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
     """Like ``expand_paths``; the flag says whether the file was named explicitly."""
-    files: list[tuple[Path, bool]] = []
+    return plan_inputs(paths).files
+
+
+def plan_inputs(paths: Iterable[str | Path]) -> InputPlan:
+    """Expand the paths given to ``validate``; raise when one is missing or none holds input."""
+    plan = InputPlan()
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
-            files.extend(
-                (f, False)
-                for f in sorted(p.rglob("*"))
-                if f.is_file() and f.suffix.lower() in SUFFIXES and not f.name.startswith(".")
+        if str(raw) == STDIN:
+            plan.groups.append([(Path(STDIN), True)])
+        elif p.is_dir():
+            _plan_directory(p, plan)
+        elif p.exists():
+            plan.groups.append([(p, True)])  # a regular file, or a pipe such as <(cat x.json)
+        elif p.is_symlink():
+            raise InputNotFoundError(
+                f"{str(p)!r} is a symbolic link {_broken_link(p)}",
+                details=["point the link at a JSON or NDJSON file, or give the file itself"],
             )
-        elif p.is_file():
-            files.append((p, True))
         else:
             raise InputNotFoundError(
                 f"{str(p)!r} does not exist",
                 details=["give JSON or NDJSON files, or directories containing them"],
             )
-    return files
+    if not plan.groups:
+        raise NoResourcesError(
+            "nothing to validate: " + "; ".join(_what_is_in(Path(r)) for r in paths),
+            details=["give JSON (.json) or NDJSON (.ndjson, .jsonl) files, or directories containing them"],
+        )
+    return plan
+
+
+def is_build_output(directory: Path) -> bool:
+    """True for a directory written by ``build`` (a build report listing resources, resources/)."""
+    report_path = directory / BUILD_REPORT
+    if not report_path.is_file() or not (directory / "resources").is_dir():
+        return False
+    try:
+        report = jsonio.loads_untrusted(_read_limited(report_path), str(report_path))
+    except (OSError, ValueError, InputLimitError):
+        return False
+    resources = report.get("resources") if isinstance(report, dict) else None
+    return isinstance(resources, list) and all(isinstance(r, dict) and "id" in r for r in resources)
+
+
+def _plan_directory(directory: Path, plan: InputPlan) -> None:
+    found = _scan(directory)
+    if not is_build_output(directory):
+        plan.groups.extend([(f, False)] for f in found)
+        return
+    copies = {directory / name for name in _BUILD_COPIES}
+    resources = [f for f in found if (directory / "resources") in f.parents]
+    others = [f for f in found if f not in resources and not ({f, *f.parents} & copies)]
+    if resources:
+        plan.groups.append([(f, False) for f in resources])
+    plan.groups.extend([(f, False)] for f in others)
+    plan.notes.append(
+        f"{directory} is a build output ({BUILD_REPORT}): validating the {len(resources)} files of "
+        f"{directory / 'resources'} once each, with references resolved between them; "
+        "bundle-transaction.json, bundle-collection.json and ndjson/ hold the same resources and "
+        "are not read again (name them to validate them)"
+    )
+
+
+def _scan(directory: Path) -> list[Path]:
+    """JSON/NDJSON files under ``directory`` (links to directories are not followed)."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(
+            Path(root) / f for f in files if Path(f).suffix.lower() in SUFFIXES and not f.startswith(".")
+        )
+    return sorted(found)
+
+
+def _what_is_in(p: Path) -> str:
+    if str(p) == STDIN:
+        return "stdin"
+    if not p.is_dir():
+        return f"{str(p)!r}"
+    entries = sorted(e.name for e in p.iterdir())
+    if not entries:
+        return f"{str(p)!r} is empty"
+    shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+    return f"{str(p)!r} holds no .json, .ndjson or .jsonl files (it holds {shown})"
+
+
+def _broken_link(p: Path) -> str:
+    try:
+        p.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "that loops (it leads back to itself)"
+    return f"to {os.readlink(p)!r}, which does not exist"
 
 
 def read_documents(path: Path) -> Iterator[InputDocument]:
+    """The documents of one file (one, or one per NDJSON line); ``-`` reads stdin.
+
+    Raises ``InputLimitError`` when the file or a document passes a limit.
+    """
+    label = STDIN_LABEL if str(path) == STDIN else str(path)
     try:
-        data = path.read_bytes()
+        data = _read_stdin() if str(path) == STDIN else _read_limited(path)
     except OSError as exc:
-        yield InputDocument(str(path), error=f"cannot read: {exc}")
+        yield InputDocument(label, error=f"cannot read: {_os_reason(path, exc)}")
         return
-    if path.suffix.lower() in (".ndjson", ".jsonl"):
+    if _is_ndjson(path, data):
         for n, line in enumerate(data.splitlines(), start=1):
             if not line.strip():
                 continue
-            yield _parse(line, f"{path}:{n}")
+            yield _parse(line, f"{label}:{n}")
         return
-    yield _parse(data, str(path))
+    yield _parse(data, label)
+
+
+def _read_limited(path: Path) -> bytes:
+    limit = current(JSON_FILE_BYTES)
+    info = path.stat()
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory")
+    if stat.S_ISREG(info.st_mode) and info.st_size > limit:
+        raise InputLimitError(str(path), JSON_FILE_BYTES, f"{info.st_size:,} bytes")
+    with path.open("rb") as fh:
+        return _bounded(fh, str(path), limit)
+
+
+def _read_stdin() -> bytes:
+    return _bounded(sys.stdin.buffer, STDIN_LABEL, current(JSON_FILE_BYTES))
+
+
+def _bounded(fh: BinaryIO, where: str, limit: int) -> bytes:
+    data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise InputLimitError(where, JSON_FILE_BYTES, f"more than {limit:,} bytes")
+    return data
+
+
+def _is_ndjson(path: Path, data: bytes) -> bool:
+    if str(path) != STDIN:
+        return path.suffix.lower() in (".ndjson", ".jsonl")
+    # stdin has no name: NDJSON when its first line is a whole JSON document and more follow
+    lines = [line for line in data.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return False
+    try:
+        jsonio.loads(lines[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _os_reason(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link that loops (it leads back to itself)"
+    if exc.errno == errno.ENOENT and path.is_symlink():
+        return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+    return exc.strerror or str(exc)
 
 
 def _parse(text: bytes, source: str) -> InputDocument:
     try:
-        return InputDocument(source, resource=jsonio.loads(text))
-    except (ValueError, UnicodeDecodeError) as exc:
+        parsed = jsonio.parse_untrusted(text, source)
+    except InputLimitError:
+        raise
+    except UnicodeDecodeError as exc:
+        line = text.count(b"\n", 0, exc.start) + 1
+        column = len(text[text.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace")) + 1
+        return InputDocument(
+            source,
+            error=f"not valid JSON: byte 0x{text[exc.start]:02X} at line {line}, column {column} is not "
+            "UTF-8 (JSON must be UTF-8; the file seems to be Latin-1 or Windows-1252)",
+        )
+    except ValueError as exc:
         return InputDocument(source, error=f"not valid JSON: {exc}")
+    return InputDocument(source, resource=parsed.value, duplicate_keys=parsed.duplicate_keys)

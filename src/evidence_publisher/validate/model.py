@@ -165,6 +165,12 @@ class TypeModel:
     def root(self) -> ElementDef:
         return self.elements[self.type]
 
+    @property
+    def is_modifier(self) -> bool:
+        """An extension definition whose root element is a modifier (``isModifier``)."""
+        snapshot = self.sd.get("snapshot", {}).get("element") or [{}]
+        return bool(snapshot[0].get("isModifier"))
+
     def _compile(self) -> None:
         snapshot = self.sd.get("snapshot", {}).get("element", [])
         slices: dict[str, dict[str, dict]] = {}
@@ -389,13 +395,25 @@ class ModelRegistry:
             if sd is None:
                 break
             chain.append(sd.get("type") if sd.get("derivation") != "constraint" else sd["id"])
-            for ext in sd.get("extension", ()):
-                if ext.get("url") == IMPLEMENTS_EXT and isinstance(ext.get("valueUri"), str):
-                    chain.append(ext["valueUri"].rsplit("/", 1)[-1])
+            chain.extend(self._interfaces(sd, 0))
             current = sd.get("baseDefinition")
-        result = tuple(chain)
+        result = tuple(dict.fromkeys(chain))
         self._ancestors[type_name] = result
         return result
+
+    def _interfaces(self, sd: dict, depth: int) -> list[str]:
+        """The interfaces a definition implements, and theirs (MetadataResource implements
+        CanonicalResource, so CodeSystem is a CanonicalResource too)."""
+        out: list[str] = []
+        for ext in sd.get("extension", ()):
+            uri = ext.get("valueUri") if ext.get("url") == IMPLEMENTS_EXT else None
+            if not isinstance(uri, str) or depth > 4:
+                continue
+            out.append(uri.rsplit("/", 1)[-1])
+            iface = self.definitions.structure_definition(uri)
+            if iface is not None:
+                out.extend(self._interfaces(iface, depth + 1))
+        return out
 
     def is_resource_type(self, name: str) -> bool:
         m = self.get(name)

@@ -60,6 +60,8 @@ class ValidationReport:
     outcomes: list[tuple[dict, dict]] = field(default_factory=list)
     # where each outcome's resource came from (file or file:line), parallel to ``outcomes``
     sources: list[str] = field(default_factory=list)
+    # how the inputs were read (e.g. a build output validated through its resources/ only)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def error_count(self) -> int:

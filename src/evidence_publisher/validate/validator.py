@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from evidence_publisher.validate.definitions import DefinitionSource
-from evidence_publisher.validate.inputs import expand_paths_marked, read_documents
+from evidence_publisher.validate.errors import NoResourcesError
+from evidence_publisher.validate.inputs import STDIN, STDIN_LABEL, plan_inputs, read_documents
 from evidence_publisher.validate.model import ModelRegistry
 from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome
 from evidence_publisher.validate.terminology import Terminology
@@ -66,46 +68,77 @@ class Validator:
         return report
 
     def validate_files(self, paths: Iterable[str | Path]) -> ValidationReport:
-        """Validate JSON/NDJSON files and directories; ``report.sources`` names each file.
+        """Validate JSON/NDJSON files and directories (``-`` is stdin); ``report.sources`` names
+        each file and ``report.notes`` says how the inputs were read.
 
         Unparseable documents get a fatal issue; the other documents of the same file are
-        validated together, so references between them resolve. JSON objects without a
-        ``resourceType`` found by scanning a directory (such as ``build-report.json``) are
-        skipped; named explicitly, they are errors.
+        validated together, so references between them resolve. Duplicate JSON keys are errors
+        (``json-duplicate-key``) in the outcome of the resource holding them. JSON objects
+        without a ``resourceType`` found by scanning a directory (such as ``build-report.json``)
+        are skipped; named explicitly, they are errors. A build output directory is validated
+        once, through its ``resources/`` files. Raises ``NoResourcesError`` when no FHIR
+        resource was found, and ``InputLimitError`` when an input passes a limit.
         """
         report = ValidationReport()
-        for path, explicit in expand_paths_marked(paths):
+        plan = plan_inputs(paths)
+        report.notes.extend(plan.notes)
+        skipped: list[str] = []
+        for group in plan.groups:
             resources: list[dict] = []
-            for doc in read_documents(path):
-                if not explicit and isinstance(doc.resource, dict) and "resourceType" not in doc.resource:
-                    continue  # a non-FHIR JSON file found in a directory (e.g. build-report.json)
-                if doc.error is not None or not isinstance(doc.resource, dict):
-                    why = doc.error or "a FHIR resource must be a JSON object"
-                    issue = Issue("fatal", "structure", "", why, "json")
-                    report.outcomes.append(({"source": doc.source}, operation_outcome([issue])))
-                    report.sources.append(doc.source)
-                    continue
-                resources.append(doc.resource)
+            sources: list[str] = []
+            duplicates: dict[int, list[Issue]] = {}
+            for path, explicit in group:
+                for doc in read_documents(path):
+                    if not explicit and isinstance(doc.resource, dict) and "resourceType" not in doc.resource:
+                        skipped.append(doc.source)
+                        continue  # a non-FHIR JSON file found in a directory (e.g. build-report.json)
+                    if doc.error is not None or not isinstance(doc.resource, dict):
+                        why = doc.error or "a FHIR resource must be a JSON object"
+                        issue = Issue("fatal", "structure", "", why, "json")
+                        report.outcomes.append(({"source": doc.source}, operation_outcome([issue])))
+                        report.sources.append(doc.source)
+                        continue
+                    _duplicate_key_issues(doc.resource, doc.duplicate_keys, duplicates)
+                    resources.append(doc.resource)
+                    sources.append(STDIN_LABEL if str(path) == STDIN else str(path))
             if not resources:
                 continue
             bundle = _pseudo_bundle(resources) if len(resources) > 1 else None
-            sub = ValidationReport()
-            for res in resources:
-                self._validate_into(res, sub, bundle, set())
-            report.extend(sub, str(path))
+            for res, source in zip(resources, sources, strict=True):
+                sub = ValidationReport()
+                self._validate_into(res, sub, bundle, set(), duplicates)
+                report.extend(sub, source)
+        if not report.outcomes:
+            found = f" (found only JSON without resourceType: {', '.join(skipped[:5])})" if skipped else ""
+            raise NoResourcesError(
+                f"no FHIR resources to validate{found}",
+                details=["give FHIR R5 resources: JSON objects with a resourceType, as JSON or NDJSON"],
+            )
         return report
 
     # ------------------------------------------------------------------ internals
     def _validate_into(
-        self, res: dict, report: ValidationReport, index: BundleIndex | None, done: set[int]
+        self,
+        res: dict,
+        report: ValidationReport,
+        index: BundleIndex | None,
+        done: set[int],
+        extra: dict[int, list[Issue]] | None = None,
     ) -> None:
-        issues: list[Issue] = []
+        """Validate ``res`` (and a Bundle's entries); ``extra`` adds issues found while reading,
+        keyed by ``id()`` of the resource they belong to."""
+        extra = extra or {}
+        issues: list[Issue] = list(extra.get(id(res), ()))
         rc = self._validate_one(res, issues, index)
         report.outcomes.append((res, operation_outcome(issues)))
         done.add(id(res))
         if rc is not None:
             for entry, entry_issues in rc.entries:
-                entry_issues = entry_issues + self._profile_issues(entry, rc.bundle)
+                entry_issues = [
+                    *entry_issues,
+                    *self._profile_issues(entry, rc.bundle),
+                    *extra.get(id(entry), ()),
+                ]
                 report.outcomes.append((entry, operation_outcome(entry_issues)))
                 done.add(id(entry))
 
@@ -146,6 +179,37 @@ class Validator:
             return index.resolve(ref) if index is not None else None
 
         return check_profiles(res, resolve, self.terminology)
+
+
+_ENTRY_RESOURCE = re.compile(r"entry\[(\d+)\]\.resource\.(.+)")
+
+
+def _duplicate_key_issues(resource: dict, paths: list[str], into: dict[int, list[Issue]]) -> None:
+    """One ``json-duplicate-key`` error per duplicated key, on the resource that holds it (a
+    Bundle entry's resource gets its own), with the FHIRPath of the key."""
+    for path in paths:
+        target, rel = resource, path
+        m = _ENTRY_RESOURCE.fullmatch(path)
+        if m and resource.get("resourceType") == "Bundle":
+            entries = resource.get("entry")
+            i = int(m.group(1))
+            if isinstance(entries, list) and i < len(entries) and isinstance(entries[i], dict):
+                inner = entries[i].get("resource")
+                if isinstance(inner, dict):
+                    target, rel = inner, m.group(2)
+        rtype = target.get("resourceType")
+        expression = f"{rtype if isinstance(rtype, str) else 'Resource'}.{rel}"
+        key = rel.rsplit(".", 1)[-1]
+        into.setdefault(id(target), []).append(
+            Issue(
+                "error",
+                "structure",
+                expression,
+                f"the JSON key {key!r} appears more than once in the same object; JSON readers keep "
+                "one of the values (which one differs between readers)",
+                "json-duplicate-key",
+            )
+        )
 
 
 def _pseudo_bundle(resources: list[dict]) -> BundleIndex:

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from evidence_publisher.validate import fhirpath, fhirpath_compiler, native, slicing
+from evidence_publisher.validate import fhirpath, fhirpath_compiler, native, resource_rules, slicing
+from evidence_publisher.validate.codings import CodingChecks
 from evidence_publisher.validate.model import (
     PRIMITIVE_TYPES,
     Constraint,
@@ -125,6 +126,9 @@ class Walker:
         self._node_ids: dict[tuple[str, str], frozenset[str]] = {}
         self._allowed: dict[tuple[str, ...], frozenset[str] | None] = {}
         self._domain: dict[str, tuple[Constraint, ...]] = {}
+        self._ballot: dict[str, str | None] = {}
+        self.codings = CodingChecks(registry.definitions)
+        self._ext_pack: bool | None = None
         # differential mode: (key, type path, our verdict, fhirpathpy's verdict, data, ext) for every
         # invariant answered without fhirpathpy, of the kinds listed (native, shortcut, compiled)
         self.differential: list[tuple[str, str, bool, Any, Any, Any]] | None = None
@@ -168,6 +172,7 @@ class Walker:
         try:
             self._object(res, model, rtype, fp, rc, model.root, rtype, is_resource=True)
             self._resource_rules(res, rtype, fp, rc, model)
+            rc.issues.extend(resource_rules.check(res, rtype, fp, self.codings))
             self._claimed_profiles(res, rtype, fp, rc)
         finally:
             fhirpath.CURRENT.reset(token)
@@ -562,6 +567,8 @@ class Walker:
                 )
                 return
             self._object(value, dt, dt.type, fp, rc, elem, tcode)
+        if tcode == "Coding":
+            rc.issues.extend(self.codings.check(value, fp))
         if tcode == "Reference":
             self._reference(value, elem, fp, rc)
         elif tcode == "CodeableReference" and isinstance(value.get("reference"), dict):
@@ -605,7 +612,8 @@ class Walker:
                     )
                 )
                 return
-            msg = check_primitive(tcode, value)
+            # element ids are paths with slice names (Observation.code:x), not the id type's form
+            msg = check_primitive("string" if elem.path == "ElementDefinition.id" else tcode, value)
             if msg:
                 rc.issues.append(Issue("error", "value", fp, f"{tcode} {msg}", f"{tcode}-format"))
             elif elem.max_length and isinstance(value, str) and len(value) > elem.max_length:
@@ -614,6 +622,16 @@ class Walker:
                 )
             if isinstance(value, str) and value.startswith("#") and tcode in ("canonical", "uri", "url"):
                 rc.add_ref(value)
+                if tcode == "canonical" and value != "#" and rc.resolve(value) is None:
+                    rc.issues.append(
+                        Issue(
+                            "error",
+                            "not-found",
+                            fp,
+                            f"canonical {value!r} names no contained resource with id {value[1:]!r}",
+                            "reference-resolve",
+                        )
+                    )
         if ext is not None:
             if not isinstance(ext, dict):
                 rc.issues.append(
@@ -884,13 +902,20 @@ class Walker:
         definition = self.registry.get(url)
         if definition is None or definition.type != "Extension":
             modifier = elem is not None and elem.name == "modifierExtension"
+            core = url.startswith(SD) and self._extension_pack_installed()
+            why = (
+                " (an unknown modifier extension cannot be ignored)"
+                if modifier
+                else " (the HL7 namespace, whose extensions are all in hl7.fhir.uv.extensions.r5)"
+                if core
+                else ""
+            )
             rc.issues.append(
                 Issue(
-                    "error" if modifier else "warning",
+                    "error" if modifier or core else "warning",
                     "not-found",
                     f"{fp}.url",
-                    f"extension {url!r} is not defined in any installed package"
-                    + (" (an unknown modifier extension cannot be ignored)" if modifier else ""),
+                    f"extension {url!r} is not defined in any installed package{why}",
                     "extension-unknown",
                 )
             )
@@ -898,6 +923,56 @@ class Walker:
             return
         if self.extension_hook is not None:
             self.extension_hook(url)
+        start = len(rc.issues)
+        self._defined_extension(data, url, definition, fp, rc, node_ids, ext_parent, parent_ext, elem)
+        ballot = self._ballot_only(url)
+        if ballot is not None:
+            # a definition only a pre-release package has may still change: not an error yet
+            rc.issues[start:] = [
+                replace(
+                    i, severity="warning", message=f"{i.message} (defined only in the pre-release {ballot})"
+                )
+                if i.severity == "error"
+                else i
+                for i in rc.issues[start:]
+            ]
+
+    def _extension_pack_installed(self) -> bool:
+        if self._ext_pack is None:
+            packages = getattr(self.registry.definitions, "packages", ())
+            self._ext_pack = any(getattr(p, "name", "") == "hl7.fhir.uv.extensions.r5" for p in packages)
+        return self._ext_pack
+
+    def _ballot_only(self, url: str) -> str | None:
+        """The pre-release package (e.g. hl7.fhir.uv.extensions.r5#5.3.0-ballot-tc1) that alone
+        defines extension ``url``, or None when a released package vouches for it."""
+        hit = self._ballot.get(url, False)
+        if hit is not False:
+            return hit
+        defs = self.registry.definitions
+        package_of = getattr(defs, "package_of", None)
+        released = getattr(defs, "released_extension_urls", None)
+        pkg = package_of(url) if package_of is not None else None
+        answer = None
+        if pkg is not None and released is not None and "-" in pkg.version and url not in released():
+            answer = f"{pkg.name}#{pkg.version}"
+        self._ballot[url] = answer
+        return answer
+
+    def _defined_extension(
+        self,
+        data: dict,
+        url: str,
+        definition: TypeModel,
+        fp: str,
+        rc: ResourceContext,
+        node_ids: frozenset[str],
+        ext_parent: TypeModel | None,
+        parent_ext: TypeModel | None,
+        elem: ElementDef | None,
+    ) -> None:
+        if parent_ext is None:
+            self._modifier_placement(url, definition, fp, rc, elem)
         if not self._context_ok(definition, node_ids, ext_parent, parent_ext):
             ctx = ", ".join(c.get("expression", "?") for c in definition.sd.get("context", ()))
             rc.issues.append(
@@ -912,6 +987,29 @@ class Walker:
         self._object(data, definition, "Extension", fp, rc, definition.root, "Extension")
         if definition.extension_slices:
             self._slice_counts(data, definition, fp, rc)
+
+    @staticmethod
+    def _modifier_placement(
+        url: str, definition: TypeModel, fp: str, rc: ResourceContext, elem: ElementDef | None
+    ) -> None:
+        """A modifier extension goes in ``modifierExtension`` and only there."""
+        as_modifier = elem is not None and elem.name == "modifierExtension"
+        if definition.is_modifier == as_modifier:
+            return
+        if definition.is_modifier:
+            where, fix = "extension", "move it to modifierExtension"
+        else:
+            where, fix = "modifierExtension", "move it to extension"
+        rc.issues.append(
+            Issue(
+                "error",
+                "structure",
+                fp,
+                f"extension {url!r} is {'' if definition.is_modifier else 'not '}a modifier extension "
+                f"and cannot be used in {where}: {fix}",
+                "extension-modifier",
+            )
+        )
 
     @staticmethod
     def _slice_counts(data: dict, definition: TypeModel, fp: str, rc: ResourceContext) -> None:
