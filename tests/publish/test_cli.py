@@ -117,9 +117,9 @@ def test_exit_code_rejected_and_partial(server, capsys, seed_dist, seed_resource
     )
     assert code == ExitCode.REJECTED_BY_SERVER
     report = json.loads(out)
-    assert report["error"]["hapi_code"] == "HAPI-0988"
+    assert report["error"]["hapi_code"] == "HAPI-2207"
     assert report["error"]["resources"] == [f"Evidence/{evidence['id']}"]
-    assert "HAPI-0988" in err and f"Evidence/{evidence['id']}" in err
+    assert "HAPI-2207" in err and f"Evidence/{evidence['id']}" in err
     assert hapi.count() == 2
 
 
