@@ -791,7 +791,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 _LIMIT_FLAGS = (
-    (("--max-input-bytes",), (limits.MAPPING_FILE_BYTES, limits.JSON_FILE_BYTES), "size of an input file"),
+    (
+        ("--max-input-bytes",),
+        (limits.MAPPING_FILE_BYTES, limits.JSON_FILE_BYTES, limits.RECORD_FILE_BYTES),
+        "size of an input file",
+    ),
     (("--max-depth",), (limits.NESTING_DEPTH,), "nesting depth of JSON and YAML input"),
     (("--max-string",), (limits.STRING_CHARS,), "length of one string"),
     (("--max-yaml-nodes",), (limits.YAML_NODES,), "number of YAML nodes in a mapping file"),

@@ -114,7 +114,9 @@ class Corpus(_Model):
     status: Literal["draft", "active", "retired", "unknown"] = "active"
     date: FhirDate
     sources_dir: Text = Field(description="directory of the source documents, relative to this file")
-    sources: list[SourceDocument] = Field(min_length=1)
+    sources: list[SourceDocument] = Field(
+        default_factory=list, description="the source register (`import` adds to it)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
