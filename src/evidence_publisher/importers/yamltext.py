@@ -57,3 +57,9 @@ def schema_line(kind: str) -> str:
     """The modeline that points VS Code's YAML extension (and other yaml-language-server editors) at
     the JSON Schema of this kind of mapping file."""
     return f"# yaml-language-server: $schema={SCHEMA_DIR}/{kind}.schema.json\n"
+
+
+def comment_lines(text: str, indent: int = 0) -> str:
+    """``text`` as ``#`` comment lines exactly as given (for YAML examples: indentation matters)."""
+    pad = " " * indent + "# "
+    return "".join(f"{pad}{line}".rstrip() + "\n" for line in text.split("\n"))

@@ -464,6 +464,8 @@ class _Checker:
         if text is None:
             return " ".join(items)
         for i, q in enumerate(items):
+            if PLACEHOLDER.match(q):
+                continue  # reported as a placeholder
             if not quote_occurs(q, text):
                 qpath = path if isinstance(quotes, str) else (*path, i)
                 self.issues.append(
