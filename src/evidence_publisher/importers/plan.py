@@ -174,6 +174,7 @@ def plan_import(
         text = add_entries(corpus.text, str(corpus.file), new_entries, replaced_entries)
         plan.files.append(PlannedFile(corpus.file, text.encode("utf-8")))
     plan.files[:0] = schema_files(corpus_dir)
+    plan.files = [f for f in plan.files if not (f.path.is_file() and f.path.read_bytes() == f.content)]
     return plan
 
 
