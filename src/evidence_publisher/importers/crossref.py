@@ -124,7 +124,7 @@ def _abstract(rec: Record, value: object) -> None:
     except (ET.ParseError, DefusedXmlException) as exc:
         rec.problem("abstract", f"the abstract is not well-formed JATS XML ({exc})", "correct the abstract")
         return
-    paragraphs = [t for t in (_flat_text(b) for b in _blocks(root)) if t]
+    paragraphs = _paragraphs(root)
     if not paragraphs:
         paragraphs = [t for t in [_flat_text(root)] if t]
     if paragraphs and paragraphs[0].lower() == "abstract":
@@ -137,14 +137,28 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _blocks(elem: ET.Element) -> list[ET.Element]:
-    """Paragraphs and headings in document order (a block inside a block is part of it)."""
-    found: list[ET.Element] = []
+def _paragraphs(elem: ET.Element) -> list[str]:
+    """Paragraphs in document order; a section's heading leads its first paragraph the way PubMed
+    writes labelled sections ("Background: ...")."""
+    found: list[str] = []
+    label: str | None = None
     for child in elem:
-        if _local(child.tag) in _BLOCKS:
-            found.append(child)
-        else:
-            found.extend(_blocks(child))
+        tag = _local(child.tag)
+        text = _flat_text(child) if tag in _BLOCKS else None
+        if tag == "title" and text:
+            if label:
+                found.append(label)
+            label = text
+        elif tag == "p" and text:
+            found.append(f"{label}: {text}" if label else text)
+            label = None
+        elif tag not in _BLOCKS:
+            if label:  # a heading over sections (e.g. "Abstract") stands alone
+                found.append(label)
+                label = None
+            found.extend(_paragraphs(child))
+    if label:
+        found.append(label)
     return found
 
 

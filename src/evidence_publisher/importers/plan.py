@@ -133,6 +133,8 @@ def plan_import(
             _check(rec)
             issues.extend(rec.issues)
             records.append((rec, origin))
+    _same_publication_twice(records)
+    issues.extend(i for rec, _ in records for i in rec.issues if i not in issues)
     if mapping_id is not None and len(records) != 1:
         raise CorpusNotFoundError(
             f"--id names one mapping, but {len(records)} records were given",
@@ -244,6 +246,21 @@ def _strings(rec: Record) -> list[tuple[str, str]]:
     out += [(k, n.citation) for k in ("errata", "retractions") for n in getattr(rec, k)]
     out += [("mesh_headings", h.descriptor) for h in rec.mesh]
     return out
+
+
+def _same_publication_twice(records: list[tuple[Record, Origin]]) -> None:
+    """Two records of one publication (same DOI, PMID or PMCID) would give two citations of it."""
+    seen: dict[tuple[str, str], Record] = {}
+    for rec, _ in records:
+        for ident in rec.identifiers:
+            first = seen.setdefault(ident, rec)
+            if first is not rec:
+                rec.problem(
+                    "identifiers",
+                    f"the same publication as {first.where} ({ident[0].upper()} {ident[1]})",
+                    "import each publication once: leave one of the two records out",
+                )
+                break
 
 
 def _plan_record(
