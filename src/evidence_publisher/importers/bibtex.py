@@ -27,37 +27,37 @@ _LATEX = LatexNodes2Text()
 def parse(data: bytes, display: str) -> list[Record]:
     text = decode_text(data, display, "BibTeX")
     quiet = logging.getLogger("bibtexparser")
-    level, quiet.level = quiet.level, logging.CRITICAL  # its failures are reported below, with a fix
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # its failures are reported below, with a fix
     try:
         library = bibtexparser.parse_string(text)
     finally:
-        quiet.level = level
-    problems = [
-        RecordIssue(
-            display,
-            0,
-            block.start_line + 1,
-            None,
-            "",
-            f"this block cannot be read: {_reason(block)}",
-            'correct the entry (every field is name = {value} or "value", separated by commas, and '
-            "braces must balance), or export the records again",
-        )
-        for block in library.failed_blocks
-    ]
-    if problems:
-        raise UnreadableExportError(*problems)
-    if not library.entries:
+        quiet.setLevel(level)
+    records: list[Record] = []
+    for block in library.blocks:
+        if isinstance(block, bibtexparser.model.Entry):
+            records.append(_record(block, display, len(records) + 1))
+        elif isinstance(block, bibtexparser.model.ParsingFailedBlock):
+            rec = Record(display, FORMAT, len(records) + 1, block.start_line + 1)
+            rec.unsupported = True
+            rec.problem(
+                "",
+                f"this entry cannot be read: {_reason(block)}",
+                'correct the entry (every field is name = {value} or "value", separated by commas, and '
+                "braces must balance), or export the records again",
+            )
+            records.append(rec)
+    if not records:
         raise UnreadableExportError(
             RecordIssue(display, 0, None, None, "", "the file holds no BibTeX entry", "export some records")
         )
-    return [_record(entry, display, n) for n, entry in enumerate(library.entries, start=1)]
+    return records
 
 
 def _reason(block: object) -> str:
     error = getattr(block, "error", None)
-    text = " ".join(str(error).split()) if error else type(block).__name__
-    return text.split(". Note:")[0]
+    text = getattr(error, "abort_reason", None) or (str(error) if error else "") or type(block).__name__
+    return " ".join(text.split()).split(". Note:")[0]
 
 
 def _decode(value: object) -> str | None:
@@ -72,6 +72,7 @@ def _record(entry: bibtexparser.model.Entry, display: str, index: int) -> Record
     rec.key = f"@{rec.kind}{{{entry.key}}}"
     fields = {f.key.lower(): f.value for f in entry.fields}
     if rec.kind != "article":
+        rec.unsupported = True
         rec.problem(
             "",
             f"entry type @{rec.kind} cannot be imported: the mapping format describes journal articles "

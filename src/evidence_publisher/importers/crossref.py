@@ -59,6 +59,7 @@ def _record(item: object, display: str, index: int) -> Record:
     doi = jf.text(item.get("DOI"))
     rec.key = f"DOI {doi}" if doi else None
     if rec.kind != "journal-article":
+        rec.unsupported = True
         rec.problem(
             "type",
             f"work type {rec.kind!r} cannot be imported: the mapping format describes journal articles "

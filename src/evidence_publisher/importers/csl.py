@@ -33,6 +33,7 @@ def _record(item: object, display: str, index: int) -> Record:
     doi = jf.text(item.get("DOI"))
     rec.key = f"id {item['id']}" if jf.text(item.get("id")) else (f"DOI {doi}" if doi else None)
     if rec.kind != "article-journal":
+        rec.unsupported = True
         rec.problem(
             "type",
             f"item type {rec.kind!r} cannot be imported: the mapping format describes journal articles "

@@ -200,8 +200,8 @@ def write_plan(plan: ImportPlan) -> None:
 # checks of one record
 # ---------------------------------------------------------------------------------------------
 def _check(rec: Record) -> None:
-    if rec.issues:
-        return  # the parser already said what is wrong (e.g. not a journal article)
+    if rec.unsupported:
+        return  # the parser already said what is wrong (not a journal article, unreadable)
     fix = "correct the record (or leave it out of the file)"
     if not rec.title:
         rec.problem(rec.origins.get("title", "title"), "the record has no title", fix)

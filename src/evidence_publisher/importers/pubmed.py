@@ -179,6 +179,7 @@ def _record(art: ET.Element, display: str, index: int, line: int) -> Record:
     pmid = _text(art.find("MedlineCitation/PMID"))
     rec.key = f"PMID {pmid}" if pmid else None
     if art.tag != "PubmedArticle":
+        rec.unsupported = True
         rec.problem(
             "",
             f"a <{art.tag}> (a book or book chapter) cannot be imported: the mapping format describes "

@@ -98,6 +98,7 @@ class Record:
     origins: dict[str, str] = field(default_factory=dict)  # mapping field -> where the record holds it
     not_imported: list[str] = field(default_factory=list)  # parts of the record the mapping has no home for
     issues: list[RecordIssue] = field(default_factory=list)
+    unsupported: bool = False  # not a journal article, or unreadable: no field is checked
 
     @property
     def where(self) -> str:

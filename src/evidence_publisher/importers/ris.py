@@ -41,11 +41,25 @@ def parse(data: bytes, display: str) -> list[Record]:
                 "export some records as RIS",
             )
         )
-    return [_record(chunk, display, n, line) for n, (line, chunk) in enumerate(chunks, start=1)]
+    records = []
+    for n, (line, chunk) in enumerate(chunks, start=1):
+        if chunk is None:  # no end line
+            rec = Record(display, FORMAT, n, line)
+            rec.unsupported = True
+            rec.problem(
+                "ER",
+                "the record has no end line 'ER  - ' (the file may have been cut short)",
+                "end every record with a line 'ER  - ', or export the records again",
+            )
+            records.append(rec)
+        else:
+            records.append(_record(chunk, display, n, line))
+    return records
 
 
-def _split(text: str, display: str) -> tuple[list[tuple[int, str]], list[RecordIssue]]:
-    chunks: list[tuple[int, str]] = []
+def _split(text: str, display: str) -> tuple[list[tuple[int, str | None]], list[RecordIssue]]:
+    """(line, text) of each record; text None for a record whose 'ER  -' line is missing."""
+    chunks: list[tuple[int, str | None]] = []
     problems: list[RecordIssue] = []
     start: int | None = None
     lines: list[str] = []
@@ -54,7 +68,7 @@ def _split(text: str, display: str) -> tuple[list[tuple[int, str]], list[RecordI
         tag = m.group(1) if m else None
         if tag == "TY":
             if start is not None:
-                problems.append(_unterminated(display, len(chunks) + 1, start))
+                chunks.append((start, None))
             start, lines = number, [raw]
         elif start is None:
             if raw.strip():
@@ -75,20 +89,8 @@ def _split(text: str, display: str) -> tuple[list[tuple[int, str]], list[RecordI
                 chunks.append((start, "\n".join(lines) + "\n"))
                 start, lines = None, []
     if start is not None:
-        problems.append(_unterminated(display, len(chunks) + 1, start))
+        chunks.append((start, None))
     return chunks, problems
-
-
-def _unterminated(display: str, index: int, line: int) -> RecordIssue:
-    return RecordIssue(
-        display,
-        index,
-        line,
-        None,
-        "ER",
-        "the record has no end line 'ER  - ' (the file may have been cut short)",
-        "end every record with a line 'ER  - ', or export the records again",
-    )
 
 
 def _record(chunk: str, display: str, index: int, line: int) -> Record:
@@ -103,6 +105,7 @@ def _record(chunk: str, display: str, index: int, line: int) -> Record:
     doi = clean(e.get("doi"))
     rec.key = f"DOI {doi}" if doi else None
     if rec.kind not in _JOURNAL_TYPES:
+        rec.unsupported = True
         rec.problem(
             "TY",
             f"record type {rec.kind!r} cannot be imported: the mapping format describes journal articles "
