@@ -54,8 +54,14 @@ def _rename_all(temps: list[tuple[str, PlannedFile]]) -> None:
             if planned.path.exists():
                 backup = str(planned.path.with_name(f".{planned.path.name}.old-{os.getpid()}-{n}"))
                 os.link(planned.path, backup)
+            try:
+                os.replace(tmp, planned.path)
+            except OSError:
+                if backup is not None:  # a second link to the untouched file: just drop it
+                    with contextlib.suppress(OSError):
+                        os.unlink(backup)
+                raise
             backups.append((planned.path, backup))
-            os.replace(tmp, planned.path)
     except OSError:
         for target, backup in reversed(backups):
             with contextlib.suppress(OSError):

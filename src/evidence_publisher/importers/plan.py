@@ -207,7 +207,7 @@ def _check(rec: Record) -> None:
         rec.problem(rec.origins.get("title", "title"), "the record has no title", fix)
     if not rec.journal:
         rec.problem(rec.origins.get("journal", "journal"), "the record names no journal", fix)
-    if not rec.abstract:
+    if not rec.abstract and not any(i.field == "abstract" for i in rec.issues):
         rec.problem(
             rec.origins.get("abstract", "abstract"),
             "the record has no abstract, so curators would have nothing to quote from",
