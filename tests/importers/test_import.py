@@ -168,9 +168,10 @@ MALFORMED_CASES = {
         "entity-bomb.xml: the XML declares entities or external references (EntitiesForbidden)"
     ],
     "book-and-no-abstract.xml": [
-        "book-and-no-abstract.xml:record 1, line 5: a <PubmedBookArticle> (a book or book chapter) cannot be imported",
-        "book-and-no-abstract.xml:record 2 (PMID 90000011), line 8: MedlineCitation/Article/Journal/JournalIssue/"
-        "PubDate/Year: year '20x1' is not a four-digit year",
+        "book-and-no-abstract.xml:record 1, line 5: a <PubmedBookArticle> (a book or book chapter) cannot be "
+        "imported",
+        "book-and-no-abstract.xml:record 2 (PMID 90000011), line 8: MedlineCitation/Article/Journal/"
+        "JournalIssue/PubDate/Year: year '20x1' is not a four-digit year",
         "book-and-no-abstract.xml:record 2 (PMID 90000011), line 8: abstract: the record has no abstract",
     ],
     "gu-no-abstract-and-unterminated.ris": [
@@ -180,14 +181,15 @@ MALFORMED_CASES = {
         "gu-no-abstract-and-unterminated.ris:record 3, line 28: ER: the record has no end line 'ER  - '",
     ],
     "unbalanced.bib": [
-        "unbalanced.bib:record 1, line 2: this entry cannot be read: Unexpected block start: `@book`. Was still "
-        "looking for field-value closing `}`",
+        "unbalanced.bib:record 1, line 2: this entry cannot be read: Unexpected block start: `@book`. "
+        "Was still looking for field-value closing `}`",
         "unbalanced.bib:record 2 (@book{examplej2020}), line 8: entry type @book cannot be imported",
     ],
     "duplicate-key.csl.json": ["duplicate-key.csl.json: [0].title: a JSON object names the same key twice"],
     "cut.csl.json": ["cut.csl.json, line 3: not valid JSON at column 1: Expecting ',' delimiter or '}'"],
     "bad-jats.crossref.json": [
-        "bad-jats.crossref.json:record 1 (DOI 10.5555/example-m): abstract: the abstract is not well-formed JATS XML"
+        "bad-jats.crossref.json:record 1 (DOI 10.5555/example-m): abstract: the abstract is not "
+        "well-formed JATS XML"
     ],
 }
 
@@ -353,4 +355,4 @@ def test_a_failed_rename_puts_everything_back(corpus: Path, monkeypatch: pytest.
     )
     monkeypatch.setattr(files.os, "replace", real)
     assert snapshot(corpus) == before
-    assert not [p for p in corpus.rglob(".*") if p.is_file() and ".tmp-" in p.name or ".old-" in p.name]
+    assert not [p for p in corpus.rglob(".*") if (p.is_file() and ".tmp-" in p.name) or ".old-" in p.name]
