@@ -133,9 +133,9 @@ def mapping_document(
     named = f", {rec.key}" if rec.key else ""
     head = (
         f"Citation imported by `evidence-publisher import` from record {rec.index} of {origin.file} "
-        f"({fmt}{named}). Every value is copied from that record; the comment above each names where "
-        "the record holds it. Nothing was added: an identifier, date or author the record lacks is "
-        "absent here too.\n"
+        f"({fmt}{named}). Every value comes from that record (names are written given name first, "
+        "months as Jan ... Dec); the comment above each names where the record holds it. Nothing was "
+        "added: an identifier, date or author the record lacks is absent here too.\n"
         f"The abstract is registered as source document {source_id} ({source_file}), byte for byte, so "
         "that quotes can be checked against it. Curate the study in a file of its own: "
         f"`evidence-publisher new study ID --from {mapping_id}`."
