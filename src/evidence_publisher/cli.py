@@ -121,6 +121,139 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# import
+# --------------------------------------------------------------------------------------------
+def _add_import_parser(sub: argparse._SubParsersAction) -> None:
+    from evidence_publisher.importers.formats import INPUT_FORMATS
+
+    p = sub.add_parser(
+        "import",
+        help="write citation mappings from PubMed XML, RIS, BibTeX, CSL-JSON or Crossref records",
+        description=(
+            "Write one citation mapping per record into the corpus, and register each record's abstract "
+            "(verbatim) as a source document in its corpus.yaml. Every record is checked before anything "
+            "is written; an existing mapping of the same record is replaced only with --force. "
+            "Exit codes: 15 a record cannot be imported, 13 it would overwrite files, 14 a limit."
+        ),
+    )
+    p.add_argument("files", nargs="+", type=_path, metavar="FILE", help="export files to read")
+    p.add_argument(
+        "--corpus", type=_path, required=True, metavar="DIR", help="mappings directory (holds corpus.yaml)"
+    )
+    p.add_argument(
+        "--input-format",
+        choices=INPUT_FORMATS,
+        default="auto",
+        help="format of the files (auto: by extension .xml .ris .bib .json, else by content)",
+    )
+    p.add_argument("--id", dest="mapping_id", metavar="ID", help="mapping id for a file holding one record")
+    p.add_argument("--date", type=_fhir_date, help="the mappings' date (default: the corpus's date)")
+    p.add_argument("--force", action="store_true", help="replace earlier imports of the same records")
+    p.add_argument(
+        "--dry-run", action="store_true", help="check and list what would be written; write nothing"
+    )
+    p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from evidence_publisher.importers.plan import plan_import, write_plan
+
+    plan = plan_import(
+        args.files,
+        args.corpus,
+        input_format=args.input_format,
+        force=args.force,
+        date=args.date,
+        mapping_id=args.mapping_id,
+    )
+    if not args.dry_run:
+        write_plan(plan)
+    out = _stdout()
+    rows = [
+        {
+            "file": item.record.file,
+            "record": item.record.index,
+            "key": item.record.key,
+            "id": item.mapping_id,
+            "mapping": str(item.mapping),
+            "source": str(item.source),
+            "replaced": item.replaces,
+            "title": item.record.title,
+        }
+        for item in plan.imported
+    ]
+    if args.format == "json":
+        from evidence_publisher.jsonio import dumps
+
+        doc = {
+            "ok": True,
+            "dry_run": args.dry_run,
+            "imported": rows,
+            "files": [str(f.path) for f in plan.files],
+        }
+        out.print(dumps(doc), end="", markup=False)
+        return ExitCode.OK
+    verb = "Would import" if args.dry_run else "Imported"
+    out.print(f"[bold green]{verb} {len(rows)} record{'s' if len(rows) != 1 else ''}[/] into {args.corpus}/")
+    print_table(
+        out,
+        [Column("file"), Column("record", "right"), Column("id"), Column("title")],
+        [
+            (r["file"], str(r["record"]), r["id"] + (" (replaced)" if r["replaced"] else ""), r["title"])
+            for r in rows
+        ],
+    )
+    if plan.imported and not args.dry_run:
+        first = plan.imported[0].mapping_id
+        out.print(f"Next: evidence-publisher new study {first}-study --from {first} --corpus {args.corpus}")
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------------------------
+# new
+# --------------------------------------------------------------------------------------------
+def _add_new_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "new",
+        help="write a commented study or recommendation skeleton from a citation mapping",
+        description=(
+            "Write ID.yaml beside the citation mapping: a skeleton that passes the schema, with TODO "
+            "placeholders the build refuses until they are filled in from the source document."
+        ),
+    )
+    p.add_argument("kind", choices=["study", "recommendation"], help="what the skeleton describes")
+    p.add_argument("id", metavar="ID", help="id of the new mapping (also its file name)")
+    p.add_argument(
+        "--from",
+        dest="citation",
+        required=True,
+        metavar="CITATION",
+        help="the citation mapping: its id (with --corpus) or its .yaml file",
+    )
+    p.add_argument("--corpus", type=_path, metavar="DIR", help="mappings directory (default: CITATION's)")
+    p.add_argument("--date", type=_fhir_date, help="the mapping's date (default: the corpus's date)")
+    p.add_argument("--force", action="store_true", help="replace ID.yaml if it exists")
+    p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+
+
+def _cmd_new(args: argparse.Namespace) -> int:
+    from evidence_publisher.importers.files import write_files
+    from evidence_publisher.importers.scaffold import plan_new
+
+    skeleton = plan_new(args.kind, args.id, args.citation, args.corpus, force=args.force, date=args.date)
+    write_files(skeleton.files)
+    out = _stdout()
+    if args.format == "json":
+        from evidence_publisher.jsonio import dumps
+
+        doc = {"ok": True, "kind": args.kind, "id": args.id, "file": str(skeleton.path)}
+        out.print(dumps(doc), end="", markup=False)
+        return ExitCode.OK
+    out.print(f"[bold green]Wrote {skeleton.path}[/]: fill in every TODO from {skeleton.citation.source}")
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------------------------
 # validate  (owned by the validate stage)
 # --------------------------------------------------------------------------------------------
 def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
@@ -708,6 +841,8 @@ def _apply_source(args: argparse.Namespace) -> Path:
 _COMMANDS = {
     "build": _cmd_build,
     "schema": _cmd_schema,
+    "import": _cmd_import,
+    "new": _cmd_new,
     "validate": _cmd_validate,
     "packages": _cmd_packages,
     "publish": _cmd_publish,
@@ -761,6 +896,18 @@ def _port(text: str) -> int:
     return value
 
 
+def _fhir_date(text: str) -> str:
+    import datetime
+
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a real date YYYY-MM-DD, got {text!r}") from None
+    if len(text) != 10:
+        raise argparse.ArgumentTypeError(f"must be written YYYY-MM-DD, got {text!r}")
+    return text
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -791,7 +938,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 _LIMIT_FLAGS = (
-    (("--max-input-bytes",), (limits.MAPPING_FILE_BYTES, limits.JSON_FILE_BYTES), "size of an input file"),
+    (
+        ("--max-input-bytes",),
+        (limits.MAPPING_FILE_BYTES, limits.JSON_FILE_BYTES, limits.RECORD_FILE_BYTES),
+        "size of an input file",
+    ),
     (("--max-depth",), (limits.NESTING_DEPTH,), "nesting depth of JSON and YAML input"),
     (("--max-string",), (limits.STRING_CHARS,), "length of one string"),
     (("--max-yaml-nodes",), (limits.YAML_NODES,), "number of YAML nodes in a mapping file"),
@@ -838,6 +989,8 @@ def make_parser() -> argparse.ArgumentParser:
     for add in (
         _add_build_parser,
         _add_schema_parser,
+        _add_import_parser,
+        _add_new_parser,
         _add_validate_parser,
         _add_packages_parser,
         _add_publish_parser,

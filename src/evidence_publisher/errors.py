@@ -20,6 +20,9 @@ class ExitCode(IntEnum):
     INVALID_OUTPUT = 12  # generated or given FHIR resources fail validation
     WRITE_FAILED = 13  # output could not be written
     INPUT_LIMIT = 14  # an input exceeds a safety limit (size, nesting, aliases, string length)
+    INVALID_RECORD = (
+        15  # a bibliographic record given to `import` cannot be read or lacks what a mapping needs
+    )
     # FHIR packages (20-29)
     PACKAGE_UNAVAILABLE = 20  # a needed FHIR package is not cached and cannot be fetched
     PACKAGE_INTEGRITY = 21  # a downloaded package failed its integrity check or is malformed

@@ -37,6 +37,9 @@ class Limit:
 
 MAPPING_FILE_BYTES = Limit("mapping file size", 20 * MIB, "bytes", "--max-input-bytes", "EP_MAX_INPUT_BYTES")
 JSON_FILE_BYTES = Limit("JSON input size", 512 * MIB, "bytes", "--max-input-bytes", "EP_MAX_INPUT_BYTES")
+RECORD_FILE_BYTES = Limit(
+    "record file size", 256 * MIB, "bytes", "--max-input-bytes", "EP_MAX_INPUT_BYTES"
+)  # each bibliographic export file given to `import`
 NESTING_DEPTH = Limit("nesting depth", 100, "levels", "--max-depth", "EP_MAX_DEPTH")
 STRING_CHARS = Limit("string length", 1 * MIB, "characters", "--max-string", "EP_MAX_STRING")
 YAML_NODES = Limit(

@@ -26,6 +26,8 @@ __all__ = ["scratch"]
 COMMAND_ARGV = {
     "build": ["build"],
     "schema": ["schema"],
+    "import": ["import", "x.xml", "--corpus", "m"],
+    "new": ["new", "study", "s", "--from", "c"],
     "validate": ["validate", "x.json"],
     "packages": ["packages", "list"],
     "publish": ["publish", "--server", "http://127.0.0.1:9/fhir"],

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from evidence_publisher.fhir.common import Context, base, concept, external_note, narrative, ref
-from evidence_publisher.sources.model import CitationSpec, Publication, SourceDocument
+from evidence_publisher.sources.model import (
+    MONTH_NUMBERS,
+    CitationSpec,
+    Erratum,
+    MeshHeading,
+    Publication,
+    RecordRef,
+    SourceDocument,
+)
 
 CLASSIFICATION_TYPE = "http://hl7.org/fhir/cited-artifact-classification-type"
 ARTIFACT_CLASSIFIER = "http://hl7.org/fhir/citation-artifact-classifier"
@@ -13,11 +21,21 @@ URL_CLASSIFIER = "http://hl7.org/fhir/artifact-url-classifier"
 STATUS_TYPE = "http://hl7.org/fhir/cited-artifact-status-type"
 ABSTRACT_TYPE = "http://hl7.org/fhir/cited-artifact-abstract-type"
 SUMMARY_TYPE = "http://hl7.org/fhir/contributor-summary-type"
-MONTHS = {
-    m: f"{i:02d}"
-    for i, m in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1
-    )
+MONTHS = {m: f"{i:02d}" for m, i in MONTH_NUMBERS.items()}
+MESH_SYSTEM = "https://www.nlm.nih.gov/mesh"  # THO NamingSystem-MeSH: the preferred URI
+ISSN_SYSTEM = "urn:ISSN"  # RFC 3044
+_ISSN_LABEL = {
+    "print": "Print ISSN",
+    "electronic": "Electronic ISSN",
+    "linking": "Linking ISSN (ISSN-L)",
+    None: "ISSN",
+}
+_FORMAT_LABEL = {
+    "pubmed-xml": "PubMed XML",
+    "ris": "RIS",
+    "bibtex": "BibTeX",
+    "csl-json": "CSL-JSON",
+    "crossref-json": "Crossref JSON",
 }
 IDENTIFIER_SYSTEMS = {
     "doi": "https://doi.org",
@@ -84,6 +102,7 @@ def map_citation(ctx: Context, pub: Publication, source: SourceDocument) -> dict
                 "copyright": "As printed in the corpus document; copyright remains with the publisher.",
             }
         ]
+    artifact["classification"] += _classification(cit)
     form = _publication_form(cit)
     if form:
         artifact["publicationForm"] = [form]
@@ -128,7 +147,7 @@ def _rows(pub: Publication, cit: CitationSpec, source: SourceDocument) -> list[t
         rows.append(("Journal", cit.journal.title))
     if cit.website:
         rows.append(("Website", cit.website))
-    date = " ".join(str(x) for x in (cit.year, cit.month) if x)
+    date = " ".join(str(x) for x in (cit.year, cit.month, cit.day) if x)
     if date:
         rows.append(("Published", date))
     if cit.published_date:
@@ -136,18 +155,73 @@ def _rows(pub: Publication, cit: CitationSpec, source: SourceDocument) -> list[t
     for label, value in (("Volume", cit.volume), ("Issue", cit.issue), ("Pages", cit.pages)):
         if value:
             rows.append((label, value))
+    if cit.journal:
+        rows += [(_ISSN_LABEL[i.type], i.value) for i in cit.journal.issn]
     for ident in cit.identifiers:
         rows.append((ident.type.upper(), ident.value))
+    if cit.keywords:
+        rows.append(("Keywords", "; ".join(cit.keywords)))
+    if cit.mesh_headings:
+        rows.append(("MeSH headings", "; ".join(_mesh_text(h) for h in cit.mesh_headings)))
     for fund in cit.funding:
         grants = ", ".join(fund.grants) if fund.grants else "no grant number printed"
         rows.append(("Funding", f"{fund.funder} ({grants})"))
-    rows += [("Erratum", e.citation) for e in cit.errata]
+    rows += [("Erratum", _notice_text(e)) for e in cit.errata]
+    rows += [("Retracted by", _notice_text(e)) for e in cit.retractions]
     standing = "primary" if source.primary else "secondary"
     where = "the corpus document" if pub.in_corpus else "named in the corpus document"
     rows.append(("Source", f"{where} {source.file} ({source.kind}, {standing})"))
     for ext in cit.external:
         rows.append(("Found outside the corpus", f"{', '.join(ext.fields)} ({ext.status}, {ext.url})"))
+    if cit.imported_from:
+        rows.append(
+            ("Imported from", f"{_record_text(cit.imported_from)}: {', '.join(cit.imported_from.fields)}")
+        )
     return rows
+
+
+def _record_text(rec: RecordRef) -> str:
+    return f"record {rec.record} of {rec.file} ({_FORMAT_LABEL[rec.format]}, SHA-256 {rec.sha256})"
+
+
+def _notice_text(notice: Erratum) -> str:
+    ids = "; ".join(f"{i.type.upper()} {i.value}" for i in notice.identifiers)
+    return f"{notice.citation} ({ids})" if ids else notice.citation
+
+
+def _mesh_text(heading: MeshHeading) -> str:
+    """PubMed's way of writing a heading: Descriptor/qualifier, a major topic starred."""
+    text = heading.descriptor + ("*" if heading.major_topic else "")
+    for qual in heading.qualifiers:
+        text += f"/{qual.name}" + ("*" if qual.major_topic else "")
+    return text
+
+
+def _classification(cit: CitationSpec) -> list[dict]:
+    out = []
+    if cit.keywords:
+        out.append(
+            {
+                "type": concept(CLASSIFICATION_TYPE, "keyword", "Keyword"),
+                "classifier": [{"text": k} for k in cit.keywords],
+            }
+        )
+    if cit.mesh_headings:
+        classifiers = []
+        for heading in cit.mesh_headings:
+            item: dict = {"text": _mesh_text(heading)}
+            if heading.code:
+                item["coding"] = [
+                    {"system": MESH_SYSTEM, "code": heading.code, "display": heading.descriptor}
+                ]
+            classifiers.append(item)
+        out.append(
+            {
+                "type": concept(CLASSIFICATION_TYPE, "mesh-heading", "MeSH heading"),
+                "classifier": classifiers,
+            }
+        )
+    return out
 
 
 def _status_dates(cit: CitationSpec) -> list[dict]:
@@ -165,6 +239,8 @@ def _status_dates(cit: CitationSpec) -> list[dict]:
         issued = str(cit.year) + (
             f"-{MONTHS[cit.month[:3]]}" if cit.month and cit.month[:3] in MONTHS else ""
         )
+        if cit.day is not None:  # the model allows a day only with a month
+            issued += f"-{cit.day:02d}"
         out.append(
             {
                 "activity": concept(STATUS_TYPE, "published-final-form", "Published final form"),
@@ -184,6 +260,11 @@ def _publication_form(cit: CitationSpec) -> dict | None:
             else {"text": "Website"},
             "title": cit.journal.title if cit.journal else cit.website,
         }
+        if cit.journal and cit.journal.issn:
+            published_in["identifier"] = [
+                {"type": {"text": _ISSN_LABEL[i.type]}, "system": ISSN_SYSTEM, "value": i.value}
+                for i in cit.journal.issn
+            ]
         if cit.publisher:
             published_in["publisher"] = {"display": cit.publisher}
         form["publishedIn"] = published_in
@@ -194,7 +275,7 @@ def _publication_form(cit: CitationSpec) -> dict | None:
             form[key] = getattr(cit, key)
     if cit.pages:
         form["pageString"] = cit.pages
-    date_text = " ".join(str(x) for x in (cit.year, cit.month) if x)
+    date_text = " ".join(str(x) for x in (cit.year, cit.month, cit.day) if x)
     if cit.published_date and cit.style == "web-page":
         form["articleDate"] = cit.published_date
     if date_text:
@@ -206,8 +287,8 @@ def _contributorship(cit: CitationSpec) -> dict | None:
     entries = []
     for rank, author in enumerate(cit.authors, start=1):
         entry: dict = {"contributor": {"display": author.name}, "rankingOrder": rank}
-        if author.affiliation:
-            entry["affiliation"] = [{"display": author.affiliation}]
+        if author.affiliations:
+            entry["affiliation"] = [{"display": a} for a in author.affiliations]
         entries.append(entry)
     out: dict = {}
     if entries:
@@ -234,8 +315,19 @@ def _contributorship(cit: CitationSpec) -> dict | None:
 
 def _relates_to(cit: CitationSpec) -> list[dict]:
     out = []
-    for err in cit.errata:
-        out.append({"type": "correction-in", "citation": err.citation, "label": "Erratum"})
+    for kind, label, notices in (
+        ("correction-in", "Erratum", cit.errata),
+        ("retracted-by", "Retraction", cit.retractions),
+    ):
+        for notice in notices:
+            item: dict = {"type": kind, "label": label, "citation": _notice_text(notice)}
+            if notice.identifiers:
+                first = notice.identifiers[0]
+                item["resourceReference"] = {
+                    "identifier": {"system": IDENTIFIER_SYSTEMS[first.type], "value": first.value},
+                    "display": notice.citation,
+                }
+            out.append(item)
     for rel in cit.relations:
         item = {
             "type": "cites",
@@ -265,5 +357,13 @@ def _provenance_notes(cit: CitationSpec, source: SourceDocument) -> list[dict]:
         {"text": f"Bibliographic values from corpus document {source.file} ({source.kind}) unless noted."}
     ]
     if cit.abstract:
-        notes.append({"text": f"Abstract as printed in corpus document {source.file}."})
+        record = f", the abstract of {_record_text(source.imported_from)}" if source.imported_from else ""
+        notes.append({"text": f"Abstract as printed in corpus document {source.file}{record}."})
+    if cit.imported_from:
+        notes.append(
+            {
+                "text": f"Imported from {_record_text(cit.imported_from)}: "
+                f"{', '.join(cit.imported_from.fields)}."
+            }
+        )
     return notes + [external_note(ext) for ext in cit.external]

@@ -88,6 +88,17 @@ def document_citation(corpus: LoadedCorpus, source_id: str) -> str | None:
     return None
 
 
+def cited_publication(corpus: LoadedCorpus, pub: Publication) -> Publication | None:
+    """The publication whose citation is ``pub``'s own: itself, or the one named by ``citation_in``."""
+    if pub.citation is not None:
+        return pub
+    holder = corpus.publications.get(pub.citation_in or "")
+    if holder is None:
+        return None
+    assert isinstance(holder.model, Publication)
+    return holder.model
+
+
 def _days(value: Decimal | int, unit: str) -> Decimal:
     return Decimal(value) * _DAYS[unit]
 
@@ -189,7 +200,8 @@ def _compile_publication(
             where(item, "study", "co_interventions", i),
         )
     rs_id = research_study_id(pub) if has_research_study(pub) else None
-    own_citation = citation_id(pub) if pub.citation is not None else None
+    cited = cited_publication(corpus, pub)
+    own_citation = citation_id(cited) if cited is not None else None
     reported_in = corpus.publications.get(pub.reported_in or "")
     reported_citation = citation_id(reported_in.model) if reported_in is not None else None
     if rs_id is not None:
@@ -201,6 +213,7 @@ def _compile_publication(
                 population_group=study.population.id,
                 intervention_variable=intervention.id,
                 study_citation=own_citation,
+                citation=cited.citation if cited is not None else None,
                 reported_in=reported_citation,
                 extra_notes=[f"{n.kind.capitalize()}: {n.text}" for n in study.notes],
             ),
@@ -311,7 +324,8 @@ def _compile_recommendation(
         if any(res.id in c.results for c in pub.certainty):
             certainty_ids.append(certainty_id(eid))
         source_id = res.source or pub.source
-        for cid in (citation_id(pub) if pub.citation else None, document_citation(corpus, source_id)):
+        cited = cited_publication(corpus, pub)
+        for cid in (citation_id(cited) if cited else None, document_citation(corpus, source_id)):
             if cid and cid not in citation_ids:
                 citation_ids.append(cid)
     comp_id = composition_id(rec)

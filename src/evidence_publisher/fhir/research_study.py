@@ -23,7 +23,7 @@ from evidence_publisher.fhir.common import (
 )
 from evidence_publisher.fhir.evidence import DESIGN_CODES, STUDY_DESIGN
 from evidence_publisher.fhir.evidence_variable import codeable
-from evidence_publisher.sources.model import Publication, SourceDocument
+from evidence_publisher.sources.model import CitationSpec, Publication, SourceDocument
 
 PARTY_ROLE = "http://hl7.org/fhir/research-study-party-role"
 STUDY_STATUS = "http://hl7.org/fhir/research-study-status"
@@ -72,15 +72,17 @@ def map_research_study(
     population_group: str,
     intervention_variable: str,
     study_citation: str | None,
+    citation: CitationSpec | None,
     reported_in: str | None,
     extra_notes: list[str],
 ) -> dict:
+    """``citation`` is the study's own citation (``pub``'s, or the one its ``citation_in`` names)."""
     study = pub.study
     assert study is not None
     rid = research_study_id(pub)
-    title = pub.citation.title if pub.citation is not None else pub.label
+    cit = citation
+    title = cit.title if cit is not None else pub.label
     res = base(ctx, "ResearchStudy", rid, title=title, date=pub.date)
-    cit = pub.citation
     grants: dict[str, str] = {}
     for fund in cit.funding if cit else []:
         for grant in fund.grants:

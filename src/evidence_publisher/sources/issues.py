@@ -113,6 +113,12 @@ class DanglingReference(Issue):
     code = "dangling-reference"
 
 
+class Placeholder(Issue):
+    """A ``TODO`` placeholder of a skeleton written by ``evidence-publisher new`` is still there."""
+
+    code = "placeholder"
+
+
 class CorpusFileMissing(Issue):
     code = "corpus-missing"
 

@@ -23,6 +23,7 @@ from evidence_publisher.sources.issues import (
     Issue,
     MappingErrors,
     NumberNotInQuote,
+    Placeholder,
     QuoteNotFound,
     SourceFileMissing,
     UnreadableFile,
@@ -30,6 +31,7 @@ from evidence_publisher.sources.issues import (
     field_name,
 )
 from evidence_publisher.sources.model import (
+    CitationSpec,
     Corpus,
     MappingFile,
     Publication,
@@ -249,6 +251,7 @@ def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | No
                 broken.setdefault(doc.data["id"], _Broken(display))
             continue
         loaded.append(Loaded(doc, model))
+        issues.extend(_placeholders(doc))
     if progress is not None:
         progress(LoadProgress("", len(files), len(files), total, total))
 
@@ -307,6 +310,31 @@ def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | No
     if issues:
         raise MappingErrors(cap_per_file(_fold_consequences(issues, broken)))
     return result
+
+
+PLACEHOLDER = re.compile(r"^TODO\b")
+
+
+def _placeholders(doc: LocatedDocument) -> list[Issue]:
+    """Text that a skeleton of ``evidence-publisher new`` left to fill in (it starts with TODO)."""
+    found: list[Issue] = []
+    stack: list[tuple[object, tuple]] = [(doc.data, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((v, (*path, k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(node))
+        elif isinstance(node, str) and PLACEHOLDER.match(node):
+            found.append(
+                Placeholder(
+                    doc.locate(path),
+                    field_name(path),
+                    f"{_short(node)!r} is a placeholder of the skeleton",
+                    "replace it with the value from the source document (and its quote)",
+                )
+            )
+    return sorted(found, key=lambda i: i.location)
 
 
 def _fold_consequences(issues: list[Issue], broken: dict[str, _Broken]) -> list[Issue]:
@@ -383,7 +411,8 @@ def _load_sources(corpus: Corpus, doc: LocatedDocument, base: Path, issues: list
             continue
         texts[src.id] = text
         title_text = src.title_quote or src.title
-        if not quote_occurs(title_text, text):
+        # an imported abstract does not contain its article's title: that comes from the record
+        if src.imported_from is None and not quote_occurs(title_text, text):
             issues.append(
                 QuoteNotFound(
                     doc.locate(("sources", i, "title")),
@@ -435,6 +464,8 @@ class _Checker:
         if text is None:
             return " ".join(items)
         for i, q in enumerate(items):
+            if PLACEHOLDER.match(q):
+                continue  # reported as a placeholder
             if not quote_occurs(q, text):
                 qpath = path if isinstance(quotes, str) else (*path, i)
                 self.issues.append(
@@ -505,6 +536,8 @@ def _check_publication(corpus: LoadedCorpus, item: Loaded, issues: list[Issue]) 
         return
     if pub.citation is not None:
         _check_citation(ck, pub)
+    elif pub.citation_in is not None:
+        _check_citation_in(ck, pub)
     elif corpus.missing_publication(pub.reported_in, ck.at("reported_in"), "reported_in"):
         issues.append(
             DanglingReference(
@@ -557,6 +590,55 @@ def _unique_ids(ck: _Checker, ids: list[str], path: tuple, what: str) -> set[str
 _CITATION_TEXT_FIELDS = ("title", "volume", "issue", "pages", "publisher", "website", "month")
 
 
+def _check_citation_in(ck: _Checker, pub: Publication) -> None:
+    target = ck.corpus.publications.get(pub.citation_in or "")
+    if target is None:
+        if ck.corpus.missing_publication(pub.citation_in, ck.at("citation_in"), "citation_in"):
+            ck.issues.append(
+                DanglingReference(
+                    ck.at("citation_in"),
+                    "citation_in",
+                    f"publication {pub.citation_in!r} is not defined by any mapping file",
+                    f"use one of: {_some(ck.corpus.publications)}",
+                )
+            )
+        return
+    assert isinstance(target.model, Publication)
+    if target.model.citation is None:
+        ck.issues.append(
+            DanglingReference(
+                ck.at("citation_in"),
+                "citation_in",
+                f"publication {pub.citation_in!r} has no 'citation' block",
+                "name the publication mapping that holds the study's citation (e.g. one written by import)",
+            )
+        )
+
+
+def _check_imported_fields(ck: _Checker, pub: Publication) -> set[str]:
+    """The citation fields read from an imported record (they are not quoted from a document)."""
+    cit = pub.citation
+    assert cit is not None
+    if cit.imported_from is None:
+        return set()
+    for j, fname in enumerate(cit.imported_from.fields):
+        if fname not in type(cit).model_fields or fname in _NEVER_IMPORTED:
+            ck.issues.append(
+                InvalidValue(
+                    ck.at("citation", "imported_from", "fields", j),
+                    f"citation.imported_from.fields[{j}]",
+                    f"{fname!r} is not a citation field that a record can supply",
+                    f"use citation field names such as {', '.join(_CITATION_TEXT_FIELDS)}, authors, "
+                    "identifiers, journal, funding, errata, retractions, keywords, mesh_headings",
+                )
+            )
+    return set(cit.imported_from.fields)
+
+
+# the abstract is always checked against the source document; the others are not bibliographic values
+_NEVER_IMPORTED = {"abstract", "quote", "source", "external", "imported_from", "relations", "style"}
+
+
 def _check_citation(ck: _Checker, pub: Publication) -> None:
     cit = pub.citation
     assert cit is not None
@@ -565,16 +647,30 @@ def _check_citation(ck: _Checker, pub: Publication) -> None:
         return
     qtext = ck.quotes(cit.quote, src, ("citation", "quote"))
     ck.quotes(cit.abstract, src, ("citation", "abstract"))
-    covered = {f for ext in cit.external for f in ext.fields}
+    covered = {f for ext in cit.external for f in ext.fields} | _check_imported_fields(ck, pub)
+    _check_relations(ck, cit)
+    _check_external_fields(ck, cit)
     if not qtext:
         return
     for name in _CITATION_TEXT_FIELDS:
         if name not in covered:
             ck.text_in(getattr(cit, name), qtext, ("citation", name), name)
-    if "year" not in covered and cit.year is not None:
-        ck.number(cit.year, qtext, ("citation", "year"), "year")
+    for name in ("year", "day"):
+        if name not in covered:
+            ck.number(getattr(cit, name), qtext, ("citation", name), name)
     if "journal" not in covered and cit.journal is not None:
         ck.text_in(cit.journal.title, qtext, ("citation", "journal", "title"), "journal title")
+        for i, issn in enumerate(cit.journal.issn):
+            ck.text_in(issn.value, qtext, ("citation", "journal", "issn", i, "value"), "ISSN")
+    if "keywords" not in covered:
+        for i, keyword in enumerate(cit.keywords):
+            ck.text_in(keyword, qtext, ("citation", "keywords", i), "keyword")
+    if "mesh_headings" not in covered:
+        for i, heading in enumerate(cit.mesh_headings):
+            ck.text_in(heading.descriptor, qtext, ("citation", "mesh_headings", i, "descriptor"), "MeSH")
+            for j, qual in enumerate(heading.qualifiers):
+                path = ("citation", "mesh_headings", i, "qualifiers", j, "name")
+                ck.text_in(qual.name, qtext, path, "MeSH qualifier")
     if "identifiers" not in covered:
         for i, ident in enumerate(cit.identifiers):
             ck.text_in(ident.value, qtext, ("citation", "identifiers", i, "value"), ident.type)
@@ -588,9 +684,16 @@ def _check_citation(ck: _Checker, pub: Publication) -> None:
             ck.text_in(fund.funder, qtext, ("citation", "funding", i, "funder"), "funder")
             for j, grant in enumerate(fund.grants):
                 ck.text_in(grant, qtext, ("citation", "funding", i, "grants", j), "grant number")
-    if "errata" not in covered:
-        for i, err in enumerate(cit.errata):
-            ck.text_in(err.citation, qtext, ("citation", "errata", i, "citation"), "erratum")
+    for name, what in (("errata", "erratum"), ("retractions", "retraction")):
+        if name not in covered:
+            for i, notice in enumerate(getattr(cit, name)):
+                ck.text_in(notice.citation, qtext, ("citation", name, i, "citation"), what)
+                for j, ident in enumerate(notice.identifiers):
+                    path = ("citation", name, i, "identifiers", j, "value")
+                    ck.text_in(ident.value, qtext, path, f"{what} {ident.type}")
+
+
+def _check_relations(ck: _Checker, cit: CitationSpec) -> None:
     for i, rel in enumerate(cit.relations):
         at = ck.at("citation", "relations", i, "target")
         if ck.corpus.missing_publication(rel.target, at, f"citation.relations[{i}].target"):
@@ -602,6 +705,9 @@ def _check_citation(ck: _Checker, pub: Publication) -> None:
                     f"use one of: {_some(ck.corpus.publications)}",
                 )
             )
+
+
+def _check_external_fields(ck: _Checker, cit: CitationSpec) -> None:
     for i, ext in enumerate(cit.external):
         for j, fname in enumerate(ext.fields):
             if fname not in type(cit).model_fields:

@@ -13,6 +13,12 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+MONTH_NUMBERS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1
+    )
+}
 Slug = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,50}[a-z0-9])?$"),
@@ -65,6 +71,17 @@ class _Model(BaseModel):
 SourceKind = Literal["primary-abstract", "news", "blog", "summary"]
 
 
+class RecordRef(_Model):
+    """A record of a bibliographic export file that ``evidence-publisher import`` read."""
+
+    file: Text = Field(description="name of the export file the record was read from")
+    format: Literal["pubmed-xml", "ris", "bibtex", "csl-json", "crossref-json"]
+    record: int = Field(ge=1, description="position of the record in the file (1 = first)")
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] = Field(
+        description="SHA-256 of the export file, so the record can be found again"
+    )
+
+
 class SourceDocument(_Model):
     """One document of the corpus, registered with its kind; primary documents outrank others."""
 
@@ -76,6 +93,11 @@ class SourceDocument(_Model):
         None, description="verbatim text of the title as printed, when it differs in spacing"
     )
     description: str | None = None
+    imported_from: RecordRef | None = Field(
+        None,
+        description="the document is the abstract of this imported record, written verbatim by "
+        "`import`; its title comes from the record (the abstract does not contain it)",
+    )
 
     @property
     def primary(self) -> bool:
@@ -92,7 +114,9 @@ class Corpus(_Model):
     status: Literal["draft", "active", "retired", "unknown"] = "active"
     date: FhirDate
     sources_dir: Text = Field(description="directory of the source documents, relative to this file")
-    sources: list[SourceDocument] = Field(min_length=1)
+    sources: list[SourceDocument] = Field(
+        default_factory=list, description="the source register (`import` adds to it)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,7 +154,13 @@ class Identifier(_Model):
 
 class Author(_Model):
     name: Text
-    affiliation: str | None = None
+    affiliation: str | list[Text] | None = Field(None, description="one affiliation, or a list of them")
+
+    @property
+    def affiliations(self) -> list[str]:
+        if self.affiliation is None:
+            return []
+        return [self.affiliation] if isinstance(self.affiliation, str) else list(self.affiliation)
 
 
 class Funding(_Model):
@@ -140,7 +170,33 @@ class Funding(_Model):
 
 
 class Erratum(_Model):
+    """A linked notice (an erratum or a retraction): its citation as printed, and its identifiers."""
+
     citation: Text
+    identifiers: list[Identifier] = Field(
+        default_factory=list, description="identifiers of the notice itself, as the record gives them"
+    )
+
+
+class MeshQualifier(_Model):
+    name: Text
+    code: Annotated[str, StringConstraints(pattern=r"^Q\d+$")] | None = Field(None, description="MeSH UI")
+    major_topic: bool = False
+
+
+class MeshHeading(_Model):
+    descriptor: Text
+    code: Annotated[str, StringConstraints(pattern=r"^D\d+$")] | None = Field(
+        None, description="MeSH descriptor UI, e.g. D008180"
+    )
+    major_topic: bool = False
+    qualifiers: list[MeshQualifier] = Field(default_factory=list)
+
+
+class ImportedFrom(RecordRef):
+    """Where the listed citation fields were read, instead of being quoted from a source document."""
+
+    fields: list[Text] = Field(min_length=1, description="the citation fields that come from the record")
 
 
 class Relation(_Model):
@@ -149,9 +205,17 @@ class Relation(_Model):
     note: str | None = None
 
 
+class Issn(_Model):
+    value: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{3}[\dX]$")]
+    type: Literal["print", "electronic", "linking"] | None = Field(
+        None, description="omit when the record does not say"
+    )
+
+
 class Journal(_Model):
     title: Text
     abbreviation: str | None = None
+    issn: list[Issn] = Field(default_factory=list)
 
 
 class CitationSpec(_Model):
@@ -162,6 +226,7 @@ class CitationSpec(_Model):
     website: str | None = Field(None, description="the site a web page is published on")
     year: int | None = Field(None, ge=1800, le=2100)
     month: str | None = Field(None, description="issue month as printed: Jan ... Dec")
+    day: int | None = Field(None, ge=1, le=31, description="issue day, where the record gives one")
     published_date: FhirDate | None = Field(
         None, description="web page: date posted; journal article: date first published online"
     )
@@ -175,16 +240,29 @@ class CitationSpec(_Model):
     )
     funding: list[Funding] = Field(default_factory=list)
     errata: list[Erratum] = Field(default_factory=list)
+    retractions: list[Erratum] = Field(
+        default_factory=list, description="notices that retract this publication"
+    )
+    keywords: list[Text] = Field(default_factory=list)
+    mesh_headings: list[MeshHeading] = Field(default_factory=list)
     abstract: Text | None = Field(None, description="the abstract, verbatim from the source document")
     relations: list[Relation] = Field(default_factory=list)
     quote: Quotes | None = Field(None, description="quotes that carry the bibliographic values")
     source: Slug | None = None
     external: list[External] = Field(default_factory=list)
+    imported_from: ImportedFrom | None = Field(
+        None, description="the bibliographic record these values were imported from (`import`)"
+    )
 
     @model_validator(mode="after")
     def _journal_needs_journal(self) -> CitationSpec:
         if self.style == "journal-article" and self.journal is None:
             raise ValueError("a journal-article citation needs 'journal' (the journal's title)")
+        if self.day is not None:
+            month = MONTH_NUMBERS.get((self.month or "")[:3])
+            if self.year is None or month is None:
+                raise ValueError("'day' needs 'year' and a 'month' (Jan ... Dec)")
+            _real_date(f"{self.year:04d}-{month:02d}-{self.day:02d}")
         return self
 
 
@@ -509,6 +587,11 @@ class Publication(_Model):
         None,
         description="for a study known only through another document: that document's publication",
     )
+    citation_in: Slug | None = Field(
+        None,
+        description="the publication mapping that holds this study's own citation (e.g. one "
+        "written by `import`), so that the citation and the curated study live in separate files",
+    )
     study: Study | None = None
     outcomes: list[Outcome] = Field(default_factory=list)
     results: list[Result] = Field(default_factory=list)
@@ -517,10 +600,12 @@ class Publication(_Model):
 
     @model_validator(mode="after")
     def _results_need_study(self) -> Publication:
-        if (self.citation is None) == (self.reported_in is None):
+        given = [self.citation is not None, self.reported_in is not None, self.citation_in is not None]
+        if sum(given) != 1:
             raise ValueError(
-                "give exactly one of 'citation' (its own bibliographic record) or 'reported_in' "
-                "(the publication that reports this unidentified study)"
+                "give exactly one of 'citation' (its own bibliographic record), 'citation_in' (the "
+                "publication mapping that holds its citation) or 'reported_in' (the publication that "
+                "reports this unidentified study)"
             )
         if self.results and self.study is None:
             raise ValueError("results need a 'study' block (design, population, intervention)")

@@ -1,0 +1,66 @@
+"""Problems found while importing records: each names the file, the record, the field and a fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evidence_publisher.errors import EvidencePublisherError, ExitCode
+
+
+@dataclass(frozen=True)
+class RecordIssue:
+    """One problem of one record (``record`` 0: the file as a whole)."""
+
+    file: str
+    record: int
+    line: int | None
+    key: str | None
+    field: str
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.record:
+            where += f":record {self.record}" + (f" ({self.key})" if self.key else "")
+        if self.line:
+            where += f", line {self.line}"
+        field = f"{self.field}: " if self.field else ""
+        return f"{where}: {field}{self.problem} (fix: {self.fix})"
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "record": self.record,
+            "line": self.line,
+            "key": self.key,
+            "field": self.field,
+            "problem": self.problem,
+            "fix": self.fix,
+        }
+
+
+class RecordImportError(EvidencePublisherError):
+    """Records that cannot be imported; nothing was written."""
+
+    exit_code = ExitCode.INVALID_RECORD
+
+    def __init__(self, issues: list[RecordIssue]) -> None:
+        noun = "problem" if len(issues) == 1 else "problems"
+        super().__init__(
+            f"{len(issues)} {noun} in the records to import; nothing was written",
+            details=[str(i) for i in issues],
+        )
+        self.issues = issues
+
+
+class ImportRefusedError(EvidencePublisherError):
+    """Writing the import would overwrite or corrupt something; nothing was written."""
+
+    exit_code = ExitCode.WRITE_FAILED
+
+
+class CorpusNotFoundError(EvidencePublisherError):
+    """``--corpus`` names no corpus directory, or the arguments do not fit together."""
+
+    exit_code = ExitCode.USAGE
