@@ -121,6 +121,15 @@ def test_the_type_model_scope_holds_across_threads():
     assert TypeInfo.model is None
 
 
+def test_fhirpathpys_errors_are_reported_without_memory_addresses():
+    """eld-11's contains() over several codes: the message names fhirpathpy's nodes, and must read
+    the same in every run (validation reports are compared byte for byte)."""
+    e = fhirpath.invariant("type.code.contains(':')")
+    with pytest.raises(fhirpath.FhirPathEvaluationError) as err:
+        e.reference_result({"type": [{"code": "a"}, {"code": "b"}]}, "ElementDefinition")
+    assert str(err.value) == "Expected string, but got [<ResourceNode>, <ResourceNode>]"
+
+
 # ---- hand-overs to fhirpathpy -----------------------------------------------------------------
 def _kinds(text: str) -> dict[str, int]:
     out: dict[str, int] = {}

@@ -161,6 +161,11 @@ def unwrap(value: Any) -> Any:
 
 
 # ---- the reference engine -------------------------------------------------------------------------
+# fhirpathpy's messages show its nodes as "<fhirpathpy.engine.nodes.ResourceNode object at 0x7f..>":
+# keep the class name, drop the address, so that reports do not change from run to run
+_OBJECT_REPR = re.compile(r"<(?:\w+\.)*(\w+) object at 0x[0-9a-fA-F]+>")
+
+
 class _R5Types:
     """fhirpathpy reads the type hierarchy from the class attribute ``TypeInfo.model``, which it sets
     only when an ``is``/``as`` runs; until then ``ofType(Resource)`` matches type names exactly. So
@@ -210,4 +215,4 @@ def evaluate(
                 root, tree, variables, MODEL, {"userInvocationTable": functions}
             )
     except Exception as exc:  # fhirpathpy raises bare Exceptions, KeyErrors, TypeErrors ...
-        raise FhirPathEvaluationError(str(exc)) from exc
+        raise FhirPathEvaluationError(_OBJECT_REPR.sub(r"<\1>", str(exc))) from exc

@@ -128,23 +128,22 @@ _EXPRESSIONS: dict[str, Expression | FhirPathSyntaxError] = {}
 _INVARIANTS: dict[str, Expression | FhirPathSyntaxError] = {}
 
 
-def _known(hit: Expression | FhirPathSyntaxError) -> Expression:
-    if isinstance(hit, Expression):
-        return hit
-    raise FhirPathSyntaxError(hit.expression, hit.detail)  # a fresh one: no growing traceback
-
-
 def expression(text: str) -> Expression:
     """``text`` parsed as FHIRPath; raises FhirPathSyntaxError unless all of it is valid."""
     hit = _EXPRESSIONS.get(text)
     if hit is None:
         hit = _EXPRESSIONS[text] = _build(text)
-    return _known(hit)
+    if isinstance(hit, Expression):
+        return hit
+    raise FhirPathSyntaxError(hit.expression, hit.detail)  # a fresh one: no growing traceback
 
 
 def invariant(text: str) -> Expression:
-    """A StructureDefinition constraint's expression, repaired by ``quote_reserved`` and parsed."""
+    """A StructureDefinition constraint's expression, repaired by ``quote_reserved`` and parsed
+    (the walker calls this once per evaluation: keep it a dictionary lookup)."""
     hit = _INVARIANTS.get(text)
     if hit is None:
         hit = _INVARIANTS[text] = _build(quote_reserved(text))
-    return _known(hit)
+    if isinstance(hit, Expression):
+        return hit
+    raise FhirPathSyntaxError(hit.expression, hit.detail)

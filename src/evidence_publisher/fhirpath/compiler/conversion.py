@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from evidence_publisher.fhirpath.adapter import INTEGER_TEXT
+from evidence_publisher.fhirpath import adapter
 from evidence_publisher.fhirpath.compiler.core import (
     Coll,
     Env,
@@ -14,6 +14,8 @@ from evidence_publisher.fhirpath.compiler.core import (
     is_number,
     is_true,
 )
+
+_INTEGER_TEXT = adapter.INTEGER_TEXT  # bound here for the method-call fast path (see paths.py)
 
 
 def _l_iif(cond: Fn, ok: Fn, otherwise: Fn | None = None) -> Inv:
@@ -47,7 +49,7 @@ def _f_to_integer() -> Inv:
         if is_number(v):
             return [(v, None)] if int(v) == v else []
         if isinstance(v, str):
-            return [(int(v), None)] if INTEGER_TEXT.match(v) else []
+            return [(int(v), None)] if _INTEGER_TEXT.match(v) else []
         if isinstance(v, float):
             raise Fallback("float value")
         return []

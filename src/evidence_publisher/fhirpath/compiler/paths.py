@@ -4,7 +4,7 @@ indexers, ``children()`` and ``descendants()``."""
 
 from __future__ import annotations
 
-from evidence_publisher.fhirpath.adapter import CHOICE_TYPES, PATH_TO_TYPE, PATHS_DEFINED_ELSEWHERE
+from evidence_publisher.fhirpath import adapter
 from evidence_publisher.fhirpath.compiler.core import (
     Coll,
     Env,
@@ -16,19 +16,25 @@ from evidence_publisher.fhirpath.compiler.core import (
     node_path,
 )
 
+# bound here rather than imported by name: CPython 3.11 compiles ``imported_name.get(...)`` without
+# its method-call fast path (the name might be a module), which costs a third of member()'s time
+_CHOICE_TYPES = adapter.CHOICE_TYPES
+_PATH_TO_TYPE = adapter.PATH_TO_TYPE
+_ELSEWHERE = adapter.PATHS_DEFINED_ELSEWHERE
+
 
 def member(coll: Coll, key: str) -> Coll:
     out: Coll = []
     for value, p in coll:
         path = node_path(value, p)
         child = f"{path}.{key}" if path else f"_.{key}"
-        child = PATHS_DEFINED_ELSEWHERE.get(child, child)
+        child = _ELSEWHERE.get(child, child)
         if not isinstance(value, dict):
             if key == "length" and value is not None:
                 raise Fallback("'length' on a primitive")
             continue
         raw = raw_ = None
-        types = CHOICE_TYPES.get(child)
+        types = _CHOICE_TYPES.get(child)
         if types:
             for t in types:
                 field = key + t
@@ -42,7 +48,7 @@ def member(coll: Coll, key: str) -> Coll:
             raw_ = value.get("_" + key)
             if key == "extension":
                 child = "Extension"
-        child = PATH_TO_TYPE.get(child, child)
+        child = _PATH_TO_TYPE.get(child, child)
         for data in (raw, raw_):
             if data is None or data == []:
                 continue
@@ -99,8 +105,8 @@ def children(coll: Coll, with_underscore: bool) -> Coll:
             child = path + "." + prop if path is not None else ""
             if prop == "extension":
                 child = "Extension"
-            child = PATHS_DEFINED_ELSEWHERE.get(child, child)
-            child = PATH_TO_TYPE.get(child, child)
+            child = _ELSEWHERE.get(child, child)
+            child = _PATH_TO_TYPE.get(child, child)
             if isinstance(data, list):
                 out.extend((x, child) for x in data)
             else:

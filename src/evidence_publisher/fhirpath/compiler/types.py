@@ -9,10 +9,12 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from evidence_publisher.fhirpath.adapter import PATH_TO_TYPE, TYPE_PARENT
+from evidence_publisher.fhirpath import adapter
 from evidence_publisher.fhirpath.compiler.core import Coll, Env, Fallback, Fn, Inv, boolean, node_path
 
 TypeSpec = tuple[str | None, str]  # (namespace or None, name)
+_TYPE_PARENT = adapter.TYPE_PARENT  # bound here for the method-call fast path (see paths.py)
+_PATH_TO_TYPE = adapter.PATH_TO_TYPE
 
 
 def _type_of(value: Any, path: str | None) -> tuple[str, str]:
@@ -47,7 +49,7 @@ def is_type(value: Any, path: str | None, spec: TypeSpec) -> bool:
         while t:
             if t == want:
                 return True
-            t = TYPE_PARENT.get(t) or PATH_TO_TYPE.get(t)
+            t = _TYPE_PARENT.get(t) or _PATH_TO_TYPE.get(t)
         return False
     return name == want
 
