@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhirpathpy.parser import parse as fhirpathpy_parse
 
 from evidence_publisher import fhirpath
 from evidence_publisher.cds.evaluate import patient_bundle
@@ -135,6 +136,8 @@ def _norm(value: Any) -> Any:
 
 @pytest.mark.parametrize("expr", EXPRESSIONS)
 def test_fast_path_agrees_with_fhirpathpy(expr: str) -> None:
+    # the reference reads the service's one parse: it must be the tree fhirpathpy builds itself
+    assert fhirpath.expression(expr).tree == fhirpathpy_parse(expr)
     decided = 0
     for bundle in bundles():
         got = fast(expr, copy.deepcopy(bundle))
