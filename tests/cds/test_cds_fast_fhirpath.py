@@ -7,6 +7,7 @@ closures (``Expression.compiled_result``) and fhirpathpy with the R5 model
 from __future__ import annotations
 
 import copy
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -186,3 +187,6 @@ def test_real_build_conditions_agree(real_dist: Path) -> None:  # noqa: F811
             got = fast(cond.expression, copy.deepcopy(bundle))
             assert got is not Fallback
             assert got == reference(cond.expression, copy.deepcopy(bundle))
+            # the service's own two modes (fast=False is the benchmarks' fhirpathpy-only baseline)
+            assert cond.evaluate(copy.deepcopy(bundle)) == got
+            assert dataclasses.replace(cond, fast=False).evaluate(copy.deepcopy(bundle)) == got
