@@ -96,7 +96,7 @@ def fhirpathpy_only(svc: CdsService) -> CdsService:
     recs = []
     for rec in svc.recommendations:
         clone = dataclasses.replace(rec, extra={})
-        clone.conditions = tuple(dataclasses.replace(c, fast=None) for c in rec.conditions)
+        clone.conditions = tuple(dataclasses.replace(c, fast=False) for c in rec.conditions)
         recs.append(clone)
     return CdsService(svc.config, recs)
 
@@ -385,7 +385,7 @@ def main() -> None:
             f"{best['rps']:.0f} req/s ({best['scenario']}). The loopback client runs on the same "
             f"2 cores as the server, so loopback numbers understate the server alone. "
             f"ES384 signature verification (about 1 ms of CPU per call in a profile) "
-            f"dominates the JWT rows. Compiling the conditions (cds/fast_fhirpath.py) instead of "
+            f"dominates the JWT rows. Compiling the conditions (the fhirpath package) instead of "
             f"interpreting them with fhirpathpy makes the service call "
             f"{ref['p50'] / fast['p50']:.1f}x faster at the median in this run. "
             f"Spec guidance: about 500 ms per call.\n"

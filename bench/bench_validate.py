@@ -174,7 +174,7 @@ def main() -> int:
         f"instead take {interpreted['ratio']:.2f}x the parse in this run "
         f"({interpreted['val_rps']:,.0f} res/s), against {rows[0]['ratio']:.2f}x compiled.",
         "- Where the speed comes from: each StructureDefinition and each FHIRPath expression is "
-        "compiled once (FHIRPath to Python closures, validate/fhirpath_compiler.py, with "
+        "compiled once (FHIRPath to Python closures, src/evidence_publisher/fhirpath/compiler/, with "
         "fhirpathpy's own semantics and fhirpathpy as the fallback); invariants run only where "
         "their context element exists; ele-1, ext-1 and dom-2..6 are native; $this-independent "
         "subexpressions inside where()/all() are evaluated once per call (sdf-24/25 were "

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from evidence_publisher.fhirpath.fallbacks import strict_mode
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "mappings" / "lupus-msc"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fhirpath_strict() -> Iterator[None]:
+    """A FHIRPath compiler bug fails the test that meets it instead of quietly going to fhirpathpy
+    (evidence_publisher/fhirpath/fallbacks.py)."""
+    with strict_mode():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The FHIR functions added to fhirpathpy, and expression preparation."""
+"""The FHIR functions added to fhirpathpy, and expression preparation (the fhirpath package's
+reference engine; the compiled engine is compared with it in test_validate_fhirpath_compiler.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from evidence_publisher.validate import fhirpath
+from evidence_publisher import fhirpath
+from evidence_publisher.fhirpath.boundaries import boundary
+from evidence_publisher.fhirpath.narrative import html_ok
 
 
-def ev(expr: str, data, type_path: str = "Basic") -> list:
-    return fhirpath.evaluate(expr, data, type_path, {"resource": data, "rootResource": data})
+def ev(expr: str, data, type_path: str = "Basic", hooks: fhirpath.Hooks = fhirpath.NO_HOOKS) -> list:
+    return fhirpath.invariant(expr).reference_result(
+        data, type_path, resource=data, root_resource=data, hooks=hooks
+    )
 
 
 def test_reserved_words_and_double_quoted_literals():
@@ -19,10 +24,11 @@ def test_reserved_words_and_double_quoted_literals():
     assert ev("text.div.exists()", {"resourceType": "Basic", "text": {"div": "<div/>"}}) == [True]
 
 
-def test_unparseable_expression_raises_without_printing(capsys):
-    fn = fhirpath.compiled("name ## 3")
-    with pytest.raises(fhirpath.UnparseableExpression):
-        fn({}, {})
+@pytest.mark.parametrize("expr", ["name ## 3", "name.where((", "name.given.", ""])
+def test_unparseable_expression_raises_without_printing(capsys, expr):
+    for _ in range(2):  # the failure is remembered, and raised again each time
+        with pytest.raises(fhirpath.FhirPathSyntaxError, match="does not parse: column"):
+            fhirpath.invariant(expr)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 
@@ -40,7 +46,7 @@ def test_unparseable_expression_raises_without_printing(capsys):
 def test_per_1_with_boundaries(start, end, ok):
     period = {"start": start, "end": end}
     expr = "start.hasValue().not() or end.hasValue().not() or (start.lowBoundary() <= end.highBoundary())"
-    assert fhirpath.evaluate(expr, period, "Period", {}) == [ok]
+    assert fhirpath.invariant(expr).reference_result(period, "Period") == [ok]
 
 
 @pytest.mark.parametrize(
@@ -58,12 +64,12 @@ def test_rng_2(low, high, ok):
         "low.value.empty() or high.value.empty() or low.lowBoundary().comparable("
         "high.highBoundary()).not() or (low.lowBoundary() <= high.highBoundary())"
     )
-    assert fhirpath.evaluate(expr, {"low": low, "high": high}, "Range", {}) == [ok]
+    assert fhirpath.invariant(expr).reference_result({"low": low, "high": high}, "Range") == [ok]
 
 
 def test_decimal_boundaries():
-    assert fhirpath.boundary([Decimal("1.0")], False) == [Decimal("0.95")]
-    assert fhirpath.boundary([Decimal("1.0")], True) == [Decimal("1.05")]
+    assert boundary([Decimal("1.0")], False) == [Decimal("0.95")]
+    assert boundary([Decimal("1.0")], True) == [Decimal("1.05")]
 
 
 @pytest.mark.parametrize(
@@ -79,23 +85,27 @@ def test_decimal_boundaries():
     ],
 )
 def test_html_checks(div, ok):
-    assert (fhirpath.html_ok(div) is None) is ok
+    assert (html_ok(div) is None) is ok
 
 
-def test_resolve_and_member_of_use_the_current_resource(validator):
+def test_resolve_and_member_of_use_the_hooks_given(validator):
     res = {
         "resourceType": "Basic",
         "code": {"text": "x"},
         "contained": [{"resourceType": "Group", "id": "g", "type": "person", "membership": "enumerated"}],
         "subject": {"reference": "#g"},
     }
-    token = fhirpath.CURRENT.set(
-        (lambda ref: res["contained"][0] if ref == "#g" else None, validator.walker.member_of)
+    hooks = fhirpath.Hooks(
+        lambda ref: res["contained"][0] if ref == "#g" else None, validator.walker.member_of
     )
-    try:
-        assert ev("subject.resolve() is Group", res) == [True]
-        assert ev("subject.resolve().membership", res) == ["enumerated"]
-        assert ev("'active'.memberOf('http://hl7.org/fhir/ValueSet/publication-status')", res) == [True]
-        assert ev("'bogus'.memberOf('http://hl7.org/fhir/ValueSet/publication-status')", res) == [False]
-    finally:
-        fhirpath.CURRENT.reset(token)
+    assert ev("subject.resolve() is Group", res, hooks=hooks) == [True]
+    assert ev("subject.resolve().membership", res, hooks=hooks) == ["enumerated"]
+    assert ev("'active'.memberOf('http://hl7.org/fhir/ValueSet/publication-status')", res, hooks=hooks) == [
+        True
+    ]
+    assert ev("'bogus'.memberOf('http://hl7.org/fhir/ValueSet/publication-status')", res, hooks=hooks) == [
+        False
+    ]
+    # without hooks: nothing resolves and membership is unknown
+    assert ev("subject.resolve().exists()", res) == [False]
+    assert ev("'active'.memberOf('http://hl7.org/fhir/ValueSet/publication-status')", res) == []

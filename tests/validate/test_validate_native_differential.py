@@ -1,7 +1,7 @@
 """Native checks answer exactly what the FHIRPath expressions answer.
 
 Covers ele-1 / ext-1 / dom-2..6 (native.py) and every invariant decided by the existence-logic
-shortcuts (shortcuts.py), on every element where they run.
+shortcuts (fhirpath/shortcuts.py), on every element where they run.
 
 The walker's differential mode evaluates the official expression with fhirpathpy next to every
 native check, on every element of the examples. The one tolerated difference is a known
@@ -50,7 +50,7 @@ def differential(validator, examples_dir: Path):
 def test_differential_covers_every_native_rule(differential):
     keys = {r[0] for r in differential}
     assert keys >= {"ele-1", "ext-1", "dom-2", "dom-3", "dom-4", "dom-5", "dom-6"}
-    # existence-logic shortcuts (shortcuts.py) are recorded too
+    # existence-logic shortcuts (fhirpath/shortcuts.py) are recorded too
     assert keys >= {"cod-1", "ref-2", "qty-3", "ident-1", "cnl-0"}
     assert len(differential) > 10_000
     # both outcomes occur, so agreement is not vacuous

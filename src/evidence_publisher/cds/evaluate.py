@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from evidence_publisher import fhirpath
 from evidence_publisher.cds.errors import ConditionEvaluationError
 from evidence_publisher.cds.fhir_types import type_problems
 from evidence_publisher.cds.recommendation import Recommendation
@@ -40,7 +41,7 @@ def evaluate(rec: Recommendation, resources: list[dict[str, Any]]) -> Evaluation
     for cond in rec.conditions:
         try:
             value = cond.evaluate(bundle)
-        except Exception as exc:  # fhirpathpy raises bare Exceptions
+        except fhirpath.FhirPathEvaluationError as exc:
             raise ConditionEvaluationError(
                 f"PlanDefinition/{rec.id}: condition {cond.expression!r} failed: {exc}"
             ) from exc

@@ -8,17 +8,12 @@ CertaintyOfEvidence ArtifactAssessments, the ActivityDefinition and the Citation
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import fhirpathpy
-from fhirpathpy.models import models
-
+from evidence_publisher import fhirpath
 from evidence_publisher.cds.errors import RecommendationError
-from evidence_publisher.cds.fast_fhirpath import Fallback, compile_fast
-from evidence_publisher.cds.fhirpath_syntax import syntax_error
 from evidence_publisher.cds.knowledge import KnowledgeBase
 
 FHIRPATH = "text/fhirpath"
@@ -38,7 +33,6 @@ ORDER_KINDS = frozenset(
     }
 )
 _SEARCH_NAME = re.compile(r"^[a-z][a-zA-Z0-9-]*$")
-_R5 = models["r5"]
 # DataRequirement.codeFilter.path -> the R5 token search parameter on that element. Paths not
 # listed are not turned into a filter (a broader fetch; the conditions still decide).
 _PATH_PARAMS = {
@@ -64,20 +58,18 @@ QUALITY_EXT = "http://hl7.org/fhir/StructureDefinition/cqf-qualityOfEvidence"
 
 @dataclass(frozen=True)
 class Condition:
-    """One applicability expression: the compiled fast path when the expression is inside its
-    subset, else (or when it signals Fallback at run time) fhirpathpy."""
+    """One applicability expression, evaluated on the patient Bundle (also %resource and
+    %rootResource): compiled closures where they decide, else fhirpathpy (``fast=False``: always
+    fhirpathpy, the benchmarks' baseline). Raises FhirPathEvaluationError where fhirpathpy raises."""
 
     expression: str
-    reference: Callable[..., list[Any]]
-    fast: Callable[[dict[str, Any]], list[Any]] | None = None
+    parsed: fhirpath.Expression
+    fast: bool = True
 
     def evaluate(self, bundle: dict[str, Any]) -> list[Any]:
-        if self.fast is not None:
-            try:
-                return self.fast(bundle)
-            except Fallback:
-                pass
-        return self.reference(bundle, {"resource": bundle, "rootResource": bundle})
+        if self.fast:
+            return self.parsed.evaluate(bundle, resource=bundle, root_resource=bundle)
+        return self.parsed.reference_result(bundle, resource=bundle, root_resource=bundle)
 
 
 @dataclass(frozen=True)
@@ -279,14 +271,11 @@ def _compile(expr: dict[str, Any], where: str) -> Condition:
         )
     if not text:
         raise RecommendationError(f"{where}: condition has an empty expression")
-    problem = syntax_error(text)
-    if problem:
-        raise RecommendationError(f"{where}: FHIRPath {text!r} does not parse: {problem}")
     try:
-        fn = fhirpathpy.compile(text, _R5)
-    except Exception as exc:  # fhirpathpy raises bare Exceptions on syntax errors
-        raise RecommendationError(f"{where}: FHIRPath {text!r} does not parse: {exc}") from exc
-    return Condition(expression=text, reference=fn, fast=compile_fast(text))
+        parsed = fhirpath.expression(text)
+    except fhirpath.FhirPathSyntaxError as exc:
+        raise RecommendationError(f"{where}: {exc}") from exc
+    return Condition(expression=text, parsed=parsed)
 
 
 def _is_recommendation(plan: dict[str, Any]) -> bool:

@@ -4,7 +4,7 @@ For every JSON property the walker finds the element definition (``TypeModel.chi
 checks array form, ``null``, cardinality, primitive lexical form, type, fixed/pattern values,
 bindings, references and extensions, and evaluates the invariants whose context element exists.
 ele-1, ext-1 and dom-2..6 run as native Python (``native.py``); every other invariant runs as a
-closure compiled once per expression (``fhirpath_compiler.py``), or through fhirpathpy when the
+closure compiled once per expression (the ``fhirpath`` package), or through fhirpathpy when the
 compiled closure cannot decide.
 """
 
@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from evidence_publisher.validate import fhirpath, fhirpath_compiler, native, resource_rules, slicing
+from evidence_publisher import fhirpath
+from evidence_publisher.fhirpath.shortcuts import compile_shortcut
+from evidence_publisher.validate import native, resource_rules, slicing
 from evidence_publisher.validate.codings import CodingChecks
 from evidence_publisher.validate.model import (
     PRIMITIVE_TYPES,
@@ -27,7 +29,6 @@ from evidence_publisher.validate.model import (
 )
 from evidence_publisher.validate.outcome import Issue
 from evidence_publisher.validate.primitives import check_primitive
-from evidence_publisher.validate.shortcuts import compile_shortcut
 from evidence_publisher.validate.terminology import Terminology, is_ig_only
 
 SD = "http://hl7.org/fhir/StructureDefinition/"
@@ -107,9 +108,6 @@ class ResourceContext:
             return self.bundle.resolve(ref)
         return None
 
-    def env(self) -> dict:
-        return {"resource": self.resource, "rootResource": self.root_resource}
-
     def add_ref(self, value: str) -> None:
         ctx: ResourceContext | None = self
         while ctx is not None:
@@ -168,14 +166,10 @@ class Walker:
             rc = ResourceContext(res, parent.root_resource, issues, parent.bundle, parent)
         else:
             rc = ResourceContext(res, res, issues, bundle, None)
-        token = fhirpath.CURRENT.set((rc.resolve, self.member_of))
-        try:
-            self._object(res, model, rtype, fp, rc, model.root, rtype, is_resource=True)
-            self._resource_rules(res, rtype, fp, rc, model)
-            rc.issues.extend(resource_rules.check(res, rtype, fp, self.codings))
-            self._claimed_profiles(res, rtype, fp, rc)
-        finally:
-            fhirpath.CURRENT.reset(token)
+        self._object(res, model, rtype, fp, rc, model.root, rtype, is_resource=True)
+        self._resource_rules(res, rtype, fp, rc, model)
+        rc.issues.extend(resource_rules.check(res, rtype, fp, self.codings))
+        self._claimed_profiles(res, rtype, fp, rc)
         return rc
 
     def _claimed_profiles(self, res: dict, rtype: str, fp: str, rc: ResourceContext) -> None:
@@ -785,9 +779,15 @@ class Walker:
         result = self._compiled(c, data, type_path, rc, ext)
         if result is None:
             try:
-                # built only here: the compiled closures read the same resources from rc directly
-                result = fhirpath.evaluate(c.expression, data, type_path, rc.env(), ext)
-            except Exception as exc:
+                result = fhirpath.invariant(c.expression).reference_result(
+                    data,
+                    type_path,
+                    resource=rc.resource,
+                    root_resource=rc.root_resource,
+                    hooks=fhirpath.Hooks(rc.resolve, self.member_of),
+                    ext=ext,
+                )
+            except fhirpath.FhirPathError as exc:
                 rc.issues.append(
                     Issue(
                         "warning", "processing", fp, f"invariant {c.key} could not be evaluated: {exc}", c.key
@@ -801,18 +801,19 @@ class Walker:
         self, c: Constraint, data: Any, type_path: str, rc: ResourceContext, ext: Any
     ) -> list | None:
         """The compiled closure's result as fhirpathpy would return it, or None (use fhirpathpy)."""
-        fn = fhirpath_compiler.compile_expression(c.expression)
-        if fn is None:
-            return None
-        ctx = fhirpath.CURRENT.get()
-        resolve, member_of = ctx if ctx is not None else (None, None)
         try:
-            coll = fhirpath_compiler.evaluate(
-                fn, data, type_path, rc.resource, rc.root_resource, resolve, member_of
-            )
-        except fhirpath_compiler.Fallback:
+            expression = fhirpath.invariant(c.expression)
+        except fhirpath.FhirPathSyntaxError:
             return None
-        result = fhirpath_compiler.plain(coll)
+        result = expression.compiled_result(
+            data,
+            type_path,
+            resource=rc.resource,
+            root_resource=rc.root_resource,
+            hooks=fhirpath.Hooks(rc.resolve, self.member_of),
+        )
+        if result is None:
+            return None
         if self.differential is not None:
             self._diff(c, data, type_path, rc, not (result == [False]), ext, "compiled")
         return result
@@ -837,9 +838,16 @@ class Walker:
         if kind not in self.differential_kinds:
             return
         try:
-            result = fhirpath.evaluate(c.expression, data, type_path, rc.env(), ext)
+            result = fhirpath.invariant(c.expression).reference_result(
+                data,
+                type_path,
+                resource=rc.resource,
+                root_resource=rc.root_resource,
+                hooks=fhirpath.Hooks(rc.resolve, self.member_of),
+                ext=ext,
+            )
             fp_ok: Any = not (result == [False])
-        except Exception as exc:
+        except fhirpath.FhirPathError as exc:
             fp_ok = f"error: {exc}"
         self.differential.append((c.key, type_path, ok, fp_ok, data, ext))
 

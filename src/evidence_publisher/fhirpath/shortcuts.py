@@ -23,9 +23,10 @@ Shortcut = Callable[[Any, Any], bool | None]
 def present(data: Any, name: str, table: Any) -> bool:
     """FHIRPath ``name.exists()`` on a JSON object.
 
-    ``table`` maps the node's JSON property names to (element, type) (``TypeModel.children``);
-    it tells a choice element (``value`` -> ``valueString``) from an unrelated property that
-    merely starts with the same letters (``code`` vs ``codeFilter``).
+    ``table`` maps the node's JSON property names to (element definition, type) pairs (the
+    validator's ``TypeModel.children``; an element has ``name`` and ``choice``). It tells a
+    choice element (``value`` -> ``valueString``) from an unrelated property that merely starts
+    with the same letters (``code`` vs ``codeFilter``).
     """
     if not isinstance(data, dict):
         return False
@@ -69,8 +70,7 @@ def _parse_atom(text: str) -> Shortcut | None:
 def compile_shortcut(expression: str) -> Shortcut | None:
     expr = expression.strip()
     # A or B or C ... (every operand an atom)
-    parts = [p for p in re.split(r"\s+or\s+", expr)]
-    atoms = [_parse_atom(p) for p in parts]
+    atoms = [_parse_atom(p) for p in re.split(r"\s+or\s+", expr)]
     if all(a is not None for a in atoms):
 
         def disjunction(data: Any, table: Any) -> bool | None:
