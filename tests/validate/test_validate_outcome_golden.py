@@ -30,8 +30,7 @@ def golden(definitions) -> dict:
     recorded = json.loads(GOLDEN.read_text())
     if recorded["packages"] != package_set(definitions):
         pytest.skip(
-            f"the golden digests hold for {recorded['packages']}; this cache has "
-            f"{package_set(definitions)}"
+            f"the golden digests hold for {recorded['packages']}; this cache has {package_set(definitions)}"
         )
     return recorded
 
