@@ -30,6 +30,7 @@ class Invariants:
     def __init__(self, walker: Walker) -> None:
         self.walker = walker
         self._constraints: dict[tuple[int, str], tuple[Constraint, ...]] = {}
+        self._primitive_constraints: dict[int, tuple[Constraint, ...]] = {}
         self._domain: tuple[Constraint, ...] | None = None
 
     # ------------------------------------------------------------------ per node kind
@@ -49,16 +50,18 @@ class Invariants:
         for c in cons:
             self._eval(c, node, data, path, None, table)
 
-    def ele1_primitive(self, node: Node, value: Any, ext: Any) -> None:
+    def primitive(self, node: Node, value: Any, ext: Any) -> None:
+        """ele-1 and the constraints of a primitive element (``ext``: its ``_element`` object)."""
         ok = native.ele1_primitive(value, ext)
         if self.walker.differential is not None:
             self._diff("native", ELE1, node.rc, (value, node.tcode, ext), ok)
         if not ok:
             node.error("invariant", "All FHIR elements must have a @value or children", "ele-1")
-
-    def primitive(self, node: Node, value: Any, ext: Any) -> None:
-        """The constraints of a primitive element (ele-1 apart: ``ele1_primitive``)."""
-        for c in self.constraints_for(node.elem, node.tcode, None):
+        elem = node.elem
+        cons = self._primitive_constraints.get(id(elem))
+        if cons is None:  # a primitive type has no constraints of its own beyond ele-1
+            cons = self._primitive_constraints[id(elem)] = self.constraints_for(elem, node.tcode, None)
+        for c in cons:
             self._eval(c, node, value, node.tcode, ext, None)
 
     def ext1(self, node: Node, data: dict) -> None:

@@ -27,38 +27,28 @@ class Primitives:
 
     def check(self, node: Node, value: Any, ext: Any) -> None:
         """A primitive item: ``value`` (None when only ``_element`` is present) and ``ext``."""
-        if value is not None and not self._value(node, value):
-            return
+        elem, tcode = node.elem, node.tcode
+        if value is not None:
+            if isinstance(value, dict | list):
+                msg = f"{elem.path} is a primitive ({tcode}): a JSON object or array is not allowed"
+                node.error("structure", msg, "json-type")
+                return
+            # element ids are paths with slice names (Observation.code:x), not the id type's form
+            msg = check_primitive("string" if elem.path == "ElementDefinition.id" else tcode, value)
+            if msg:
+                node.error("value", f"{tcode} {msg}", f"{tcode}-format")
+            elif elem.max_length and isinstance(value, str) and len(value) > elem.max_length:
+                node.error("value", f"longer than maxLength {elem.max_length}", "max-length")
+            if isinstance(value, str) and value.startswith("#") and tcode in _LOCAL_REF_TYPES:
+                _local_reference(node, value)
         if ext is not None and not self._element_object(node, ext):
             ext = None
-        walker, elem = self.walker, node.elem
-        walker.invariants.ele1_primitive(node, value, ext)
-        if value is not None and elem.binding is not None and node.tcode in BINDABLE_TYPES:
+        walker = self.walker
+        if value is not None and elem.binding is not None and tcode in BINDABLE_TYPES:
             walker.bindings.check(node, value)
         if value is not None and (elem.fixed is not None or elem.pattern is not None):
             walker.bindings.fixed_pattern(node, value)
         walker.invariants.primitive(node, value, ext)
-
-    @staticmethod
-    def _value(node: Node, value: Any) -> bool:
-        """The JSON value; False when it is no primitive at all (nothing more to check)."""
-        elem, tcode = node.elem, node.tcode
-        if isinstance(value, dict | list):
-            msg = f"{elem.path} is a primitive ({tcode}): a JSON object or array is not allowed"
-            node.error("structure", msg, "json-type")
-            return False
-        # element ids are paths with slice names (Observation.code:x), not the id type's form
-        msg = check_primitive("string" if elem.path == "ElementDefinition.id" else tcode, value)
-        if msg:
-            node.error("value", f"{tcode} {msg}", f"{tcode}-format")
-        elif elem.max_length and isinstance(value, str) and len(value) > elem.max_length:
-            node.error("value", f"longer than maxLength {elem.max_length}", "max-length")
-        if isinstance(value, str) and value.startswith("#") and tcode in _LOCAL_REF_TYPES:
-            node.rc.add_ref(value)
-            if tcode == "canonical" and value != "#" and node.rc.resolve(value) is None:
-                msg = f"canonical {value!r} names no contained resource with id {value[1:]!r}"
-                node.error("not-found", msg, "reference-resolve")
-        return True
 
     def _element_object(self, node: Node, ext: Any) -> bool:
         """The ``_element`` object (id and extensions); False when it is not an object."""
@@ -103,3 +93,11 @@ class Primitives:
             assert element is not None
             self._element_extension = element.children["Element"]["extension"][0]
         return self._element_extension
+
+
+def _local_reference(node: Node, value: str) -> None:
+    """A ``#id`` in a canonical, uri or url: counted for dom-3; a canonical must resolve."""
+    node.rc.add_ref(value)
+    if node.tcode == "canonical" and value != "#" and node.rc.resolve(value) is None:
+        msg = f"canonical {value!r} names no contained resource with id {value[1:]!r}"
+        node.error("not-found", msg, "reference-resolve")

@@ -26,6 +26,7 @@ from evidence_publisher.validate.walk.profiles import Profiles
 from evidence_publisher.validate.walk.references import References
 
 Entry = tuple[ElementDef, str | None]  # a row of TypeModel.children: element, type (None: its only one)
+CardinalityPlan = tuple[tuple[ElementDef, ...], dict[str, ElementDef]]  # required elements, all by path
 _NO_CHILDREN: dict[str, Entry] = {}
 
 
@@ -41,7 +42,7 @@ class Walker:
         self.differential: list[tuple[str, str, bool, Any, Any, Any]] | None = None
         self.differential_kinds: frozenset[str] = frozenset({"native", "shortcut", "compiled"})
         self._node_ids: dict[tuple[str, str], frozenset[str]] = {}
-        self._distinct_children: dict[int, tuple[dict[str, Entry], tuple[ElementDef, ...]]] = {}
+        self._plans: dict[int, tuple[dict[str, Entry], CardinalityPlan]] = {}
         self.invariants = Invariants(self)
         self.primitives = Primitives(self)
         self.extensions = Extensions(self)
@@ -150,8 +151,16 @@ class Walker:
             n = 0
         elif elem.array:
             n = self._repeating(node, key, value, ext)
+        elif isinstance(value, list):
+            node.error("structure", f"{elem.path} is a single value, not a JSON array", "json-array")
+            n = max(1, len(value))
         else:
-            n = self._single(node, key, value, ext)
+            if isinstance(ext, list):
+                msg = f"_{key} must be a JSON object, not an array"
+                node.rc.error("structure", _twin(node, key), msg, "json-array")
+                ext = None
+            self.walk_item(node, value, ext)
+            n = 1
         counts[elem.path] = counts.get(elem.path, 0) + n
 
     def _repeating(self, node: Node, key: str, values: Any, exts: Any) -> int:
@@ -180,18 +189,6 @@ class Walker:
                 continue
             self.walk_item(node.at(ifp), v, e)
         return n
-
-    def _single(self, node: Node, key: str, value: Any, ext: Any) -> int:
-        """A single-valued element: an array is an error (counted by its length). Returns the count."""
-        if isinstance(value, list):
-            node.error("structure", f"{node.elem.path} is a single value, not a JSON array", "json-array")
-            return max(1, len(value))
-        if isinstance(ext, list):
-            msg = f"_{key} must be a JSON object, not an array"
-            node.rc.error("structure", _twin(node, key), msg, "json-array")
-            ext = None
-        self.walk_item(node, value, ext)
-        return 1
 
     def walk_item(self, node: Node, value: Any, ext: Any) -> None:
         """One value of an element (``ext``: a primitive's ``_element`` object), by kind."""
@@ -244,27 +241,32 @@ class Walker:
 
     # ------------------------------------------------------------------ counts and unknown keys
     def cardinality(self, node: Node, table: dict[str, Entry], counts: dict[str, int]) -> None:
-        """min/max of every child element of one node (a choice element counted once)."""
+        """min/max of the child elements of one node: ``counts`` holds those present, by path
+        (a choice element is counted once, whatever its type)."""
         if not table:
             return
-        for child in self._distinct(table):
+        required, by_path = self._cardinality_plan(table)
+        for child in required:
             n = counts.get(child.path, 0)
             if n < child.min:
                 msg = f"{child.path} is required (min {child.min}, found {n})"
                 node.rc.error("required", f"{node.fp}.{child.name}", msg, "cardinality")
-            elif child.max is not None and n > child.max:
+        for path, n in counts.items():
+            child = by_path[path]
+            if n >= child.min and child.max is not None and n > child.max:
                 msg = f"{child.path} allows at most {child.max} (found {n})"
                 if child.choice:
                     msg += ": use only one of the choice types"
                 node.rc.error("structure", f"{node.fp}.{child.name}", msg, "cardinality")
 
-    def _distinct(self, table: dict[str, Entry]) -> tuple[ElementDef, ...]:
-        """The table's elements, each once (a choice element has a row per type), in order."""
-        hit = self._distinct_children.get(id(table))
+    def _cardinality_plan(self, table: dict[str, Entry]) -> CardinalityPlan:
+        """The table's required elements, and its elements by path (computed once per table)."""
+        hit = self._plans.get(id(table))
         if hit is None or hit[0] is not table:
-            unique = {id(child): child for child, _t in table.values()}
-            hit = (table, tuple(unique.values()))
-            self._distinct_children[id(table)] = hit  # holding the table keeps its id unique
+            by_path = {child.path: child for child, _t in table.values()}
+            required = tuple(child for child in by_path.values() if child.min > 0)
+            hit = (table, (required, by_path))
+            self._plans[id(table)] = hit  # holding the table keeps its id unique
         return hit[1]
 
     @staticmethod
