@@ -13,7 +13,7 @@ from evidence_publisher.validate.inputs import STDIN, STDIN_LABEL, plan_inputs, 
 from evidence_publisher.validate.model import ModelRegistry
 from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome
 from evidence_publisher.validate.terminology import Terminology
-from evidence_publisher.validate.walker import BundleIndex, ResourceContext, Walker
+from evidence_publisher.validate.walk import BundleIndex, ResourceContext, Walker
 
 ProfileRules = Callable[[dict, Callable[[str], dict | None]], list[Issue]]
 

@@ -1,0 +1,103 @@
+"""Primitive values in the walk: the JSON value and its ``_element`` object.
+
+The lexical forms themselves (date, uri, id ...) are checked by ``validate/primitives.py``; here
+the value's JSON shape, maxLength, ``#id`` canonicals, the ``_element`` object's keys and
+extensions, ele-1, bindings, fixed/pattern values and the element's invariants.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from evidence_publisher.validate.model import ElementDef
+from evidence_publisher.validate.primitives import check_primitive
+from evidence_publisher.validate.walk.bindings import BINDABLE_TYPES
+from evidence_publisher.validate.walk.context import Node
+
+if TYPE_CHECKING:
+    from evidence_publisher.validate.walk.walker import Walker
+
+_LOCAL_REF_TYPES = ("canonical", "uri", "url")
+
+
+class Primitives:
+    def __init__(self, walker: Walker) -> None:
+        self.walker = walker
+        self._element_extension: ElementDef | None = None
+
+    def check(self, node: Node, value: Any, ext: Any) -> None:
+        """A primitive item: ``value`` (None when only ``_element`` is present) and ``ext``."""
+        elem, tcode = node.elem, node.tcode
+        if value is not None:
+            if isinstance(value, dict | list):
+                msg = f"{elem.path} is a primitive ({tcode}): a JSON object or array is not allowed"
+                node.error("structure", msg, "json-type")
+                return
+            # element ids are paths with slice names (Observation.code:x), not the id type's form
+            msg = check_primitive("string" if elem.path == "ElementDefinition.id" else tcode, value)
+            if msg:
+                node.error("value", f"{tcode} {msg}", f"{tcode}-format")
+            elif elem.max_length and isinstance(value, str) and len(value) > elem.max_length:
+                node.error("value", f"longer than maxLength {elem.max_length}", "max-length")
+            if isinstance(value, str) and value.startswith("#") and tcode in _LOCAL_REF_TYPES:
+                _local_reference(node, value)
+        if ext is not None and not self._element_object(node, ext):
+            ext = None
+        walker = self.walker
+        if value is not None and elem.binding is not None and tcode in BINDABLE_TYPES:
+            walker.bindings.check(node, value)
+        if value is not None and (elem.fixed is not None or elem.pattern is not None):
+            walker.bindings.fixed_pattern(node, value)
+        walker.invariants.primitive(node, value, ext)
+
+    def _element_object(self, node: Node, ext: Any) -> bool:
+        """The ``_element`` object (id and extensions); False when it is not an object."""
+        rc, fp = node.rc, node.fp
+        if not isinstance(ext, dict):
+            node.error("structure", "a primitive's _element must be a JSON object", "json-type")
+            return False
+        for k in ext:
+            if k not in ("id", "extension"):
+                msg = f"unknown element {k!r} in a primitive's extension object"
+                rc.error("structure", f"{fp}.{k}", msg, "unknown-element")
+        exts = ext.get("extension")
+        if exts is not None:
+            if not isinstance(exts, list) or not exts:
+                rc.error(
+                    "structure", f"{fp}.extension", "extension must be a non-empty JSON array", "json-array"
+                )
+            else:
+                self._extensions(node, exts)
+        if "id" in ext:
+            msg = check_primitive("string", ext["id"])
+            if msg:
+                rc.error("value", f"{fp}.id", f"string {msg}", "string-format")
+        return True
+
+    def _extensions(self, node: Node, exts: list) -> None:
+        """The extensions of a primitive: their context is the primitive element itself."""
+        elem = self._extension_element()
+        for i, x in enumerate(exts):
+            xfp = f"{node.fp}.extension[{i}]"
+            if not isinstance(x, dict):
+                node.rc.error("structure", xfp, "an extension must be a JSON object", "json-type")
+                continue
+            self.walker.extensions.check(
+                Node(node.rc, xfp, node.model, elem.path, elem, "Extension", node), x
+            )
+
+    def _extension_element(self) -> ElementDef:
+        """``Element.extension``, the element a primitive's ``_element.extension`` items are."""
+        if self._element_extension is None:
+            element = self.walker.registry.get("Element")
+            assert element is not None
+            self._element_extension = element.children["Element"]["extension"][0]
+        return self._element_extension
+
+
+def _local_reference(node: Node, value: str) -> None:
+    """A ``#id`` in a canonical, uri or url: counted for dom-3; a canonical must resolve."""
+    node.rc.add_ref(value)
+    if node.tcode == "canonical" and value != "#" and node.rc.resolve(value) is None:
+        msg = f"canonical {value!r} names no contained resource with id {value[1:]!r}"
+        node.error("not-found", msg, "reference-resolve")
