@@ -181,15 +181,18 @@ def test_apply_with_fhir_server_credentials(threaded_httpserver, tmp_path, monke
     assert TOKEN not in captured.out + captured.err
 
 
-def test_credentials_without_a_knowledge_server_are_refused(tmp_path, capsys) -> None:
+def test_credentials_without_a_knowledge_server_are_refused(started, tmp_path, capsys) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
     code = serve(str(synthetic.write_dist(tmp_path / "dist")), "--token-file", str(token_file))
     err = capsys.readouterr().err
     assert code == ExitCode.CDS_CONFIG and "fhir_server_auth ['token_file'] given without fhir_server" in err
+    assert started == []
 
 
-def test_unreadable_token_file_is_a_configuration_error(threaded_httpserver, tmp_path, capsys) -> None:
+def test_unreadable_token_file_is_a_configuration_error(
+    threaded_httpserver, started, tmp_path, capsys
+) -> None:
     guarded = Guarded(threaded_httpserver, bearer(TOKEN))
     code = serve("--fhir-server", guarded.url, "--token-file", str(tmp_path / "missing"))
     err = capsys.readouterr().err

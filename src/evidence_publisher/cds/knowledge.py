@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 
 import requests
 
-from evidence_publisher.cds.errors import CdsConfigError, KnowledgeLoadError
-from evidence_publisher.fhirclient import Auth, ClientConfigError, FhirClient, FhirClientError, HttpOptions
+from evidence_publisher.cds.errors import KnowledgeLoadError
+from evidence_publisher.fhirclient import Auth, FhirClient, FhirClientError, HttpOptions
 from evidence_publisher.jsonio import load_file
 
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -171,9 +171,7 @@ def load_from_server(
     try:
         with FhirClient(base, auth=auth, options=options, session=session, base_option="--fhir-server") as c:
             return _load(c)
-    except ClientConfigError as exc:
-        raise CdsConfigError(exc.message, details=exc.details) from None
-    except FhirClientError as exc:
+    except FhirClientError as exc:  # also a --fhir-server with credentials in it: exit 40 either way
         raise KnowledgeLoadError(exc.message, details=exc.details) from None
 
 
