@@ -9,6 +9,10 @@ in a subprocess with N uvicorn workers, driven by an asyncio keep-alive HTTP/1.1
 process (the client shares the machine's cores with the server). Every measured call must return
 exactly one card, so the full evaluation and card path is timed. Bounded: N requests in-process,
 S seconds per loopback run.
+
+The fhirServer rows time a call whose prefetch lacks one key, so the service fetches it (a search
+with the hook's bearer token) from a minimal keep-alive FHIR server in a subprocess that answers
+every GET with that key's Bundle: the outbound-call path of every hook request without prefetch.
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ def fhirpathpy_only(svc: CdsService) -> CdsService:
 
 
 def in_process_direct(
-    svc: CdsService, sid: str, body: dict[str, Any], n: int, label: str = ""
+    svc: CdsService, sid: str, body: dict[str, Any], n: int, label: str = "", name: str | None = None
 ) -> dict[str, Any]:
     from evidence_publisher.jsonio import loads
 
@@ -116,7 +120,82 @@ def in_process_direct(
         out = svc.call(sid, loads(raw))
         dumps(out, indent=None)
         lat.append(time.perf_counter() - s)
-    return summary(f"in-process: service call + JSON (no HTTP){label}", lat, time.perf_counter() - t0)
+    name = name or f"in-process: service call + JSON (no HTTP){label}"
+    return summary(name, lat, time.perf_counter() - t0)
+
+
+FHIR_STUB = r"""
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+BODY = sys.stdin.buffer.read()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as FHIR servers answer
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, *args):
+        pass
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def fetching_body(body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """``body`` without its last non-patient prefetch key plus fhirServer and fhirAuthorization,
+    and the Bundle the FHIR stub must answer with (the removed prefetch value)."""
+    out = json.loads(json.dumps(body))
+    key = [k for k in out["prefetch"] if k != "patient"][-1]
+    doc = out["prefetch"].pop(key)
+    out["fhirAuthorization"] = {"access_token": "bench-token", "token_type": "Bearer", "expires_in": 300}
+    return out, dumps(doc, indent=None).encode()
+
+
+def start_fhir_stub(doc: bytes) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FHIR_STUB], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=False
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(doc)
+    proc.stdin.close()
+    port = int(proc.stdout.readline())
+    return proc, f"http://127.0.0.1:{port}/fhir"
+
+
+def in_process_fetch(dist: Path, body: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    """The service call and the ASGI app, each fetching one prefetch key from the FHIR stub."""
+    fetching, doc = fetching_body(body)
+    proc, url = start_fhir_stub(doc)
+    fetching["fhirServer"] = url
+    try:
+        cfg = CdsConfig(source=str(dist), auth=False, allow_http_fhir_server=True, serve_experimental=True)
+        svc = CdsService.from_config(cfg)
+        sid = next(ep.id for ep in svc.endpoints.values() if ep.hook == "patient-view")
+        if len(svc.call(sid, json.loads(json.dumps(fetching)))["cards"]) != 1:
+            raise SystemExit("the call fetching from the FHIR stub does not yield the card")
+        row = in_process_direct(
+            svc, sid, fetching, n, name="in-process: service call + JSON, fetching one key from a fhirServer"
+        )
+        path = f"/cds-services/{sid}"
+        raw = dumps(fetching, indent=None).encode()
+        lat, wall, errors = asyncio.run(_asgi(create_app(cfg, service=svc), path, raw, None, n))
+        asgi = summary(
+            "in-process: ASGI app (no auth), fetching one key from a fhirServer", lat, wall, errors
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return [row, asgi]
 
 
 def make_keys(tmp: Path) -> tuple[Any, Path]:
@@ -171,11 +250,14 @@ def in_process_asgi(
     if auth:
         key, jwks = make_keys(tmp)
         cfg = CdsConfig(
-            source=str(dist), public_base_url=base, issuers=[IssuerConfig(iss=ISS, jwks_file=str(jwks))]
+            source=str(dist),
+            serve_experimental=True,
+            public_base_url=base,
+            issuers=[IssuerConfig(iss=ISS, jwks_file=str(jwks))],
         )
         toks = tokens(key, base + path, n + 30)
     else:
-        cfg = CdsConfig(source=str(dist), auth=False)
+        cfg = CdsConfig(source=str(dist), auth=False, serve_experimental=True)
     lat, wall, errors = asyncio.run(_asgi(create_app(cfg), path, dumps(body, indent=None).encode(), toks, n))
     label = "JWT ES384 + in-memory jti" if auth else "no auth"
     return summary(f"in-process: ASGI app ({label})", lat, wall, errors)
@@ -199,6 +281,7 @@ def start_server(dist: Path, workers: int, tmp: Path, auth_key_path: Path | None
         str(port),
         "--workers",
         str(workers),
+        "--serve-experimental",  # the seed recommendation is experimental
         "--log-level",
         "warning",
     ]
@@ -344,7 +427,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         dist, origin = build_dist(args, tmp)
-        svc = CdsService.from_config(CdsConfig(source=str(dist), auth=False))
+        svc = CdsService.from_config(CdsConfig(source=str(dist), auth=False, serve_experimental=True))
         sid, body = request_body(svc)
         rows = [
             in_process_direct(svc, sid, body, args.requests),
@@ -354,6 +437,7 @@ def main() -> None:
         ]
         for auth in (False, True):
             rows.append(in_process_asgi(dist, sid, body, args.requests, tmp, auth))
+        rows += in_process_fetch(dist, body, args.requests)
         for workers in args.workers:
             rows.append(loopback(dist, sid, body, workers, args.concurrency, args.duration, tmp, auth=False))
         rows.append(

@@ -481,7 +481,13 @@ def _add_http_options(p: argparse.ArgumentParser) -> None:
     http.add_argument(
         "--insecure", action="store_true", help="do not verify TLS certificates (never for real data)"
     )
-    auth = p.add_argument_group("authentication (secrets only from files or environment)")
+    _add_auth_options(p, "the server")
+
+
+def _add_auth_options(p: argparse.ArgumentParser, server: str) -> None:
+    """The credentials options of ``publish``/``verify``, also taken by ``serve``/``apply`` for
+    ``--fhir-server`` (``server`` names which server they are for)."""
+    auth = p.add_argument_group(f"authentication to {server} (secrets only from files or environment)")
     auth.add_argument("--token-file", type=_path, help="file with a bearer token (else $FHIR_TOKEN)")
     auth.add_argument(
         "--basic-auth-file",
@@ -494,6 +500,18 @@ def _add_http_options(p: argparse.ArgumentParser) -> None:
     )
     auth.add_argument("--smart-scope", help="scope to request (default system/*.rs system/*.cu)")
     auth.add_argument("--smart-kid", help="key id (kid) of the JWKS entry for the key")
+
+
+def _auth_config(args: argparse.Namespace) -> dict[str, str | None]:
+    """The credentials options as ``fhir_server_auth`` of the CDS configuration."""
+    return {
+        "token_file": str(args.token_file) if args.token_file else None,
+        "basic_auth_file": str(args.basic_auth_file) if args.basic_auth_file else None,
+        "smart_client_id": args.smart_client_id,
+        "smart_key_file": str(args.smart_key_file) if args.smart_key_file else None,
+        "smart_scope": args.smart_scope,
+        "smart_kid": args.smart_kid,
+    }
 
 
 def _add_publish_parser(sub: argparse._SubParsersAction) -> None:
@@ -723,6 +741,7 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="also serve PlanDefinitions marked experimental (skipped by default)",
     )
+    _add_auth_options(p, "--fhir-server")
     a = sub.add_parser("apply", help="apply a PlanDefinition to a patient ($apply)")
     a.add_argument(
         "source", nargs="?", type=_path, default=None, help=f"build output directory (default: {DEFAULT_OUT})"
@@ -742,6 +761,7 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument(
         "--allow-experimental", action="store_true", help="apply a PlanDefinition marked experimental"
     )
+    _add_auth_options(a, "--fhir-server")
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -750,6 +770,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     overrides = {
         "source": str(args.source) if args.source else None,
         "fhir_server": args.fhir_server,
+        "fhir_server_auth": _auth_config(args),
         "host": args.host,
         "port": args.port,
         "workers": args.workers,
@@ -798,13 +819,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_apply(args: argparse.Namespace) -> int:
     from evidence_publisher.cds.apply import read_patient_file
-    from evidence_publisher.cds.config import CdsConfig
+    from evidence_publisher.cds.config import CdsConfig, ServerAuthConfig
     from evidence_publisher.cds.service import CdsService
     from evidence_publisher.jsonio import dumps
 
     config = CdsConfig(
         source=str(_apply_source(args)),
         fhir_server=args.fhir_server,
+        fhir_server_auth=ServerAuthConfig(**_auth_config(args)),
         auth=False,
         serve_experimental=args.allow_experimental,
     )
@@ -947,6 +969,7 @@ _LIMIT_FLAGS = (
     (("--max-string",), (limits.STRING_CHARS,), "length of one string"),
     (("--max-yaml-nodes",), (limits.YAML_NODES,), "number of YAML nodes in a mapping file"),
     (("--max-response-bytes",), (limits.SERVER_RESPONSE_BYTES,), "size of a FHIR server response"),
+    (("--max-pages",), (limits.SERVER_PAGES,), "pages of one search on a FHIR server"),
 )
 
 

@@ -1,9 +1,10 @@
 """Safety limits on untrusted input, with their defaults and how a user raises each one.
 
 Every place where input enters (mapping YAML, ``validate`` input, ``apply --patient``, CDS request
-bodies, FHIR server responses) checks these limits, so a hostile or broken file costs bounded time
-and memory and ends in a clear error instead of a crash. A limit that stops a command names itself,
-the value it met and the flag, environment variable or config key that raises it.
+bodies, FHIR server responses and their paging) checks these limits, so a hostile or broken file
+costs bounded time and memory and ends in a clear error instead of a crash. A limit that stops a
+command names itself, the value it met and the flag, environment variable or config key that
+raises it.
 
 The value in force is, in order: what the CLI set with ``configure`` (from a flag), the environment
 variable, the default.
@@ -49,6 +50,7 @@ CDS_BODY_BYTES = Limit("CDS request body size", 1_000_000, "bytes", None, None)
 SERVER_RESPONSE_BYTES = Limit(
     "server response size", 256 * MIB, "bytes", "--max-response-bytes", "EP_MAX_RESPONSE_BYTES"
 )
+SERVER_PAGES = Limit("search page", 50, "pages", "--max-pages", "EP_MAX_PAGES")
 
 _overrides: dict[Limit, int] = {}
 
@@ -60,6 +62,12 @@ def configure(values: dict[Limit, int | None]) -> None:
             if value < 1:
                 raise ValueError(f"{limit.flag or limit.name} must be at least 1, got {value}")
             _overrides[limit] = value
+
+
+def as_environment(limits: tuple[Limit, ...]) -> dict[str, str]:
+    """The values in force of ``limits`` as environment variables, for child processes (the CDS
+    service's workers), which do not see the CLI's overrides otherwise."""
+    return {limit.env: str(current(limit)) for limit in limits if limit.env}
 
 
 def reset() -> None:

@@ -27,6 +27,7 @@ from evidence_publisher.cds.server import build_config
 from evidence_publisher.cds.service import CdsService
 from evidence_publisher.cli import main
 from evidence_publisher.errors import ExitCode
+from evidence_publisher.fhirclient import HttpOptions
 from evidence_publisher.jsonio import dumps
 
 from . import synthetic
@@ -341,9 +342,21 @@ def test_load_from_fhir_server(httpserver: Any) -> None:
 
 
 def test_load_from_fhir_server_errors(httpserver: Any) -> None:
+    """Start-up reads are retried like publish's (a server may still be starting), then exit 40."""
     httpserver.expect_request("/fhir/PlanDefinition").respond_with_data("down", status=503)
-    with pytest.raises(KnowledgeLoadError, match="503"):
+    quick = HttpOptions(connect_timeout=5, read_timeout=5, max_retries=2, backoff_base=0.001)
+    with pytest.raises(KnowledgeLoadError, match="503") as info:
+        load_from_server(httpserver.url_for("/fhir"), options=quick)
+    assert len(httpserver.log) == 3 and info.value.exit_code == ExitCode.CDS_CONFIG
+
+
+def test_knowledge_server_paging_stays_on_the_server(httpserver: Any) -> None:
+    first = synthetic.searchset()
+    first["link"] = [{"relation": "next", "url": "https://evil.example.org/fhir/PlanDefinition?page=2"}]
+    httpserver.expect_request("/fhir/PlanDefinition").respond_with_data(**fhir_json(first))
+    with pytest.raises(KnowledgeLoadError, match="points outside") as info:
         load_from_server(httpserver.url_for("/fhir"), timeout=5)
+    assert len(httpserver.log) == 1 and info.value.exit_code == ExitCode.CDS_CONFIG
 
 
 # ---- replay stores ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from evidence_publisher.publish import (
     AuthFailed,
     BasicAuth,
     BearerAuth,
-    PublishConfigError,
+    ClientConfigError,
     SmartBackendAuth,
     auth_from_options,
     publish,
@@ -183,19 +183,19 @@ def test_auth_from_env_and_files(tmp_path, rsa_key):
 
 
 def test_auth_config_errors(tmp_path, rsa_key):
-    with pytest.raises(PublishConfigError, match="cannot read the token file"):
+    with pytest.raises(ClientConfigError, match="cannot read the token file"):
         auth_from_options(token_file=tmp_path / "missing", env={})
     bad = tmp_path / "basic"
     bad.write_text("no-colon")
-    with pytest.raises(PublishConfigError, match="username:password"):
+    with pytest.raises(ClientConfigError, match="username:password"):
         auth_from_options(basic_auth_file=bad, env={})
     key = tmp_path / "key.pem"
     key.write_bytes(pem(rsa_key))
-    with pytest.raises(PublishConfigError, match="client id"):
+    with pytest.raises(ClientConfigError, match="client id"):
         auth_from_options(smart_key_file=key, env={})
     p256 = tmp_path / "p256.pem"
     p256.write_bytes(pem(ec.generate_private_key(ec.SECP256R1())))
-    with pytest.raises(PublishConfigError, match="P-384"):
+    with pytest.raises(ClientConfigError, match="P-384"):
         auth_from_options(smart_key_file=p256, smart_client_id="app", env={})
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from werkzeug import Response
 
+from evidence_publisher.fhirclient.transport import parse_retry_after
 from evidence_publisher.publish import (
+    ClientConfigError,
     FhirClient,
     HttpOptions,
-    PublishConfigError,
     RejectedByServer,
     ServerUnreachable,
     bundle_is_replayable,
 )
-from evidence_publisher.publish.client import _retry_after
 
 from .conftest import SleepRecorder
 
@@ -152,9 +152,9 @@ def test_read_timeout_is_explicit_and_retried_for_get(threaded_httpserver):
 
 
 def test_retry_after_http_date():
-    assert _retry_after("120") == 120.0
-    assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: no wait
-    assert _retry_after("soon") is None
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: no wait
+    assert parse_retry_after("soon") is None
 
 
 def test_replayable_is_a_property_of_the_bundle():
@@ -182,15 +182,26 @@ def test_replayable_is_a_property_of_the_bundle():
     assert not bundle_is_replayable(delete)
 
 
-def test_tls_verification_on_by_default_and_configurable():
-    assert FhirClient("https://fhir.example.org/fhir").session.verify is True
-    custom = FhirClient("https://fhir.example.org/fhir", options=HttpOptions(verify="/ca.pem"))
-    assert custom.session.verify == "/ca.pem"
+def test_tls_verification_on_by_default_and_configurable(httpserver, monkeypatch):
+    """``verify`` goes with every request (a shared session is never changed)."""
+    scripted(httpserver, [OK])
+    for options, expected in ((None, True), (HttpOptions(verify="/ca.pem"), "/ca.pem")):
+        client = FhirClient(httpserver.url_for("/fhir"), options=options)
+        seen = {}
+
+        def spy(*args, original=client.session.request, seen=seen, **kwargs):
+            seen.update(kwargs)
+            return original(*args, **{**kwargs, "verify": True})
+
+        monkeypatch.setattr(client.session, "request", spy)
+        client.metadata()
+        assert seen["verify"] == expected
+        assert client.session.verify is True  # untouched
 
 
 @pytest.mark.parametrize("url", ["https://user:pw@fhir.example.org/fhir", "ftp://x/fhir", "fhir"])
 def test_bad_server_urls_are_refused(url):
-    with pytest.raises(PublishConfigError):
+    with pytest.raises(ClientConfigError):
         FhirClient(url)
 
 

@@ -8,15 +8,10 @@ from decimal import Decimal
 import pytest
 
 from evidence_publisher.bundle.transaction import transaction_bundle
+from evidence_publisher.fhirclient.outcome import describe_outcome, hapi_code
 from evidence_publisher.publish import chunk_resources, components
 from evidence_publisher.publish.compare import compare
-from evidence_publisher.publish.outcome import (
-    bare_version,
-    describe_outcome,
-    hapi_code,
-    implicated_resources,
-    parse_location,
-)
+from evidence_publisher.publish.outcome import bare_version, implicated_resources, parse_location
 
 from .conftest import keyed, synthetic_corpus
 

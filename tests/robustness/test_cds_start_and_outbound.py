@@ -214,7 +214,7 @@ def test_fhir_server_redirect_is_not_followed(cds, fhir_server: HTTPServer, othe
         headers={"Content-Type": "application/json"},
     )
     text = diagnostics(assert_outcome(resp, 412))
-    assert "a redirect to" in text and "not followed" in text and "access_token=***" in text
+    assert "redirecting to another origin" in text and "not followed" in text and "access_token=***" in text
     assert len(other_server.log) == 0  # the bearer token never went to the redirect target
 
 
@@ -231,7 +231,8 @@ def test_paging_link_to_a_look_alike_host_is_refused(cds, fhir_server: HTTPServe
     resp = cds.post(
         SVC, content=json.dumps(_fetching_request(base)), headers={"Content-Type": "application/json"}
     )
-    assert "paging link points to another server" in diagnostics(assert_outcome(resp, 412))
+    text = diagnostics(assert_outcome(resp, 412))
+    assert "the next-page link http://***@evil.example/Observation?p=2 points outside" in text
 
 
 @pytest.mark.parametrize(
@@ -239,8 +240,9 @@ def test_paging_link_to_a_look_alike_host_is_refused(cds, fhir_server: HTTPServe
     [
         ("[" * 500 + "]" * 500, "over the nesting depth limit"),
         ('{"resourceType": "Bundle", "entry": 5}', "a Bundle with malformed entries"),
-        ('{"resourceType": 12}', "did not return a FHIR resource"),
-        ("<html>", "returned invalid JSON"),
+        ('{"resourceType": 12}', "the body is a JSON object without resourceType"),
+        ('{"resourceType": "Nonsense"}', "fhirServer returned an unknown resourceType"),
+        ("<html>", "the body is not JSON (application/fhir+json, 6 bytes)"),
     ],
 )
 def test_malformed_fhir_server_answers_are_412(cds, fhir_server: HTTPServer, body: str, needle: str) -> None:
@@ -267,7 +269,49 @@ def test_fhir_server_answer_over_the_size_limit_is_412(cds, fhir_server: HTTPSer
         content=json.dumps(_fetching_request(fhir_server.url_for("/fhir"))),
         headers={"Content-Type": "application/json"},
     )
-    assert "the answer is over the server response size limit" in diagnostics(assert_outcome(resp, 412))
+    assert "over the server response size limit of 1,000 bytes" in diagnostics(assert_outcome(resp, 412))
+
+
+def test_fhir_server_busy_is_retried_once_then_412(cds, fhir_server: HTTPServer) -> None:
+    """A hook's fetch is a GET, so it is retried, but once and quickly: the EHR waits."""
+    for answers, status in (([503], 412), ([503, 200], 200)):
+        fhir_server.clear()
+        calls: list[int] = []
+
+        def handler(request, answers=answers, calls=calls):
+            status = answers[min(len(calls), len(answers) - 1)]
+            calls.append(status)
+            if status != 200:
+                return Response("busy", status=status, headers={"Retry-After": "0"})
+            body = dumps(synthetic.searchset(synthetic.protein("pat-9")))
+            return Response(body, content_type="application/fhir+json")
+
+        fhir_server.expect_request("/fhir/Observation").respond_with_handler(handler)
+        resp = cds.post(
+            SVC,
+            content=json.dumps(_fetching_request(fhir_server.url_for("/fhir"))),
+            headers={"Content-Type": "application/json"},
+        )
+        assert resp.status_code == status and len(calls) == 2
+        if status == 412:
+            text = diagnostics(assert_outcome(resp, 412))
+            assert "HTTP 503" in text
+
+
+def test_search_parameters_stay_out_of_diagnostics_and_logs(cds, fhir_server: HTTPServer, caplog) -> None:
+    """The fetch's query names the patient: messages show the path and ``?…`` only."""
+    fhir_server.clear()
+    fhir_server.expect_request("/fhir/Observation").respond_with_data("no", status=500)
+    with caplog.at_level("DEBUG", logger="evidence_publisher"):
+        resp = cds.post(
+            SVC,
+            content=json.dumps(_fetching_request(fhir_server.url_for("/fhir"))),
+            headers={"Content-Type": "application/json"},
+        )
+    text = diagnostics(assert_outcome(resp, 412))
+    assert "/fhir/Observation?…: HTTP 500" in text
+    ours = " ".join(r.getMessage() for r in caplog.records if r.name.startswith("evidence_publisher"))
+    assert "pat-9" not in text + ours
 
 
 # ------------------------------------------------------------------------------ JWKS, knowledge

@@ -148,9 +148,9 @@ def test_secret_in_url_never_printed_or_logged_on_any_error_path(
 ):
     """Defence in depth: even a URL that got past the up-front check is redacted in every
     message and log line (checked at DEBUG level)."""
-    import evidence_publisher.publish.client as client_module
+    import evidence_publisher.fhirclient.client as client_module
 
-    monkeypatch.setattr(client_module, "check_base_url", lambda url: url.rstrip("/"))
+    monkeypatch.setattr(client_module, "check_base_url", lambda url, option: url.rstrip("/"))
     monkeypatch.setenv("FHIR_TOKEN", SECRET)
     override = _error_paths(other_server.url_for("/elsewhere"))[path]
     if path == "unreachable":

@@ -21,12 +21,11 @@ from typing import Any
 import jwt
 import requests
 
-from evidence_publisher.cds.config import CdsConfig, IssuerConfig
+from evidence_publisher.cds.config import CdsConfig, IssuerConfig, hook_http_options
 from evidence_publisher.cds.errors import AuthenticationError, CdsConfigError
 from evidence_publisher.cds.replay import ReplayStore
-from evidence_publisher.httpread import read_limited
-from evidence_publisher.jsonio import loads_untrusted
-from evidence_publisher.limits import InputLimitError
+from evidence_publisher.fhirclient import FhirClientError, HttpTransport, ResponseLimitExceeded
+from evidence_publisher.fhirclient.answers import json_body
 from evidence_publisher.urlsafety import redact_url
 
 MIN_REFETCH_SECONDS = 10.0
@@ -44,8 +43,8 @@ class JwksCache:
     """JWKS documents by URL, refreshed after a TTL or when an unknown ``kid`` shows up."""
 
     def __init__(self, ttl: float, timeout: float, session: requests.Session | None = None) -> None:
-        self._ttl, self._timeout = ttl, timeout
-        self._session = session or requests.Session()
+        self._ttl = ttl
+        self._http = HttpTransport(hook_http_options(timeout), session=session)
         self._docs: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
@@ -53,21 +52,26 @@ class JwksCache:
         """GET the JWKS, never following a redirect: an allowlisted ``jku`` must not be able to
         send us to keys elsewhere."""
         shown = redact_url(url)
+        label = f"GET {shown}"
         try:
-            resp = self._session.get(
+            answer = self._http.exchange(
+                "GET",
                 url,
-                timeout=self._timeout,
+                label,
                 headers={"Accept": "application/json"},
-                allow_redirects=False,
-                stream=True,
-            )
-            if resp.status_code != 200:
-                resp.close()
-                raise AuthenticationError(f"cannot fetch JWKS from {shown!r}: HTTP {resp.status_code}")
-            doc = loads_untrusted(read_limited(resp, f"JWKS from {shown}", JWKS_MAX_BYTES), shown)
-        except (requests.RequestException, ValueError, InputLimitError) as exc:
-            raise AuthenticationError(f"cannot fetch JWKS from {shown!r}: {type(exc).__name__}") from None
-        if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
+                replayable=True,
+                limit=JWKS_MAX_BYTES,
+            ).answer
+            if answer.status != 200:
+                raise AuthenticationError(f"cannot fetch JWKS from {shown!r}: HTTP {answer.status}")
+            doc = json_body(answer, label, fhir=False)
+        except ResponseLimitExceeded:
+            raise AuthenticationError(
+                f"cannot fetch JWKS from {shown!r}: more than {JWKS_MAX_BYTES:,} bytes, not a JWKS"
+            ) from None
+        except FhirClientError as exc:
+            raise AuthenticationError(f"cannot fetch JWKS: {exc.message}") from None
+        if not isinstance(doc.get("keys"), list):
             raise AuthenticationError(f"JWKS at {shown!r} has no 'keys' array")
         return doc
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from evidence_publisher.cds.errors import CdsConfigError
+from evidence_publisher.fhirclient import HttpOptions
 
 CONFIG_ENV = "EVIDENCE_PUBLISHER_CDS_CONFIG"
 ALLOWED_ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS384"})
@@ -34,6 +35,23 @@ class IssuerConfig:
 
 
 @dataclass
+class ServerAuthConfig:
+    """How ``serve --fhir-server`` authenticates to the knowledge server: the same sources as
+    ``publish`` (file paths and ids only; secrets stay in the files or in FHIR_TOKEN,
+    FHIR_USERNAME/FHIR_PASSWORD, FHIR_CLIENT_ID, FHIR_PRIVATE_KEY_FILE)."""
+
+    token_file: str | None = None
+    basic_auth_file: str | None = None
+    smart_client_id: str | None = None
+    smart_key_file: str | None = None
+    smart_scope: str | None = None
+    smart_kid: str | None = None
+
+    def given(self) -> list[str]:
+        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+
+
+@dataclass
 class OverrideReason:
     code: str
     system: str
@@ -44,6 +62,7 @@ class OverrideReason:
 class CdsConfig:
     source: str | None = "dist"
     fhir_server: str | None = None
+    fhir_server_auth: ServerAuthConfig = field(default_factory=ServerAuthConfig)
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -71,6 +90,15 @@ class CdsConfig:
             raise CdsConfigError(f"serve_experimental must be true or false, got {self.serve_experimental!r}")
         if self.source is None and self.fhir_server is None:
             raise CdsConfigError("no knowledge source: give a build directory or --fhir-server URL")
+        for name in self.fhir_server_auth.given():
+            value = getattr(self.fhir_server_auth, name)
+            if not isinstance(value, str) or not value.strip():
+                raise CdsConfigError(f"fhir_server_auth.{name} must be a non-empty string, got {value!r}")
+        if self.fhir_server is None and self.fhir_server_auth.given():
+            raise CdsConfigError(
+                f"fhir_server_auth {self.fhir_server_auth.given()!r} given without fhir_server",
+                details=["the credentials options apply to the knowledge server of --fhir-server only"],
+            )
         if not 1 <= self.workers <= 64:
             raise CdsConfigError(f"workers must be between 1 and 64, got {self.workers!r}")
         if self.workers > 1 and self.port == 0:
@@ -125,6 +153,20 @@ class CdsConfig:
         return json.dumps(asdict(self), sort_keys=True)
 
 
+def hook_http_options(timeout: float) -> HttpOptions:
+    """The HTTP policy of an outbound call made while a hook request waits (the hook's fhirServer,
+    a JWKS): ``timeout`` to connect and per read, and one quick retry (a dropped keep-alive
+    connection, a 503 asking for at most 1 s) instead of publish's patient backoff."""
+    return HttpOptions(
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        max_retries=1,
+        backoff_base=0.05,
+        backoff_max=0.2,
+        max_retry_after=1.0,
+    )
+
+
 def config_from_mapping(data: dict[str, Any], *, origin: str = "<config>") -> CdsConfig:
     """Build a config from a plain mapping (file content or env JSON); unknown keys are errors."""
     if not isinstance(data, dict):
@@ -140,6 +182,7 @@ def config_from_mapping(data: dict[str, Any], *, origin: str = "<config>") -> Cd
     try:
         values["issuers"] = [IssuerConfig(**i) for i in values.get("issuers") or []]
         values["override_reasons"] = [OverrideReason(**r) for r in values.get("override_reasons") or []]
+        values["fhir_server_auth"] = ServerAuthConfig(**(values.get("fhir_server_auth") or {}))
         return CdsConfig(**values)
     except TypeError as exc:
         raise CdsConfigError(f"{origin}: {exc}") from exc

@@ -1,7 +1,8 @@
 """Load the published knowledge: PlanDefinitions and the resources they point to.
 
 Sources are a build output (``dist/resources/*.json``, a Bundle file or a directory of resources)
-or a FHIR R5 server (read with GET and timeouts).
+or a FHIR R5 server (read with the shared FHIR client: timeouts, retries, credentials, paging
+within the base URL).
 """
 
 from __future__ import annotations
@@ -9,19 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import requests
 
 from evidence_publisher.cds.errors import KnowledgeLoadError
-from evidence_publisher.httpread import read_limited
-from evidence_publisher.jsonio import load_file, parse_untrusted
-from evidence_publisher.publish.outcome import clean_text
-from evidence_publisher.urlsafety import base_url_problem, install_log_redaction, redact_url
+from evidence_publisher.fhirclient import Auth, FhirClient, FhirClientError, HttpOptions
+from evidence_publisher.jsonio import load_file
 
-MAX_PAGES = 50
-FHIR_JSON = "application/fhir+json"
-READ_HEADERS = {"Accept": FHIR_JSON, "Cache-Control": "no-cache"}
+NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 def split_canonical(canonical: str) -> tuple[str, str | None]:
@@ -122,86 +119,21 @@ def load_from_path(path: str | Path) -> KnowledgeBase:
     return KnowledgeBase(resources)
 
 
-class _ServerReader:
-    def __init__(self, base: str, timeout: float, session: requests.Session | None) -> None:
-        problem = base_url_problem(base, "--fhir-server")
-        if problem is not None:
-            raise KnowledgeLoadError(
-                f"{problem}: {redact_url(base)!r}",
-                details=["give the FHIR base URL only, e.g. https://fhir.example.org/fhir"],
-            )
-        install_log_redaction()
-        self.base = base.rstrip("/")
-        self.timeout = timeout
-        self.session = session or requests.Session()
-
-    def get(self, url: str) -> dict[str, Any]:
-        """GET a FHIR resource from the knowledge server, never following a redirect."""
-        shown = redact_url(url)
-        try:
-            # HAPI answers an identical search from its result cache for 60 s (also after a
-            # publish whose dry run searched the same keys): ask for the current state.
-            resp = self.session.get(
-                url, headers=READ_HEADERS, timeout=self.timeout, allow_redirects=False, stream=True
-            )
-            status, location = resp.status_code, resp.headers.get("Location")
-            content = read_limited(resp, f"GET {shown}")
-        except requests.RequestException as exc:
-            raise KnowledgeLoadError(f"GET {shown!r} failed: {type(exc).__name__}") from None
-        if 300 <= status < 400:
-            target = redact_url(location) if location else "nowhere"
-            raise KnowledgeLoadError(
-                f"GET {shown!r} answered {status}, a redirect to {target}; not followed",
-                details=["give the server's real base URL with --fhir-server"],
-            )
-        if status != 200:
-            text = content[:300].decode("utf-8", "replace")
-            raise KnowledgeLoadError(f"GET {shown!r} answered {status}", details=[clean_text(text, 300)])
-        try:
-            doc = parse_untrusted(content, f"GET {shown}").value
-        except ValueError:
-            raise KnowledgeLoadError(f"GET {shown!r} returned something that is not JSON") from None
-        if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
-            raise KnowledgeLoadError(f"GET {shown!r} did not return a FHIR resource")
-        return doc
-
-    def search(self, rtype: str, params: dict[str, str]) -> list[dict[str, Any]]:
-        url: str | None = f"{self.base}/{rtype}?{urlencode(params)}"
-        found: list[dict[str, Any]] = []
-        for _ in range(MAX_PAGES):
-            if url is None:
-                return found
-            bundle = self.get(url)
-            entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
-            found.extend(
-                e["resource"]
-                for e in entries
-                if isinstance(e, dict)
-                and isinstance(e.get("resource"), dict)
-                and e["resource"].get("resourceType") == rtype
-            )
-            links = bundle.get("link") if isinstance(bundle.get("link"), list) else []
-            url = next(
-                (
-                    link["url"]
-                    for link in links
-                    if isinstance(link, dict)
-                    and link.get("relation") == "next"
-                    and isinstance(link.get("url"), str)
-                ),
-                None,
-            )
-            if url is not None and not _under(url, self.base):
-                where = redact_url(self.base)
-                raise KnowledgeLoadError(f"the next-page link for {rtype} points outside {where!r}; refused")
-        raise KnowledgeLoadError(f"more than {MAX_PAGES} pages of {rtype} on {redact_url(self.base)!r}")
-
-
-def _under(url: str, base: str) -> bool:
-    here, there = urlsplit(base), urlsplit(url)
-    return (here.scheme, here.netloc) == (there.scheme, there.netloc) and (
-        there.path == here.path or there.path.startswith(here.path + "/")
-    )
+def _search(client: FhirClient, rtype: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    """Every ``rtype`` resource of a search, over all its pages."""
+    found: list[dict[str, Any]] = []
+    # HAPI answers an identical search from its result cache for 60 s (also after a publish whose
+    # dry run searched the same keys): ask for the current state.
+    for bundle in client.pages(f"{rtype}?{urlencode(params)}", headers=NO_CACHE):
+        entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
+        found.extend(
+            e["resource"]
+            for e in entries
+            if isinstance(e, dict)
+            and isinstance(e.get("resource"), dict)
+            and e["resource"].get("resourceType") == rtype
+        )
+    return found
 
 
 def _objects(value: Any) -> list[dict[str, Any]]:
@@ -225,23 +157,38 @@ def _canonicals(plan: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def load_from_server(
-    base: str, *, timeout: float = 10.0, session: requests.Session | None = None
+    base: str,
+    *,
+    timeout: float = 10.0,
+    session: requests.Session | None = None,
+    auth: Auth | None = None,
+    options: HttpOptions | None = None,
 ) -> KnowledgeBase:
-    """Read eca-rule PlanDefinitions and what they point to from a FHIR R5 server."""
-    reader = _ServerReader(base, timeout, session)
-    plans = reader.search("PlanDefinition", {"type": "eca-rule", "_count": "100"})
+    """Read eca-rule PlanDefinitions and what they point to from a FHIR R5 server, with ``auth``
+    (``--token-file`` etc.); ``options`` default to ``timeout`` for connecting and reading, and
+    publish's retries (start-up is not latency-bound, and a server may still be starting)."""
+    options = options or HttpOptions(connect_timeout=timeout, read_timeout=timeout)
+    try:
+        with FhirClient(base, auth=auth, options=options, session=session, base_option="--fhir-server") as c:
+            return _load(c)
+    except FhirClientError as exc:  # also a --fhir-server with credentials in it: exit 40 either way
+        raise KnowledgeLoadError(exc.message, details=exc.details) from None
+
+
+def _load(client: FhirClient) -> KnowledgeBase:
+    plans = _search(client, "PlanDefinition", {"type": "eca-rule", "_count": "100"})
     resources: dict[str, dict[str, Any]] = {}
     for plan in plans:
         resources[f"PlanDefinition/{plan.get('id')}"] = plan
         for rtype, canonical in _canonicals(plan):
             url, version = split_canonical(canonical)
             params = {"url": url, **({"version": version} if version else {})}
-            for res in reader.search(rtype, params):
+            for res in _search(client, rtype, params):
                 resources[f"{rtype}/{res.get('id')}"] = res
     if any(k.startswith("Evidence/") for k in resources):
         # R5 ArtifactAssessment has no 'artifact' search parameter (hapi-behaviours.md §11):
         # read them all and keep those about the loaded Evidence.
-        for aa in reader.search("ArtifactAssessment", {"_count": "200"}):
+        for aa in _search(client, "ArtifactAssessment", {"_count": "200"}):
             ref = aa.get("artifactReference")
             if (
                 isinstance(ref, dict)

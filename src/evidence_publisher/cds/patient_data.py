@@ -10,20 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
+from evidence_publisher.cds.config import hook_http_options
 from evidence_publisher.cds.errors import MissingDataError
 from evidence_publisher.cds.evaluate import Sourced
 from evidence_publisher.cds.fhir_types import is_resource_type
 from evidence_publisher.cds.recommendation import Recommendation
-from evidence_publisher.httpread import read_limited
-from evidence_publisher.jsonio import parse_untrusted
-from evidence_publisher.limits import InputLimitError
-from evidence_publisher.urlsafety import install_log_redaction, redact_url
+from evidence_publisher.fhirclient import (
+    BearerAuth,
+    FhirClient,
+    FhirClientError,
+    RejectedByServer,
+)
+from evidence_publisher.urlsafety import redact_url
 
-MAX_PAGES = 10
 PATIENT_KEY = "patient"
 PATIENT_QUERY = "Patient/{{context.patientId}}"
 
@@ -75,17 +78,6 @@ def _resources(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _same_base(url: str, server: str) -> bool:
-    """True when ``url`` lies under the FHIR base ``server`` (same scheme, host, port, path)."""
-    try:
-        here, there = urlsplit(server.rstrip("/")), urlsplit(url)
-    except ValueError:
-        return False
-    return (here.scheme, here.netloc) == (there.scheme, there.netloc) and (
-        there.path == here.path or there.path.startswith(here.path + "/")
-    )
-
-
 def _check_fetched(doc: Any, what: str) -> None:
     """A fetched document must be a resource of a known type; a Bundle's entries likewise."""
     if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
@@ -111,61 +103,33 @@ def _is_known_resource(value: Any) -> bool:
     return isinstance(rtype, str) and is_resource_type(rtype)
 
 
-def _next_link(doc: dict[str, Any]) -> str | None:
-    links = doc.get("link")
-    for link in links if isinstance(links, list) else []:
-        if isinstance(link, dict) and link.get("relation") == "next":
-            url = link.get("url")
-            return url if isinstance(url, str) and url else None
-    return None
-
-
 def _fetch(access: FhirAccess, key: str, query: str) -> list[dict[str, Any]]:
-    """GET ``query`` from fhirServer (and its next pages on the same base), never following a
-    redirect: the bearer token must reach only the server the client named."""
-    install_log_redaction()
-    session = access.session or requests.Session()
-    headers = {"Authorization": f"Bearer {access.token}", "Accept": "application/fhir+json"}
-    url: str | None = f"{access.server.rstrip('/')}/{query}"
+    """GET ``query`` from fhirServer and its next pages (under the same base, within the page
+    limit) with the shared client; never follows a redirect: the bearer token must reach only the
+    server the client named."""
+    client = FhirClient(
+        access.server,
+        auth=BearerAuth(access.token, "fhirAuthorization"),
+        options=hook_http_options(access.timeout),
+        session=access.session,
+        base_option="fhirServer",
+        hide_queries=True,
+    )
+    what = f"GET {redact_url(client.base_url + '/' + query.split('?', 1)[0])!r} for prefetch {key!r}"
     out: list[dict[str, Any]] = []
-    for _ in range(MAX_PAGES):
-        if url is None:
-            return out
-        what = f"GET {redact_url(url.split('?', 1)[0])!r} for prefetch {key!r}"
-        try:
-            resp = session.get(
-                url, headers=headers, timeout=access.timeout, allow_redirects=False, stream=True
-            )
-            status, location = resp.status_code, resp.headers.get("Location")
-            content = read_limited(resp, what) if status == 200 else b""
-            resp.close()
-        except requests.RequestException as exc:
-            raise MissingDataError(f"{what} failed: {type(exc).__name__}") from None
-        except InputLimitError as exc:
-            raise MissingDataError(f"{what}: the answer is over the {exc.limit.name} limit") from None
-        if 300 <= status < 400:
-            target = redact_url(location) if location else "nowhere"
-            raise MissingDataError(
-                f"{what}: fhirServer answered {status}, a redirect to {target}; not followed"
-            )
-        if status == 404 and "?" not in query:
-            return out
-        if status != 200:
-            raise MissingDataError(f"fhirServer answered {status} to {what}")
-        try:
-            doc = parse_untrusted(content, what).value
-        except InputLimitError as exc:
-            raise MissingDataError(f"{what}: the answer is over the {exc.limit.name} limit") from None
-        except ValueError:
-            raise MissingDataError(f"{what}: fhirServer returned invalid JSON") from None
-        if _is_outcome(doc):
-            raise MissingDataError(f"{what}: fhirServer returned an OperationOutcome")
-        _check_fetched(doc, what)
-        out.extend(_resources(doc))
-        url = _next_link(doc) if doc["resourceType"] == "Bundle" else None
-        if url is not None and not _same_base(url, access.server):
-            raise MissingDataError(f"{what}: fhirServer paging link points to another server; refused")
-    raise MissingDataError(f"more than {MAX_PAGES} pages from fhirServer for prefetch {key!r}")
+    try:
+        for doc in client.pages(query):
+            if _is_outcome(doc):
+                raise MissingDataError(f"{what}: fhirServer returned an OperationOutcome")
+            _check_fetched(doc, what)
+            out.extend(_resources(doc))
+    except FhirClientError as exc:
+        if isinstance(exc, RejectedByServer) and exc.status == 404 and "?" not in query:
+            return []  # a read of a resource the server does not have: no data
+        raise MissingDataError(f"prefetch {key!r} from fhirServer: {exc.message}") from None
+    finally:
+        client.close()
+    return out
 
 
 def gather(

@@ -35,9 +35,12 @@ from evidence_publisher.cds.config import (
 from evidence_publisher.cds.errors import CdsConfigError, CdsStartError
 from evidence_publisher.cds.service import CdsService
 from evidence_publisher.errors import EvidencePublisherError
-from evidence_publisher.limits import NESTING_DEPTH, current
+from evidence_publisher.limits import NESTING_DEPTH, SERVER_PAGES, SERVER_RESPONSE_BYTES, as_environment
 
 FACTORY = "evidence_publisher.cds.app:app_from_env"
+# The limits a worker applies (to request bodies, fhirServer and knowledge-server answers): set by
+# CLI flags in this process, passed to the workers as their environment variables.
+WORKER_LIMITS = (NESTING_DEPTH, SERVER_RESPONSE_BYTES, SERVER_PAGES)
 log = logging.getLogger("evidence_publisher.cds")
 
 
@@ -51,7 +54,9 @@ def build_config(config_file: str | Path | None, overrides: dict[str, Any]) -> C
             details=["authentication can be switched off only with the --no-auth flag"],
         )
     for key, value in overrides.items():
-        if value is not None:
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **{k: v for k, v in value.items() if v is not None}}
+        elif value is not None:
             data[key] = value
     return config_from_mapping(data, origin=origin).validate()
 
@@ -139,11 +144,10 @@ def _uvicorn_config(app: Starlette, config: CdsConfig, port: int) -> uvicorn.Con
     )
 
 
-def _worker(config_json: str, max_depth: int) -> None:
+def _worker(config_json: str, limits_env: dict[str, str]) -> None:
     """One worker process: its own SO_REUSEPORT socket, so the kernel spreads connections."""
     os.environ[CONFIG_ENV] = config_json
-    if NESTING_DEPTH.env:
-        os.environ[NESTING_DEPTH.env] = str(max_depth)
+    os.environ.update(limits_env)
     try:
         config = config_from_env()
         sock = bind(config.host, config.port, reuseport=True)
@@ -165,7 +169,7 @@ def _run_reuseport(prepared: Prepared) -> None:
     config = prepared.config
     ctx = multiprocessing.get_context("spawn")
     procs = [
-        ctx.Process(target=_worker, args=(config.to_json(), current(NESTING_DEPTH)), daemon=False)
+        ctx.Process(target=_worker, args=(config.to_json(), as_environment(WORKER_LIMITS)), daemon=False)
         for _ in range(config.workers)
     ]
     for proc in procs:
@@ -207,8 +211,7 @@ def run(prepared: Prepared) -> None:
     if config.workers > 1:
         prepared.close()  # uvicorn's own supervisor binds the port itself
         os.environ[CONFIG_ENV] = config.to_json()
-        if NESTING_DEPTH.env:
-            os.environ[NESTING_DEPTH.env] = str(current(NESTING_DEPTH))
+        os.environ.update(as_environment(WORKER_LIMITS))
         uvicorn.run(
             FACTORY,
             factory=True,

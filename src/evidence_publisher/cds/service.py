@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -14,6 +15,7 @@ from evidence_publisher.cds.apply import apply_recommendation, split_patient_dat
 from evidence_publisher.cds.cards import _uuid4, build_card
 from evidence_publisher.cds.config import CdsConfig
 from evidence_publisher.cds.errors import (
+    CdsConfigError,
     InvalidRequestError,
     KnowledgeLoadError,
     PatientDataError,
@@ -31,8 +33,10 @@ from evidence_publisher.cds.knowledge import (
 )
 from evidence_publisher.cds.patient_data import FhirAccess, gather, prefetch_templates
 from evidence_publisher.cds.recommendation import Recommendation, compile_all
+from evidence_publisher.fhirclient import Auth, ClientConfigError, auth_from_options, cookieless_session
 
 log = logging.getLogger("evidence_publisher.cds")
+HOOK_CONNECTIONS = 40  # keep-alive connections per fhirServer host: Starlette's thread pool size
 HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a bearer token may hold in a header value
 
 
@@ -45,10 +49,39 @@ class Endpoint:
 
 def load_knowledge(config: CdsConfig, session: requests.Session | None = None) -> KnowledgeBase:
     if config.fhir_server:
-        return load_from_server(config.fhir_server, timeout=config.http_timeout_seconds, session=session)
+        return load_from_server(
+            config.fhir_server,
+            timeout=config.http_timeout_seconds,
+            session=session,
+            auth=knowledge_server_auth(config),
+        )
     if config.source is None:
         raise KnowledgeLoadError("no knowledge source configured")
     return load_from_path(config.source)
+
+
+def knowledge_server_auth(config: CdsConfig) -> Auth | None:
+    """The credentials for ``--fhir-server``, from the files and environment variables that
+    ``publish`` reads (never used for a hook's fhirServer, which gets the hook's own token)."""
+    given = config.fhir_server_auth
+
+    def path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    try:
+        auth = auth_from_options(
+            token_file=path(given.token_file),
+            basic_auth_file=path(given.basic_auth_file),
+            smart_client_id=given.smart_client_id,
+            smart_key_file=path(given.smart_key_file),
+            smart_scope=given.smart_scope,
+            smart_kid=given.smart_kid,
+        )
+    except ClientConfigError as exc:
+        raise CdsConfigError(exc.message, details=exc.details) from None
+    if auth is not None:
+        log.info("knowledge server %s: authenticating with %s", config.fhir_server, auth.describe())
+    return auth
 
 
 class CdsService:
@@ -64,7 +97,9 @@ class CdsService:
         self.config = config
         self.recommendations = recommendations
         self.skipped_experimental = skipped_experimental
-        self.session = session
+        # One cookieless session for the hooks' fhirServer fetches: connections are reused, and no
+        # state (cookies) passes from one hook request to another; the token goes with each request.
+        self.session = session or cookieless_session(HOOK_CONNECTIONS)
         self.new_uuid = new_uuid
         self.endpoints: dict[str, Endpoint] = {}
         for rec in recommendations:

@@ -3,22 +3,28 @@
 from evidence_publisher.publish import FhirClient, publish, verify
 with FhirClient("http://localhost:8080/fhir") as client:
     result = publish(resources, client)
+
+The client, its auth methods and its errors belong to ``evidence_publisher.fhirclient`` (shared with
+the CDS service) and are re-exported here.
 """
 
-from evidence_publisher.publish.auth import (
+from evidence_publisher.fhirclient import (
     BasicAuth,
     BearerAuth,
+    FhirClient,
+    HttpOptions,
     SmartBackendAuth,
     auth_from_options,
+    bundle_is_replayable,
 )
 from evidence_publisher.publish.capability import ServerInfo, check_capability
 from evidence_publisher.publish.chunking import Chunk, chunk_resources, components
-from evidence_publisher.publish.client import FhirClient, HttpOptions, bundle_is_replayable
 from evidence_publisher.publish.errors import (
     AuthFailed,
+    ClientConfigError,
+    FhirClientError,
     InvalidPublishInput,
     PartialPublish,
-    PublishConfigError,
     PublishError,
     RejectedByServer,
     ServerUnreachable,
@@ -42,12 +48,13 @@ __all__ = [
     "BasicAuth",
     "BearerAuth",
     "Chunk",
+    "ClientConfigError",
     "FhirClient",
+    "FhirClientError",
     "HttpOptions",
     "InvalidPublishInput",
     "PartialPublish",
     "ProgressEvent",
-    "PublishConfigError",
     "PublishError",
     "PublishOptions",
     "PublishResult",

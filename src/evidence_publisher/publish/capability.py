@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from evidence_publisher.fhirclient.outcome import clean_text
 from evidence_publisher.publish.errors import ServerUnsuitable
-from evidence_publisher.publish.outcome import clean_text
 
 FHIR_R5 = re.compile(r"^5\.0\.\d+$")
 # Per resource type: upsert by conditional PUT, and search to preview / verify.

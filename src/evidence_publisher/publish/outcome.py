@@ -1,5 +1,5 @@
-"""Reading OperationOutcomes and transaction-response entries, and naming the resource an error
-is about."""
+"""Reading transaction-response entries, and naming the resource an error is about (the
+OperationOutcome text itself is read by ``fhirclient.outcome``)."""
 
 from __future__ import annotations
 
@@ -7,46 +7,10 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote
 
-HAPI_CODE = re.compile(r"\bHAPI-(\d{4})\b")
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
-MAX_TEXT = 1000  # characters of one server-supplied text kept in a message
+from evidence_publisher.fhirclient.outcome import as_list, strings
+
 STORAGE_CODE_SYSTEM = "https://hapifhir.io/fhir/CodeSystem/hapi-fhir-storage-response-code"
 ENTRY_INDEX = re.compile(r"Bundle\.entry\[(\d+)\]")
-
-
-def clean_text(value: object, limit: int = MAX_TEXT) -> str:
-    """A server-supplied value made safe to print: control characters (terminal escapes, line
-    breaks) become one space, and the text is cut at ``limit`` characters."""
-    text = CONTROL.sub(" ", str(value)).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _strings(value: object) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
-def describe_outcome(oo: dict) -> str:
-    """One line per error/fatal issue (all issues if none is an error): text, code, expression.
-
-    The OperationOutcome comes from a server: wrong types are skipped and text is cleaned."""
-    issues = [i for i in _as_list(oo.get("issue")) if isinstance(i, dict)]
-    errors = [i for i in issues if i.get("severity") in ("error", "fatal")] or issues
-    parts = []
-    for issue in errors[:20]:
-        details = issue.get("details") if isinstance(issue.get("details"), dict) else {}
-        text = issue.get("diagnostics") or details.get("text") or issue.get("code") or ""
-        where = _strings(issue.get("expression")) or _strings(issue.get("location"))
-        parts.append(clean_text(text) + (f" (at {clean_text(', '.join(where), 200)})" if where else ""))
-    return "; ".join(p for p in parts if p)
-
-
-def _as_list(value: object) -> list:
-    return value if isinstance(value, list) else []
-
-
-def hapi_code(text: str) -> str | None:
-    m = HAPI_CODE.search(text or "")
-    return f"HAPI-{m.group(1)}" if m else None
 
 
 def storage_code(entry_response: dict) -> str | None:
@@ -54,9 +18,9 @@ def storage_code(entry_response: dict) -> str | None:
     oo = entry_response.get("outcome")
     if not isinstance(oo, dict):
         return None
-    for issue in _as_list(oo.get("issue")):
+    for issue in as_list(oo.get("issue")):
         details = issue.get("details") if isinstance(issue, dict) else None
-        for coding in _as_list(details.get("coding") if isinstance(details, dict) else None):
+        for coding in as_list(details.get("coding") if isinstance(details, dict) else None):
             if isinstance(coding, dict) and coding.get("system") == STORAGE_CODE_SYSTEM:
                 code = coding.get("code")
                 if isinstance(code, str) and code:
@@ -92,9 +56,9 @@ def implicated_resources(text: str, oo: dict | None, entries: Iterable[tuple[str
     entries = list(entries)
     named: list[str] = []
     expressions: list[str] = []
-    for issue in _as_list((oo or {}).get("issue")):
+    for issue in as_list((oo or {}).get("issue")):
         if isinstance(issue, dict):
-            expressions += _strings(issue.get("expression")) + _strings(issue.get("location"))
+            expressions += strings(issue.get("expression")) + strings(issue.get("location"))
     for expr in expressions:
         m = ENTRY_INDEX.search(expr)
         if m and int(m.group(1)) < len(entries):

@@ -1,7 +1,7 @@
 """Publishing, previewing (``--dry-run``) and verifying a corpus against a FHIR R5 server.
 
 Nothing here prints: progress goes to an optional callback, and every function returns a
-:class:`PublishResult` (or raises a PublishError before anything was sent).
+:class:`PublishResult` (or raises a PublishError or FhirClientError before anything was sent).
 """
 
 from __future__ import annotations
@@ -21,15 +21,16 @@ from evidence_publisher.bundle.transaction import (
     transaction_bundle,
 )
 from evidence_publisher.errors import ExitCode
+from evidence_publisher.fhirclient import FhirClient, FhirResponse
+from evidence_publisher.fhirclient.answers import describe_json, rejected
 from evidence_publisher.publish.capability import ServerInfo, check_capability
 from evidence_publisher.publish.chunking import Chunk, chunk_resources
-from evidence_publisher.publish.client import FhirClient, FhirResponse, describe_json, rejected
 from evidence_publisher.publish.compare import compare
 from evidence_publisher.publish.errors import (
     AuthFailed,
+    FhirClientError,
     InvalidPublishInput,
     InvalidServerResponse,
-    PublishError,
     RejectedByServer,
     ResponseLimitExceeded,
     ServerUnreachable,
@@ -139,7 +140,7 @@ class PublishResult:
     chunks: list[ChunkResult] = field(default_factory=list)
     requests_sent: int = 0
     seconds: float = 0.0
-    error: PublishError | None = None
+    error: FhirClientError | None = None
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -381,7 +382,7 @@ def publish(
     for n, chunk in enumerate(chunks):
         try:
             chunk_result, outcomes = _publish_chunk(client, chunk, info, options)
-        except PublishError as exc:
+        except FhirClientError as exc:
             _record_failure(result, chunk, chunks[n + 1 :], exc)
             break
         result.chunks.append(chunk_result)
@@ -411,7 +412,7 @@ def _publish_chunk(
             before = lookup(
                 client, chunk.resources, info, batch_size=len(chunk.resources), elements="identifier"
             )
-        except PublishError as exc:
+        except FhirClientError as exc:
             exc.before_send = True  # type: ignore[attr-defined]
             raise
     try:
@@ -498,7 +499,7 @@ def _classify(
     return out
 
 
-def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc: PublishError) -> None:
+def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc: FhirClientError) -> None:
     refs = [local_ref(r) for r in chunk.resources]
     if getattr(exc, "before_send", False):
         status, action, named = "not-sent", "not-sent", []
@@ -607,7 +608,7 @@ def _read_and_compare(
 
     try:
         found = lookup(client, resources, info, batch_size=batch, on_batch=on_batch)
-    except PublishError as exc:
+    except FhirClientError as exc:
         result.error = exc
         result.requests_sent = client.stats.requests_sent
         result.seconds = time.monotonic() - started

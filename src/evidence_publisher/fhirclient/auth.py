@@ -12,19 +12,16 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from evidence_publisher.publish.errors import AuthFailed, PublishConfigError
-from evidence_publisher.publish.outcome import clean_text
+from evidence_publisher.fhirclient.errors import AuthFailed, ClientConfigError
+from evidence_publisher.fhirclient.outcome import clean_text
 from evidence_publisher.urlsafety import redact_url
-
-if TYPE_CHECKING:
-    from evidence_publisher.publish.client import FhirClient
 
 ENV_TOKEN = "FHIR_TOKEN"  # noqa: S105 - the name of a variable, not a token
 ENV_USERNAME = "FHIR_USERNAME"
@@ -37,11 +34,22 @@ ASSERTION_LIFETIME = 240  # seconds; SMART requires exp no more than 5 minutes a
 TOKEN_EXPIRY_MARGIN = 30  # seconds; refresh a little before the server would refuse the token
 
 
+class AuthContext(Protocol):
+    """What an auth method may use of the client (``client.FhirClient``): the FHIR base URL and
+    requests without credentials, for SMART discovery and the token request."""
+
+    base_url: str
+
+    def get_json_absolute(self, url: str) -> Any: ...
+
+    def post_form_absolute(self, url: str, form: dict[str, str]) -> tuple[int, Any]: ...
+
+
 class Auth(Protocol):
     """Adds credentials to a request. ``refresh`` is called once after a 401 and says whether a
     retry with new credentials makes sense."""
 
-    def headers(self, client: FhirClient) -> dict[str, str]: ...
+    def headers(self, client: AuthContext) -> dict[str, str]: ...
 
     def refresh(self) -> bool: ...
 
@@ -68,17 +76,17 @@ def _header_problem(token: str) -> str | None:
 class BearerAuth:
     def __init__(self, token: str, source: str) -> None:
         if not token.strip():
-            raise PublishConfigError(f"the bearer token from {source} is empty")
+            raise ClientConfigError(f"the bearer token from {source} is empty")
         problem = _header_problem(token.strip())
         if problem is not None:
-            raise PublishConfigError(
+            raise ClientConfigError(
                 f"the bearer token from {source} {problem}",
                 details=["check the token: it must be exactly the access token, on one line"],
             )
         self._token = token.strip()
         self._source = source
 
-    def headers(self, client: FhirClient) -> dict[str, str]:
+    def headers(self, client: AuthContext) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
 
     def refresh(self) -> bool:
@@ -94,9 +102,9 @@ class BearerAuth:
 class BasicAuth:
     def __init__(self, username: str, password: str, source: str) -> None:
         if not username or not password:
-            raise PublishConfigError(f"basic auth from {source} needs a username and a password")
+            raise ClientConfigError(f"basic auth from {source} needs a username and a password")
         if ":" in username:
-            raise PublishConfigError(
+            raise ClientConfigError(
                 f"the basic auth username from {source} contains ':', which basic auth cannot carry"
             )
         raw = f"{username}:{password}".encode()
@@ -104,7 +112,7 @@ class BasicAuth:
         self._username = username
         self._source = source
 
-    def headers(self, client: FhirClient) -> dict[str, str]:
+    def headers(self, client: AuthContext) -> dict[str, str]:
         return {"Authorization": self._header}
 
     def refresh(self) -> bool:
@@ -134,13 +142,13 @@ class SmartBackendAuth:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not client_id:
-            raise PublishConfigError(
+            raise ClientConfigError(
                 f"SMART backend auth needs a client id: set {ENV_CLIENT_ID} or --smart-client-id",
             )
         try:
             key = load_pem_private_key(private_key_pem, password=None)
         except (ValueError, TypeError) as exc:
-            raise PublishConfigError(
+            raise ClientConfigError(
                 f"the SMART private key from {key_source} is not an unencrypted PEM private key "
                 f"({type(exc).__name__}); export it with `openssl pkcs8 -topk8 -nocrypt`",
             ) from None
@@ -149,7 +157,7 @@ class SmartBackendAuth:
         elif isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp384r1":
             self.alg = "ES384"
         else:
-            raise PublishConfigError(
+            raise ClientConfigError(
                 f"the SMART private key from {key_source} must be RSA (RS384) or EC P-384 (ES384)",
             )
         self._key = key
@@ -173,7 +181,7 @@ class SmartBackendAuth:
         self._token = None
         return True
 
-    def headers(self, client: FhirClient) -> dict[str, str]:
+    def headers(self, client: AuthContext) -> dict[str, str]:
         if self._token is None or self._clock() >= self._expires_at:
             self._fetch_token(client)
         return {"Authorization": f"Bearer {self._token}"}
@@ -191,7 +199,7 @@ class SmartBackendAuth:
         headers = {"typ": "JWT", **({"kid": self.kid} if self.kid else {})}
         return jwt.encode(claims, self._key, algorithm=self.alg, headers=headers)
 
-    def _discover(self, client: FhirClient) -> str:
+    def _discover(self, client: AuthContext) -> str:
         config = client.get_json_absolute(f"{client.base_url}/.well-known/smart-configuration")
         endpoint = config.get("token_endpoint") if isinstance(config, dict) else None
         if not isinstance(endpoint, str) or not endpoint:
@@ -203,7 +211,7 @@ class SmartBackendAuth:
             raise AuthFailed(f"the SMART token_endpoint {redact_url(endpoint)!r} is not an http(s) URL")
         return endpoint
 
-    def _fetch_token(self, client: FhirClient) -> None:
+    def _fetch_token(self, client: AuthContext) -> None:
         if self.token_endpoint is None:
             self.token_endpoint = self._discover(client)
         form = {
@@ -240,7 +248,7 @@ def _read_secret_file(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise PublishConfigError(
+        raise ClientConfigError(
             f"cannot read the {what} file {str(path)!r}: {exc.strerror}",
         ) from None
 
@@ -267,7 +275,7 @@ def auth_from_options(
         try:
             pem = key_path.read_bytes()
         except OSError as exc:
-            raise PublishConfigError(
+            raise ClientConfigError(
                 f"cannot read the SMART private key file {str(key_path)!r}: {exc.strerror}",
             ) from None
         return SmartBackendAuth(
@@ -285,7 +293,7 @@ def auth_from_options(
         text = _read_secret_file(basic_auth_file, "basic auth")
         username, sep, password = text.partition(":")
         if not sep:
-            raise PublishConfigError(
+            raise ClientConfigError(
                 f"the basic auth file {str(basic_auth_file)!r} must hold 'username:password'",
             )
         return BasicAuth(username, password, f"file {str(basic_auth_file)!r}")

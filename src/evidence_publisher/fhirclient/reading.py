@@ -1,9 +1,10 @@
 """Reading HTTP answers from servers within the response-size limit.
 
 Every outbound call (publish, the CDS service's fhirServer fetches, JWKS and knowledge-server
-reads) asks for a streamed response with redirects off and reads its body here, so a hostile or
-broken server costs bounded memory: Content-Length is checked first, then the running total while
-reading (after content decoding, so a compressed bomb is stopped too).
+reads) goes through ``transport.HttpTransport``, which asks for a streamed response with redirects
+off and reads its body here, so a hostile or broken server costs bounded memory: Content-Length is
+checked first, then the running total while reading (after content decoding, so a compressed bomb
+is stopped too).
 """
 
 from __future__ import annotations
