@@ -33,6 +33,7 @@ from evidence_publisher.fhir.evidence_variable import (
 )
 from evidence_publisher.fhir.group import map_eligibility_group, map_study_group
 from evidence_publisher.fhir.plan_definition import map_plan_definition, plan_definition_id
+from evidence_publisher.fhir.provenance import documents, quote_provenance
 from evidence_publisher.fhir.research_study import (
     has_research_study,
     map_research_study,
@@ -57,6 +58,8 @@ class Compiled:
     conflicts: list[dict] = field(default_factory=list)
     claims: list[dict] = field(default_factory=list)
     derived: list[dict] = field(default_factory=list)
+    documents: list[dict] = field(default_factory=list)  # the source register with each text
+    quotes: list[dict] = field(default_factory=list)  # where each quote and number stands
 
     def add(self, resource: dict, where: str) -> None:
         self.resources.append(resource)
@@ -122,6 +125,13 @@ def compile_corpus(corpus: LoadedCorpus, base_url: str | None = None) -> Compile
     for rec_id in sorted(corpus.recommendations):
         _compile_recommendation(ctx, corpus, corpus.recommendations[rec_id], out, where, studies)
     out.resources.sort(key=lambda r: (r["resourceType"], r["id"]))
+    known = set(out.provenance)
+    out.documents = documents(corpus, lambda source_id: document_citation(corpus, source_id))
+    out.quotes = [
+        q
+        for q in quote_provenance(corpus, where, lambda source_id: document_citation(corpus, source_id))
+        if q["resource"] in known
+    ]
     return out
 
 
