@@ -135,15 +135,21 @@ def compile_corpus(corpus: LoadedCorpus, base_url: str | None = None) -> Compile
     return out
 
 
-def _derived_entries(evid_id: str, res: Result) -> list[dict]:
+def _derived_entries(corpus: LoadedCorpus, pub: Publication, evid_id: str, res: Result) -> list[dict]:
     entries = []
     if res.derived is not None:
+        sources = {}
+        for name, ref in res.derived.inputs.items():
+            found = corpus.result(ref if "/" in ref else f"{pub.id}/{ref}")
+            if found is not None:
+                sources[name] = f"Evidence/{evidence_id(*found)}"
         entries.append(
             {
                 "evidence": f"Evidence/{evid_id}",
                 "value": str(res.value),
                 "formula": res.derived.formula,
                 "inputs": dict(res.derived.inputs),
+                "input_resources": sources,
             }
         )
     counts = res.counts
@@ -292,7 +298,7 @@ def _compile_publication(
                     "note": conflict.note,
                 }
             )
-        out.derived += _derived_entries(evid["id"], res)
+        out.derived += _derived_entries(corpus, pub, evid["id"], res)
     return StudyResults(pub.label, rs_id, evidence) if evidence else None
 
 
