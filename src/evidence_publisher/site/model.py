@@ -403,7 +403,9 @@ class _Builder:
             page = self.document_page(q["document"])
             for v in q.get("values", []):
                 if v.get("text") == text and page:
-                    num.quote_links += [f"{page}#n-{s}-{e}" for s, e in v.get("spans", [])]
+                    for s, e in v.get("spans", []):
+                        if f"{page}#n-{s}-{e}" not in num.quote_links:
+                            num.quote_links.append(f"{page}#n-{s}-{e}")
             if num.quote_links:
                 break
         return num

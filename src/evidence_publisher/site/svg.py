@@ -121,8 +121,8 @@ def _tick_text(t: float) -> str:
 
 def over_time(points: list[Point], *, title: str, unit: str, dispersion: str, ident: str) -> str:
     """One panel: the reported values (dots) at each reported timepoint, whiskers for ±."""
-    width, height = 300, 210
-    left, right, top, bottom = 62, 12, 14, 58
+    left, right, top, bottom = 62, 40, 14, 58
+    width, height = left + right + max(2, len(points)) * 100, 220
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [float(p.value) for p in points]
     values += [float(p.low) for p in points if p.low is not None]
