@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -335,6 +336,10 @@ class _Builder:
         for q in self.report.get("quotes", []):
             if isinstance(q, dict) and q.get("document") in self.documents:
                 self.quotes_of.setdefault(q.get("resource", ""), []).append(q)
+        self.boxes: dict[str, list[tuple[int, int]]] = {
+            file: choose_boxes(q for qs in self.quotes_of.values() for q in qs if q["document"] == file)
+            for file in self.documents
+        }
         self.derived_of: dict[str, list[dict]] = {}
         for d in self.report.get("derived_values", []):
             if isinstance(d, dict):
@@ -378,6 +383,14 @@ class _Builder:
         doc = self.documents.get(file)
         return f"sources/{doc['id']}.html" if doc else None
 
+    def anchor(self, quote: dict, start: int, end: int) -> str:
+        """The boxed span showing ``text[start:end]``: its own, else one that contains it, else
+        the quote (two values partly overlapping cannot both be boxed)."""
+        for s, e in self.boxes.get(quote["document"], []):
+            if s <= start and end <= e:
+                return f"n-{s}-{e}"
+        return f"q-{quote['start']}-{quote['end']}"
+
     def quote_refs(self, key: str, roles: tuple[str, ...] | None = None) -> list[QuoteRef]:
         out = []
         for q in self.quotes_of.get(key, []):
@@ -404,8 +417,9 @@ class _Builder:
             for v in q.get("values", []):
                 if v.get("text") == text and page:
                     for s, e in v.get("spans", []):
-                        if f"{page}#n-{s}-{e}" not in num.quote_links:
-                            num.quote_links.append(f"{page}#n-{s}-{e}")
+                        link = f"{page}#{self.anchor(q, s, e)}"
+                        if link not in num.quote_links:
+                            num.quote_links.append(link)
             if num.quote_links:
                 break
         return num
@@ -987,7 +1001,7 @@ class _Builder:
                         f"q-{span[0]}-{span[1]}", len(groups) + 1, doc["text"][span[0] : span[1]], []
                     )
                 values = [
-                    (v["field"], v["text"], f"n-{s}-{e}")
+                    (v["field"], v["text"], self.anchor(q, s, e))
                     for v in q.get("values", [])
                     for s, e in v.get("spans", [])
                 ]
@@ -1008,7 +1022,7 @@ class _Builder:
                     doc["id"], doc["file"], doc["kind"], bool(doc.get("primary")), doc["title"],
                     doc.get("description") or "",
                     Link(f"sources/index.html#{_cite_anchor(cit)}", self.title(cit)) if cit else None,
-                    highlight(doc["text"], quotes, groups),
+                    highlight(doc["text"], self.boxes[doc["file"]], groups),
                     list(groups.values()),
                 )
             )  # fmt: skip
@@ -1052,13 +1066,21 @@ class Segment:
     refs: list[tuple[str, int]] = field(default_factory=list)  # footnote links after this segment
 
 
-def highlight(text: str, quotes: list[dict], groups: dict[tuple[int, int], QuoteGroup]) -> list[Segment]:
-    """Cut ``text`` at every quote and number boundary. Number spans never overlap one another
-    (a number partly overlapping an earlier one is not given its own anchor)."""
-    numbers: list[tuple[int, int]] = []
-    for span in sorted({(s, e) for q in quotes for v in q.get("values", []) for s, e in v.get("spans", [])}):
-        if not numbers or span[0] >= numbers[-1][1]:
-            numbers.append(span)
+def choose_boxes(quotes: Iterable[dict]) -> list[tuple[int, int]]:
+    """The value spans to box in a document, shortest first, none overlapping another (so a
+    number inside a longer quoted title keeps its own box)."""
+    spans = {(s, e) for q in quotes for v in q.get("values", []) for s, e in v.get("spans", [])}
+    kept: list[tuple[int, int]] = []
+    for s, e in sorted(spans, key=lambda span: (span[1] - span[0], span)):
+        if all(e <= ks or s >= ke for ks, ke in kept):
+            kept.append((s, e))
+    return sorted(kept)
+
+
+def highlight(
+    text: str, numbers: list[tuple[int, int]], groups: dict[tuple[int, int], QuoteGroup]
+) -> list[Segment]:
+    """Cut ``text`` at every quote and boxed-value boundary (``numbers`` do not overlap)."""
     cuts = {0, len(text)}
     for s, e in list(groups) + numbers:
         cuts.update((s, e))

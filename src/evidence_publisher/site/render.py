@@ -50,8 +50,9 @@ def render_site(model: SiteModel) -> dict[str, str]:
     for doc in model.documents:
         page(doc.href, "document.html.j2", "sources", doc.title, doc=doc, segments=doc.segments)
     page("conflicts.html", "conflicts.html.j2", "conflicts", "Conflicts and attribution claims")
-    css = package_files.files("evidence_publisher.site").joinpath("static", "site.css").read_text("utf-8")
-    files["assets/site.css"] = css
+    static = package_files.files("evidence_publisher.site").joinpath("static")
+    for name in ("site.css", "favicon.svg"):
+        files[f"assets/{name}"] = static.joinpath(name).read_text("utf-8")
     files[MARKER_FILE] = dumps(
         {"kind": SITE_KIND, "format_version": SITE_FORMAT_VERSION, "files": sorted([*files, MARKER_FILE])}
     )
