@@ -49,9 +49,14 @@ def ensure_browser() -> Browser | str:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         return "chromium and chromium-driver are not installed, and installing them needs root and apt-get"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"]):
+    for cmd in (
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"],
+    ):
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=APT_TIMEOUT, env=env, check=False)
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=APT_TIMEOUT, env=env, check=False
+            )
         except subprocess.TimeoutExpired:
             return f"{' '.join(cmd)} took more than {APT_TIMEOUT} s"
         if done.returncode != 0:

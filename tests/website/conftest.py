@@ -19,7 +19,7 @@ def seed_site(built_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> S
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class' name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

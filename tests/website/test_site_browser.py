@@ -15,10 +15,10 @@ from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
+from tests.website.browser import ensure_browser, full_page_screenshot, start_driver
 
 from evidence_publisher.jsonio import load_file
 from evidence_publisher.sources.quotes import number_occurs
-from tests.website.browser import ensure_browser, full_page_screenshot, start_driver
 
 BROWSER = ensure_browser()
 if isinstance(BROWSER, str):
@@ -32,7 +32,8 @@ return {
   links: Array.from(document.querySelectorAll('a[href]'), a => a.href),
   resources: Array.from(document.querySelectorAll('[src], link[href]'), e => e.src || e.href),
   unnamed_svgs: Array.from(document.querySelectorAll('svg')).filter(
-    s => s.getAttribute('role') !== 'img' || !(s.getAttribute('aria-label') || s.getAttribute('aria-labelledby'))
+    s => s.getAttribute('role') !== 'img'
+         || !(s.getAttribute('aria-label') || s.getAttribute('aria-labelledby'))
   ).length,
   tables_without_headers: Array.from(document.querySelectorAll('table')).filter(
     t => !t.querySelector('th')).length,
@@ -199,7 +200,7 @@ def test_every_quote_link_lands_on_a_highlighted_span_with_the_number(driver, vi
     page, targets = sorted(by_page.items())[0]
     driver.get(f"{page}#{targets[0][0]}")
     target = driver.execute_script(
-        "const t = document.querySelector(':target'); return t && [t.id, getComputedStyle(t).backgroundColor];"
+        "const t = document.querySelector(':target');return t && [t.id, getComputedStyle(t).backgroundColor];"
     )
     assert target[0] == targets[0][0] and target[1] not in ("rgba(0, 0, 0, 0)", "transparent")
 

@@ -18,6 +18,8 @@ from evidence_publisher.site import svg
 from evidence_publisher.site.applicability import displays_of, in_words
 from evidence_publisher.site.inputs import SiteInput
 
+# proportions, counts and within-patient changes are not values of the outcome over time
+SERIES_EXCLUDED = ("C44256", "C25463", "TBD:0000177")
 BASELINE_PROFILE = "http://hl7.org/fhir/uv/ebm/StructureDefinition/baseline-measure-evidence"
 CERTAINTY_LABELS = {"high": "High", "moderate": "Moderate", "low": "Low", "very-low": "Very low"}
 CONCERN_LABELS = {
@@ -719,16 +721,10 @@ class _Builder:
             row = next(r for r in study.rows if r.evidence_id == key.split("/", 1)[1])
             stat = (ev.get("statistic") or [{}])[0]
             quantity = stat.get("quantity", {})
-            if (
-                row.baseline_characteristic
-                or "value" not in quantity
-                or coding_code(stat.get("statisticType"))
-                in (
-                    "C44256",
-                    "C25463",
-                    "TBD:0000177",
-                )
-            ):
+            value = quantity.get("value")
+            if not isinstance(value, int | Decimal) or isinstance(value, bool):
+                continue  # no number, or not a number (a malformed resource): nothing to draw
+            if row.baseline_characteristic or coding_code(stat.get("statisticType")) in SERIES_EXCLUDED:
                 continue
             groups.setdefault((row.outcome, quantity.get("unit", "")), []).append(
                 (self.order(ev), row, quantity["value"])
