@@ -223,3 +223,25 @@ def test_site_from_a_fhir_server(built_corpus: Path, httpserver, tmp_path: Path)
     from_dist = render_site(build_model(read_build(built_corpus)))
     assert from_server["studies/liang-2010-study.html"] == from_dist["studies/liang-2010-study.html"]
     assert from_server.keys() == from_dist.keys()
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def test_text_colours_have_sufficient_contrast(seed_site) -> None:
+    """WCAG AA asks 4.5:1 for body text; every text colour of the stylesheet on every background."""
+    css = (seed_site.out_dir / "assets" / "site.css").read_text()
+    colours = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-f]{6})", css))
+    pairs = [
+        (fg, bg)
+        for fg in ("ink", "muted", "accent", "num", "warn")
+        for bg in ("bg", "panel", "mark", "warn-bg")
+        if not (fg == "warn" and bg == "mark")
+    ]
+    for fg, bg in pairs:
+        a, b = _luminance(colours[fg]), _luminance(colours[bg])
+        ratio = (max(a, b) + 0.05) / (min(a, b) + 0.05)
+        assert ratio >= 4.5, (fg, bg, round(ratio, 2))
