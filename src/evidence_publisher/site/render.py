@@ -11,7 +11,7 @@ from importlib import resources as package_files
 import jinja2
 
 from evidence_publisher.jsonio import dumps
-from evidence_publisher.site.model import SiteModel
+from evidence_publisher.site.pages import SiteModel
 
 SITE_KIND = "evidence-publisher-site"
 SITE_FORMAT_VERSION = 1
