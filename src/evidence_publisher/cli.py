@@ -7,25 +7,33 @@ handlers call into the pipeline stages and render their results; stages never pr
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import math
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 
-from evidence_publisher import __version__
+from evidence_publisher import __version__, limits
+from evidence_publisher.cli_render import CliConsole, Column, print_table, progress_display
 from evidence_publisher.errors import EvidencePublisherError, ExitCode
+from evidence_publisher.interrupts import Terminated, terminate_as_exception
 
 DEFAULT_MAPPINGS = Path("mappings/lupus-msc")
 DEFAULT_OUT = Path("dist")
+FORMAT_HELP = "output format: text for people, json for programs"
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return CliConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return CliConsole(highlight=False, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -36,18 +44,30 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "mappings",
         nargs="*",
-        type=Path,
+        type=_path,
         help=f"mapping directories or files (default: {DEFAULT_MAPPINGS})",
     )
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default: dist)")
+    p.add_argument(
+        "--out",
+        type=_path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help="output directory: created if new; replaced only if it is empty or holds a previous build "
+        "(anything else is refused, exit 13)",
+    )
     p.add_argument("--base-url", help="canonical base URL (overrides the corpus file)")
     p.add_argument(
         "--no-validate",
         action="store_true",
         help="skip validation against the official FHIR definitions (structural check still runs)",
     )
-    p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--site", type=Path, metavar="SITE", help="also write the static HTML site to SITE")
+    p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+    p.add_argument(
+        "--site",
+        type=_path,
+        metavar="SITE",
+        help="also write the static HTML site to SITE (new, empty or a previous site; checked first)",
+    )
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -59,13 +79,15 @@ def _cmd_build(args: argparse.Namespace) -> int:
         from evidence_publisher.site.output import check_site_dir, protected_places
 
         check_site_dir(args.site, protected_places([args.out]))  # refuse before anything is written
-    result = build(
-        mappings,
-        out_dir=args.out,
-        base_url=args.base_url,
-        validate=not args.no_validate,
-        log=lambda msg: err.print(msg),
-    )
+    with progress_display(err) as (progress, console):
+        result = build(
+            mappings,
+            out_dir=args.out,
+            base_url=args.base_url,
+            validate=not args.no_validate,
+            log=lambda msg: console.print(msg, markup=False),
+            progress=progress,
+        )
     if args.format == "json":
         from evidence_publisher.jsonio import dumps
 
@@ -106,24 +128,24 @@ def _add_site_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
-        "dist", nargs="?", type=Path, default=DEFAULT_OUT, help="build output directory (default: dist)"
+        "dist", nargs="?", type=_path, default=DEFAULT_OUT, help="build output directory (default: dist)"
     )
-    p.add_argument("--out", type=Path, default=Path("site"), help="site directory (default: site)")
+    p.add_argument("--out", type=_path, default=Path("site"), help="site directory (default: site)")
     server = p.add_argument_group("reading the resources from a FHIR server instead")
     server.add_argument("--server", help="FHIR base URL, e.g. http://localhost:8080/fhir")
     server.add_argument("--base-url", help="the corpus' canonical base URL (its identifier system)")
-    server.add_argument("--report", type=Path, help="build-report.json of the same build (quote provenance)")
-    server.add_argument("--connect-timeout", type=float, default=5.0, metavar="S")
-    server.add_argument("--read-timeout", type=float, default=120.0, metavar="S")
-    server.add_argument("--retries", type=int, default=5, metavar="N")
-    server.add_argument("--ca-bundle", type=Path, help="CA certificates (PEM) for a private CA")
+    server.add_argument("--report", type=_path, help="build-report.json of the same build (quote provenance)")
+    server.add_argument("--connect-timeout", type=_positive_seconds, default=5.0, metavar="S")
+    server.add_argument("--read-timeout", type=_positive_seconds, default=120.0, metavar="S")
+    server.add_argument("--retries", type=_non_negative_int, default=5, metavar="N")
+    server.add_argument("--ca-bundle", type=_path, help="CA certificates (PEM) for a private CA")
     server.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    server.add_argument("--token-file", type=Path, help="file with a bearer token (else $FHIR_TOKEN)")
+    server.add_argument("--token-file", type=_path, help="file with a bearer token (else $FHIR_TOKEN)")
     server.add_argument(
-        "--basic-auth-file", type=Path, help="username:password file (else $FHIR_USERNAME/..)"
+        "--basic-auth-file", type=_path, help="username:password file (else $FHIR_USERNAME/..)"
     )
     for name in ("--smart-client-id", "--smart-key-file", "--smart-scope", "--smart-kid"):
-        server.add_argument(name, type=Path if name == "--smart-key-file" else str, help="as for publish")
+        server.add_argument(name, type=_path if name == "--smart-key-file" else str, help="as for publish")
 
 
 def _cmd_site(args: argparse.Namespace) -> int:
@@ -155,7 +177,12 @@ def _print_site(result, out: Console, err: Console) -> None:
 # --------------------------------------------------------------------------------------------
 def _add_schema_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schema", help="print the JSON Schema of the mapping format")
-    p.add_argument("--kind", choices=["any", "corpus", "publication", "recommendation"], default="any")
+    p.add_argument(
+        "--kind",
+        choices=["any", "corpus", "publication", "recommendation"],
+        default="any",
+        help="which mapping file kind the schema describes",
+    )
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -180,14 +207,14 @@ def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
             "missing or corrupt."
         ),
     )
-    p.add_argument("paths", nargs="+", type=Path, help="JSON or NDJSON files, or directories")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "paths", nargs="+", type=_path, help="JSON or NDJSON files, or directories; - reads standard input"
+    )
+    p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     p.add_argument("--errors-only", action="store_true", help="list only errors in the table (text format)")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from evidence_publisher.jsonio import dumps
     from evidence_publisher.validate import Validator
     from evidence_publisher.validate.inputs import expand_paths
@@ -211,9 +238,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         }
         out.print(dumps(doc), end="", markup=False)
     else:
-        table = Table(show_lines=False, header_style="bold")
-        for col in ("file", "resource", "severity", "rule", "FHIRPath", "message"):
-            table.add_column(col, overflow="fold")
+        rows = []
         styles = {"fatal": "bold red", "error": "red", "warning": "yellow"}
         for (res, oo), src in zip(report.outcomes, report.sources, strict=True):
             for issue in oo.get("issue", ()):
@@ -221,16 +246,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 if sev == "information" or (args.errors_only and sev == "warning"):
                     continue
                 rule, msg = split_diagnostics(issue)
-                table.add_row(
-                    src,
-                    resource_label(res),
-                    f"[{styles.get(sev, '')}]{sev}[/]",
-                    rule,
-                    ", ".join(issue.get("expression", ())),
-                    msg,
+                rows.append(
+                    [
+                        src,
+                        resource_label(res),
+                        (sev, styles.get(sev, "")),
+                        rule,
+                        ", ".join(issue.get("expression", ())),
+                        msg,
+                    ]
                 )
-        if table.row_count:
-            out.print(table)
+        if rows:
+            columns = ("file", "resource", "severity", "rule", "FHIRPath", "message")
+            print_table(out, [Column(c) for c in columns], rows)
         colour = "red" if report.error_count else "green"
         out.print(
             f"[bold {colour}]{len(report.outcomes)} resources: {report.error_count} errors, "
@@ -245,13 +273,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _add_packages_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("packages", help="manage the FHIR package cache")
     psub = p.add_subparsers(dest="packages_command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--cache",
-        type=Path,
+        type=_path,
         help="cache directory (default: $FHIR_PACKAGE_CACHE, else ~/.fhir/packages)",
     )
-    common.add_argument("--format", choices=["text", "json"], default="text")
+    common.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     inst = psub.add_parser(
         "install",
         parents=[common],
@@ -281,28 +309,20 @@ def _package_row(pkg, cache) -> dict:  # pkg: packages.InstalledPackage (importe
 
 
 def _print_package_table(rows: list[dict], title: str) -> None:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    for column, justify in (
-        ("name", "left"),
-        ("version", "left"),
-        ("fhirVersion", "left"),
-        ("resources", "right"),
-        ("source", "left"),
-        ("note", "left"),
-    ):
-        table.add_column(column, justify=justify)
-    for row in rows:
-        table.add_row(
-            row["name"],
-            row["version"],
-            ", ".join(row["fhirVersions"]),
-            str(row["resources"]),
-            row["source"],
-            f"in place of {row['standsInFor'].split('#', 1)[1]}" if row.get("standsInFor") else "",
-        )
-    _stdout().print(table)
+    columns = [Column(h) for h in ("name", "version", "fhirVersion")]
+    columns += [Column("resources", "right"), Column("source"), Column("note")]
+    cells = [
+        [
+            r["name"],
+            r["version"],
+            ", ".join(r["fhirVersions"]),
+            str(r["resources"]),
+            r["source"],
+            f"in place of {r['standsInFor'].split('#', 1)[1]}" if r.get("standsInFor") else "",
+        ]
+        for r in rows
+    ]
+    print_table(_stdout(), columns, cells, title=title)
 
 
 def _cmd_packages(args: argparse.Namespace) -> int:
@@ -355,22 +375,15 @@ def _cmd_packages(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 # publish / verify  (owned by the publish stage)
 # --------------------------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
-
-
 def _add_http_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", required=True, help="FHIR base URL, e.g. http://localhost:8080/fhir")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     p.add_argument(
         "--chunk-size",
         type=_positive_int,
         default=250,
         metavar="N",
-        help="resources per transaction (or per lookup batch); default 250",
+        help="resources per transaction (or per lookup batch)",
     )
     p.add_argument(
         "--no-validate",
@@ -383,29 +396,41 @@ def _add_http_options(p: argparse.ArgumentParser) -> None:
         help="on failure, also list what happened to every resource (text format)",
     )
     http = p.add_argument_group("HTTP")
-    http.add_argument("--connect-timeout", type=float, default=5.0, metavar="S")
-    http.add_argument("--read-timeout", type=float, default=120.0, metavar="S")
+    http.add_argument(
+        "--connect-timeout",
+        type=_positive_seconds,
+        default=5.0,
+        metavar="S",
+        help="seconds to wait for a connection",
+    )
+    http.add_argument(
+        "--read-timeout",
+        type=_positive_seconds,
+        default=120.0,
+        metavar="S",
+        help="seconds to wait for each response",
+    )
     http.add_argument(
         "--retries",
-        type=int,
+        type=_non_negative_int,
         default=5,
         metavar="N",
         help="retries of safe requests on connection errors and 429/502/503/504",
     )
-    http.add_argument("--ca-bundle", type=Path, help="CA certificates (PEM) for a private CA")
+    http.add_argument("--ca-bundle", type=_path, help="CA certificates (PEM) for a private CA")
     http.add_argument(
         "--insecure", action="store_true", help="do not verify TLS certificates (never for real data)"
     )
     auth = p.add_argument_group("authentication (secrets only from files or environment)")
-    auth.add_argument("--token-file", type=Path, help="file with a bearer token (else $FHIR_TOKEN)")
+    auth.add_argument("--token-file", type=_path, help="file with a bearer token (else $FHIR_TOKEN)")
     auth.add_argument(
         "--basic-auth-file",
-        type=Path,
+        type=_path,
         help="file with username:password (else $FHIR_USERNAME/$FHIR_PASSWORD)",
     )
     auth.add_argument("--smart-client-id", help="SMART backend client id (else $FHIR_CLIENT_ID)")
     auth.add_argument(
-        "--smart-key-file", type=Path, help="PEM private key, RSA or EC P-384 (else $FHIR_PRIVATE_KEY_FILE)"
+        "--smart-key-file", type=_path, help="PEM private key, RSA or EC P-384 (else $FHIR_PRIVATE_KEY_FILE)"
     )
     auth.add_argument("--smart-scope", help="scope to request (default system/*.rs system/*.cu)")
     auth.add_argument("--smart-kid", help="key id (kid) of the JWKS entry for the key")
@@ -416,9 +441,9 @@ def _add_publish_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "source",
         nargs="?",
-        type=Path,
+        type=_path,
         default=DEFAULT_OUT,
-        help="build directory (default dist) or mapping files/directory",
+        help="build directory or mapping files/directory",
     )
     _add_http_options(p)
     p.add_argument(
@@ -435,7 +460,13 @@ def _add_publish_parser(sub: argparse._SubParsersAction) -> None:
         help="skip the version pre-read; rely on the server's storage codes",
     )
     v = sub.add_parser("verify", help="read every published resource back and compare")
-    v.add_argument("source", nargs="?", type=Path, default=DEFAULT_OUT)
+    v.add_argument(
+        "source",
+        nargs="?",
+        type=_path,
+        default=DEFAULT_OUT,
+        help="build directory or mapping files/directory whose resources are read back and compared",
+    )
     _add_http_options(v)
 
 
@@ -495,7 +526,6 @@ def _publish_resources(args: argparse.Namespace, err: Console) -> list[dict]:
 
 def _render_publish_result(result, args: argparse.Namespace, out: Console, err: Console) -> int:
     from rich.markup import escape
-    from rich.table import Table
 
     from evidence_publisher.jsonio import dumps
 
@@ -509,14 +539,12 @@ def _render_publish_result(result, args: argparse.Namespace, out: Console, err: 
         if len(rows) > 200:
             rows = [r for r in rows if r.action not in quiet]
         if rows:
-            table = Table(title=escape(f"{result.mode} -> {result.server}"), title_justify="left")
-            for col in ("resource", "action", "server id", "version", "detail"):
-                table.add_column(col, overflow="fold")
+            cells = []
             for r in rows:
                 detail = "; ".join(r.differences[:5]) + (" ..." if len(r.differences) > 5 else "")
-                cells = (r.ref, r.action, r.server_id or "", r.version or "", detail or r.note)
-                table.add_row(*(escape(c) for c in cells))
-            out.print(table)
+                cells.append([r.ref, r.action, r.server_id or "", r.version or "", detail or r.note])
+            columns = [Column(c) for c in ("resource", "action", "server id", "version", "detail")]
+            print_table(out, columns, cells, title=f"{result.mode} -> {result.server}")
         counts = ", ".join(f"{n} {a}" for a, n in result.counts().items()) or "nothing"
         out.print(
             f"{len(result.resources)} resources: {counts} "
@@ -603,13 +631,13 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         "CDS Hooks 2.0. See docs/cds-hooks.md for the config file.",
     )
     p.add_argument(
-        "source", nargs="?", type=Path, default=None, help=f"build output directory (default: {DEFAULT_OUT})"
+        "source", nargs="?", type=_path, default=None, help=f"build output directory (default: {DEFAULT_OUT})"
     )
     p.add_argument("--fhir-server", help="load the PlanDefinitions from this FHIR R5 server")
-    p.add_argument("--config", type=Path, help="YAML or JSON config file (flags override it)")
+    p.add_argument("--config", type=_path, help="YAML or JSON config file (flags override it)")
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default 8080)")
-    p.add_argument("--workers", type=int, help="uvicorn worker processes (default 1)")
+    p.add_argument("--port", type=_port, help="port (default 8080)")
+    p.add_argument("--workers", type=_positive_int, help="uvicorn worker processes (default 1)")
     p.add_argument(
         "--public-url",
         dest="public_base_url",
@@ -618,7 +646,7 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--cors-origin", dest="cors_origins", action="append", help="allowed browser origin (repeatable)"
     )
-    p.add_argument("--max-body-bytes", type=int, help="request body limit (default 1000000)")
+    p.add_argument("--max-body-bytes", type=_positive_int, help="request body limit (default 1000000)")
     p.add_argument("--replay-store", help="sqlite file for seen JWT jti (shared by workers)")
     p.add_argument(
         "--allow-http-fhir-server",
@@ -627,7 +655,6 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="accept http:// fhirServer URLs (testing only)",
     )
-    p.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-auth", action="store_true", help="DISABLE JWT authentication (local testing only)")
     p.add_argument(
         "--serve-experimental",
@@ -637,11 +664,19 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         help="also serve PlanDefinitions marked experimental (skipped by default)",
     )
     a = sub.add_parser("apply", help="apply a PlanDefinition to a patient ($apply)")
+    a.add_argument(
+        "source", nargs="?", type=_path, default=None, help=f"build output directory (default: {DEFAULT_OUT})"
+    )
     a.add_argument("--plan", required=True, help="PlanDefinition canonical url[|version] or id")
     a.add_argument(
-        "--patient", required=True, type=Path, help="a Patient JSON or a Bundle of the patient's data"
+        "--patient",
+        required=True,
+        type=_path,
+        help="a Patient JSON or a Bundle of the patient's data; - reads standard input",
     )
-    a.add_argument("--dist", type=Path, default=DEFAULT_OUT, help="build output directory")
+    a.add_argument(
+        "--dist", type=_path, help="deprecated: give the build directory as the first argument instead"
+    )
     a.add_argument("--fhir-server", help="load the PlanDefinition from this FHIR R5 server")
     a.add_argument("--practitioner", help="author reference, e.g. Practitioner/123")
     a.add_argument(
@@ -650,8 +685,6 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import logging
-
     from evidence_publisher.cds import server
 
     overrides = {
@@ -710,7 +743,7 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     from evidence_publisher.jsonio import dumps
 
     config = CdsConfig(
-        source=str(args.dist),
+        source=str(_apply_source(args)),
         fhir_server=args.fhir_server,
         auth=False,
         serve_experimental=args.allow_experimental,
@@ -722,6 +755,24 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     applies = bool(bundle["entry"][0]["resource"].get("action"))
     _stderr().print("recommendation applies" if applies else "recommendation does not apply")
     return ExitCode.OK
+
+
+def _apply_source(args: argparse.Namespace) -> Path:
+    """The build directory: the positional, or the deprecated ``--dist`` (with a warning)."""
+    if args.dist is None:
+        return args.source or DEFAULT_OUT
+    if args.source is not None and args.source != args.dist:
+        raise UsageError(
+            f"two build directories given: {str(args.source)!r} and --dist {str(args.dist)!r}",
+            details=["give only the positional build directory; --dist is deprecated"],
+        )
+    _stderr().print(
+        f"warning: --dist is deprecated; give the build directory first: "
+        f"evidence-publisher apply {args.dist} --plan ... --patient ...",
+        markup=False,
+        style="yellow",
+    )
+    return args.dist
 
 
 # --------------------------------------------------------------------------------------------
@@ -738,15 +789,126 @@ _COMMANDS = {
     "apply": _cmd_apply,
     "site": _cmd_site,
 }
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+class UsageError(EvidencePublisherError):
+    """Arguments that argparse alone cannot check are inconsistent."""
+
+    exit_code = ExitCode.USAGE
+
+
+# --------------------------------------------------------------------------------------------
+# argument types (a bad value is a usage error, exit 2, naming the option)
+# --------------------------------------------------------------------------------------------
+def _path(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path is not allowed")
+    return Path(text)
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _whole_number(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# parser: one help formatter for every (sub)command, global options accepted before or after it
+# --------------------------------------------------------------------------------------------
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless it has none or its help already states it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in help_text:
+            return help_text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+_LIMIT_FLAGS = (
+    (("--max-input-bytes",), (limits.MAPPING_FILE_BYTES, limits.JSON_FILE_BYTES), "size of an input file"),
+    (("--max-depth",), (limits.NESTING_DEPTH,), "nesting depth of JSON and YAML input"),
+    (("--max-string",), (limits.STRING_CHARS,), "length of one string"),
+    (("--max-yaml-nodes",), (limits.YAML_NODES,), "number of YAML nodes in a mapping file"),
+    (("--max-response-bytes",), (limits.SERVER_RESPONSE_BYTES,), "size of a FHIR server response"),
+)
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, in_subcommand: bool) -> None:
+    """``--log-level`` and the input limits. After a subcommand they default to nothing, so that
+    they do not reset a value given before the subcommand."""
+    default = argparse.SUPPRESS if in_subcommand else None
+    group = parser.add_argument_group("global options (also accepted before the command)")
+    group.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=default,
+        help="log detail on stderr; debug also shows the traceback of an internal error "
+        "(default: warning; serve: info or its config file)",
+    )
+    for flags, affected, what in _LIMIT_FLAGS:
+        if len(affected) == 1:
+            defaults = f"{affected[0].default:,} {affected[0].unit}"
+        else:
+            defaults = ", ".join(f"{lim.default:,} {lim.unit} for the {lim.name}" for lim in affected)
+        env = affected[0].env
+        group.add_argument(
+            *flags,
+            type=_positive_int,
+            default=default,
+            metavar="N",
+            help=f"limit on the {what} (default: {defaults}; or ${env})",
+        )
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="evidence-publisher",
         description="Compile published clinical evidence into validated FHIR R5 resources.",
+        epilog="Exit codes are listed in the README; an internal error (a bug) exits 1 and names a log file.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    _add_global_options(parser, in_subcommand=False)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (
         _add_build_parser,
         _add_schema_parser,
@@ -757,26 +919,160 @@ def make_parser() -> argparse.ArgumentParser:
         _add_site_parser,
     ):
         add(sub)
+    for command in _subcommands(parser):
+        _add_global_options(command, in_subcommand=True)
     return parser
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = []
+    for action in parser._actions:  # argparse offers no public way to walk subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                found += [child, *_subcommands(child)]
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# errors and entry points
+# --------------------------------------------------------------------------------------------
 def render_error(exc: EvidencePublisherError, console: Console) -> None:
     console.print(f"[bold red]error:[/] {exc.message}", markup=True)
     for line in exc.details:
         console.print(f"  {line}", markup=False)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return the exit code (testable without spawning a process)."""
-    args = make_parser().parse_args(argv)
+def _print_json_failure(args: argparse.Namespace, doc: dict) -> None:
+    """With ``--format json``, a failure is a JSON document on stdout too (the text goes to stderr)."""
+    if getattr(args, "format", None) == "json":
+        from evidence_publisher.jsonio import dumps
+
+        with contextlib.suppress(OSError):  # stdout closed: the text on stderr has said it
+            _stdout().print(dumps({"ok": False, **doc}), end="", markup=False, highlight=False)
+
+
+def _error_document(exc: EvidencePublisherError) -> dict:
+    doc = {
+        "exit_code": int(exc.exit_code),
+        "error": type(exc).__name__,
+        "message": exc.message,
+        "details": exc.details,
+    }
+    issues = getattr(exc, "issues", None)
+    if isinstance(issues, list) and all(hasattr(i, "as_dict") for i in issues):
+        doc["issues"] = [i.as_dict() for i in issues]
+    return doc
+
+
+def _internal_error(exc: Exception, argv: Sequence[str], debug: bool, err: Console) -> dict:
+    """Report a bug: one line naming the log file; the traceback on the terminal only when debugging."""
+    from evidence_publisher.crashlog import write_crash_log
+
+    summary = " ".join(f"{type(exc).__name__}: {exc}".split())
+    summary = summary if len(summary) <= 200 else summary[:197] + "..."
     try:
-        return int(_COMMANDS[args.command](args))
-    except EvidencePublisherError as exc:
-        render_error(exc, _stderr())
-        return int(exc.exit_code)
-    except KeyboardInterrupt:
-        _stderr().print("interrupted")
-        return 130
+        log_path: str | None = str(write_crash_log(exc, argv))
+        where = f"the log {log_path}"
+    except OSError as log_exc:
+        log_path, where = None, f"the output of --log-level debug (no log file could be written: {log_exc})"
+    if debug:
+        err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False, end="")
+    err.print(
+        f"error: internal error ({summary}). This is a bug in evidence-publisher; please report it "
+        f"with {where}",
+        markup=False,
+        highlight=False,
+        style="bold red",
+    )
+    code = int(ExitCode.INTERNAL_ERROR)
+    return {"exit_code": code, "error": "internal", "message": summary, "log": log_path}
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is logged (tests replace it)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+_LOG_HANDLER = _StderrHandler()
+_LOG_HANDLER.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+
+def _configure(args: argparse.Namespace) -> None:
+    """Apply the global options: the limits, and ``--log-level`` (``serve`` configures its own logging)."""
+    limits.reset()
+    values: dict[limits.Limit, int | None] = {}
+    for flags, affected, _what in _LIMIT_FLAGS:
+        for limit in affected:
+            values[limit] = getattr(args, flags[0].lstrip("-").replace("-", "_"))
+    limits.configure(values)
+    logger = logging.getLogger("evidence_publisher")
+    logger.removeHandler(_LOG_HANDLER)
+    logger.setLevel(logging.NOTSET)
+    if args.log_level and args.command != "serve":
+        logger.setLevel(args.log_level.upper())
+        logger.addHandler(_LOG_HANDLER)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit code (testable without spawning a process).
+
+    Every outcome is a documented exit code: errors the tool anticipates are reported with their own
+    code, Ctrl-C gives 130, SIGTERM 143, a closed stdout pipe 141, and anything else is a bug (1),
+    reported in one line that names a log file holding the traceback.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    err = _stderr()
+    args = argparse.Namespace()
+    with terminate_as_exception():
+        try:
+            try:
+                args = make_parser().parse_args(argv)
+            except SystemExit as exc:  # --help, --version, or a usage error (already printed)
+                return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
+            _configure(args)
+            return int(_COMMANDS[args.command](args))
+        except SystemExit as exc:  # raised by a library inside a command
+            if exc.code in (None, 0) or exc.code in set(ExitCode):
+                return int(exc.code or 0)
+            bug = RuntimeError(f"SystemExit({exc.code!r}) raised inside the {args.command} command")
+            doc = _internal_error(bug, argv, args.log_level == "debug", err)
+            _print_json_failure(args, doc)
+            return ExitCode.INTERNAL_ERROR
+        except EvidencePublisherError as exc:
+            render_error(exc, err)
+            _print_json_failure(args, _error_document(exc))
+            return int(exc.exit_code)
+        except Terminated:
+            err.print("terminated (SIGTERM)", markup=False)
+            _print_json_failure(args, {"exit_code": int(ExitCode.TERMINATED), "error": "terminated"})
+            return ExitCode.TERMINATED
+        except KeyboardInterrupt:
+            err.print("interrupted (Ctrl-C)", markup=False)
+            _print_json_failure(args, {"exit_code": int(ExitCode.INTERRUPTED), "error": "interrupted"})
+            return ExitCode.INTERRUPTED
+        except BrokenPipeError:
+            _silence_stdout()
+            return ExitCode.BROKEN_PIPE
+        except Exception as exc:
+            doc = _internal_error(exc, argv, getattr(args, "log_level", None) == "debug", err)
+            _print_json_failure(args, doc)
+            return ExitCode.INTERNAL_ERROR
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout went away (``| head``): make the interpreter's final flush quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests)
+        pass
 
 
 def main_cli() -> None:  # pragma: no cover - thin wrapper

@@ -35,6 +35,7 @@ class ExitCode(IntEnum):
     CDS_START = 41  # the service could not start serving (address in use, cannot bind)
     # Signals (128 + signal number, as shells report them)
     INTERRUPTED = 130  # SIGINT (Ctrl-C)
+    BROKEN_PIPE = 141  # SIGPIPE: the reader of stdout closed it early (e.g. ``| head``)
     TERMINATED = 143  # SIGTERM
 
 

@@ -1,13 +1,12 @@
 """The build: mapping files -> checked model -> FHIR resources -> validation -> Bundles -> dist/.
 
 Output goes to a temporary directory beside ``out_dir`` and replaces it only when every step
-succeeded, so a failed build never leaves a half-written or mixed output directory.
+succeeded, so a failed build never leaves a half-written or mixed output directory; ``out_dir`` is
+checked first (see ``output.py``), so a build never replaces anything but a previous build.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,9 @@ from evidence_publisher.bundle.references import iter_references
 from evidence_publisher.errors import EvidencePublisherError, ExitCode
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
 from evidence_publisher.jsonio import dumps
+from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
 from evidence_publisher.sources import load_corpus
+from evidence_publisher.sources.loader import LoadProgress
 from evidence_publisher.validate import Validator, error_lines, structural_problems
 
 
@@ -27,8 +28,8 @@ class InvalidOutputError(EvidencePublisherError):
     exit_code = ExitCode.INVALID_OUTPUT
 
 
-class WriteError(EvidencePublisherError):
-    exit_code = ExitCode.WRITE_FAILED
+# (what is being done, how much of it is done, the total or None), in the stage's own unit
+Progress = Callable[[str, int, "int | None"], None]
 
 
 @dataclass
@@ -63,6 +64,7 @@ def _official_validation(resources: list[dict], log: Callable[[str], None]) -> l
 
 def make_report(corpus_id: str, version: str, base_url: str, compiled: Compiled) -> dict:
     return {
+        **build_marker(),
         "corpus": corpus_id,
         "version": version,
         "base_url": base_url,
@@ -99,33 +101,23 @@ def render_outputs(resources: list[dict], report: dict, base_url: str) -> dict[s
     return files
 
 
-def write_atomically(out_dir: Path, files: dict[str, str]) -> None:
-    out_dir = out_dir.resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        for rel, text in sorted(files.items()):
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise WriteError(f"could not write the build to {out_dir}: {exc}") from exc
+@dataclass
+class CompiledMappings:
+    compiled: Compiled
+    report: dict
+    file_count: int
+    sources_dir: Path  # where the corpus file's sources_dir points
 
 
-def compile_mappings(paths: list[Path], base_url: str | None = None) -> tuple[Compiled, dict, int]:
-    corpus = load_corpus(paths)
+def compile_mappings(
+    paths: list[Path], base_url: str | None = None, on_load: Callable[[LoadProgress], None] | None = None
+) -> CompiledMappings:
+    corpus = load_corpus(paths, progress=on_load)
     compiled = compile_corpus(corpus, base_url)
     effective_base = (base_url or corpus.corpus.base_url).rstrip("/")
     report = make_report(corpus.corpus.id, corpus.corpus.version, effective_base, compiled)
-    return compiled, report, corpus.file_count
+    sources_dir = Path(corpus.corpus_doc.file).parent / corpus.corpus.sources_dir
+    return CompiledMappings(compiled, report, corpus.file_count, sources_dir)
 
 
 def build(
@@ -135,17 +127,33 @@ def build(
     base_url: str | None = None,
     validate: bool = True,
     log: Callable[[str], None] = lambda _msg: None,
+    progress: Progress = lambda _stage, _done, _total: None,
 ) -> BuildResult:
-    """Run the whole build; raise before writing anything if any step finds a problem."""
-    compiled, report, file_count = compile_mappings(paths, base_url)
+    """Run the whole build; raise before writing anything if any step finds a problem.
+
+    ``out_dir`` is checked before the mappings are read, and again with the source documents
+    directory once the corpus file has named it.
+    """
+    check_out_dir(out_dir, protected_dirs(paths))
+
+    def on_load(at: LoadProgress) -> None:
+        progress(f"reading {at.files_total} mapping files", at.bytes_done, at.bytes_total or None)
+
+    mapped = compile_mappings(paths, base_url, on_load)
+    compiled, report = mapped.compiled, mapped.report
     resources = compiled.resources
     problems = structural_problems(resources) + dangling_references(resources)
     if not problems and validate:
+        # the validator reports no per-resource progress: the stage is shown without a count
+        progress(f"validating {len(resources)} resources against the official FHIR definitions", 0, None)
         problems = _official_validation(resources, log)
     if problems:
         raise InvalidOutputError(
             f"{len(problems)} problems in the generated FHIR resources; nothing was written",
             details=problems,
         )
-    write_atomically(out_dir, render_outputs(resources, report, report["base_url"]))
-    return BuildResult(resources, report, file_count, compiled.conflicts)
+    protected = protected_dirs(paths, mapped.sources_dir)
+    files = render_outputs(resources, report, report["base_url"])
+    stage = f"writing {len(files)} files"
+    write_atomically(out_dir, files, protected, on_file=lambda done: progress(stage, done, len(files)))
+    return BuildResult(resources, report, mapped.file_count, compiled.conflicts)

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from evidence_publisher.cli import main
+from evidence_publisher.jsonio import dumps
+from evidence_publisher.output import build_marker
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = sorted((ROOT / "tests" / "broken" / "cases").glob("*.yaml"))
@@ -52,10 +54,12 @@ def test_fidelity_only_problems_exit_11(tmp_path: Path, monkeypatch: pytest.Monk
 def test_failed_build_keeps_previous_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     out = tmp_path / "dist"
-    out.mkdir()
-    (out / "keep.txt").write_text("previous build")
-    main(["build", "tests/broken/corpus.yaml", "tests/broken/cases/bad-id.yaml", "--out", str(out)])
-    assert (out / "keep.txt").read_text() == "previous build"
+    (out / "resources").mkdir(parents=True)
+    (out / "resources" / "Evidence-old.json").write_text("previous build")
+    (out / "build-report.json").write_text(dumps(build_marker()))
+    code = main(["build", "tests/broken/corpus.yaml", "tests/broken/cases/bad-id.yaml", "--out", str(out)])
+    assert code == 10
+    assert (out / "resources" / "Evidence-old.json").read_text() == "previous build"
 
 
 def test_broken_file_does_not_cascade_into_dangling_references(
@@ -89,13 +93,15 @@ def test_missing_source_file_is_reported_once_at_the_register(
     corpus = (ROOT / "tests" / "broken" / "corpus.yaml").read_text()
     corpus = corpus.replace("sources_dir: ../../examples", f"sources_dir: {ROOT}/examples")
     corpus = corpus.replace("file: 004_c594548d5a0f7352.txt", "file: 004_gone.txt")
-    (tmp_path / "corpus.yaml").write_text(corpus)
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "corpus.yaml").write_text(corpus)
     mapping = ROOT / "tests" / "broken" / "cases" / "bad-id.yaml"
     good = mapping.read_text().replace("id: Case_1", "id: case-1")
     assert good != mapping.read_text()
-    (tmp_path / "m.yaml").write_text(good)
+    (mappings / "m.yaml").write_text(good)
     code = main(
-        ["build", str(tmp_path / "corpus.yaml"), str(tmp_path / "m.yaml"), "--out", str(tmp_path / "o")]
+        ["build", str(mappings / "corpus.yaml"), str(mappings / "m.yaml"), "--out", str(tmp_path / "o")]
     )
     err = capsys.readouterr().err
     assert code == 10, err

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from evidence_publisher import limits
 from evidence_publisher.sources import load_corpus
 
 from .input_helpers import assert_clean_failure, copy_corpus, run, run_bounded
@@ -68,8 +67,8 @@ def test_file_over_the_size_limit_is_refused_before_reading(tmp_path: Path, caps
 
 def test_size_limit_can_be_raised_and_lowered(tmp_path: Path, monkeypatch, capsys) -> None:
     corpus = copy_corpus(tmp_path / "m")
-    limits.configure({limits.MAPPING_FILE_BYTES: 500})
-    code, _out, err = run(["build", str(corpus), "--out", str(tmp_path / "o"), "--no-validate"], capsys)
+    argv = ["build", str(corpus), "--out", str(tmp_path / "o"), "--no-validate"]
+    code, _out, err = run([*argv, "--max-input-bytes", "500"], capsys)  # each run starts from the defaults
     assert_clean_failure(code, err, 14)
     assert "over the mapping file size limit of 500 bytes" in err
     monkeypatch.setenv("EP_MAX_INPUT_BYTES", "1000000")

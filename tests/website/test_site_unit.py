@@ -14,7 +14,7 @@ from evidence_publisher.cli import main
 from evidence_publisher.jsonio import dumps, load_file
 from evidence_publisher.site import (
     SiteInputError,
-    UnsafeSiteOutput,
+    UnsafeOutputError,
     build_model,
     make_site,
     read_build,
@@ -65,19 +65,19 @@ def test_the_site_dir_only_replaces_a_previous_site(built_corpus: Path, tmp_path
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
-    with pytest.raises(UnsafeSiteOutput, match=r"no site\.json marker"):
+    with pytest.raises(UnsafeOutputError, match=r"no site\.json marker"):
         make_site(source, mine, [built_corpus])
     assert (mine / "notes.txt").read_text() == "keep me" and len(list(mine.iterdir())) == 1
-    with pytest.raises(UnsafeSiteOutput, match="inside the build output"):
+    with pytest.raises(UnsafeOutputError, match="inside the build output"):
         make_site(source, built_corpus / "site", [built_corpus])
-    with pytest.raises(UnsafeSiteOutput, match="contains the build output"):
+    with pytest.raises(UnsafeOutputError, match="contains the build output"):
         make_site(source, built_corpus.parent, [built_corpus])
     site = make_site(source, tmp_path / "site", [built_corpus]).out_dir
     (site / "index.html").write_text("old")
     make_site(source, site, [built_corpus])  # a previous site is replaced
     assert (site / "index.html").read_text() != "old"
     (site / "studies" / "mine.html").write_text("a file the site did not write")
-    with pytest.raises(UnsafeSiteOutput, match=r"studies/mine\.html"):
+    with pytest.raises(UnsafeOutputError, match=r"studies/mine\.html"):
         make_site(source, site, [built_corpus])
     assert (site / "studies" / "mine.html").exists()
 

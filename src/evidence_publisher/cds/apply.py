@@ -8,6 +8,7 @@ action and the CarePlan no activity.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,10 +32,10 @@ def _now() -> str:
 
 
 def read_patient_file(path: Path) -> Any:
-    """The patient file for ``apply --patient``, read as untrusted JSON: size and nesting limits
-    (``InputLimitError``, exit 14) and no duplicate keys."""
+    """The patient file for ``apply --patient`` (``-``: standard input), read as untrusted JSON:
+    size and nesting limits (``InputLimitError``, exit 14) and no duplicate keys."""
     try:
-        raw = path.read_bytes()
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as exc:
         raise PatientDataError(f"cannot read patient file {str(path)!r}: {exc.strerror}") from None
     try:

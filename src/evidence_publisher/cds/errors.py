@@ -27,12 +27,6 @@ class RecommendationError(EvidencePublisherError):
     exit_code = ExitCode.CDS_CONFIG
 
 
-class PlanNotFoundError(EvidencePublisherError):
-    """``apply --plan`` names a PlanDefinition that is not loaded."""
-
-    exit_code = ExitCode.USAGE
-
-
 class PatientDataError(EvidencePublisherError):
     """The patient file given to ``apply`` is not a Patient or a Bundle of patient data."""
 
@@ -65,6 +59,12 @@ class InvalidRequestError(CdsRequestError):
 class UnknownServiceError(CdsRequestError):
     status = 404
     issue_code = "not-found"
+
+
+class PlanNotFoundError(UnknownServiceError):
+    """``$apply`` or ``apply --plan`` names a PlanDefinition that is not loaded (404; exit 2 in the CLI)."""
+
+    exit_code = ExitCode.USAGE
 
 
 class AuthenticationError(CdsRequestError):

@@ -17,6 +17,7 @@ from evidence_publisher.cds.errors import (
     InvalidRequestError,
     KnowledgeLoadError,
     PatientDataError,
+    PlanNotFoundError,
     UnknownServiceError,
 )
 from evidence_publisher.cds.evaluate import evaluate_data
@@ -198,9 +199,7 @@ class CdsService:
                 f"experimental rules were skipped: {list(self.skipped_experimental)} "
                 "(allow them with serve_experimental: true, --serve-experimental or --allow-experimental)"
             )
-        raise UnknownServiceError(
-            f"no recommendation PlanDefinition {shown(plan)} is loaded", details=details
-        )
+        raise PlanNotFoundError(f"no recommendation PlanDefinition {shown(plan)} is loaded", details=details)
 
     def apply(
         self, plan: str, patient_doc: Any, practitioner: str | None = None, origin: str = "patient data"

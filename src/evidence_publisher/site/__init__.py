@@ -10,9 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from evidence_publisher.output import UnsafeOutputError, WriteError
 from evidence_publisher.site.inputs import SiteInput, SiteInputError, read_build, read_report, read_server
 from evidence_publisher.site.model import SiteModel, build_model
-from evidence_publisher.site.output import SiteWriteError, UnsafeSiteOutput, protected_places, write_site
+from evidence_publisher.site.output import protected_places, write_site
 from evidence_publisher.site.render import render_site
 
 
@@ -36,8 +37,8 @@ __all__ = [
     "SiteInputError",
     "SiteModel",
     "SiteResult",
-    "SiteWriteError",
-    "UnsafeSiteOutput",
+    "UnsafeOutputError",
+    "WriteError",
     "build_model",
     "make_site",
     "read_build",

@@ -1,0 +1,283 @@
+"""Writing the build output without ever deleting anything the build did not create.
+
+``--out DIR`` is written as a whole: the files go to a temporary directory beside DIR, which then
+replaces DIR. So DIR must be new, empty, or hold exactly a previous build: the entries a build writes
+and a ``build-report.json`` carrying the marker below. Anything else (a file, a checkout, a mapping
+directory, a build with a user's file added) is refused before anything is written, as is a DIR that
+is, contains or (for mapping and source directories) lies inside a directory the user needs.
+
+The temporary directory never survives a failure, Ctrl-C or SIGTERM, and the written directory gets
+the permissions the umask allows (``mkdtemp`` alone would make it 0700).
+
+The same rules serve other whole-directory outputs (the static site, ``site/output.py``): an
+``OutputKind`` names what is written and how a previous one is recognised.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from evidence_publisher.errors import EvidencePublisherError, ExitCode
+from evidence_publisher.interrupts import SignalGuard, signal_guard
+from evidence_publisher.jsonio import parse_untrusted
+
+BUILD_KIND = "evidence-publisher-build"
+FORMAT_VERSION = 1
+REPORT_FILE = "build-report.json"
+BUILD_LAYOUT = "resources/, ndjson/, bundle-*.json and build-report.json"
+_REPORT_MAX_BYTES = 256 * 1024 * 1024
+_SHOWN_ENTRIES = 6
+
+
+class WriteError(EvidencePublisherError):
+    """The file system refused the write (permissions, disk full, ...); the previous output is intact."""
+
+    exit_code = ExitCode.WRITE_FAILED
+
+
+class UnsafeOutputError(EvidencePublisherError):
+    """``--out`` names a place that replacing would lose files the build did not create."""
+
+    exit_code = ExitCode.WRITE_FAILED
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """What ``--out`` receives: its name in messages, an example, and the check that accepts an empty
+    directory or a previous output of this kind (it raises ``UnsafeOutputError`` otherwise)."""
+
+    noun: str
+    example: str  # e.g. "--out dist"
+    inputs: str  # what the output must stay out of, e.g. "the mappings and sources"
+    check_previous: Callable[[str, Path], None]
+
+
+@dataclass(frozen=True)
+class Protected:
+    """A directory the output must not be, contain, or (if ``inside_too``) lie inside."""
+
+    label: str
+    path: Path
+    inside_too: bool = False
+
+
+def build_marker() -> dict:
+    """The keys that make a ``build-report.json`` recognisable as ours."""
+    return {"kind": BUILD_KIND, "format_version": FORMAT_VERSION}
+
+
+def protected_dirs(mapping_paths: Iterable[Path], sources_dir: Path | None = None) -> list[Protected]:
+    """The current directory, home, and the mapping and source directories.
+
+    A checkout or any other directory of the user's is protected by the content rule too: it holds
+    entries that a build does not write.
+    """
+    cwd = Path.cwd()
+    found = [Protected("the current directory", cwd)]
+    try:
+        found.append(Protected("your home directory", Path.home()))
+    except RuntimeError:  # no HOME and no passwd entry
+        pass
+    for path in mapping_paths:
+        if path.is_dir():
+            found.append(Protected("a mapping directory", path, inside_too=True))
+        else:  # a file named on its own: its folder may hold the output, never be replaced by it
+            found.append(Protected("the directory of a mapping file", path.parent))
+    if sources_dir is not None:
+        found.append(Protected("the source documents directory", sources_dir, inside_too=True))
+    return found
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def check_out_dir(out: Path, protected: Iterable[Protected] = (), kind: OutputKind | None = None) -> Path:
+    """The real path to write the output to; ``UnsafeOutputError`` if replacing ``out`` could lose files."""
+    kind = kind or BUILD
+    shown = str(out)
+    if os.path.islink(out) and not out.exists():
+        raise UnsafeOutputError(
+            f"--out {shown!r} is a symbolic link to {os.readlink(out)!r}, which does not exist",
+            details=["give a directory, or remove the link"],
+        )
+    target = _real(out)
+    _check_against(shown, target, protected, kind)
+    if not target.exists():
+        return target
+    if not target.is_dir():
+        what = "a file" if target.is_file() else "not a directory"
+        raise UnsafeOutputError(
+            f"--out {shown!r} is {what}; the {kind.noun} writes a directory and never replaces a file",
+            details=[f"choose a directory name that is new, e.g. {kind.example}"],
+        )
+    kind.check_previous(shown, target)
+    return target
+
+
+def _check_against(shown: str, target: Path, protected: Iterable[Protected], kind: OutputKind) -> None:
+    for item in protected:
+        place = _real(item.path)
+        if target == place:
+            problem = f"is {item.label}"
+        elif place.is_relative_to(target):
+            problem = f"contains {item.label} ({place})"
+        elif item.inside_too and target.is_relative_to(place):
+            problem = f"is inside {item.label} ({place})"
+        else:
+            continue
+        raise UnsafeOutputError(
+            f"--out {shown!r} {problem}; the {kind.noun} replaces its output directory as a whole, "
+            f"so it must be a new directory or a previous {kind.noun}",
+            details=[f"choose a new directory outside {kind.inputs}, e.g. {kind.example}"],
+        )
+
+
+def _check_previous_build(shown: str, target: Path) -> None:
+    """Accept an empty directory or exactly a previous build; refuse anything else, saying what is there."""
+    entries = sorted(target.iterdir(), key=lambda p: p.name)
+    if not entries:
+        return
+    strangers = [_label(p) for p in entries if not _is_build_entry(p)]
+    for folder, suffix in (("resources", ".json"), ("ndjson", ".ndjson")):
+        sub = target / folder
+        if sub.is_dir() and not sub.is_symlink():
+            strangers += [f"{folder}/{_label(p)}" for p in sorted(sub.iterdir()) if not _is_file(p, suffix)]
+    if strangers:
+        listed = ", ".join(strangers[:_SHOWN_ENTRIES])
+        more = len(strangers) - _SHOWN_ENTRIES
+        raise UnsafeOutputError(
+            f"--out {shown!r} is a directory that does not hold only a previous build: it contains "
+            f"{listed}{f' and {more} more' if more > 0 else ''}",
+            details=[
+                f"the build replaces only a directory holding exactly what a build writes ({BUILD_LAYOUT})",
+                "choose a new or empty directory, or move those entries away",
+            ],
+        )
+    problem = _report_problem(target / REPORT_FILE)
+    if problem:
+        raise UnsafeOutputError(
+            f"--out {shown!r} looks like build output, but {problem}",
+            details=[
+                "it is left alone because it cannot be recognised as a build of this tool; "
+                f"if it is only build output, delete it yourself (rm -r {shown}) or choose another --out",
+            ],
+        )
+
+
+BUILD = OutputKind("build", "--out dist", "the mappings and sources", _check_previous_build)
+
+
+def _label(path: Path) -> str:
+    if path.is_symlink():
+        return f"{path.name} (a symbolic link)"
+    return f"{path.name}/" if path.is_dir() else path.name
+
+
+def _is_file(path: Path, suffix: str) -> bool:
+    return path.suffix == suffix and path.is_file() and not path.is_symlink()
+
+
+def _is_build_entry(path: Path) -> bool:
+    if path.is_symlink():
+        return False
+    if path.name in ("resources", "ndjson"):
+        return path.is_dir()
+    if path.name == REPORT_FILE:
+        return path.is_file()
+    return path.name.startswith("bundle-") and _is_file(path, ".json")
+
+
+def _report_problem(report: Path) -> str | None:
+    """Why ``report`` is not the report of a build this version can replace, or None if it is."""
+    if not report.is_file():
+        return f"it has no {REPORT_FILE}"
+    try:
+        doc = parse_untrusted(report.read_bytes(), str(report), max_bytes=_REPORT_MAX_BYTES).value
+    except (OSError, ValueError, EvidencePublisherError):
+        return f"its {REPORT_FILE} cannot be read as JSON"
+    if not isinstance(doc, dict) or doc.get("kind") != BUILD_KIND:
+        return (
+            f'its {REPORT_FILE} has no "kind": "{BUILD_KIND}" marker '
+            "(a build from an older evidence-publisher, or not a build)"
+        )
+    if doc.get("format_version") != FORMAT_VERSION:
+        return (
+            f"its {REPORT_FILE} has format_version {doc.get('format_version')!r}; "
+            f"this version writes and replaces format_version {FORMAT_VERSION}"
+        )
+    return None
+
+
+def write_atomically(
+    out_dir: Path,
+    files: dict[str, str],
+    protected: Iterable[Protected] = (),
+    on_file: Callable[[int], None] = lambda _done: None,
+    kind: OutputKind | None = None,
+) -> Path:
+    """Write ``files`` (relative path -> text) as the directory ``out_dir``, or raise and change nothing.
+
+    Returns the real path written. SIGINT or SIGTERM during the write ends it (as ``KeyboardInterrupt``
+    or ``Terminated``) with the temporary directory removed and ``out_dir`` as it was; the creation of
+    the temporary directory, the final renames and the clean-up run with signals held back.
+    """
+    kind = kind or BUILD
+    target = check_out_dir(out_dir, protected, kind)
+    try:
+        with signal_guard() as guard:
+            _write(target, files, on_file, guard)
+    except OSError as exc:
+        raise WriteError(f"could not write the {kind.noun} to {target}: {exc}") from exc
+    return target
+
+
+def _write(target: Path, files: dict[str, str], on_file: Callable[[int], None], guard: SignalGuard) -> None:
+    tmp: Path | None = None
+    try:
+        with guard.held():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+            tmp.chmod(0o777 & ~_umask())
+        for done, (rel, text) in enumerate(sorted(files.items()), 1):
+            write_file(tmp / rel, text)
+            on_file(done)
+        with guard.held():
+            _replace(target, tmp)
+            tmp = None
+    finally:
+        if tmp is not None:
+            with guard.held():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_file(path: Path, text: str) -> None:
+    """One output file (a module-level function so that tests can slow the write down)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _replace(target: Path, new: Path) -> None:
+    old: Path | None = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{new.name.rsplit('-', 1)[-1]}")
+        target.rename(old)
+    try:
+        new.rename(target)
+    except OSError:
+        if old is not None:
+            old.rename(target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)  # reading the umask means setting it; restore at once
+    os.umask(mask)
+    return mask
