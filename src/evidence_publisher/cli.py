@@ -135,9 +135,23 @@ def _add_site_parser(sub: argparse._SubParsersAction) -> None:
     server.add_argument("--server", help="FHIR base URL, e.g. http://localhost:8080/fhir")
     server.add_argument("--base-url", help="the corpus' canonical base URL (its identifier system)")
     server.add_argument("--report", type=_path, help="build-report.json of the same build (quote provenance)")
-    server.add_argument("--connect-timeout", type=_positive_seconds, default=5.0, metavar="S")
-    server.add_argument("--read-timeout", type=_positive_seconds, default=120.0, metavar="S")
-    server.add_argument("--retries", type=_non_negative_int, default=5, metavar="N")
+    server.add_argument(
+        "--connect-timeout", type=_positive_seconds, default=5.0, metavar="S", help="seconds to connect"
+    )
+    server.add_argument(
+        "--read-timeout",
+        type=_positive_seconds,
+        default=120.0,
+        metavar="S",
+        help="seconds to wait for an answer",
+    )
+    server.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=5,
+        metavar="N",
+        help="retries of requests on transient errors",
+    )
     server.add_argument("--ca-bundle", type=_path, help="CA certificates (PEM) for a private CA")
     server.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     server.add_argument("--token-file", type=_path, help="file with a bearer token (else $FHIR_TOKEN)")
