@@ -12,8 +12,9 @@ Use it with ``httpserver.expect_request(re.compile(".*")).respond_with_handler(s
 
 Approximations (documented, not hidden):
 - ids are server-assigned sequential numbers across all types (HAPI's default strategy);
-- search supports ``_id``, ``url``, ``version``, ``identifier``, ``status``, ``name``, ``title``
-  (exact match), ``_elements`` and ``_count`` (no paging: every match is returned);
+- search supports ``_id``, ``url``, ``version``, ``identifier``, ``status``, ``name``, ``title``,
+  ``type`` (exact match; ``type`` on a code or a CodeableConcept's codings), ``_elements`` and
+  ``_count`` (no paging: every match is returned);
 - which strings count as ``uri``/``canonical`` for placeholder rewriting is decided without a
   schema: every string value equal to a placeholder, except inside an ``identifier``;
 - error codes not confirmed against HAPI source are marked "code unverified".
@@ -33,11 +34,13 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
+from xml.etree import ElementTree
 
 from werkzeug import Request, Response
 
 from evidence_publisher import jsonio
 
+XHTML_NS = "http://www.w3.org/1999/xhtml"
 STORAGE_CODE_SYSTEM = "https://hapifhir.io/fhir/CodeSystem/hapi-fhir-storage-response-code"
 FHIR_JSON = "application/fhir+json;charset=utf-8"
 REASONS = {
@@ -90,8 +93,30 @@ SEARCH_PARAMS: dict[str, set[str]] = {
     "Organization": {"identifier", "name"},
 }
 COMMON_PARAMS = {"_id", "_lastUpdated", "_elements", "_count", "_summary", "_sort", "_total"}
-IMPLEMENTED_PARAMS = {"_id", "url", "version", "identifier", "status", "name", "title"}
+IMPLEMENTED_PARAMS = {"_id", "url", "version", "identifier", "status", "name", "title", "type"}
 READ_ONLY_PARAMS = {"_elements", "_count", "_summary", "_sort", "_total"}
+# Reference paths that an R5 search parameter of type reference indexes (hl7.fhir.r5.core 5.0.0
+# SearchParameter expressions, for the types above). HAPI checks referential integrity and
+# refuses external references only there; any other reference is stored as sent.
+INDEXED_REFERENCE_PATHS = frozenset(
+    {
+        "Composition.subject",
+        "Composition.author",
+        "Composition.attester.party",
+        "Composition.encounter",
+        "Composition.event.detail.reference",
+        "Composition.relatesTo.resourceReference",
+        "Composition.section.entry",
+        "Group.member.entity",
+        "Group.managingEntity",
+        "Group.characteristic.valueReference",
+        "Patient.generalPractitioner",
+        "Patient.managingOrganization",
+        "Patient.link.other",
+        "Organization.partOf",
+        "Organization.endpoint",
+    }
+)
 PLACEHOLDER = re.compile(r"^urn:(uuid|oid):")
 _URL_PLACEHOLDER = re.compile(r"urn(?::|%3A)(?:uuid|oid)(?::|%3A)[A-Za-z0-9.\-]+")
 RELATIVE = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
@@ -165,6 +190,52 @@ def _strip_server_fields(res: dict) -> dict:
     return out
 
 
+def _xhtml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _xhtml_write(elem: ElementTree.Element, root: bool = False) -> str:
+    tag = elem.tag.rsplit("}", 1)[-1]
+    attrs = [(k.rsplit("}", 1)[-1], v) for k, v in elem.attrib.items()]
+    if root:
+        attrs.insert(0, ("xmlns", XHTML_NS))
+    # HAPI keeps attributes in a hash map: their order is not the order sent
+    attrs = attrs[:1] + attrs[:0:-1] if root else attrs[::-1]
+    head = tag + "".join(f' {k}="{_xhtml_escape(v)}"' for k, v in attrs)
+    inner = _xhtml_escape(elem.text or "") + "".join(
+        _xhtml_write(child) + _xhtml_escape(child.tail or "") for child in elem
+    )
+    return f"<{head}>{inner}</{tag}>" if inner else f"<{head}/>"
+
+
+def hapi_narrative(div: str) -> str:
+    """``div`` as HAPI stores it: parsed and written again, so character references come back
+    as the characters (``&#x27;`` -> ``'``), ``&quot;`` stays, and attribute order changes."""
+    try:
+        return _xhtml_write(ElementTree.fromstring(div), root=True)
+    except ElementTree.ParseError:
+        return div
+
+
+def _as_stored(res: dict) -> dict:
+    """``res`` as HAPI keeps it: the narrative re-serialised (``hapi_narrative``), and
+    ``meta.profile``, ``meta.tag`` and ``meta.security`` as sorted sets (seen on HAPI 8.8.0:
+    a read returns them sorted, and a reordered re-send is no change)."""
+    text = res.get("text")
+    if isinstance(text, dict) and isinstance(text.get("div"), str):
+        res = {**res, "text": {**text, "div": hapi_narrative(text["div"])}}
+    meta = res.get("meta")
+    if isinstance(meta, dict):
+        meta = dict(meta)
+        if isinstance(meta.get("profile"), list):
+            meta["profile"] = sorted(set(meta["profile"]))
+        for key in ("tag", "security"):
+            if isinstance(meta.get(key), list):
+                meta[key] = sorted(meta[key], key=lambda c: (c.get("system", ""), c.get("code", "")))
+        res = {**res, "meta": meta}
+    return res
+
+
 def _canon(res: dict) -> str:
     return jsonio.dumps(_strip_server_fields(res), indent=None)
 
@@ -175,6 +246,14 @@ def _index_keys(res: dict) -> set[tuple[str, str]]:
         value = res.get(field)
         if isinstance(value, str):
             keys.add((field, value))
+    kind = res.get("type")  # a code (Group) or a CodeableConcept (PlanDefinition, Library, ...)
+    if isinstance(kind, str):
+        keys.add(("type", kind))
+    elif isinstance(kind, dict):
+        for coding in kind.get("coding", []) or []:
+            if coding.get("code"):
+                keys.add(("type", coding["code"]))
+                keys.add(("type", f"{coding.get('system', '')}|{coding['code']}"))
     for ident in res.get("identifier", []) or []:
         if not isinstance(ident, dict):
             continue
@@ -359,14 +438,14 @@ class HapiStandIn:
         """Stage ``body`` as the new current version of ``rtype/rid``; unchanged content keeps
         the current version (``suppressUpdatesWithNoChange``). Returns the stored resource."""
         previous = txn.current(rtype, rid)
-        new = {**body, "resourceType": rtype, "id": rid}
+        new = _as_stored({**body, "resourceType": rtype, "id": rid})
         if previous is not None:
             committed = (rtype, rid) not in txn.writes
             before = self._canon.get((rtype, rid)) if committed else None
             if (before or _canon(previous)) == _canon(new):
                 return previous
         version = int(previous["meta"]["versionId"]) + 1 if previous else 1
-        meta = {k: v for k, v in (body.get("meta") or {}).items() if k != "source"}
+        meta = {k: v for k, v in (new.get("meta") or {}).items() if k != "source"}
         now = self.clock()
         meta["versionId"] = str(version)
         meta["lastUpdated"] = now.isoformat(timespec="milliseconds")
@@ -514,7 +593,8 @@ class HapiStandIn:
             )
         system = [
             i
-            for i in ("transaction", "batch", "history-system", "search-system")
+            # HAPI serves batch Bundles with its transaction method and lists only 'transaction'
+            for i in ("transaction", "history-system")
             if i not in self.missing_interactions
         ]
         return {
@@ -656,9 +736,8 @@ class HapiStandIn:
                     raise HapiError(
                         412,
                         958,
-                        f"Failed to CREATE resource of type {rtype} with "
-                        f'match URL "{if_none_exist}" because this search matched '
-                        f"{len(ids)} resources",
+                        f'Failed to CREATE {rtype} with match URL "{if_none_exist}" because this '
+                        f"search matched {len(ids)} resources",
                     )
                 if ids:
                     return rtype, ids[0], "create-match"
@@ -669,12 +748,17 @@ class HapiStandIn:
             params = parse_qsl(qs, keep_blank_values=True)
             self._check_params(rtype, params)
             ids = txn.search(rtype, params)
+            if len(ids) > 1 and in_transaction:
+                # HAPI 8 resolves a transaction's match URLs before writing (seen on 8.8.0)
+                raise HapiError(
+                    412, 2207, f'Invalid match URL "{url}" - Multiple resources match this search'
+                )
             if len(ids) > 1:
                 raise HapiError(
                     412,
                     988,
-                    f"Failed to UPDATE resource of type {rtype} with match "
-                    f'URL "{url}" because this search matched {len(ids)} resources',
+                    f'Failed to UPDATE {rtype} with match URL "{url}" because this search matched '
+                    f"{len(ids)} resources",
                 )
             if ids:
                 if body.get("id") and body["id"] != ids[0]:
@@ -735,9 +819,11 @@ class HapiStandIn:
             )
 
     def _check_references(self, txn: _Txn, res: dict) -> None:
+        """Referential integrity and the external-reference refusal, on the paths HAPI checks:
+        only those a reference search parameter indexes (``INDEXED_REFERENCE_PATHS``)."""
         rtype = res["resourceType"]
         for path, ref in _iter_references(res, rtype):
-            if ref.startswith("#") or PLACEHOLDER.match(ref):
+            if ref.startswith("#") or PLACEHOLDER.match(ref) or path not in INDEXED_REFERENCE_PATHS:
                 continue
             if re.match(r"^https?://", ref):
                 raise HapiError(

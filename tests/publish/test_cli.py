@@ -72,8 +72,6 @@ def test_invalid_input_is_refused_before_contact(server, capsys, seed_dist, tmp_
     assert code == ExitCode.INVALID_OUTPUT
     assert "nothing was sent" in err
     assert hapi.requests == []
-    code, _, _ = run(capsys, "publish", str(tmp_path / "missing"), "--server", url)
-    assert code == ExitCode.INVALID_OUTPUT
 
 
 def test_exit_code_unreachable(capsys, seed_dist):
@@ -119,9 +117,9 @@ def test_exit_code_rejected_and_partial(server, capsys, seed_dist, seed_resource
     )
     assert code == ExitCode.REJECTED_BY_SERVER
     report = json.loads(out)
-    assert report["error"]["hapi_code"] == "HAPI-0988"
+    assert report["error"]["hapi_code"] == "HAPI-2207"
     assert report["error"]["resources"] == [f"Evidence/{evidence['id']}"]
-    assert "HAPI-0988" in err and f"Evidence/{evidence['id']}" in err
+    assert "HAPI-2207" in err and f"Evidence/{evidence['id']}" in err
     assert hapi.count() == 2
 
 
@@ -204,3 +202,17 @@ def test_credentials_in_url_are_refused(capsys, seed_dist):
     )
     assert code == ExitCode.USAGE
     assert "hunter2" not in err
+
+
+@pytest.mark.parametrize("command", ["publish", "verify"])
+def test_missing_or_unusable_source_is_a_usage_error(capsys, tmp_path, command):
+    (tmp_path / "notes.txt").write_text("not a build\n")
+    cases = {
+        str(tmp_path / "missing"): "does not exist",
+        str(tmp_path / "notes.txt"): "is neither a build directory nor a mapping file",
+        str(tmp_path): "has neither resources/*.json nor *.yaml mapping files",
+    }
+    for source, message in cases.items():
+        code = main([command, source, "--server", "http://127.0.0.1:9/fhir"])
+        assert code == ExitCode.USAGE, source
+        assert message in capsys.readouterr().err

@@ -275,14 +275,14 @@ def test_rejected_chunk_names_resource_and_hapi_code(hapi, make_client):
     err = result.error
     assert isinstance(err, RejectedByServer)
     assert result.exit_code == ExitCode.PARTIAL_SUCCESS
-    assert err.status == 412 and err.hapi_code == "HAPI-0988"
+    assert err.status == 412 and err.hapi_code == "HAPI-2207"
     assert err.resources == [f"Evidence/{victim['id']}"]
-    assert "because this search matched 2 resources" in err.message
+    assert "Multiple resources match this search" in err.message
     assert f"chunk 2 of {len(chunks)}" in err.message
     failed = [r for r in result.resources if r.action == "failed"]
     assert {r.ref for r in failed} == {f"{r['resourceType']}/{r['id']}" for r in chunks[1].resources}
     named = next(r for r in failed if r.ref == f"Evidence/{victim['id']}")
-    assert "HAPI-0988" in named.note
+    assert "HAPI-2207" in named.note
     # nothing of the failed chunk was written (besides the two pre-existing copies)
     others = [r for r in chunks[1].resources if r is not victim]
     keys = server_keys(hapi)
@@ -369,13 +369,88 @@ def test_stale_preread_does_not_misreport(make_client, threaded_httpserver):
     assert publish(corpus, make_client()).counts() == {"unchanged": len(corpus)}
 
 
-def test_without_batch_support_lookups_are_single_gets(make_client, threaded_httpserver):
+def test_lookups_are_batched_when_the_server_lists_only_transaction(make_client, threaded_httpserver):
     import re
 
-    hapi = HapiStandIn(missing_interactions={"batch"})
+    # like HAPI, which serves batch Bundles but lists only 'transaction' in its metadata
+    hapi = HapiStandIn()
     threaded_httpserver.expect_request(re.compile(".*")).respond_with_handler(hapi.handle)
+    system = {i["code"] for i in hapi.capability_statement()["rest"][0]["interaction"]}
+    assert "batch" not in system and "transaction" in system
     corpus = synthetic_corpus(1)
     result = publish(corpus, make_client())
     assert result.counts() == {"created": len(corpus)}
-    assert result.requests_sent == 1 + len(corpus) + 1  # metadata, one GET each, transaction
-    assert verify(corpus, make_client()).counts() == {"same": len(corpus)}
+    assert result.requests_sent == 1 + 1 + 1  # metadata, pre-read batch, transaction
+    check = verify(corpus, make_client())
+    assert check.counts() == {"same": len(corpus)}
+    assert check.requests_sent == 1 + 1
+
+
+def test_without_batch_or_transaction_lookups_are_single_gets(make_client, threaded_httpserver):
+    import re
+
+    hapi = HapiStandIn(missing_interactions={"transaction"})
+    threaded_httpserver.expect_request(re.compile(".*")).respond_with_handler(hapi.handle)
+    corpus = synthetic_corpus(1)
+    for res in corpus:
+        hapi.seed(res)
+    check = verify(corpus, make_client())
+    assert check.counts() == {"same": len(corpus)}
+    assert check.requests_sent == 1 + len(corpus)  # metadata, one GET each
+
+
+def test_knowledge_loaded_right_after_a_dry_run_and_a_publish_is_current(hapi, make_client, seed_resources):
+    from evidence_publisher.cds.knowledge import load_from_server
+    from evidence_publisher.cds.recommendation import compile_all
+
+    # The dry run searches every key and finds nothing; HAPI keeps those (empty) results for
+    # 60 s and answers identical searches without Cache-Control: no-cache from them.
+    assert preview(seed_resources, make_client()).counts() == {"would-create": len(seed_resources)}
+    assert publish(seed_resources, make_client()).error is None
+    kb = load_from_server(hapi.url, timeout=5)
+    (rec,) = compile_all(kb)
+    plan = next(r for r in seed_resources if r["resourceType"] == "PlanDefinition")
+    assert rec.url == plan["url"]
+    assert rec.activity is not None and rec.evidence
+
+
+def test_references_outside_the_corpus_are_refused_before_anything_is_sent(hapi, make_client):
+    from evidence_publisher.publish import InvalidPublishInput
+
+    # HAPI would store EvidenceVariable.characteristic.definitionReference dangling: no search
+    # parameter indexes that path, so it is not checked (seen on HAPI 8.8.0)
+    corpus = [r for r in synthetic_corpus(1) if r["resourceType"] != "Group"]
+    with pytest.raises(InvalidPublishInput) as caught:
+        publish(corpus, make_client())
+    assert caught.value.exit_code == ExitCode.INVALID_OUTPUT
+    assert caught.value.details == [
+        "EvidenceVariable/outcome-0 characteristic[0].definitionReference references Group/pop-0, "
+        "which is not among the resources to publish; publish the whole build (a FHIR server may "
+        "store the reference dangling: HAPI checks references only on searchable paths)"
+    ]
+    with pytest.raises(InvalidPublishInput):
+        preview(corpus, make_client())
+    assert hapi.requests == []
+
+
+def test_two_resources_with_one_local_id_are_refused(hapi, make_client):
+    from evidence_publisher.publish import InvalidPublishInput
+
+    corpus = synthetic_corpus(1)
+    twin = {**next(r for r in corpus if r["resourceType"] == "Citation"), "version": "2.0.0"}
+    with pytest.raises(InvalidPublishInput) as caught:
+        publish([*corpus, twin], make_client())
+    assert caught.value.details == ["two resources are Citation/cit-0; local ids must be unique per type"]
+    assert hapi.requests == []
+
+
+def test_a_duplicated_target_does_not_make_its_referrers_different(hapi, make_client):
+    corpus = synthetic_corpus(1)
+    assert publish(corpus, make_client()).error is None
+    evidence = next(r for r in corpus if r["resourceType"] == "Evidence")
+    hapi.seed({**evidence, "id": "second-copy"})
+    result = verify(corpus, make_client())
+    # the ArtifactAssessment points at one of the two copies: only the Evidence is reported
+    assert result.counts() == {"duplicate": 1, "same": len(corpus) - 1}
+    (dup,) = [r for r in result.resources if r.action == "duplicate"]
+    assert dup.ref == f"Evidence/{evidence['id']}" and "Evidence/second-copy" in dup.note

@@ -120,14 +120,21 @@ def test_07_08_conditional_create(hapi):
     assert "because this search matched 2 resources" in diagnostics(resp)
 
 
-def test_09_conditional_update_two_matches_is_412_hapi_0988(hapi):
+def test_09_conditional_update_two_matches_is_412(hapi):
     hapi.seed(ev("x"))
     hapi.seed({**ev("y"), "url": ev("x")["url"]})
+    # inside a transaction HAPI 8 resolves the match URL first: HAPI-2207 (seen on 8.8.0)
     resp = post(hapi, txn(cond_put(ev("x"))))
     assert resp.status_code == 412
     assert resp.json()["issue"][0]["code"] == "processing"
-    assert diagnostics(resp).startswith("HAPI-0988:")
-    assert "because this search matched 2 resources" in diagnostics(resp)
+    url = cond_put(ev("x"))["request"]["url"]
+    assert diagnostics(resp) == f'HAPI-2207: Invalid match URL "{url}" - Multiple resources match this search'
+    # a plain REST conditional PUT: HAPI-0988
+    resp = put(hapi, url, {k: v for k, v in ev("x").items() if k != "id"})
+    assert resp.status_code == 412
+    assert diagnostics(resp) == (
+        f'HAPI-0988: Failed to UPDATE Evidence with match URL "{url}" because this search matched 2 resources'
+    )
 
 
 def test_10_conditional_update_with_other_body_id_is_hapi_2279(hapi):
@@ -210,13 +217,12 @@ def test_15_16_batch_does_not_resolve_placeholders_but_commits_the_rest(hapi):
 
 
 def test_17_failed_transaction_commits_nothing(hapi):
-    var = canonical(
-        "EvidenceVariable",
-        "v",
-        characteristic=[{"definitionReference": {"reference": "Group/does-not-exist"}}],
+    comp = keyed("Composition", "c", subject=[{"reference": "Group/does-not-exist"}])
+    resp = post(hapi, txn(cond_put(ev("a")), cond_put(ev("b")), cond_put(comp)))
+    assert resp.status_code == 400
+    assert diagnostics(resp) == (
+        "HAPI-1094: Resource Group/does-not-exist not found, specified in path: Composition.subject"
     )
-    resp = post(hapi, txn(cond_put(ev("a")), cond_put(ev("b")), cond_put(var)))
-    assert resp.status_code == 400 and diagnostics(resp).startswith("HAPI-1094:")
     assert hapi.count() == 0
     assert get(hapi, "Evidence?url=" + ev("a")["url"]).json()["total"] == 0
 
@@ -248,28 +254,66 @@ def test_20_rest_put_needs_matching_body_id(hapi):
     assert post(hapi, txn(entry)).json()["entry"][0]["response"]["status"] == "201 Created"
 
 
-def test_21_references_external_and_missing(hapi):
-    missing = {
-        **ev("a"),
-        "id": "a",
-        "relatesTo": [{"type": "cites", "targetReference": {"reference": "Citation/no"}}],
-    }
-    resp = put(hapi, "Evidence/a", missing)
-    assert resp.status_code == 400 and "not found, specified in path" in diagnostics(resp)
-    external = {
-        **missing,
-        "relatesTo": [
-            {"type": "cites", "targetReference": {"reference": "http://elsewhere.example/fhir/Citation/1"}}
-        ],
-    }
-    resp = put(hapi, "Evidence/a", external)
+def test_21_references_external_and_missing_on_indexed_paths(hapi):
+    missing = keyed("Group", "g", member=[{"entity": {"reference": "Patient/no"}}])
+    resp = put(hapi, "Group/g", missing)
     assert resp.status_code == 400
-    assert "not configured to allow external references" in diagnostics(resp)
+    assert (
+        diagnostics(resp)
+        == "HAPI-1094: Resource Patient/no not found, specified in path: Group.member.entity"
+    )
+    external = {**missing, "member": [{"entity": {"reference": "http://elsewhere.example/fhir/Patient/1"}}]}
+    resp = put(hapi, "Group/g", external)
+    assert resp.status_code == 400
+    assert diagnostics(resp) == (
+        'HAPI-0507: Resource contains external reference to URL "http://elsewhere.example/fhir/Patient/1" '
+        "but this server is not configured to allow external references"
+    )
     canon = {
-        **missing,
-        "relatesTo": [{"type": "cites", "targetCanonical": "http://unknown.example/Citation/c"}],
+        **ev("a"),
+        "relatedArtifact": [{"type": "citation", "resource": "http://unknown.example/Citation/c"}],
     }
     assert put(hapi, "Evidence/a", canon).status_code == 201
+
+
+def test_references_on_paths_no_search_parameter_indexes_are_not_checked(hapi):
+    # HAPI 8.8.0 stores these as sent: referential integrity and the external-reference rule
+    # apply only to references that a search parameter indexes (seen on the real server)
+    dangling = {
+        **ev("a"),
+        "variableDefinition": [
+            {"variableRole": {"text": "outcome"}, "observed": {"reference": "EvidenceVariable/no"}}
+        ],
+        "relatedArtifact": [
+            {
+                "type": "citation",
+                "resourceReference": {"reference": "http://elsewhere.example/fhir/Citation/1"},
+            }
+        ],
+    }
+    resp = put(hapi, "Evidence/a", dangling)
+    assert resp.status_code == 201
+    stored = get(hapi, "Evidence/a").json()
+    assert stored["variableDefinition"][0]["observed"] == {"reference": "EvidenceVariable/no"}
+    aa = keyed("ArtifactAssessment", "aa", artifactReference={"reference": "Evidence/nowhere"})
+    assert post(hapi, txn(cond_put(aa))).status_code == 200
+
+
+def test_narrative_is_stored_reserialised_like_hapi(hapi):
+    # the answers of HAPI 8.8.0 to the same divs
+    sent = (
+        '<div xmlns="http://www.w3.org/1999/xhtml">it&#x27;s &quot;x&quot; &gt; 1 &#160;'
+        '<p class="a" title="t">say "hi"<br/></p></div>'
+    )
+    stored = (
+        '<div xmlns="http://www.w3.org/1999/xhtml">it\'s &quot;x&quot; &gt; 1 \u00a0'
+        '<p title="t" class="a">say &quot;hi&quot;<br/></p></div>'
+    )
+    body = {**ev("a"), "text": {"status": "generated", "div": sent}}
+    assert put(hapi, "Evidence/a", body).json()["text"]["div"] == stored
+    # the same narrative sent again is no change: the comparison is on the stored form
+    again = put(hapi, "Evidence/a", body)
+    assert again.status_code == 200 and again.json()["meta"]["versionId"] == "1"
 
 
 def test_22_wrong_bundle_types(hapi):
@@ -374,3 +418,18 @@ def test_search_results_are_reused_unless_no_cache(hapi):
     assert get(hapi, url).json()["total"] == 0  # HAPI's search cache: stale for a while
     fresh = requests.get(f"{hapi.url}/{url}", headers={**FHIR, "Cache-Control": "no-cache"}, timeout=10)
     assert fresh.json()["total"] == 1
+
+
+def test_profiles_and_tags_are_stored_as_sorted_sets_like_hapi(hapi):
+    # HAPI 8.8.0 answered these very requests so
+    meta = {
+        "profile": ["http://x.org/sd/zeta", "http://x.org/sd/alpha", "http://x.org/sd/mid"],
+        "tag": [{"system": "urn:s", "code": "z"}, {"system": "urn:s", "code": "a"}],
+    }
+    assert put(hapi, "Evidence/a", {**ev("a"), "meta": meta}).status_code == 201
+    stored = get(hapi, "Evidence/a").json()["meta"]
+    assert stored["profile"] == ["http://x.org/sd/alpha", "http://x.org/sd/mid", "http://x.org/sd/zeta"]
+    assert stored["tag"] == [{"system": "urn:s", "code": "a"}, {"system": "urn:s", "code": "z"}]
+    reordered = {**meta, "profile": list(reversed(meta["profile"]))}
+    again = put(hapi, "Evidence/a", {**ev("a"), "meta": reordered})
+    assert again.status_code == 200 and again.json()["meta"]["versionId"] == "1"

@@ -100,7 +100,50 @@ def test_compare_ignores_server_managed_fields_only():
     with_text = {**local, "text": {"status": "generated", "div": "<div>mine</div>"}}
     server["characteristic"][0]["valueQuantity"]["value"] = Decimal("1.50")
     assert compare(with_text, server, lambda r: None) == [
-        "Group.text.div: local '<div>mine</div>' != server '<div/>'"
+        "Group.text.div: differs at character 5: local '<div>mine</div>' != server '<div></div>'"
+    ]
+
+
+def test_compare_reads_narrative_as_xml_like_hapi_rewrites_it():
+    # sent by the build / as HAPI 8.8.0 stored it (see hapi_standin.hapi_narrative)
+    local = keyed(
+        "Group",
+        "g",
+        text={
+            "status": "generated",
+            "div": '<div xmlns="http://www.w3.org/1999/xhtml">'
+            '<p class="a" title="t">it&#x27;s<br/></p></div>',
+        },
+    )
+    server = {
+        **local,
+        "id": "7",
+        "text": {
+            "status": "generated",
+            "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p title="t" class="a">it\'s<br/></p></div>',
+        },
+    }
+    assert compare(local, server, lambda r: None) == []
+    server["text"]["div"] = server["text"]["div"].replace("it's", "it is")
+    here, there = 'ass="a" title="t">it\'s<br></br></p></div>', 'ass="a" title="t">it is<br></br></p></div>'
+    assert compare(local, server, lambda r: None) == [
+        f"Group.text.div: differs at character 67: local {here!r} != server {there!r}"
+    ]
+
+
+def test_compare_takes_profiles_and_tags_as_sets():
+    local = keyed(
+        "Group", "g", meta={"profile": ["http://p/b", "http://p/a"], "tag": [{"code": "y"}, {"code": "x"}]}
+    )
+    server = {
+        **local,
+        "id": "7",
+        "meta": {"profile": ["http://p/a", "http://p/b"], "tag": [{"code": "x"}, {"code": "y"}]},
+    }
+    assert compare(local, server, lambda r: None) == []
+    server["meta"]["profile"] = ["http://p/a", "http://p/c"]
+    assert compare(local, server, lambda r: None) == [
+        "Group.meta.profile[1]: local 'http://p/b' != server 'http://p/c'"
     ]
 
 

@@ -21,6 +21,7 @@ from evidence_publisher.urlsafety import base_url_problem, install_log_redaction
 
 MAX_PAGES = 50
 FHIR_JSON = "application/fhir+json"
+READ_HEADERS = {"Accept": FHIR_JSON, "Cache-Control": "no-cache"}
 
 
 def split_canonical(canonical: str) -> tuple[str, str | None]:
@@ -138,8 +139,10 @@ class _ServerReader:
         """GET a FHIR resource from the knowledge server, never following a redirect."""
         shown = redact_url(url)
         try:
+            # HAPI answers an identical search from its result cache for 60 s (also after a
+            # publish whose dry run searched the same keys): ask for the current state.
             resp = self.session.get(
-                url, headers={"Accept": FHIR_JSON}, timeout=self.timeout, allow_redirects=False, stream=True
+                url, headers=READ_HEADERS, timeout=self.timeout, allow_redirects=False, stream=True
             )
             status, location = resp.status_code, resp.headers.get("Location")
             content = read_limited(resp, f"GET {shown}")

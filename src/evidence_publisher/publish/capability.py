@@ -74,7 +74,9 @@ def check_capability(
             f"{'s' if len(missing) != 1 else ''})",
             details=missing,
         )
-    return ServerInfo(version, label or "unknown", "batch" in system)
+    # HAPI serves batch Bundles with the same operation as transactions and lists only
+    # 'transaction' in its CapabilityStatement; a server that lists either gets batched lookups.
+    return ServerInfo(version, label or "unknown", bool({"batch", "transaction"} & system))
 
 
 def _objects(value: object) -> list[dict]:

@@ -4,9 +4,12 @@ What is compared: every element of the local resource, after these normalisation
 else is ignored:
 - ``id`` is ignored on both sides (the server assigns its own id to conditional creates);
 - ``meta.versionId``, ``meta.lastUpdated`` and ``meta.source`` are server-managed and ignored;
+  ``meta.profile``, ``meta.tag`` and ``meta.security`` are compared as sets (HAPI reorders them);
   the server's ``SUBSETTED`` tag (from ``_elements``/``_summary``) is ignored; every other
   ``meta`` element (``profile``, ``tag``, ``security``) is compared;
 - ``text`` is ignored only when the local resource has none (the server may generate narrative);
+  a narrative ``div`` is compared as XML (Canonical XML 2.0), because HAPI stores it re-serialised:
+  ``&#x27;`` comes back as ``'`` and attributes may come back in another order;
 - a local reference ``Type/local-id`` to another published resource is compared as the server
   reference ``Type/server-id`` of that resource (the server rewrote the ``urn:uuid``);
 - decimals are compared by their exact text (``0.050`` differs from ``0.05``);
@@ -18,11 +21,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from xml.etree import ElementTree
 
 from evidence_publisher.bundle.references import rewrite_references
+from evidence_publisher.jsonio import dumps
 
 SERVER_META = frozenset({"versionId", "lastUpdated", "source"})
 SUBSETTED = "SUBSETTED"
+# HAPI stores profiles, tags and security labels as sets and returns them in its own order
+UNORDERED_META = ("profile", "tag", "security")
 
 
 def _clean_meta(meta: Any) -> dict | None:
@@ -35,7 +42,19 @@ def _clean_meta(meta: Any) -> dict | None:
         out["tag"] = tags
     else:
         out.pop("tag", None)
+    for key in UNORDERED_META:
+        if isinstance(out.get(key), list):
+            out[key] = sorted(out[key], key=lambda v: dumps(v, indent=None))
     return out or None
+
+
+def canonical_xhtml(div: str) -> str:
+    """The Canonical XML 2.0 form of a narrative ``div`` (character references resolved,
+    attributes sorted, empty elements written out); the text itself when it is not XML."""
+    try:
+        return ElementTree.canonicalize(div)
+    except ElementTree.ParseError:
+        return div
 
 
 def normalize_local(resource: dict, server_ref: Callable[[str], str | None]) -> dict:
@@ -78,9 +97,25 @@ def differences(local: Any, server: Any, path: str) -> list[str]:
             else:
                 out += differences(local[i], server[i], sub)
         return out
+    if path.endswith(".text.div") and isinstance(local, str) and isinstance(server, str):
+        return _narrative_difference(path, canonical_xhtml(local), canonical_xhtml(server))
     if _same_scalar(local, server):
         return []
     return [f"{path}: local {_show(local)} != server {_show(server)}"]
+
+
+def _narrative_difference(path: str, local: str, server: str) -> list[str]:
+    """Where two (canonical) narratives first differ, with a little context: the start of a
+    long ``div`` says nothing."""
+    if local == server:
+        return []
+    at = next((i for i, (a, b) in enumerate(zip(local, server, strict=False)) if a != b), None)
+    at = min(len(local), len(server)) if at is None else at
+    start = max(0, at - 20)
+    return [
+        f"{path}: differs at character {at}: local {_show(local[start : at + 30])} != "
+        f"server {_show(server[start : at + 30])}"
+    ]
 
 
 def _same_scalar(a: Any, b: Any) -> bool:

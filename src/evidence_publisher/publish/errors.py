@@ -17,6 +17,12 @@ class InvalidPublishInput(PublishError):
     exit_code = ExitCode.INVALID_OUTPUT
 
 
+class PublishSourceError(PublishError):
+    """The path given to publish/verify is missing or holds neither a build nor mapping files."""
+
+    exit_code = ExitCode.USAGE
+
+
 class PublishConfigError(PublishError):
     """Bad options: a server URL with credentials in it, an unreadable key or token file."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evidence_publisher import jsonio
-from evidence_publisher.publish.errors import InvalidPublishInput
+from evidence_publisher.publish.errors import InvalidPublishInput, PublishSourceError
 
 MAPPING_SUFFIXES = (".yaml", ".yml")
 
@@ -15,12 +15,12 @@ def source_kind(path: Path) -> str:
     if path.is_file():
         if path.suffix in MAPPING_SUFFIXES:
             return "mappings"
-        raise InvalidPublishInput(
+        raise PublishSourceError(
             f"{str(path)!r} is neither a build directory nor a mapping file",
             details=["give the build output directory (with resources/) or mapping YAML files"],
         )
     if not path.is_dir():
-        raise InvalidPublishInput(
+        raise PublishSourceError(
             f"{str(path)!r} does not exist",
             details=[
                 "run `evidence-publisher build MAPPINGS --out dist` first, or give the mappings directory"
@@ -30,7 +30,7 @@ def source_kind(path: Path) -> str:
         return "dist"
     if any(p.suffix in MAPPING_SUFFIXES for p in path.rglob("*")):
         return "mappings"
-    raise InvalidPublishInput(
+    raise PublishSourceError(
         f"{str(path)!r} has neither resources/*.json nor *.yaml mapping files",
     )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evidence_publisher.bundle.errors import BundleError
+from evidence_publisher.bundle.references import RELATIVE_REF, iter_references
 from evidence_publisher.bundle.transaction import (
     conditional_url,
     entry_full_url,
@@ -228,10 +229,16 @@ def check_corpus(resources: list[dict]) -> None:
         )
     problems: list[str] = []
     seen: dict[str, str] = {}
+    refs = {local_ref(r) for r in resources if r.get("resourceType") and r.get("id")}
+    seen_refs: set[str] = set()
     for res in resources:
         if not res.get("resourceType") or not res.get("id"):
             problems.append(f"a resource without resourceType or id: {str(res)[:80]!r}")
             continue
+        if local_ref(res) in seen_refs:
+            problems.append(f"two resources are {local_ref(res)}; local ids must be unique per type")
+        seen_refs.add(local_ref(res))
+        problems += _dangling(res, refs)
         try:
             key = resource_key(res)
         except BundleError as exc:
@@ -248,6 +255,23 @@ def check_corpus(resources: list[dict]) -> None:
             f"{len(problems)} resource(s) cannot be published idempotently",
             details=problems,
         )
+
+
+def _dangling(resource: dict, refs: set[str]) -> list[str]:
+    """References to ``Type/id`` that is not in the corpus. HAPI checks a reference only on a
+    path that a search parameter indexes (``Composition.subject``, ``Group.member.entity``);
+    elsewhere (``Evidence.variableDefinition.observed``, ``ArtifactAssessment.artifactReference``)
+    it stores a dangling reference without a word, so the publisher refuses it first."""
+    out = []
+    for path, ref in iter_references(resource):
+        target = ref["reference"]
+        if RELATIVE_REF.match(target) and target not in refs:
+            out.append(
+                f"{local_ref(resource)} {path} references {target}, which is not among the "
+                "resources to publish; publish the whole build (a FHIR server may store the "
+                "reference dangling: HAPI checks references only on searchable paths)"
+            )
+    return out
 
 
 def _check_server(client: FhirClient, resources: list[dict], *, need_transaction: bool) -> ServerInfo:
@@ -519,6 +543,21 @@ def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc:
             )
 
 
+def _reference_mapping(
+    server_ref: dict[str, str], duplicated: dict[str, set[str]], server_copy: dict
+) -> Callable[[str], str | None]:
+    """Local ``Type/id`` -> the server reference it should be. A target the server holds twice
+    (reported as a duplicate itself) counts as matched by a reference to either copy."""
+    present = {ref["reference"] for _, ref in iter_references(server_copy)}
+
+    def mapping(local: str) -> str | None:
+        if local in server_ref:
+            return server_ref[local]
+        return next((c for c in sorted(duplicated.get(local, ())) if c in present), None)
+
+    return mapping
+
+
 def _bundle_order(resources: list[dict]) -> list[dict]:
     by_full_url = {entry_full_url(r): r for r in resources}
     return [by_full_url[e["fullUrl"]] for e in transaction_bundle(resources)["entry"]]
@@ -578,6 +617,11 @@ def _read_and_compare(
         for ref, m in found.items()
         if len(m) == 1 and isinstance(m[0].get("id"), str)
     }
+    duplicated = {
+        ref: {f"{m.get('resourceType')}/{m.get('id')}" for m in found_matches}
+        for ref, found_matches in found.items()
+        if len(found_matches) > 1
+    }
     for res in resources:
         ref = local_ref(res)
         matches = found.get(ref, [])
@@ -589,13 +633,14 @@ def _read_and_compare(
             ids = ", ".join(f"{m.get('resourceType')}/{m.get('id')}" for m in matches)
             out.note = (
                 f"{len(matches)} server resources match {conditional_url(res)} ({ids}); a "
-                "conditional update would be rejected (HAPI-0988); remove the duplicates"
+                "conditional update would be rejected (HAPI-2207 in a transaction, HAPI-0988 "
+                "alone); remove the duplicates"
             )
         else:
             match = matches[0]
             out.server_id = match.get("id") if isinstance(match.get("id"), str) else None
             out.version = _version(match)
-            out.differences = compare(res, match, server_ref.get)
+            out.differences = compare(res, match, _reference_mapping(server_ref, duplicated, match))
             if mode == "dry-run":
                 out.action = "would-update" if out.differences else "unchanged"
             else:
