@@ -44,6 +44,23 @@ def test_main_command_works_in_a_clean_clone(tmp_path: Path) -> None:
     assert len(list((clone / "dist" / "resources").glob("*.json"))) > 50
 
 
+def test_site_command_makes_the_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's one command for the site, run as written (in a scratch directory)."""
+    import shlex
+
+    from evidence_publisher.cli import main
+
+    command = readme_command("site-command")
+    argv = shlex.split(command)
+    assert argv[0] == ".venv/bin/evidence-publisher"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mappings").symlink_to(ROOT / "mappings")
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    assert main([*argv[1:], "--no-validate"]) == 0
+    assert (tmp_path / "site" / "index.html").is_file()
+    assert len(list((tmp_path / "site" / "studies").glob("*.html"))) >= 3
+
+
 # --------------------------------------------------------------------------------------------
 # "Try every command on this machine": every command of that section, as written, on free ports
 # --------------------------------------------------------------------------------------------

@@ -62,6 +62,12 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
         help="skip validation against the official FHIR definitions (structural check still runs)",
     )
     p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+    p.add_argument(
+        "--site",
+        type=_path,
+        metavar="SITE",
+        help="also write the static HTML site to SITE (new, empty or a previous site; checked first)",
+    )
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -69,6 +75,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
     out, err = _stdout(), _stderr()
     mappings = args.mappings or [DEFAULT_MAPPINGS]
+    if args.site is not None:
+        from evidence_publisher.site.output import check_site_dir, protected_places
+
+        check_site_dir(args.site, protected_places([args.out]))  # refuse before anything is written
     with progress_display(err) as (progress, console):
         result = build(
             mappings,
@@ -96,7 +106,84 @@ def _cmd_build(args: argparse.Namespace) -> int:
         out.print(f"[yellow]{len(result.conflicts)} recorded source conflicts[/] (see build-report.json)")
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}", markup=True)
+    if args.site is not None:
+        from evidence_publisher.site import make_site, read_build
+
+        _print_site(make_site(read_build(args.out), args.site, [args.out]), out, err)
     return ExitCode.OK
+
+
+# --------------------------------------------------------------------------------------------
+# site
+# --------------------------------------------------------------------------------------------
+def _add_site_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "site",
+        help="write a static HTML site (recommendations, studies, sources) from a build",
+        description=(
+            "Write a static, self-contained HTML site from a build output (DIST), or from the "
+            "resources of a corpus on a FHIR server (--server with --base-url). Exit codes: 0 "
+            "written, 12 the input is not a usable build, 13 SITE cannot be written or is not a "
+            "new directory or a previous site, 30-35 server problems."
+        ),
+    )
+    p.add_argument(
+        "dist", nargs="?", type=_path, default=DEFAULT_OUT, help="build output directory (default: dist)"
+    )
+    p.add_argument("--out", type=_path, default=Path("site"), help="site directory (default: site)")
+    server = p.add_argument_group("reading the resources from a FHIR server instead")
+    server.add_argument("--server", help="FHIR base URL, e.g. http://localhost:8080/fhir")
+    server.add_argument("--base-url", help="the corpus' canonical base URL (its identifier system)")
+    server.add_argument("--report", type=_path, help="build-report.json of the same build (quote provenance)")
+    server.add_argument(
+        "--connect-timeout", type=_positive_seconds, default=5.0, metavar="S", help="seconds to connect"
+    )
+    server.add_argument(
+        "--read-timeout",
+        type=_positive_seconds,
+        default=120.0,
+        metavar="S",
+        help="seconds to wait for an answer",
+    )
+    server.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=5,
+        metavar="N",
+        help="retries of requests on transient errors",
+    )
+    server.add_argument("--ca-bundle", type=_path, help="CA certificates (PEM) for a private CA")
+    server.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    server.add_argument("--token-file", type=_path, help="file with a bearer token (else $FHIR_TOKEN)")
+    server.add_argument(
+        "--basic-auth-file", type=_path, help="username:password file (else $FHIR_USERNAME/..)"
+    )
+    for name in ("--smart-client-id", "--smart-key-file", "--smart-scope", "--smart-kid"):
+        server.add_argument(name, type=_path if name == "--smart-key-file" else str, help="as for publish")
+
+
+def _cmd_site(args: argparse.Namespace) -> int:
+    from evidence_publisher.site import make_site, read_build, read_report, read_server
+
+    out, err = _stdout(), _stderr()
+    if args.server is None:
+        result = make_site(read_build(args.dist), args.out, [args.dist])
+    else:
+        if not args.base_url:
+            err.print("[bold red]error:[/] --server needs --base-url (the corpus' canonical base URL)")
+            return ExitCode.USAGE
+        report = read_report(args.report) if args.report else None
+        with _publish_client(args, err) as client:
+            source = read_server(client, args.base_url, report)
+        result = make_site(source, args.out, [args.report.parent] if args.report else [])
+    _print_site(result, out, err)
+    return ExitCode.OK
+
+
+def _print_site(result, out: Console, err: Console) -> None:
+    for warning in result.model.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", markup=True)
+    out.print(f"[bold green]Wrote the site[/] ({result.pages} pages) to {result.out_dir}/index.html")
 
 
 # --------------------------------------------------------------------------------------------
@@ -871,6 +958,7 @@ _COMMANDS = {
     "verify": _cmd_verify,
     "serve": _cmd_serve,
     "apply": _cmd_apply,
+    "site": _cmd_site,
 }
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -1018,6 +1106,7 @@ def make_parser() -> argparse.ArgumentParser:
         _add_packages_parser,
         _add_publish_parser,
         _add_serve_parser,
+        _add_site_parser,
     ):
         add(sub)
     for command in _subcommands(parser):

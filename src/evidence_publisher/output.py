@@ -8,6 +8,9 @@ is, contains or (for mapping and source directories) lies inside a directory the
 
 The temporary directory never survives a failure, Ctrl-C or SIGTERM, and the written directory gets
 the permissions the umask allows (``mkdtemp`` alone would make it 0700).
+
+The same rules serve other whole-directory outputs (the static site, ``site/output.py``): an
+``OutputKind`` names what is written and how a previous one is recognised.
 """
 
 from __future__ import annotations
@@ -41,6 +44,17 @@ class UnsafeOutputError(EvidencePublisherError):
     """``--out`` names a place that replacing would lose files the build did not create."""
 
     exit_code = ExitCode.WRITE_FAILED
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """What ``--out`` receives: its name in messages, an example, and the check that accepts an empty
+    directory or a previous output of this kind (it raises ``UnsafeOutputError`` otherwise)."""
+
+    noun: str
+    example: str  # e.g. "--out dist"
+    inputs: str  # what the output must stay out of, e.g. "the mappings and sources"
+    check_previous: Callable[[str, Path], None]
 
 
 @dataclass(frozen=True)
@@ -83,8 +97,9 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def check_out_dir(out: Path, protected: Iterable[Protected] = ()) -> Path:
-    """The real path to write the build to; ``UnsafeOutputError`` if replacing ``out`` could lose files."""
+def check_out_dir(out: Path, protected: Iterable[Protected] = (), kind: OutputKind | None = None) -> Path:
+    """The real path to write the output to; ``UnsafeOutputError`` if replacing ``out`` could lose files."""
+    kind = kind or BUILD
     shown = str(out)
     if os.path.islink(out) and not out.exists():
         raise UnsafeOutputError(
@@ -92,20 +107,20 @@ def check_out_dir(out: Path, protected: Iterable[Protected] = ()) -> Path:
             details=["give a directory, or remove the link"],
         )
     target = _real(out)
-    _check_against(shown, target, protected)
+    _check_against(shown, target, protected, kind)
     if not target.exists():
         return target
     if not target.is_dir():
         what = "a file" if target.is_file() else "not a directory"
         raise UnsafeOutputError(
-            f"--out {shown!r} is {what}; the build writes a directory and never replaces a file",
-            details=["choose a directory name that is new, e.g. --out dist"],
+            f"--out {shown!r} is {what}; the {kind.noun} writes a directory and never replaces a file",
+            details=[f"choose a directory name that is new, e.g. {kind.example}"],
         )
-    _check_previous_build(shown, target)
+    kind.check_previous(shown, target)
     return target
 
 
-def _check_against(shown: str, target: Path, protected: Iterable[Protected]) -> None:
+def _check_against(shown: str, target: Path, protected: Iterable[Protected], kind: OutputKind) -> None:
     for item in protected:
         place = _real(item.path)
         if target == place:
@@ -117,9 +132,9 @@ def _check_against(shown: str, target: Path, protected: Iterable[Protected]) -> 
         else:
             continue
         raise UnsafeOutputError(
-            f"--out {shown!r} {problem}; the build replaces its output directory as a whole, "
-            "so it must be a new directory or a previous build",
-            details=["choose a new directory outside the mappings and sources, e.g. --out dist"],
+            f"--out {shown!r} {problem}; the {kind.noun} replaces its output directory as a whole, "
+            f"so it must be a new directory or a previous {kind.noun}",
+            details=[f"choose a new directory outside {kind.inputs}, e.g. {kind.example}"],
         )
 
 
@@ -153,6 +168,9 @@ def _check_previous_build(shown: str, target: Path) -> None:
                 f"if it is only build output, delete it yourself (rm -r {shown}) or choose another --out",
             ],
         )
+
+
+BUILD = OutputKind("build", "--out dist", "the mappings and sources", _check_previous_build)
 
 
 def _label(path: Path) -> str:
@@ -201,6 +219,7 @@ def write_atomically(
     files: dict[str, str],
     protected: Iterable[Protected] = (),
     on_file: Callable[[int], None] = lambda _done: None,
+    kind: OutputKind | None = None,
 ) -> Path:
     """Write ``files`` (relative path -> text) as the directory ``out_dir``, or raise and change nothing.
 
@@ -208,12 +227,13 @@ def write_atomically(
     or ``Terminated``) with the temporary directory removed and ``out_dir`` as it was; the creation of
     the temporary directory, the final renames and the clean-up run with signals held back.
     """
-    target = check_out_dir(out_dir, protected)
+    kind = kind or BUILD
+    target = check_out_dir(out_dir, protected, kind)
     try:
         with signal_guard() as guard:
             _write(target, files, on_file, guard)
     except OSError as exc:
-        raise WriteError(f"could not write the build to {target}: {exc}") from exc
+        raise WriteError(f"could not write the {kind.noun} to {target}: {exc}") from exc
     return target
 
 

@@ -83,6 +83,8 @@ def make_report(corpus_id: str, version: str, base_url: str, compiled: Compiled)
         "conflicts": compiled.conflicts,
         "attribution_claims": compiled.claims,
         "derived_values": compiled.derived,
+        "documents": compiled.documents,
+        "quotes": compiled.quotes,
     }
 
 

@@ -34,6 +34,7 @@ COMMAND_ARGV = {
     "verify": ["verify", "--server", "http://127.0.0.1:9/fhir"],
     "serve": ["serve"],
     "apply": ["apply", "--plan", "p", "--patient", "p.json"],
+    "site": ["site"],
 }
 
 

@@ -33,6 +33,7 @@ from evidence_publisher.fhir.evidence_variable import (
 )
 from evidence_publisher.fhir.group import map_eligibility_group, map_study_group
 from evidence_publisher.fhir.plan_definition import map_plan_definition, plan_definition_id
+from evidence_publisher.fhir.provenance import documents, quote_provenance
 from evidence_publisher.fhir.research_study import (
     has_research_study,
     map_research_study,
@@ -57,6 +58,8 @@ class Compiled:
     conflicts: list[dict] = field(default_factory=list)
     claims: list[dict] = field(default_factory=list)
     derived: list[dict] = field(default_factory=list)
+    documents: list[dict] = field(default_factory=list)  # the source register with each text
+    quotes: list[dict] = field(default_factory=list)  # where each quote and number stands
 
     def add(self, resource: dict, where: str) -> None:
         self.resources.append(resource)
@@ -133,18 +136,31 @@ def compile_corpus(corpus: LoadedCorpus, base_url: str | None = None) -> Compile
     for rec_id in sorted(corpus.recommendations):
         _compile_recommendation(ctx, corpus, corpus.recommendations[rec_id], out, where, studies)
     out.resources.sort(key=lambda r: (r["resourceType"], r["id"]))
+    known = set(out.provenance)
+    out.documents = documents(corpus, lambda source_id: document_citation(corpus, source_id))
+    out.quotes = [
+        q
+        for q in quote_provenance(corpus, where, lambda source_id: document_citation(corpus, source_id))
+        if q["resource"] in known
+    ]
     return out
 
 
-def _derived_entries(evid_id: str, res: Result) -> list[dict]:
+def _derived_entries(corpus: LoadedCorpus, pub: Publication, evid_id: str, res: Result) -> list[dict]:
     entries = []
     if res.derived is not None:
+        sources = {}
+        for name, ref in res.derived.inputs.items():
+            found = corpus.result(ref if "/" in ref else f"{pub.id}/{ref}")
+            if found is not None:
+                sources[name] = f"Evidence/{evidence_id(*found)}"
         entries.append(
             {
                 "evidence": f"Evidence/{evid_id}",
                 "value": str(res.value),
                 "formula": res.derived.formula,
                 "inputs": dict(res.derived.inputs),
+                "input_resources": sources,
             }
         )
     counts = res.counts
@@ -295,7 +311,7 @@ def _compile_publication(
                     "note": conflict.note,
                 }
             )
-        out.derived += _derived_entries(evid["id"], res)
+        out.derived += _derived_entries(corpus, pub, evid["id"], res)
     return StudyResults(pub.label, rs_id, evidence) if evidence else None
 
 

@@ -150,3 +150,74 @@ def agrees_at_precision(computed: Decimal, stated: Decimal | int) -> bool:
     exponent = stated_d.as_tuple().exponent
     quantum = Decimal(1).scaleb(exponent if isinstance(exponent, int) else 0)
     return computed.quantize(quantum, rounding=ROUND_HALF_EVEN) == stated_d.quantize(quantum)
+
+
+# ---------------------------------------------------------------------------------------------
+# Where a quote and its numbers stand in the source document (for the build report's provenance)
+# ---------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=32)
+def _indexed(text: str, fold: bool) -> tuple[str, tuple[int, ...]]:
+    """``text`` normalised like ``normalise`` (and case-folded when ``fold``), with the index in
+    ``text`` of every character of the result."""
+    chars: list[str] = []
+    index: list[int] = []
+    pos = 0
+    for m in _WS.finditer(text):
+        for i in range(pos, m.start()):
+            piece = text[i].casefold() if fold else text[i]
+            chars.append(piece)
+            index.extend([i] * len(piece))
+        chars.append(" ")
+        index.append(m.start())
+        pos = m.end()
+    for i in range(pos, len(text)):
+        piece = text[i].casefold() if fold else text[i]
+        chars.append(piece)
+        index.extend([i] * len(piece))
+    return "".join(chars), tuple(index)
+
+
+def locate(
+    quote: str, text: str, *, ignore_case: bool = False, start: int = 0, end: int | None = None
+) -> tuple[int, int] | None:
+    """Where ``quote`` first occurs in ``text[start:end]``, matched as ``quote_occurs`` matches
+    (whitespace-insensitive): ``(first, last + 1)`` as indexes into ``text``, or None."""
+    wanted = normalise(quote)
+    if ignore_case:
+        wanted = wanted.casefold()
+    if not wanted:
+        return None
+    norm, index = _indexed(text, ignore_case)
+    end = len(text) if end is None else end
+    i = norm.find(wanted)
+    while i >= 0:
+        first, last = index[i], index[i + len(wanted) - 1]
+        if first >= start and last < end:
+            return first, last + 1
+        if first >= end:
+            return None
+        i = norm.find(wanted, i + 1)
+    return None
+
+
+def number_spans(
+    value: Decimal | int, text: str, start: int = 0, end: int | None = None
+) -> list[tuple[int, int]]:
+    """Every place in ``text[start:end]`` where ``value`` is written with the same decimal text (the
+    rule of ``number_occurs``), as ``(first, last + 1)`` indexes into ``text``. A quote can write
+    the same number more than once; which one was meant is not known, so all are given."""
+    key = Decimal(value).as_tuple()
+    end = len(text) if end is None else end
+    piece = text[start:end]
+    spans: list[tuple[int, int]] = []
+    for m in _NUMBER.finditer(piece):
+        mantissa = Decimal(("-" if m["sign"] else "") + m["int"].replace(",", "") + (m["frac"] or ""))
+        power = m["exp"] or (m["sup"] and m["sup"].translate(_SUPERSCRIPT)) or m["e"]
+        if mantissa.as_tuple() == key:
+            spans.append((start + m.start(), start + (m.end("frac") if m["frac"] else m.end("int"))))
+        elif power and mantissa.scaleb(int(power.replace("\u2212", "-"))).as_tuple() == key:
+            spans.append((start + m.start(), start + m.end()))
+    for m in _WORD_RE.finditer(piece):
+        if Decimal(_WORDS[m.group(1).lower()]).as_tuple() == key:
+            spans.append((start + m.start(1), start + m.end(1)))
+    return sorted(spans)
