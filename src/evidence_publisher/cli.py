@@ -20,7 +20,7 @@ from rich.console import Console
 
 from evidence_publisher import __version__, limits
 from evidence_publisher.cli_render import CliConsole, Column, print_table, progress_display
-from evidence_publisher.errors import EvidencePublisherError, ExitCode
+from evidence_publisher.errors import EvidencePublisherError, ExitCode, UsageError
 from evidence_publisher.interrupts import Terminated, terminate_as_exception
 
 DEFAULT_MAPPINGS = Path("mappings/lupus-msc")
@@ -716,12 +716,6 @@ _COMMANDS = {
     "apply": _cmd_apply,
 }
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-
-
-class UsageError(EvidencePublisherError):
-    """Arguments that argparse alone cannot check are inconsistent."""
-
-    exit_code = ExitCode.USAGE
 
 
 # --------------------------------------------------------------------------------------------

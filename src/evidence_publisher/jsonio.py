@@ -16,7 +16,8 @@ from typing import Any
 
 import simplejson
 
-from evidence_publisher.limits import JSON_FILE_BYTES, NESTING_DEPTH, InputLimitError, current, json_depth
+from evidence_publisher.errors import InputLimitError
+from evidence_publisher.limits import JSON_FILE_BYTES, NESTING_DEPTH, current, json_depth
 
 
 def dumps(obj: Any, *, indent: int | None = 2) -> str:

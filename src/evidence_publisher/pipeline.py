@@ -13,20 +13,12 @@ from pathlib import Path
 
 from evidence_publisher.bundle import collection_bundle, ndjson_by_type, transaction_bundle
 from evidence_publisher.bundle.references import iter_references
-from evidence_publisher.errors import EvidencePublisherError, ExitCode
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
 from evidence_publisher.jsonio import dumps
 from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
 from evidence_publisher.sources import load_corpus
 from evidence_publisher.sources.loader import LoadProgress
-from evidence_publisher.validate import Validator, error_lines, structural_problems
-
-
-class InvalidOutputError(EvidencePublisherError):
-    """Generated resources failed a structural, reference or profile check; nothing was written."""
-
-    exit_code = ExitCode.INVALID_OUTPUT
-
+from evidence_publisher.validate import ValidationFailedError, Validator, error_lines, structural_problems
 
 # (what is being done, how much of it is done, the total or None), in the stage's own unit
 Progress = Callable[[str, int, "int | None"], None]
@@ -146,7 +138,7 @@ def build(
         progress(f"validating {len(resources)} resources against the official FHIR definitions", 0, None)
         problems = _official_validation(resources, log)
     if problems:
-        raise InvalidOutputError(
+        raise ValidationFailedError(
             f"{len(problems)} problems in the generated FHIR resources; nothing was written",
             details=problems,
         )

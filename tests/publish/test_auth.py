@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from werkzeug import Request, Response
 
 from evidence_publisher.publish import (
-    AuthFailed,
+    AuthFailedError,
     BasicAuth,
     BearerAuth,
     PublishConfigError,
@@ -136,7 +136,7 @@ def test_smart_es384_and_refused_client(threaded_httpserver, ec_key, make_client
     assert server.assertions[0]["header"]["alg"] == "ES384"
     server.refuse = True
     auth.refresh()
-    with pytest.raises(AuthFailed, match="refused client 'publisher-app'"):
+    with pytest.raises(AuthFailedError, match="refused client 'publisher-app'"):
         client.metadata()
 
 
@@ -145,7 +145,7 @@ def test_401_with_static_token_is_auth_failed_without_retry(threaded_httpserver,
     threaded_httpserver.clear()
     threaded_httpserver.expect_request(re.compile(".*")).respond_with_handler(hapi.handle)
     client = make_client(threaded_httpserver.url_for("/fhir"), auth=BearerAuth(TOKEN, "test"))
-    with pytest.raises(AuthFailed) as info:
+    with pytest.raises(AuthFailedError) as info:
         publish(synthetic_corpus(1), client)
     assert len(hapi.requests) == 1
     assert TOKEN not in info.value.message + " ".join(info.value.details)

@@ -34,8 +34,9 @@ from evidence_publisher.cds.hook_request import kind
 from evidence_publisher.cds.outcome import operation_outcome
 from evidence_publisher.cds.replay import MemoryReplayStore, ReplayStore, SqliteReplayStore
 from evidence_publisher.cds.service import CdsService
+from evidence_publisher.errors import InputLimitError
 from evidence_publisher.jsonio import dumps, parse_untrusted
-from evidence_publisher.limits import NESTING_DEPTH, InputLimitError, current
+from evidence_publisher.limits import NESTING_DEPTH, current
 from evidence_publisher.urlsafety import install_log_redaction
 
 log = logging.getLogger("evidence_publisher.cds")

@@ -24,9 +24,9 @@ import requests
 from evidence_publisher.cds.config import CdsConfig, IssuerConfig
 from evidence_publisher.cds.errors import AuthenticationError, CdsConfigError
 from evidence_publisher.cds.replay import ReplayStore
+from evidence_publisher.errors import InputLimitError
 from evidence_publisher.httpread import read_limited
 from evidence_publisher.jsonio import loads_untrusted
-from evidence_publisher.limits import InputLimitError
 from evidence_publisher.urlsafety import redact_url
 
 MIN_REFETCH_SECONDS = 10.0

@@ -18,9 +18,9 @@ from evidence_publisher.cds.errors import MissingDataError
 from evidence_publisher.cds.evaluate import Sourced
 from evidence_publisher.cds.fhir_types import is_resource_type
 from evidence_publisher.cds.recommendation import Recommendation
+from evidence_publisher.errors import InputLimitError
 from evidence_publisher.httpread import read_limited
 from evidence_publisher.jsonio import parse_untrusted
-from evidence_publisher.limits import InputLimitError
 from evidence_publisher.urlsafety import install_log_redaction, redact_url
 
 MAX_PAGES = 10

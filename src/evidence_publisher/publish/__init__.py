@@ -15,15 +15,13 @@ from evidence_publisher.publish.capability import ServerInfo, check_capability
 from evidence_publisher.publish.chunking import Chunk, chunk_resources, components
 from evidence_publisher.publish.client import FhirClient, HttpOptions, bundle_is_replayable
 from evidence_publisher.publish.errors import (
-    AuthFailed,
-    InvalidPublishInput,
-    PartialPublish,
+    AuthFailedError,
+    InvalidPublishInputError,
     PublishConfigError,
     PublishError,
-    RejectedByServer,
-    ServerUnreachable,
-    ServerUnsuitable,
-    VerifyDifferences,
+    RejectedByServerError,
+    ServerUnreachableError,
+    ServerUnsuitableError,
 )
 from evidence_publisher.publish.loading import load_dist, source_kind
 from evidence_publisher.publish.precheck import validate_for_publish, validation_problems
@@ -38,26 +36,24 @@ from evidence_publisher.publish.publisher import (
 )
 
 __all__ = [
-    "AuthFailed",
+    "AuthFailedError",
     "BasicAuth",
     "BearerAuth",
     "Chunk",
     "FhirClient",
     "HttpOptions",
-    "InvalidPublishInput",
-    "PartialPublish",
+    "InvalidPublishInputError",
     "ProgressEvent",
     "PublishConfigError",
     "PublishError",
     "PublishOptions",
     "PublishResult",
-    "RejectedByServer",
+    "RejectedByServerError",
     "ResourceResult",
     "ServerInfo",
-    "ServerUnreachable",
-    "ServerUnsuitable",
+    "ServerUnreachableError",
+    "ServerUnsuitableError",
     "SmartBackendAuth",
-    "VerifyDifferences",
     "auth_from_options",
     "bundle_is_replayable",
     "check_capability",

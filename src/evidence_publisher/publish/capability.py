@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from evidence_publisher.publish.errors import ServerUnsuitable
+from evidence_publisher.publish.errors import ServerUnsuitableError
 from evidence_publisher.publish.outcome import clean_text
 
 FHIR_R5 = re.compile(r"^5\.0\.\d+$")
@@ -28,9 +28,9 @@ def check_capability(
     need_transaction: bool = True,
     search_params: Mapping[str, set[str]] | None = None,
 ) -> ServerInfo:
-    """Raise ServerUnsuitable naming everything missing; return what we learned otherwise."""
+    """Raise ServerUnsuitableError naming everything missing; return what we learned otherwise."""
     if not isinstance(statement, dict) or statement.get("resourceType") != "CapabilityStatement":
-        raise ServerUnsuitable(
+        raise ServerUnsuitableError(
             "GET [base]/metadata did not return a CapabilityStatement; is --server the FHIR base "
             "URL (e.g. http://localhost:8080/fhir)?",
         )
@@ -69,7 +69,7 @@ def check_capability(
     software = statement.get("software") if isinstance(statement.get("software"), dict) else {}
     label = clean_text(" ".join(str(software.get(k, "")) for k in ("name", "version")), 100)
     if missing:
-        raise ServerUnsuitable(
+        raise ServerUnsuitableError(
             f"the server is not suitable for publishing ({len(missing)} problem"
             f"{'s' if len(missing) != 1 else ''})",
             details=missing,

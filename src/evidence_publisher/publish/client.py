@@ -31,17 +31,17 @@ import requests
 
 from evidence_publisher import __version__, jsonio
 from evidence_publisher.bundle.transaction import is_replayable
+from evidence_publisher.errors import InputLimitError
 from evidence_publisher.httpread import read_limited
-from evidence_publisher.limits import InputLimitError
 from evidence_publisher.publish.auth import Auth
 from evidence_publisher.publish.errors import (
-    AuthFailed,
-    InvalidServerResponse,
+    AuthFailedError,
+    InvalidServerResponseError,
     PublishConfigError,
-    RedirectRefused,
-    RejectedByServer,
-    ResponseLimitExceeded,
-    ServerUnreachable,
+    RedirectRefusedError,
+    RejectedByServerError,
+    ResponseLimitError,
+    ServerUnreachableError,
 )
 from evidence_publisher.publish.outcome import clean_text, describe_outcome, hapi_code
 from evidence_publisher.urlsafety import base_url_problem, install_log_redaction, redact_url
@@ -203,7 +203,7 @@ class FhirClient:
                 if safe and attempt <= self.options.max_retries:
                     self._backoff(attempt, None, label, reason)
                     continue
-                raise ServerUnreachable(
+                raise ServerUnreachableError(
                     f"{label}: {reason}",
                     details=self._gave_up_details(attempt, safe),
                 ) from None
@@ -215,14 +215,14 @@ class FhirClient:
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
                 if safe and attempt <= self.options.max_retries:
                     if retry_after is not None and retry_after > self.options.max_retry_after:
-                        raise ServerUnreachable(
+                        raise ServerUnreachableError(
                             f"{label}: HTTP {resp.status} asking to retry after "
                             f"{retry_after:.0f} s, more than the {self.options.max_retry_after:.0f}"
                             " s we wait; try again later",
                         )
                     self._backoff(attempt, retry_after, label, reason)
                     continue
-                raise ServerUnreachable(
+                raise ServerUnreachableError(
                     f"{label}: HTTP {resp.status} {_short_error(resp, label)}".rstrip(),
                     details=self._gave_up_details(attempt, safe),
                 )
@@ -232,7 +232,7 @@ class FhirClient:
                 continue
             if resp.status in (401, 403):
                 how = self.auth.describe() if self.auth is not None else "no credentials"
-                raise AuthFailed(
+                raise AuthFailedError(
                     f"{label}: HTTP {resp.status} with {how}",
                     details=[
                         _short_error(resp, label) or "the server gave no reason",
@@ -300,7 +300,7 @@ class FhirClient:
                 if attempt <= self.options.max_retries:
                     self._backoff(attempt, None, label, _connection_reason(exc))
                     continue
-                raise ServerUnreachable(f"{label}: {_connection_reason(exc)}") from None
+                raise ServerUnreachableError(f"{label}: {_connection_reason(exc)}") from None
             if 300 <= resp.status < 400:
                 raise redirect_refused(label, url, None, resp)
             if resp.status in TRANSIENT_STATUS and attempt <= self.options.max_retries:
@@ -309,7 +309,9 @@ class FhirClient:
                 )
                 continue
             if resp.status != 200:
-                raise AuthFailed(f"{label}: HTTP {resp.status}; the server does not offer SMART discovery")
+                raise AuthFailedError(
+                    f"{label}: HTTP {resp.status}; the server does not offer SMART discovery"
+                )
             return json_body(resp, label, fhir=False)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -333,7 +335,7 @@ class FhirClient:
             finally:
                 resp.close()
         except requests.exceptions.RequestException as exc:
-            raise ServerUnreachable(f"{label}: {_connection_reason(exc)}") from None
+            raise ServerUnreachableError(f"{label}: {_connection_reason(exc)}") from None
         answer = _Answer(resp.status_code, resp.headers, content)
         if 300 <= answer.status < 400:
             raise redirect_refused(label, url, None, answer)
@@ -375,8 +377,8 @@ def _read_limited(resp: requests.Response, where: str) -> bytes:
         raise _limit_error(exc) from None
 
 
-def _limit_error(exc: InputLimitError) -> ResponseLimitExceeded:
-    return ResponseLimitExceeded(exc.message, details=exc.details)
+def _limit_error(exc: InputLimitError) -> ResponseLimitError:
+    return ResponseLimitError(exc.message, details=exc.details)
 
 
 def describe_body(resp: _Answer) -> str:
@@ -405,9 +407,9 @@ def describe_json(value: Any) -> str:
 
 def json_body(resp: _Answer, label: str, *, fhir: bool = True) -> dict[str, Any]:
     """The body of a 2xx answer as a JSON object (a FHIR resource unless ``fhir`` is False), or
-    InvalidServerResponse saying what came instead."""
+    InvalidServerResponseError saying what came instead."""
     if not resp.content:
-        raise InvalidServerResponse(
+        raise InvalidServerResponseError(
             f"{label}: the server answered with HTTP {resp.status} but an empty body ({resp.content_type})"
         )
     try:
@@ -415,13 +417,13 @@ def json_body(resp: _Answer, label: str, *, fhir: bool = True) -> dict[str, Any]
     except InputLimitError as exc:
         raise _limit_error(exc) from None
     except ValueError:
-        raise InvalidServerResponse(
+        raise InvalidServerResponseError(
             f"{label}: the server answered with HTTP {resp.status} but the body is not JSON "
             f"({resp.content_type}, {len(resp.content):,} bytes)",
             details=["is --server the FHIR base URL? a proxy or login page may be answering instead"],
         ) from None
     if not isinstance(value, dict) or (fhir and not isinstance(value.get("resourceType"), str)):
-        raise InvalidServerResponse(
+        raise InvalidServerResponseError(
             f"{label}: the server answered with HTTP {resp.status} but the body is {describe_json(value)}"
         )
     return value
@@ -446,7 +448,7 @@ def _short_error(resp: _Answer, label: str) -> str:
     return ""
 
 
-def redirect_refused(label: str, url: str, path: str | None, resp: _Answer) -> RedirectRefused:
+def redirect_refused(label: str, url: str, path: str | None, resp: _Answer) -> RedirectRefusedError:
     """The error for a 3xx: names the (redacted) target and whether it is another origin. When a
     FHIR request (``path`` below the base) is sent to the same path under another base, the
     server has moved and the message says which --server to use; a redirected transaction (to the
@@ -459,7 +461,7 @@ def redirect_refused(label: str, url: str, path: str | None, resp: _Answer) -> R
         target, there = None, None
     if target is None or there is None:
         shown = "a target that is not a URL" if location else "no target"
-        return RedirectRefused(f"{label}: the server answered HTTP {resp.status}, a redirect to {shown}")
+        return RedirectRefusedError(f"{label}: the server answered HTTP {resp.status}, a redirect to {shown}")
     here = urlsplit(url)
     where = (
         "on the same server"
@@ -476,18 +478,18 @@ def redirect_refused(label: str, url: str, path: str | None, resp: _Answer) -> R
         details.append(
             f"if the FHIR server has moved, give its new base URL: --server {redact_url(new_base)}"
         )
-    return RedirectRefused(
+    return RedirectRefusedError(
         f"{label}: the server answered HTTP {resp.status}, redirecting {where}: {redact_url(target)}; "
         "not followed",
         details=details,
     )
 
 
-def rejected(label: str, status: int, body: Any) -> RejectedByServer:
-    """A RejectedByServer for an error answer (OperationOutcome text and HAPI code)."""
+def rejected(label: str, status: int, body: Any) -> RejectedByServerError:
+    """A RejectedByServerError for an error answer (OperationOutcome text and HAPI code)."""
     text = describe_outcome(body) if isinstance(body, dict) else ""
     code = hapi_code(text)
-    return RejectedByServer(
+    return RejectedByServerError(
         f"{label}: HTTP {status}" + (f": {text}" if text else ""),
         status=status,
         hapi_code=code,

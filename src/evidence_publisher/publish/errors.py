@@ -1,4 +1,8 @@
-"""Errors of the publish stage, one class per failure mode (exit codes in ``errors.ExitCode``)."""
+"""Errors of the publish stage, one class per failure mode (exit codes in ``errors.ExitCode``).
+
+A partial publish (``PARTIAL_SUCCESS``) and differences found by ``verify`` (``VERIFY_DIFFERENCES``)
+are outcomes, not exceptions: ``PublishResult.exit_code`` reports them beside the per-resource table.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ class PublishError(EvidencePublisherError):
     exit_code = ExitCode.REJECTED_BY_SERVER
 
 
-class InvalidPublishInput(PublishError):
+class InvalidPublishInputError(PublishError):
     """The resources to publish are missing or fail validation; nothing was sent."""
 
     exit_code = ExitCode.INVALID_OUTPUT
@@ -29,41 +33,41 @@ class PublishConfigError(PublishError):
     exit_code = ExitCode.USAGE
 
 
-class ServerUnreachable(PublishError):
+class ServerUnreachableError(PublishError):
     """No usable answer: connection refused or dropped, timeouts, or 429/502/503/504 after every
     retry."""
 
     exit_code = ExitCode.SERVER_UNREACHABLE
 
 
-class ServerUnsuitable(PublishError):
+class ServerUnsuitableError(PublishError):
     """The CapabilityStatement lacks FHIR 5.0.x, a resource type or an interaction we need."""
 
     exit_code = ExitCode.SERVER_UNSUITABLE
 
 
-class RedirectRefused(ServerUnsuitable):
+class RedirectRefusedError(ServerUnsuitableError):
     """The server answered with a redirect. Redirects are never followed: following one would
     re-send the request body (a whole transaction) and possibly credentials to another address."""
 
 
-class InvalidServerResponse(ServerUnsuitable):
+class InvalidServerResponseError(ServerUnsuitableError):
     """A 2xx answer whose body is not what FHIR promises (not JSON, not the expected resource)."""
 
 
-class ResponseLimitExceeded(PublishError):
+class ResponseLimitError(PublishError):
     """A server answer is larger or deeper than the input limits allow (limits.py)."""
 
     exit_code = ExitCode.INPUT_LIMIT
 
 
-class AuthFailed(PublishError):
+class AuthFailedError(PublishError):
     """The server or the token endpoint refused our credentials (401/403, bad token response)."""
 
     exit_code = ExitCode.AUTH_FAILED
 
 
-class RejectedByServer(PublishError):
+class RejectedByServerError(PublishError):
     """The server answered a request with an error. For a transaction nothing of it was written.
 
     ``status`` is the HTTP status, ``hapi_code`` the ``HAPI-NNNN`` code when the diagnostics
@@ -89,15 +93,3 @@ class RejectedByServer(PublishError):
         self.hapi_code = hapi_code
         self.diagnostics = diagnostics
         self.resources = resources or []
-
-
-class PartialPublish(PublishError):
-    """Some chunks were committed before a later one failed; re-running is safe (idempotent)."""
-
-    exit_code = ExitCode.PARTIAL_SUCCESS
-
-
-class VerifyDifferences(PublishError):
-    """Read-back differs from the local build (missing, duplicated or changed resources)."""
-
-    exit_code = ExitCode.VERIFY_DIFFERENCES

@@ -26,13 +26,13 @@ from evidence_publisher.publish.chunking import Chunk, chunk_resources
 from evidence_publisher.publish.client import FhirClient, FhirResponse, describe_json, rejected
 from evidence_publisher.publish.compare import compare
 from evidence_publisher.publish.errors import (
-    AuthFailed,
-    InvalidPublishInput,
-    InvalidServerResponse,
+    AuthFailedError,
+    InvalidPublishInputError,
+    InvalidServerResponseError,
     PublishError,
-    RejectedByServer,
-    ResponseLimitExceeded,
-    ServerUnreachable,
+    RejectedByServerError,
+    ResponseLimitError,
+    ServerUnreachableError,
 )
 from evidence_publisher.publish.outcome import (
     bare_version,
@@ -184,7 +184,7 @@ class PublishResult:
             written = "nothing was written"
         if self.mode != "publish":
             return exc.message
-        if isinstance(exc, RejectedByServer) and failed is not None and failed.status == "failed":
+        if isinstance(exc, RejectedByServerError) and failed is not None and failed.status == "failed":
             reason = exc.diagnostics or "the server gave no reason"
             return f"transaction{which} rejected by the server (HTTP {exc.status}): {reason} — {written}"
         if failed is not None and failed.status == "not-sent":
@@ -212,7 +212,7 @@ class PublishResult:
                 "details": self.error.details,
                 "type": type(self.error).__name__,
             }
-            if isinstance(self.error, RejectedByServer):
+            if isinstance(self.error, RejectedByServerError):
                 err.update(
                     status=self.error.status, hapi_code=self.error.hapi_code, resources=self.error.resources
                 )
@@ -224,7 +224,7 @@ class PublishResult:
 def check_corpus(resources: list[dict]) -> None:
     """Every resource needs a type, a local id and a unique natural key; raise otherwise."""
     if not resources:
-        raise InvalidPublishInput(
+        raise InvalidPublishInputError(
             "there are no resources to publish", details=["build first: evidence-publisher build MAPPINGS"]
         )
     problems: list[str] = []
@@ -251,7 +251,7 @@ def check_corpus(resources: list[dict]) -> None:
             )
         seen[key] = local_ref(res)
     if problems:
-        raise InvalidPublishInput(
+        raise InvalidPublishInputError(
             f"{len(problems)} resource(s) cannot be published idempotently",
             details=problems,
         )
@@ -310,12 +310,12 @@ def lookup(
             answer = client.send_bundle(bundle, headers=NO_CACHE).body
             label = f"POST {client.base_url} (a batch of {len(group)} searches)"
             if answer.get("resourceType") != "Bundle":
-                raise InvalidServerResponse(
+                raise InvalidServerResponseError(
                     f"{label}: the server answered with {describe_json(answer)}, not a batch-response Bundle"
                 )
             entries = _list(answer.get("entry"))
             if len(entries) != len(group) or not all(isinstance(e, dict) for e in entries):
-                raise InvalidServerResponse(
+                raise InvalidServerResponseError(
                     f"{label}: the batch-response has {len(entries)} entries for {len(group)} "
                     "searches, or entries that are not objects",
                 )
@@ -417,7 +417,7 @@ def _publish_chunk(
     try:
         response = client.send_bundle(bundle)
         entries = _transaction_entries(response, len(bundle["entry"]), client.base_url)
-    except (InvalidServerResponse, ResponseLimitExceeded) as exc:
+    except (InvalidServerResponseError, ResponseLimitError) as exc:
         exc.maybe_committed = True  # type: ignore[attr-defined]  # the server got the transaction
         raise
     outcomes = []
@@ -432,11 +432,11 @@ def _publish_chunk(
 
 
 def _transaction_entries(response: FhirResponse, sent: int, base: str) -> list[dict]:
-    """The entries of a transaction-response, or InvalidServerResponse saying what came instead."""
+    """The entries of a transaction-response, or InvalidServerResponseError saying what came instead."""
     label = f"POST {base} (a transaction of {sent} entries)"
     body = response.body
     if body.get("resourceType") != "Bundle":
-        raise InvalidServerResponse(
+        raise InvalidServerResponseError(
             f"{label}: the server answered with HTTP {response.status} but the body is "
             f"{describe_json(body)}, not a transaction-response Bundle"
         )
@@ -444,12 +444,12 @@ def _transaction_entries(response: FhirResponse, sent: int, base: str) -> list[d
     entries = _list(body.get("entry"))
     if kind != "transaction-response":
         shown = repr(kind[:64]) if isinstance(kind, str) else "no type"
-        raise InvalidServerResponse(
+        raise InvalidServerResponseError(
             f"{label}: the server answered with a Bundle of type {shown}, not a transaction-response; "
             "it may not have processed the request as one atomic transaction",
         )
     if len(entries) != sent or not all(isinstance(e, dict) for e in entries):
-        raise InvalidServerResponse(
+        raise InvalidServerResponseError(
             f"{label}: the transaction-response has {len(entries)} entries (or entries that are not "
             f"objects) for {sent} sent",
         )
@@ -503,7 +503,7 @@ def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc:
     if getattr(exc, "before_send", False):
         status, action, named = "not-sent", "not-sent", []
         note_default = "the pre-read failed, so this chunk was not sent"
-    elif isinstance(exc, RejectedByServer):
+    elif isinstance(exc, RejectedByServerError):
         bundle_entries = [
             (local_ref(r), entry_full_url(r), conditional_url(r)) for r in _bundle_order(chunk.resources)
         ]
@@ -513,7 +513,7 @@ def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc:
             exc.details = [f"resource(s): {', '.join(named)}", *exc.details]
         status, action = "failed", "failed"
         note_default = "rolled back: the transaction failed as a whole"
-    elif isinstance(exc, ServerUnreachable):
+    elif isinstance(exc, ServerUnreachableError):
         status, action = "unknown", "unknown"
         named = []
         note_default = "no answer: this chunk may or may not be committed; re-run publish (it is idempotent)"
@@ -522,7 +522,7 @@ def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc:
         note_default = (
             "the server's answer is unusable: this chunk may or may not be committed; check with verify"
         )
-    elif isinstance(exc, AuthFailed):
+    elif isinstance(exc, AuthFailedError):
         status, action, named = "failed", "failed", []
         note_default = "not written: authentication failed"
     else:
@@ -533,7 +533,7 @@ def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc:
     result.chunks.append(ChunkResult(chunk.index, len(refs), status, chunk.oversized, error=exc.message))
     for res in chunk.resources:
         ref = local_ref(res)
-        note = exc.diagnostics if (ref in named and isinstance(exc, RejectedByServer)) else note_default
+        note = exc.diagnostics if (ref in named and isinstance(exc, RejectedByServerError)) else note_default
         result.resources.append(ResourceResult(ref, resource_key(res), action, chunk.index, note=note))
     for later in rest:
         result.chunks.append(ChunkResult(later.index, len(later.resources), "not-sent", later.oversized))

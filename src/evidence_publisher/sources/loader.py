@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from evidence_publisher.errors import SourceLocation
 from evidence_publisher.sources.derivation import counts_matching_percentage
+from evidence_publisher.sources.errors import MappingError
 from evidence_publisher.sources.issues import (
     CorpusFileMissing,
     DanglingReference,
@@ -21,7 +22,6 @@ from evidence_publisher.sources.issues import (
     DuplicateId,
     InvalidValue,
     Issue,
-    MappingErrors,
     NumberNotInQuote,
     QuoteNotFound,
     SourceFileMissing,
@@ -46,7 +46,7 @@ from evidence_publisher.sources.quotes import (
     written_differently,
 )
 from evidence_publisher.sources.schema_errors import issues_from_validation
-from evidence_publisher.sources.textfile import FileProblem, read_text
+from evidence_publisher.sources.textfile import TextFileError, read_text
 from evidence_publisher.sources.yamlload import LocatedDocument, load_located
 
 _ADAPTER: TypeAdapter = TypeAdapter(MappingFile)
@@ -216,7 +216,7 @@ def _within_file(
 
 
 def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | None = None) -> LoadedCorpus:
-    """Parse, validate and cross-check mapping files; raise MappingErrors listing every problem.
+    """Parse, validate and cross-check mapping files; raise MappingError listing every problem.
 
     ``progress`` (optional) is called before each file, now and then inside a large file, and
     once at the end.
@@ -264,7 +264,7 @@ def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | No
                     f"add {CORPUS_FILE} with base_url, version and the source register",
                 )
             )
-        raise MappingErrors(cap_per_file(issues))
+        raise MappingError(cap_per_file(issues))
     for extra in corpora[1:]:
         issues.append(
             DuplicateId(
@@ -305,7 +305,7 @@ def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | No
     for item in result.recommendations.values():
         _check_recommendation(result, item, issues)
     if issues:
-        raise MappingErrors(cap_per_file(_fold_consequences(issues, broken)))
+        raise MappingError(cap_per_file(_fold_consequences(issues, broken)))
     return result
 
 
@@ -378,7 +378,7 @@ def _load_sources(corpus: Corpus, doc: LocatedDocument, base: Path, issues: list
             continue
         try:
             text = read_text(path, _display(path), "source document")
-        except FileProblem as problem:
+        except TextFileError as problem:
             issues.append(problem.issue)
             continue
         texts[src.id] = text

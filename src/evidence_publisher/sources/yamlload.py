@@ -41,7 +41,7 @@ from evidence_publisher.sources.issues import (
 )
 from evidence_publisher.sources.textfile import (
     CONTROL,
-    FileProblem,
+    TextFileError,
     control_characters,
     control_issue,
     read_text,
@@ -95,7 +95,7 @@ def load_located(
     """Read and build one mapping file; ``None`` (with the issues) when it cannot be read."""
     try:
         text = read_text(path, display_name)
-    except FileProblem as problem:
+    except TextFileError as problem:
         return None, [problem.issue]
     bad = control_characters(text, display_name)
     if bad:
