@@ -94,8 +94,6 @@ def _cmd_build(args: argparse.Namespace) -> int:
         out.print(f"  {rtype:<20} {counts[rtype]:>4}")
     if result.conflicts:
         out.print(f"[yellow]{len(result.conflicts)} recorded source conflicts[/] (see build-report.json)")
-    for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", markup=True)
     return ExitCode.OK
 
 
@@ -573,7 +571,11 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--cors-origin", dest="cors_origins", action="append", help="allowed browser origin (repeatable)"
     )
-    p.add_argument("--max-body-bytes", type=_positive_int, help="request body limit (default 1000000)")
+    p.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        help=f"request body limit (default {limits.CDS_BODY_BYTES.default})",
+    )
     p.add_argument("--replay-store", help="sqlite file for seen JWT jti (shared by workers)")
     p.add_argument(
         "--allow-http-fhir-server",

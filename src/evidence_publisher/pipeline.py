@@ -30,7 +30,6 @@ class BuildResult:
     report: dict
     mapping_file_count: int
     conflicts: list[dict] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 def dangling_references(resources: list[dict]) -> list[str]:

@@ -59,7 +59,6 @@ _PATH_PARAMS = {
 CI_CODE = "C53324"  # attribute-estimate-type: Confidence interval
 CERTAINTY_LABELS = {"high": "High", "moderate": "Moderate", "low": "Low", "very-low": "Very low"}
 STRENGTH_EXT = "http://hl7.org/fhir/StructureDefinition/cqf-strengthOfRecommendation"
-QUALITY_EXT = "http://hl7.org/fhir/StructureDefinition/cqf-qualityOfEvidence"
 
 
 @dataclass(frozen=True)

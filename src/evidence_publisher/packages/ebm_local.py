@@ -56,10 +56,6 @@ class ExtensionDef:
     def url(self) -> str:
         return EBM_BASE + self.id
 
-    @property
-    def value_element(self) -> str:
-        return "value" + self.value_type[0].upper() + self.value_type[1:]
-
 
 EXTENSIONS: tuple[ExtensionDef, ...] = (
     ExtensionDef(

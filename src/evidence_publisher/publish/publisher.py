@@ -55,19 +55,12 @@ CREATED_CODES = frozenset(
 # lookup must see the current state.
 NO_CACHE = {"Cache-Control": "no-cache"}
 
-# Actions, per mode
-PUBLISH_ACTIONS = ("created", "updated", "unchanged", "failed", "unknown", "not-sent")
-PREVIEW_ACTIONS = ("would-create", "would-update", "unchanged", "conflict")
-VERIFY_ACTIONS = ("same", "different", "missing", "duplicate")
-
 
 @dataclass(frozen=True)
 class ProgressEvent:
     stage: str  # "check", "lookup", "publish"
     done: int  # chunks done
     total: int  # chunks in all
-    resources_done: int
-    resources_total: int
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -376,8 +369,7 @@ def publish(
     info = _check_server(client, resources, need_transaction=True)
     chunks = chunk_resources(resources, options.chunk_size)
     result = PublishResult("publish", client.base_url, info)
-    done_resources = 0
-    _emit(progress, "publish", 0, len(chunks), 0, len(resources))
+    _emit(progress, "publish", 0, len(chunks))
     for n, chunk in enumerate(chunks):
         try:
             chunk_result, outcomes = _publish_chunk(client, chunk, info, options)
@@ -386,18 +378,15 @@ def publish(
             break
         result.chunks.append(chunk_result)
         result.resources.extend(outcomes)
-        done_resources += len(chunk.resources)
-        _emit(progress, "publish", n + 1, len(chunks), done_resources, len(resources))
+        _emit(progress, "publish", n + 1, len(chunks))
     result.requests_sent = client.stats.requests_sent
     result.seconds = time.monotonic() - started
     return result
 
 
-def _emit(
-    progress: ProgressCallback | None, stage: str, done: int, total: int, rdone: int, rtotal: int
-) -> None:
+def _emit(progress: ProgressCallback | None, stage: str, done: int, total: int) -> None:
     if progress is not None:
-        progress(ProgressEvent(stage, done, total, rdone, rtotal))
+        progress(ProgressEvent(stage, done, total))
 
 
 def _publish_chunk(
@@ -598,12 +587,12 @@ def _read_and_compare(
     result = PublishResult(mode, client.base_url, info)
     batch = options.chunk_size or len(resources)
     total_batches = -(-len(resources) // batch)
-    state = {"done": 0, "batches": 0}
+    batches_done = 0
 
-    def on_batch(n: int) -> None:
-        state["done"] += n
-        state["batches"] += 1
-        _emit(progress, "lookup", state["batches"], total_batches, state["done"], len(resources))
+    def on_batch(_resources_in_batch: int) -> None:
+        nonlocal batches_done
+        batches_done += 1
+        _emit(progress, "lookup", batches_done, total_batches)
 
     try:
         found = lookup(client, resources, info, batch_size=batch, on_batch=on_batch)

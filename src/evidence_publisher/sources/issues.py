@@ -136,11 +136,6 @@ class DerivationMismatch(Issue):
     fidelity = True
 
 
-class UnsupportedClaim(Issue):
-    code = "unsupported-claim"
-    fidelity = True
-
-
 @dataclass(frozen=True)
 class MoreProblems(Issue):
     """Stands for the problems of a file beyond the first ``MAX_PER_FILE`` (they are not listed)."""

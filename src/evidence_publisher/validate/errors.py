@@ -12,12 +12,6 @@ class ValidationFailedError(EvidencePublisherError):
     exit_code = ExitCode.INVALID_OUTPUT
 
 
-class DefinitionsUnavailableError(EvidencePublisherError):
-    """The FHIR definitions needed for validation are not installed."""
-
-    exit_code = ExitCode.PACKAGE_UNAVAILABLE
-
-
 class InputNotFoundError(EvidencePublisherError):
     """A path given to ``validate`` does not exist."""
 

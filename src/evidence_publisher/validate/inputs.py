@@ -57,11 +57,6 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return [p for p, _explicit in plan_inputs(paths).files]
 
 
-def expand_paths_marked(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
-    """Like ``expand_paths``; the flag says whether the file was named explicitly."""
-    return plan_inputs(paths).files
-
-
 def plan_inputs(paths: Iterable[str | Path]) -> InputPlan:
     """Expand the paths given to ``validate``; raise when one is missing or none holds input."""
     plan = InputPlan()
