@@ -873,15 +873,16 @@ def _print_json_failure(args: argparse.Namespace, doc: dict) -> None:
 
 
 def _error_document(exc: EvidencePublisherError) -> dict:
+    from evidence_publisher.sources.errors import MappingError
+
     doc = {
         "exit_code": int(exc.exit_code),
         "error": type(exc).__name__,
         "message": exc.message,
         "details": exc.details,
     }
-    issues = getattr(exc, "issues", None)
-    if isinstance(issues, list) and all(hasattr(i, "as_dict") for i in issues):
-        doc["issues"] = [i.as_dict() for i in issues]
+    if isinstance(exc, MappingError):
+        doc["issues"] = [i.as_dict() for i in exc.issues]
     return doc
 
 

@@ -8,10 +8,11 @@ are in docs/errors.md; each stage package keeps its errors in its own ``errors.p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, unique
 from typing import Protocol
 
 
+@unique
 class ExitCode(IntEnum):
     OK = 0
     INTERNAL_ERROR = 1
