@@ -18,6 +18,7 @@ from evidence_publisher.jsonio import dumps
 from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
 from evidence_publisher.sources import load_corpus
 from evidence_publisher.sources.loader import LoadProgress
+from evidence_publisher.sources.model import Corpus
 from evidence_publisher.validate import ValidationFailedError, Validator, error_lines, structural_problems
 
 # (what is being done, how much of it is done, the total or None), in the stage's own unit
@@ -53,11 +54,13 @@ def _official_validation(resources: list[dict], log: Callable[[str], None]) -> l
     return error_lines(report)
 
 
-def make_report(corpus_id: str, version: str, base_url: str, compiled: Compiled) -> dict:
+def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
     return {
         **build_marker(),
-        "corpus": corpus_id,
-        "version": version,
+        "corpus": corpus.id,
+        "title": corpus.title,
+        "version": corpus.version,
+        "date": corpus.date,
         "base_url": base_url,
         "resource_count": len(compiled.resources),
         "resources": [
@@ -74,6 +77,17 @@ def make_report(corpus_id: str, version: str, base_url: str, compiled: Compiled)
         "conflicts": compiled.conflicts,
         "attribution_claims": compiled.claims,
         "derived_values": compiled.derived,
+        "documents": [
+            {
+                "id": src.id,
+                "file": src.file,
+                "kind": src.kind,
+                "primary": src.primary,
+                "title": src.title,
+                "description": src.description,
+            }
+            for src in corpus.sources
+        ],
     }
 
 
@@ -104,7 +118,7 @@ def compile_mappings(
     corpus = load_corpus(paths, progress=on_load)
     compiled = compile_corpus(corpus, base_url)
     effective_base = (base_url or corpus.corpus.base_url).rstrip("/")
-    report = make_report(corpus.corpus.id, corpus.corpus.version, effective_base, compiled)
+    report = make_report(corpus.corpus, effective_base, compiled)
     sources_dir = Path(corpus.corpus_doc.file).parent / corpus.corpus.sources_dir
     return CompiledMappings(compiled, report, corpus.file_count, sources_dir)
 

@@ -125,7 +125,8 @@ def _rows(pub: Publication, cit: CitationSpec, source: SourceDocument) -> list[t
     authors = ", ".join(a.name for a in cit.authors) or cit.author_statement
     rows.append(("Authors", authors or "not stated"))
     if cit.journal:
-        rows.append(("Journal", cit.journal.title))
+        abbreviation = f" ({cit.journal.abbreviation})" if cit.journal.abbreviation else ""
+        rows.append(("Journal", cit.journal.title + abbreviation))
     if cit.website:
         rows.append(("Website", cit.website))
     date = " ".join(str(x) for x in (cit.year, cit.month) if x)

@@ -364,6 +364,8 @@ def map_evidence(
     if pub.study is not None:
         # the design codes below come from the study block: its description and provenance travel too
         notes.append({"text": f"Study: {pub.study.description}"})
+        if pub.study.setting:
+            notes.append({"text": f"Study setting: {pub.study.setting}"})
         notes += [external_note(e) for e in (*pub.study.external, *pub.study.population.external)]
     notes += [{"text": t} for t in _derivation_notes(res)]
     for c in res.conflicts:

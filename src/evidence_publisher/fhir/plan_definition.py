@@ -44,20 +44,18 @@ def criterion_fhirpath(crit: Criterion) -> str:
     return f"entry.resource.ofType({crit.resource}).where({where}).exists()"
 
 
+def _codings(codes: list[Coding]) -> list[dict]:
+    return [
+        {"system": c.system, "code": c.code, **({"display": c.display} if c.display else {})} for c in codes
+    ]
+
+
 def _data_requirement(crit: Criterion) -> dict:
     path = "medication" if crit.resource == "MedicationRequest" else "code"
-    return {
-        "type": crit.resource,
-        "codeFilter": [
-            {
-                "path": path,
-                "code": [
-                    {"system": c.system, "code": c.code, **({"display": c.display} if c.display else {})}
-                    for c in crit.codes
-                ],
-            }
-        ],
-    }
+    filters = [{"path": path, "code": _codings(crit.codes)}]
+    if crit.resource == "Condition" and crit.severity:
+        filters.append({"path": "severity", "code": _codings(crit.severity)})
+    return {"type": crit.resource, "codeFilter": filters}
 
 
 def plan_definition_id(rec: Recommendation) -> str:

@@ -299,14 +299,23 @@ def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | No
         target = result.publications if isinstance(item.model, Publication) else result.recommendations
         target[mid] = item
 
-    _check_document_citations(result, issues)
-    for item in result.publications.values():
-        _check_publication(result, item, issues)
-    for item in result.recommendations.values():
-        _check_recommendation(result, item, issues)
+    issues += cross_check(result)
     if issues:
         raise MappingError(cap_per_file(_fold_consequences(issues, broken)))
     return result
+
+
+def cross_check(corpus: LoadedCorpus) -> list[Issue]:
+    """The checks that need the whole corpus: titles and quotes in their source documents, numbers
+    in their quotes, derivations, references between files, unique ids."""
+    issues: list[Issue] = []
+    _check_titles(corpus, issues)
+    _check_document_citations(corpus, issues)
+    for item in corpus.publications.values():
+        _check_publication(corpus, item, issues)
+    for item in corpus.recommendations.values():
+        _check_recommendation(corpus, item, issues)
+    return issues
 
 
 def _fold_consequences(issues: list[Issue], broken: dict[str, _Broken]) -> list[Issue]:
@@ -382,17 +391,23 @@ def _load_sources(corpus: Corpus, doc: LocatedDocument, base: Path, issues: list
             issues.append(problem.issue)
             continue
         texts[src.id] = text
+    return texts
+
+
+def _check_titles(corpus: LoadedCorpus, issues: list[Issue]) -> None:
+    """Each registered title (as printed: ``title_quote``) occurs in its document."""
+    for i, src in enumerate(corpus.corpus.sources):
+        text = corpus.source_texts.get(src.id)
         title_text = src.title_quote or src.title
-        if not quote_occurs(title_text, text):
+        if text is not None and not quote_occurs(title_text, text):
             issues.append(
                 QuoteNotFound(
-                    doc.locate(("sources", i, "title")),
+                    corpus.corpus_doc.locate(("sources", i, "title")),
                     f"sources[{i}].title",
                     f"title {title_text!r} does not occur in {src.file}",
                     "copy the title verbatim from the document",
                 )
             )
-    return texts
 
 
 class _Checker:
