@@ -20,6 +20,7 @@ from evidence_publisher.cds.errors import RecommendationError
 from evidence_publisher.cds.fast_fhirpath import Fallback, compile_fast
 from evidence_publisher.cds.fhirpath_syntax import syntax_error
 from evidence_publisher.cds.knowledge import KnowledgeBase
+from evidence_publisher.constants import CORE_SD
 
 FHIRPATH = "text/fhirpath"
 ECA_RULE = "eca-rule"
@@ -58,7 +59,7 @@ _PATH_PARAMS = {
 }
 CI_CODE = "C53324"  # attribute-estimate-type: Confidence interval
 CERTAINTY_LABELS = {"high": "High", "moderate": "Moderate", "low": "Low", "very-low": "Very low"}
-STRENGTH_EXT = "http://hl7.org/fhir/StructureDefinition/cqf-strengthOfRecommendation"
+STRENGTH_EXT = CORE_SD + "cqf-strengthOfRecommendation"
 
 
 @dataclass(frozen=True)

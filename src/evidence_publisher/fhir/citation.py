@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from evidence_publisher.constants import CITATION_ARTIFACT_CLASSIFIER, CITATION_CLASSIFICATION_TYPE
 from evidence_publisher.fhir.common import Context, base, concept, external_note, narrative, ref
 from evidence_publisher.sources.model import CitationSpec, Publication, SourceDocument
 
-CLASSIFICATION_TYPE = "http://hl7.org/fhir/cited-artifact-classification-type"
-ARTIFACT_CLASSIFIER = "http://hl7.org/fhir/citation-artifact-classifier"
 TITLE_TYPE = "http://hl7.org/fhir/title-type"
 PUBLISHED_IN_TYPE = "http://hl7.org/fhir/published-in-type"
 URL_CLASSIFIER = "http://hl7.org/fhir/artifact-url-classifier"
@@ -60,11 +59,11 @@ def map_citation(ctx: Context, pub: Publication, source: SourceDocument) -> dict
         "title": [{"type": [concept(TITLE_TYPE, "primary")], "text": cit.title}],
         "classification": [
             {
-                "type": concept(CLASSIFICATION_TYPE, "knowledge-artifact-type"),
+                "type": concept(CITATION_CLASSIFICATION_TYPE, "knowledge-artifact-type"),
                 "classifier": [
-                    concept(ARTIFACT_CLASSIFIER, "D016428", "Journal Article")
+                    concept(CITATION_ARTIFACT_CLASSIFIER, "D016428", "Journal Article")
                     if journal
-                    else concept(ARTIFACT_CLASSIFIER, "webpage", "Webpage")
+                    else concept(CITATION_ARTIFACT_CLASSIFIER, "webpage", "Webpage")
                 ],
             }
         ],

@@ -12,12 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from evidence_publisher.constants import CERTAINTY_TYPE, EBM_SD, SEVCO, SYNTHESIS_TYPE
 from evidence_publisher.fhir.common import (
     ATTRIBUTE_ESTIMATE,
     CERTAINTY_RATING,
-    CERTAINTY_TYPE,
-    EBM,
-    SEVCO,
     STATISTIC_TYPE,
     Context,
     base,
@@ -101,7 +99,7 @@ class Links:
 
 def _variable(role: str, targets: dict, note: str | None = None) -> dict:
     var = {
-        "extension": [{"url": EBM + "variable-definition-variable-role-code", "valueCode": role}],
+        "extension": [{"url": EBM_SD + "variable-definition-variable-role-code", "valueCode": role}],
         "note": [{"text": role}],
         "variableRole": {
             "coding": [coding(VARIABLE_ROLE, _ROLE_CODES[role])],
@@ -399,9 +397,7 @@ def map_evidence(
         )
     )
     evid["variableDefinition"] = variables
-    evid["synthesisType"] = concept(
-        "http://terminology.hl7.org/CodeSystem/synthesis-type", "NotApplicable", "not applicable"
-    )
+    evid["synthesisType"] = concept(SYNTHESIS_TYPE, "NotApplicable", "not applicable")
     design = DESIGN_CODES.get(pub.study.design if pub.study else "", [])
     if design:
         evid["studyDesign"] = [concept(STUDY_DESIGN, code, display) for code, display in design]

@@ -7,10 +7,10 @@ are this project's reading of the advice; the reading is published with each con
 
 from __future__ import annotations
 
+from evidence_publisher.constants import PLAN_DEFINITION_TYPE
 from evidence_publisher.fhir.common import Context, base, concept, narrative, resource_id
 from evidence_publisher.sources.model import Coding, Criterion, Recommendation
 
-PLAN_TYPE = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 
 
@@ -75,7 +75,7 @@ def map_plan_definition(
     rid = plan_definition_id(rec)
     res = base(ctx, "PlanDefinition", rid, title=rec.title, date=rec.date, profiles=["recommendation-plan"])
     res["experimental"] = rec.experimental
-    res["type"] = concept(PLAN_TYPE, "eca-rule", "ECA Rule")
+    res["type"] = concept(PLAN_DEFINITION_TYPE, "eca-rule", "ECA Rule")
     res["description"] = rec.statement
     reading = (
         "Applicability conditions are this project's computable reading of the advice (see each "

@@ -6,10 +6,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from evidence_publisher.constants import FHIR_RELEASE, FHIR_VERSION
 from evidence_publisher.publish.errors import ServerUnsuitableError
 from evidence_publisher.publish.outcome import clean_text
 
-FHIR_R5 = re.compile(r"^5\.0\.\d+$")
+FHIR_R5 = re.compile(re.escape(FHIR_VERSION.rsplit(".", 1)[0]) + r"\.\d+$")  # any patch of the release
 # Per resource type: upsert by conditional PUT, and search to preview / verify.
 TYPE_INTERACTIONS = ("update", "search-type")
 
@@ -38,8 +39,8 @@ def check_capability(
     version = clean_text(statement.get("fhirVersion", ""), 40)
     if not FHIR_R5.match(version):
         missing.append(
-            f"fhirVersion is {version or '(missing)'!r}, need 5.0.x (FHIR R5); for "
-            "HAPI start it with hapi.fhir.fhir_version=R5"
+            f"fhirVersion is {version or '(missing)'!r}, need {FHIR_VERSION.rsplit('.', 1)[0]}.x "
+            f"(FHIR {FHIR_RELEASE}); for HAPI start it with hapi.fhir.fhir_version={FHIR_RELEASE}"
         )
     rest = next((r for r in _objects(statement.get("rest")) if r.get("mode") == "server"), None)
     if rest is None:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-SD_BASE = "http://hl7.org/fhir/StructureDefinition/"
+# the validator's walk (validate/walker.py, being split into validate/walk/) imports this name
+from evidence_publisher.constants import CORE_SD as SD_BASE
+
+__all__ = ["SD_BASE", "DefinitionSource"]
 
 
 class DefinitionSource(Protocol):
