@@ -486,6 +486,18 @@ def test_item_28_cors_preflight(live: Live, path: str) -> None:
     assert "access-control-allow-origin" not in other.headers
 
 
+def test_item_28_cors_preflight_for_another_method_or_header_is_refused(live: Live) -> None:
+    for asked in (
+        {"Access-Control-Request-Method": "DELETE"},
+        {"Access-Control-Request-Headers": "x-tracking"},
+    ):
+        headers = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST", **asked}
+        refused = live.http.options("/cds-services", headers=headers)
+        assert_outcome(refused, 403)
+        assert "access-control-allow-origin" not in refused.headers
+        assert "GET, POST, OPTIONS" in refused.text
+
+
 def test_item_29_access_token_never_logged(
     live: Live, httpserver: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
