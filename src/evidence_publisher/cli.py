@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import logging
 import math
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -337,6 +339,7 @@ def _add_http_options(p: argparse.ArgumentParser) -> None:
     )
     http.add_argument(
         "--retries",
+        dest="max_retries",
         type=_non_negative_int,
         default=5,
         metavar="N",
@@ -408,23 +411,19 @@ def _publish_client(args: argparse.Namespace, err: Console):
             "network path can read and alter what is published.[/]"
         )
         verify_tls = False
-    auth = auth_from_options(
-        token_file=args.token_file,
-        basic_auth_file=args.basic_auth_file,
-        smart_client_id=args.smart_client_id,
-        smart_key_file=args.smart_key_file,
-        smart_scope=args.smart_scope,
-        smart_kid=args.smart_kid,
-    )
-    options = HttpOptions(
-        connect_timeout=args.connect_timeout,
-        read_timeout=args.read_timeout,
-        max_retries=args.retries,
-        verify=verify_tls,
-    )
+    auth = auth_from_options(**_named_for(auth_from_options, args))
+    options = HttpOptions(**_named_for(HttpOptions, args), verify=verify_tls)
     if auth is not None:
         err.print(f"authenticating with {auth.describe()}")
     return FhirClient(args.server, auth=auth, options=options)
+
+
+def _named_for(target: Callable[..., object], args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed options named like ``target``'s parameters. Each option's ``dest`` is the name the
+    API (HttpOptions, auth_from_options, CdsConfig) uses, so no flag-to-field table is kept by hand
+    (tests/robustness/test_cli_options.py checks that every such option has its parameter)."""
+    names = inspect.signature(target).parameters
+    return {name: value for name, value in vars(args).items() if name in names}
 
 
 def _publish_resources(args: argparse.Namespace, err: Console) -> list[dict]:
@@ -584,7 +583,13 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="accept http:// fhirServer URLs (testing only)",
     )
-    p.add_argument("--no-auth", action="store_true", help="DISABLE JWT authentication (local testing only)")
+    p.add_argument(
+        "--no-auth",
+        dest="auth",
+        action="store_false",
+        default=None,
+        help="DISABLE JWT authentication (local testing only)",
+    )
     p.add_argument(
         "--serve-experimental",
         action="store_const",
@@ -615,22 +620,10 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from evidence_publisher.cds import server
+    from evidence_publisher.cds.config import CdsConfig
 
-    overrides = {
-        "source": str(args.source) if args.source else None,
-        "fhir_server": args.fhir_server,
-        "host": args.host,
-        "port": args.port,
-        "workers": args.workers,
-        "public_base_url": args.public_base_url,
-        "cors_origins": args.cors_origins,
-        "max_body_bytes": args.max_body_bytes,
-        "replay_store": args.replay_store,
-        "allow_http_fhir_server": args.allow_http_fhir_server,
-        "log_level": args.log_level,
-        "auth": False if args.no_auth else None,
-        "serve_experimental": args.serve_experimental,
-    }
+    overrides = _named_for(CdsConfig, args)  # a flag left out is None: the config file or default holds
+    overrides["source"] = str(args.source) if args.source else None
     if args.source is None and args.fhir_server is None and args.config is None:
         overrides["source"] = str(DEFAULT_OUT)
     config = server.build_config(args.config, overrides)
