@@ -12,7 +12,7 @@ from typing import Any
 
 from evidence_publisher import jsonio
 from evidence_publisher.constants import CORE_SD
-from evidence_publisher.packages.cache import InstalledPackage
+from evidence_publisher.packages.installed import InstalledPackage
 from evidence_publisher.packages.spec import is_prerelease
 
 _Candidate = tuple[InstalledPackage, dict[str, Any]]
