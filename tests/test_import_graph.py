@@ -62,8 +62,9 @@ def imports() -> dict[str, set[str]]:
                 found |= {a.name for a in node.names if a.name.split(".")[0] == ROOT}
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
-                if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base])
+                if node.level:  # relative: from the package, up level - 1 packages
+                    parts = package.split(".")
+                    base = ".".join([*parts[: len(parts) - node.level + 1], base])
                 if base.split(".")[0] != ROOT:
                     continue
                 submodules = {f"{base}.{a.name}" for a in node.names} & set(modules)

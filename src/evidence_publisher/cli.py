@@ -16,7 +16,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 
@@ -24,6 +24,14 @@ from evidence_publisher import __version__, limits
 from evidence_publisher.cli_render import CliConsole, Column, print_table, progress_display
 from evidence_publisher.errors import EvidencePublisherError, ExitCode, UsageError
 from evidence_publisher.interrupts import Terminated, terminate_as_exception
+
+if TYPE_CHECKING:  # imported late by the commands that use them, to start quickly
+    from contextlib import AbstractContextManager
+
+    from rich.progress import TaskID
+
+    from evidence_publisher.packages import InstalledPackage, PackageCache, PackageSpec
+    from evidence_publisher.publish import FhirClient, ProgressEvent, PublishResult
 
 DEFAULT_MAPPINGS = Path("mappings/lupus-msc")
 DEFAULT_OUT = Path("dist")
@@ -165,7 +173,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         }
         out.print(dumps(doc), end="", markup=False)
     else:
-        rows = []
+        rows: list[list[str | tuple[str, str]]] = []
         styles = {"fatal": "bold red", "error": "red", "warning": "yellow"}
         for (res, oo), src in zip(report.outcomes, report.sources, strict=True):
             for issue in oo.get("issue", ()):
@@ -222,7 +230,7 @@ def _add_packages_parser(sub: argparse._SubParsersAction) -> None:
     psub.add_parser("list", parents=[common], help="list installed packages")
 
 
-def _package_row(pkg, cache) -> dict:  # pkg: packages.InstalledPackage (imported lazily)
+def _package_row(pkg: InstalledPackage, cache: PackageCache) -> dict:
     stands_in = cache.stand_in_for(pkg)
     return {
         "name": pkg.name,
@@ -279,9 +287,9 @@ def _cmd_packages(args: argparse.Namespace) -> int:
         console=err,
         transient=True,
     ) as bar:
-        tasks: dict = {}
+        tasks: dict[PackageSpec, TaskID] = {}
 
-        def on_bytes(spec, done: int, total: int | None) -> None:
+        def on_bytes(spec: PackageSpec, done: int, total: int | None) -> None:
             if spec not in tasks:
                 tasks[spec] = bar.add_task(f"Downloading {spec}", total=total)
             bar.update(tasks[spec], completed=done, total=total)
@@ -398,7 +406,7 @@ def _add_publish_parser(sub: argparse._SubParsersAction) -> None:
     _add_http_options(v)
 
 
-def _publish_client(args: argparse.Namespace, err: Console):
+def _publish_client(args: argparse.Namespace, err: Console) -> FhirClient:
     from evidence_publisher.publish import FhirClient, HttpOptions, auth_from_options
 
     verify_tls: bool | str = str(args.ca_bundle) if args.ca_bundle else True
@@ -448,7 +456,9 @@ def _publish_resources(args: argparse.Namespace, err: Console) -> list[dict]:
     return resources
 
 
-def _render_publish_result(result, args: argparse.Namespace, out: Console, err: Console) -> int:
+def _render_publish_result(
+    result: PublishResult, args: argparse.Namespace, out: Console, err: Console
+) -> int:
     from rich.markup import escape
 
     from evidence_publisher.jsonio import dumps
@@ -491,7 +501,9 @@ def _render_publish_result(result, args: argparse.Namespace, out: Console, err: 
     return result.exit_code
 
 
-def _publish_progress(err: Console, enabled: bool):
+def _publish_progress(
+    err: Console, enabled: bool
+) -> tuple[AbstractContextManager[object], Callable[[ProgressEvent], None] | None]:
     from contextlib import nullcontext
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -501,9 +513,9 @@ def _publish_progress(err: Console, enabled: bool):
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
-    def callback(event) -> None:
+    def callback(event: ProgressEvent) -> None:
         label = {"publish": "chunks", "lookup": "lookups"}.get(event.stage, event.stage)
         if label not in tasks:
             tasks[label] = progress.add_task(label, total=event.total)
@@ -774,7 +786,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
 
@@ -907,7 +919,7 @@ class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is when a record is logged (tests replace it)."""
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter

@@ -12,6 +12,7 @@ variable, the default.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from evidence_publisher.errors import InvalidLimitError
@@ -86,6 +87,7 @@ def json_depth(value: object, limit: int) -> int:
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
+        children: Iterable[object]
         if isinstance(node, dict):
             children = node.values()
         elif isinstance(node, list):

@@ -148,7 +148,10 @@ def main() -> int:
     out = HERE / "cases"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
-    for name, (old, new, text) in CASES.items():
+    for name, case in CASES.items():
+        if isinstance(case, str):
+            continue  # written by hand, not derived from the base
+        old, new, text = case
         if old not in text:
             print(f"{name}: pattern not in base", file=sys.stderr)
             return 1

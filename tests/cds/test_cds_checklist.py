@@ -443,12 +443,13 @@ def test_item_26_exp_iat_jti_replay(live: Live, case: str) -> None:
         assert live.get(path, token=token).status_code == 200
         assert "replay" in assert_outcome(live.get(path, token=token), 401)["issue"][0]["diagnostics"]
         return
-    over = {
+    claims: dict[str, dict[str, Any]] = {
         "exp-past": {"exp": now - 600, "iat": now - 900},
         "no-exp": {"exp": None},
         "no-iat": {"iat": None},
         "no-jti": {"jti": None},
-    }[case]
+    }
+    over = claims[case]
     assert_outcome(live.get(path, token=live.token(path, **over)), 401)
 
 

@@ -13,6 +13,7 @@ corpus. A field that does neither is accepted and silently dropped, and is named
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -33,7 +34,11 @@ from evidence_publisher.sources.loader import cross_check
 from evidence_publisher.sources.model import Corpus, Publication, Recommendation
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings" / "lupus-msc"
-ROOTS = {"corpus": Corpus, "publications": Publication, "recommendations": Recommendation}
+ROOTS: dict[str, type[BaseModel]] = {
+    "corpus": Corpus,
+    "publications": Publication,
+    "recommendations": Recommendation,
+}
 Place = tuple[str, ...]  # ("publications", "results", "notes", "text"): list positions left out
 Path_ = tuple[str | int, ...]  # ("publications", "liang-2010", "results", 2, "value")
 
@@ -143,11 +148,15 @@ def with_value(corpus: LoadedCorpus, path: Path_, value: Any, validate: bool = T
         return type(model).model_validate(model.model_dump()) if validate else model
 
     if path[0] == "corpus":
-        return dataclasses.replace(corpus, corpus=checked(_replace(corpus.corpus, path[1:], value)))
+        changed = checked(_replace(corpus.corpus, path[1:], value))
+        assert isinstance(changed, Corpus)
+        return dataclasses.replace(corpus, corpus=changed)
     kind, key = str(path[0]), path[1]
     files = dict(getattr(corpus, kind))
     files[key] = dataclasses.replace(files[key], model=checked(_replace(files[key].model, path[2:], value)))
-    return dataclasses.replace(corpus, **{kind: files}, _result_index={})
+    if kind == "publications":
+        return dataclasses.replace(corpus, publications=files, _result_index={})
+    return dataclasses.replace(corpus, recommendations=files, _result_index={})
 
 
 def renamed(corpus: LoadedCorpus, old: str, new: str) -> LoadedCorpus:
@@ -318,10 +327,10 @@ def reaches_output(seed: Seed, found: list[tuple[Path_, BaseModel]], name: str) 
         current = getattr(block, name)
         changes: list[Callable[[], LoadedCorpus]]
         if is_id(info) and isinstance(current, str):
-            changes = [lambda old=current: renamed(seed.corpus, old, f"{old}-renamed")]
+            changes = [functools.partial(renamed, seed.corpus, current, f"{current}-renamed")]
         else:
             changes = [
-                lambda v=v, p=path: with_value(seed.corpus, (*p, name), v)
+                functools.partial(with_value, seed.corpus, (*path, name), v)
                 for v in new_values(info.annotation, current, field_pattern(info))
             ]
         for change in changes:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import re
 import time
+from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
@@ -167,7 +169,7 @@ def test_auth_from_env_and_files(tmp_path, rsa_key):
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
     from_file = auth_from_options(token_file=token_file, env={})
-    assert from_file.headers(None) == {"Authorization": f"Bearer {TOKEN}"}
+    assert from_file.headers(None) == {"Authorization": f"Bearer {TOKEN}"}  # type: ignore[arg-type]  # no client needed
     basic = auth_from_options(env={"FHIR_USERNAME": "alice", "FHIR_PASSWORD": PASSWORD})
     assert isinstance(basic, BasicAuth)
     creds = tmp_path / "basic"
@@ -207,7 +209,7 @@ def test_secrets_never_reach_logs_or_output(
 
     for accepted in (False, True):
         want = TOKEN if accepted else "something-else"
-        hapi = HapiStandIn(auth_check=lambda r, w=want: r.headers.get("Authorization") == f"Bearer {w}")
+        hapi = HapiStandIn(auth_check=functools.partial(_bears, want))
         threaded_httpserver.clear()
         threaded_httpserver.expect_request(re.compile(".*")).respond_with_handler(hapi.handle)
         monkeypatch.setenv("FHIR_TOKEN", TOKEN)
@@ -229,3 +231,7 @@ def test_secrets_never_reach_logs_or_output(
         assert TOKEN not in text
         assert base64.b64encode(TOKEN.encode()).decode() not in text
         caplog.clear()
+
+
+def _bears(token: str, request: Any) -> bool:
+    return request.headers.get("Authorization") == f"Bearer {token}"

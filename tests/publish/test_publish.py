@@ -311,7 +311,7 @@ def _without_param(rtype: str, param: str) -> HapiStandIn:
                 res["searchParam"] = [p for p in res["searchParam"] if p["name"] != param]
         return cs
 
-    standin.capability_statement = statement  # type: ignore[method-assign]
+    standin.capability_statement = statement
     assert param in hapi_standin.SEARCH_PARAMS[rtype]
     return standin
 

@@ -47,6 +47,7 @@ def conditional_url(resource: dict) -> str:
     ident = _first_identifier(resource)
     if ident is None:
         resource_key(resource)  # raises the explanatory error
+        raise AssertionError("resource_key raises for a resource without an identifier")
     token = f"{ident['system']}|{ident['value']}"
     return f"{rtype}?identifier={quote(token, safe='')}"
 

@@ -299,6 +299,8 @@ def _is_recommendation(plan: dict[str, Any]) -> bool:
 def compile_recommendation(kb: KnowledgeBase, plan: dict[str, Any]) -> Recommendation:
     pid = plan.get("id")
     where = f"PlanDefinition/{pid}"
+    if not isinstance(pid, str) or not pid:
+        raise RecommendationError(f"{where}: a PlanDefinition needs an id")
     actions = [a for a in plan.get("action", []) if a.get("trigger")]
     if len(actions) != 1:
         raise RecommendationError(f"{where}: expected exactly one triggered action, got {len(actions)}")
@@ -344,13 +346,13 @@ def compile_recommendation(kb: KnowledgeBase, plan: dict[str, Any]) -> Recommend
     for ext in action.get("extension", []):
         if ext.get("url") == STRENGTH_EXT:
             strength = _text(ext.get("valueCodeableConcept"))
-    title = plan.get("title") or action.get("title") or plan.get("name") or pid
+    title = str(plan.get("title") or action.get("title") or plan.get("name") or pid)
     return Recommendation(
         id=pid,
         url=plan.get("url", ""),
         version=plan.get("version"),
         title=title,
-        description=plan.get("description") or action.get("description") or title,
+        description=str(plan.get("description") or action.get("description") or title),
         plan=plan,
         action=action,
         hooks=tuple(hooks),

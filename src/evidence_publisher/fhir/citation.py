@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from evidence_publisher.constants import CITATION_ARTIFACT_CLASSIFIER, CITATION_CLASSIFICATION_TYPE
 from evidence_publisher.fhir.common import Context, base, concept, external_note, narrative, ref
 from evidence_publisher.sources.model import CitationSpec, Publication, SourceDocument
@@ -237,7 +239,7 @@ def _relates_to(cit: CitationSpec) -> list[dict]:
     for err in cit.errata:
         out.append({"type": "correction-in", "citation": err.citation, "label": "Erratum"})
     for rel in cit.relations:
-        item = {
+        item: dict[str, Any] = {
             "type": "cites",
             "classifier": [{"text": _RELATION_LABEL[rel.type]}],
             "label": _RELATION_LABEL[rel.type],

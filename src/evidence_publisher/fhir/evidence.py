@@ -246,7 +246,9 @@ def map_statistic(res: Result) -> dict:
     estimates = []
     if res.dispersion is not None:
         d = res.dispersion
+        # the mapping model requires value for sd/se/unspecified and low/high for intervals
         if d.kind == "unspecified":
+            assert d.value is not None
             estimates.append(
                 {
                     "description": "± as reported; the source does not say whether it is an SD or an SE",
@@ -258,8 +260,10 @@ def map_statistic(res: Result) -> dict:
             code, display = DISPERSION_CODES[d.kind]
             est: dict = {"type": concept(ATTRIBUTE_ESTIMATE, code, display)}
             if d.kind in ("sd", "se"):
+                assert d.value is not None
                 est["quantity"] = quantity(d.value, res.unit)
             else:
+                assert d.low is not None and d.high is not None
                 est["range"] = {"low": quantity(d.low, res.unit), "high": quantity(d.high, res.unit)}
             if d.level is not None:
                 est["level"] = d.level

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from evidence_publisher.constants import FHIR_RELEASE, FHIR_VERSION
+from evidence_publisher.jsonio import as_object
 from evidence_publisher.publish.errors import ServerUnsuitableError
 from evidence_publisher.publish.outcome import clean_text
 
@@ -67,7 +68,7 @@ def check_capability(
     system = {i.get("code") for i in _objects(rest.get("interaction"))}
     if need_transaction and "transaction" not in system:
         missing.append("system interaction 'transaction' is not supported")
-    software = statement.get("software") if isinstance(statement.get("software"), dict) else {}
+    software = as_object(statement.get("software"))
     label = clean_text(" ".join(str(software.get(k, "")) for k in ("name", "version")), 100)
     if missing:
         raise ServerUnsuitableError(

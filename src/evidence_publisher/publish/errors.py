@@ -10,9 +10,13 @@ from evidence_publisher.errors import EvidencePublisherError, ExitCode
 
 
 class PublishError(EvidencePublisherError):
-    """Base of the publish-stage errors."""
+    """Base of the publish-stage errors. The publisher marks where in a chunk one happened:
+    ``before_send`` (the pre-read failed, the chunk was not sent) or ``maybe_committed`` (the
+    server got the transaction but its answer is unusable)."""
 
     exit_code = ExitCode.REJECTED_BY_SERVER
+    before_send: bool = False
+    maybe_committed: bool = False
 
 
 class InvalidPublishInputError(PublishError):

@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote
 
+from evidence_publisher.jsonio import as_array, as_object
+
 HAPI_CODE = re.compile(r"\bHAPI-(\d{4})\b")
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 MAX_TEXT = 1000  # characters of one server-supplied text kept in a message
@@ -29,19 +31,15 @@ def describe_outcome(oo: dict) -> str:
     """One line per error/fatal issue (all issues if none is an error): text, code, expression.
 
     The OperationOutcome comes from a server: wrong types are skipped and text is cleaned."""
-    issues = [i for i in _as_list(oo.get("issue")) if isinstance(i, dict)]
+    issues = [i for i in as_array(oo.get("issue")) if isinstance(i, dict)]
     errors = [i for i in issues if i.get("severity") in ("error", "fatal")] or issues
     parts = []
     for issue in errors[:20]:
-        details = issue.get("details") if isinstance(issue.get("details"), dict) else {}
+        details = as_object(issue.get("details"))
         text = issue.get("diagnostics") or details.get("text") or issue.get("code") or ""
         where = _strings(issue.get("expression")) or _strings(issue.get("location"))
         parts.append(clean_text(text) + (f" (at {clean_text(', '.join(where), 200)})" if where else ""))
     return "; ".join(p for p in parts if p)
-
-
-def _as_list(value: object) -> list:
-    return value if isinstance(value, list) else []
 
 
 def hapi_code(text: str) -> str | None:
@@ -54,9 +52,9 @@ def storage_code(entry_response: dict) -> str | None:
     oo = entry_response.get("outcome")
     if not isinstance(oo, dict):
         return None
-    for issue in _as_list(oo.get("issue")):
+    for issue in as_array(oo.get("issue")):
         details = issue.get("details") if isinstance(issue, dict) else None
-        for coding in _as_list(details.get("coding") if isinstance(details, dict) else None):
+        for coding in as_array(details.get("coding") if isinstance(details, dict) else None):
             if isinstance(coding, dict) and coding.get("system") == STORAGE_CODE_SYSTEM:
                 code = coding.get("code")
                 if isinstance(code, str) and code:
@@ -92,7 +90,7 @@ def implicated_resources(text: str, oo: dict | None, entries: Iterable[tuple[str
     entries = list(entries)
     named: list[str] = []
     expressions: list[str] = []
-    for issue in _as_list((oo or {}).get("issue")):
+    for issue in as_array((oo or {}).get("issue")):
         if isinstance(issue, dict):
             expressions += _strings(issue.get("expression")) + _strings(issue.get("location"))
     for expr in expressions:

@@ -21,6 +21,7 @@ from evidence_publisher.bundle.transaction import (
     transaction_bundle,
 )
 from evidence_publisher.errors import ExitCode
+from evidence_publisher.jsonio import as_array, as_object
 from evidence_publisher.publish.capability import ServerInfo, check_capability
 from evidence_publisher.publish.chunking import Chunk, chunk_resources
 from evidence_publisher.publish.client import FhirClient, FhirResponse, describe_json, rejected
@@ -306,14 +307,14 @@ def lookup(
                 raise InvalidServerResponseError(
                     f"{label}: the server answered with {describe_json(answer)}, not a batch-response Bundle"
                 )
-            entries = _list(answer.get("entry"))
+            entries = as_array(answer.get("entry"))
             if len(entries) != len(group) or not all(isinstance(e, dict) for e in entries):
                 raise InvalidServerResponseError(
                     f"{label}: the batch-response has {len(entries)} entries for {len(group)} "
                     "searches, or entries that are not objects",
                 )
             for res, url, entry in zip(group, urls, entries, strict=True):
-                response = _dict(entry.get("response"))
+                response = as_object(entry.get("response"))
                 status = str(response.get("status", ""))
                 if not status.startswith("200"):
                     code = int(status[:3]) if status[:3].isdigit() else 0
@@ -334,24 +335,15 @@ def _search_matches(bundle: Any) -> list[dict]:
         return []
     return [
         e["resource"]
-        for e in _list(bundle.get("entry"))
+        for e in as_array(bundle.get("entry"))
         if isinstance(e, dict)
         and isinstance(e.get("resource"), dict)
-        and _dict(e.get("search")).get("mode", "match") == "match"
+        and as_object(e.get("search")).get("mode", "match") == "match"
     ]
 
 
-def _dict(value: Any) -> dict:
-    """``value`` if it is a JSON object, else an empty one (server answers are untrusted)."""
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
-
-
 def _version(res: dict) -> str | None:
-    version = _dict(res.get("meta")).get("versionId")
+    version = as_object(res.get("meta")).get("versionId")
     return version if isinstance(version, str) else None
 
 
@@ -401,19 +393,19 @@ def _publish_chunk(
                 client, chunk.resources, info, batch_size=len(chunk.resources), elements="identifier"
             )
         except PublishError as exc:
-            exc.before_send = True  # type: ignore[attr-defined]
+            exc.before_send = True
             raise
     try:
         response = client.send_bundle(bundle)
         entries = _transaction_entries(response, len(bundle["entry"]), client.base_url)
     except (InvalidServerResponseError, ResponseLimitError) as exc:
-        exc.maybe_committed = True  # type: ignore[attr-defined]  # the server got the transaction
+        exc.maybe_committed = True  # the server got the transaction
         raise
     outcomes = []
     for sent, got in zip(bundle["entry"], entries, strict=True):
         res = by_full_url[sent["fullUrl"]]
         outcomes.append(
-            _classify(res, _dict(got.get("response")), chunk.index, before, response.maybe_applied_before)
+            _classify(res, as_object(got.get("response")), chunk.index, before, response.maybe_applied_before)
         )
     return ChunkResult(
         chunk.index, len(chunk.resources), "committed", chunk.oversized, response.attempts
@@ -430,7 +422,7 @@ def _transaction_entries(response: FhirResponse, sent: int, base: str) -> list[d
             f"{describe_json(body)}, not a transaction-response Bundle"
         )
     kind = body.get("type")
-    entries = _list(body.get("entry"))
+    entries = as_array(body.get("entry"))
     if kind != "transaction-response":
         shown = repr(kind[:64]) if isinstance(kind, str) else "no type"
         raise InvalidServerResponseError(
@@ -489,7 +481,7 @@ def _classify(
 
 def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc: PublishError) -> None:
     refs = [local_ref(r) for r in chunk.resources]
-    if getattr(exc, "before_send", False):
+    if exc.before_send:
         status, action, named = "not-sent", "not-sent", []
         note_default = "the pre-read failed, so this chunk was not sent"
     elif isinstance(exc, RejectedByServerError):
@@ -506,7 +498,7 @@ def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc:
         status, action = "unknown", "unknown"
         named = []
         note_default = "no answer: this chunk may or may not be committed; re-run publish (it is idempotent)"
-    elif getattr(exc, "maybe_committed", False):
+    elif exc.maybe_committed:
         status, action, named = "unknown", "unknown", []
         note_default = (
             "the server's answer is unusable: this chunk may or may not be committed; check with verify"

@@ -22,6 +22,7 @@ from evidence_publisher.constants import (
     PLAN_DEFINITION_TYPE,
     SYNTHESIS_TYPE,
 )
+from evidence_publisher.jsonio import as_object
 from evidence_publisher.validate.outcome import Issue
 from evidence_publisher.validate.terminology import Terminology
 
@@ -428,7 +429,7 @@ def _arithmetic(ctx: _Ctx, ids: set[str]) -> None:
         if not isinstance(st, dict):
             continue
         base = f"Evidence.statistic[{i}]"
-        q = st.get("quantity") if isinstance(st.get("quantity"), dict) else {}
+        q = as_object(st.get("quantity"))
         value = _dec(q.get("value"))
         kinds = _stat_kind(st.get("statisticType"))
         if "C53245" in _codes(st.get("statisticType")):
@@ -438,7 +439,7 @@ def _arithmetic(ctx: _Ctx, ids: set[str]) -> None:
                 "C53245 is Interquartile range (an attribute-estimate type), never a "
                 "statistic type; Mean is C53319",
             )
-        ss = st.get("sampleSize") if isinstance(st.get("sampleSize"), dict) else {}
+        ss = as_object(st.get("sampleSize"))
         n = _dec(ss.get("numberOfParticipants"))
         affected = _dec(st.get("numberAffected"))
         if "proportion" in kinds and value is not None:
@@ -468,9 +469,9 @@ def _arithmetic(ctx: _Ctx, ids: set[str]) -> None:
             )
         for p, ae in _estimates(st, base):
             k = _stat_kind(ae.get("type"))
-            aq = ae.get("quantity") if isinstance(ae.get("quantity"), dict) else {}
+            aq = as_object(ae.get("quantity"))
             av = _dec(aq.get("value"))
-            rng = ae.get("range") if isinstance(ae.get("range"), dict) else {}
+            rng = as_object(ae.get("range"))
             low = _dec((rng.get("low") or {}).get("value")) if isinstance(rng.get("low"), dict) else None
             high = _dec((rng.get("high") or {}).get("value")) if isinstance(rng.get("high"), dict) else None
             if low is not None and high is not None and low > high:

@@ -393,7 +393,10 @@ class ModelRegistry:
             sd = self.definitions.structure_definition(current)
             if sd is None:
                 break
-            chain.append(sd.get("type") if sd.get("derivation") != "constraint" else sd["id"])
+            name = sd.get("type") if sd.get("derivation") != "constraint" else sd.get("id")
+            if not isinstance(name, str):
+                break
+            chain.append(name)
             chain.extend(self._interfaces(sd, 0))
             current = sd.get("baseDefinition")
         result = tuple(dict.fromkeys(chain))
