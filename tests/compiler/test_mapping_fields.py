@@ -55,7 +55,7 @@ CHECKED_ONLY: dict[str, str] = {
 # field -> where a wrong value is refused instead (checked while the corpus is read, not after)
 CHECKED_WHILE_READING: dict[str, str] = {
     "Corpus.sources_dir": "where the source documents are read from: a wrong one is refused "
-    "(source-missing, tests/broken/cases)",
+    "(source-missing: tests/compiler/test_broken_mappings.py)",
 }
 
 
