@@ -16,6 +16,7 @@ Measures in one process, best of ``--repeat``:
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import re
@@ -103,10 +104,10 @@ def main() -> int:
             big = make_corpus(corpus_dir, megabytes * 0.99)
             text = big.read_text()
             size = big.stat().st_size
-            t_located = best(lambda big=big: load_located(big, big.name), args.repeat)
-            t_py = best(lambda text=text: yaml.compose(text, Loader=yaml.SafeLoader), 1)
-            t_c = best(lambda text=text: yaml.load(text, Loader=yaml.CSafeLoader), args.repeat)
-            t_load = best(lambda corpus_dir=corpus_dir: load_corpus([corpus_dir]), 1)
+            t_located = best(functools.partial(load_located, big, big.name), args.repeat)
+            t_py = best(functools.partial(yaml.compose, text, Loader=yaml.SafeLoader), 1)
+            t_c = best(functools.partial(yaml.load, text, Loader=yaml.CSafeLoader), args.repeat)
+            t_load = best(functools.partial(load_corpus, [corpus_dir]), 1)
             speedups.append(f"{t_py / t_located:.1f}x on {size / 1_000_000:.0f} MB")
             rows.append(
                 (

@@ -17,6 +17,7 @@ import platform
 import re
 import sys
 import time
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import requests
@@ -35,7 +36,7 @@ BEGIN = "<!-- section: publish (owned by bench/bench_publish.py) -->"
 END = "<!-- end section: publish -->"
 
 
-def serve(queue: mp.Queue, stop: mp.Event) -> None:
+def serve(queue: mp.Queue, stop: Event) -> None:
     from hapi_standin import HapiStandIn
     from pytest_httpserver import HTTPServer
     from werkzeug import Response
@@ -210,10 +211,8 @@ def main() -> None:
     rows = {
         "transactions (default: pre-read on)": run_batched(resources, args.chunk_size, True),
         "transactions (--no-preread)": run_batched(resources, args.chunk_size, False),
-        "naive: one PUT per resource": None,
+        "naive": run_naive(resources),
     }
-    rows["naive"] = run_naive(resources)
-    del rows["naive: one PUT per resource"]
     for name, row in rows.items():
         assert row["stored"] == args.n, (name, row["stored"])
     text = render(args.n, args.chunk_size, rows)

@@ -69,7 +69,7 @@ def run_batched(url: str, cpu: JvmCpu, resources: list[dict], chunk: int, prerea
         wall = time.perf_counter()
         result = publish(resources, client, options)
         wall = time.perf_counter() - wall
-        server_cpu = None if before is None else cpu.seconds() - before
+        server_cpu = None if before is None or (after := cpu.seconds()) is None else after - before
         assert result.error is None, result.error
         assert result.counts() == {"created": len(resources)}, result.counts()
         again_wall = time.perf_counter()
@@ -105,7 +105,7 @@ def run_naive(url: str, cpu: JvmCpu, resources: list[dict]) -> dict:
     return {
         "wall": wall,
         "requests": len(resources),
-        "server_cpu": None if before is None else cpu.seconds() - before,
+        "server_cpu": None if before is None or (after := cpu.seconds()) is None else after - before,
     }
 
 

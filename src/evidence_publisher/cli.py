@@ -8,20 +8,30 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import logging
 import math
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 
 from evidence_publisher import __version__, limits
 from evidence_publisher.cli_render import CliConsole, Column, print_table, progress_display
-from evidence_publisher.errors import EvidencePublisherError, ExitCode
+from evidence_publisher.errors import EvidencePublisherError, ExitCode, UsageError
 from evidence_publisher.interrupts import Terminated, terminate_as_exception
+
+if TYPE_CHECKING:  # imported late by the commands that use them, to start quickly
+    from contextlib import AbstractContextManager
+
+    from rich.progress import TaskID
+
+    from evidence_publisher.packages import InstalledPackage, PackageCache, PackageSpec
+    from evidence_publisher.publish import FhirClient, ProgressEvent, PublishResult
 
 DEFAULT_MAPPINGS = Path("mappings/lupus-msc")
 DEFAULT_OUT = Path("dist")
@@ -104,8 +114,6 @@ def _cmd_build(args: argparse.Namespace) -> int:
         out.print(f"  {rtype:<20} {counts[rtype]:>4}")
     if result.conflicts:
         out.print(f"[yellow]{len(result.conflicts)} recorded source conflicts[/] (see build-report.json)")
-    for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", markup=True)
     if args.site is not None:
         from evidence_publisher.site import make_site, read_build
 
@@ -385,7 +393,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         }
         out.print(dumps(doc), end="", markup=False)
     else:
-        rows = []
+        rows: list[list[str | tuple[str, str]]] = []
         styles = {"fatal": "bold red", "error": "red", "warning": "yellow"}
         for (res, oo), src in zip(report.outcomes, report.sources, strict=True):
             for issue in oo.get("issue", ()):
@@ -442,7 +450,7 @@ def _add_packages_parser(sub: argparse._SubParsersAction) -> None:
     psub.add_parser("list", parents=[common], help="list installed packages")
 
 
-def _package_row(pkg, cache) -> dict:  # pkg: packages.InstalledPackage (imported lazily)
+def _package_row(pkg: InstalledPackage, cache: PackageCache) -> dict:
     stands_in = cache.stand_in_for(pkg)
     return {
         "name": pkg.name,
@@ -499,9 +507,9 @@ def _cmd_packages(args: argparse.Namespace) -> int:
         console=err,
         transient=True,
     ) as bar:
-        tasks: dict = {}
+        tasks: dict[PackageSpec, TaskID] = {}
 
-        def on_bytes(spec, done: int, total: int | None) -> None:
+        def on_bytes(spec: PackageSpec, done: int, total: int | None) -> None:
             if spec not in tasks:
                 tasks[spec] = bar.add_task(f"Downloading {spec}", total=total)
             bar.update(tasks[spec], completed=done, total=total)
@@ -559,6 +567,7 @@ def _add_http_options(p: argparse.ArgumentParser) -> None:
     )
     http.add_argument(
         "--retries",
+        dest="max_retries",
         type=_non_negative_int,
         default=5,
         metavar="N",
@@ -590,15 +599,12 @@ def _add_auth_options(p: argparse.ArgumentParser, server: str) -> None:
 
 
 def _auth_config(args: argparse.Namespace) -> dict[str, str | None]:
-    """The credentials options as ``fhir_server_auth`` of the CDS configuration."""
-    return {
-        "token_file": str(args.token_file) if args.token_file else None,
-        "basic_auth_file": str(args.basic_auth_file) if args.basic_auth_file else None,
-        "smart_client_id": args.smart_client_id,
-        "smart_key_file": str(args.smart_key_file) if args.smart_key_file else None,
-        "smart_scope": args.smart_scope,
-        "smart_kid": args.smart_kid,
-    }
+    """The credentials options as ``fhir_server_auth`` of the CDS configuration (by name, as
+    ``_named_for``; paths as strings)."""
+    from evidence_publisher.cds.config import ServerAuthConfig
+
+    given = _named_for(ServerAuthConfig, args)
+    return {name: None if value is None else str(value) for name, value in given.items()}
 
 
 def _add_publish_parser(sub: argparse._SubParsersAction) -> None:
@@ -635,7 +641,7 @@ def _add_publish_parser(sub: argparse._SubParsersAction) -> None:
     _add_http_options(v)
 
 
-def _publish_client(args: argparse.Namespace, err: Console):
+def _publish_client(args: argparse.Namespace, err: Console) -> FhirClient:
     from evidence_publisher.publish import FhirClient, HttpOptions, auth_from_options
 
     verify_tls: bool | str = str(args.ca_bundle) if args.ca_bundle else True
@@ -648,23 +654,19 @@ def _publish_client(args: argparse.Namespace, err: Console):
             "network path can read and alter what is published.[/]"
         )
         verify_tls = False
-    auth = auth_from_options(
-        token_file=args.token_file,
-        basic_auth_file=args.basic_auth_file,
-        smart_client_id=args.smart_client_id,
-        smart_key_file=args.smart_key_file,
-        smart_scope=args.smart_scope,
-        smart_kid=args.smart_kid,
-    )
-    options = HttpOptions(
-        connect_timeout=args.connect_timeout,
-        read_timeout=args.read_timeout,
-        max_retries=args.retries,
-        verify=verify_tls,
-    )
+    auth = auth_from_options(**_named_for(auth_from_options, args))
+    options = HttpOptions(**_named_for(HttpOptions, args), verify=verify_tls)
     if auth is not None:
         err.print(f"authenticating with {auth.describe()}")
     return FhirClient(args.server, auth=auth, options=options)
+
+
+def _named_for(target: Callable[..., object], args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed options named like ``target``'s parameters. Each option's ``dest`` is the name the
+    API (HttpOptions, auth_from_options, CdsConfig) uses, so no flag-to-field table is kept by hand
+    (tests/robustness/test_cli_options.py checks that every such option has its parameter)."""
+    names = inspect.signature(target).parameters
+    return {name: value for name, value in vars(args).items() if name in names}
 
 
 def _publish_resources(args: argparse.Namespace, err: Console) -> list[dict]:
@@ -689,7 +691,9 @@ def _publish_resources(args: argparse.Namespace, err: Console) -> list[dict]:
     return resources
 
 
-def _render_publish_result(result, args: argparse.Namespace, out: Console, err: Console) -> int:
+def _render_publish_result(
+    result: PublishResult, args: argparse.Namespace, out: Console, err: Console
+) -> int:
     from rich.markup import escape
 
     from evidence_publisher.jsonio import dumps
@@ -732,7 +736,9 @@ def _render_publish_result(result, args: argparse.Namespace, out: Console, err: 
     return result.exit_code
 
 
-def _publish_progress(err: Console, enabled: bool):
+def _publish_progress(
+    err: Console, enabled: bool
+) -> tuple[AbstractContextManager[object], Callable[[ProgressEvent], None] | None]:
     from contextlib import nullcontext
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -742,9 +748,9 @@ def _publish_progress(err: Console, enabled: bool):
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
-    def callback(event) -> None:
+    def callback(event: ProgressEvent) -> None:
         label = {"publish": "chunks", "lookup": "lookups"}.get(event.stage, event.stage)
         if label not in tasks:
             tasks[label] = progress.add_task(label, total=event.total)
@@ -811,7 +817,11 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--cors-origin", dest="cors_origins", action="append", help="allowed browser origin (repeatable)"
     )
-    p.add_argument("--max-body-bytes", type=_positive_int, help="request body limit (default 1000000)")
+    p.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        help=f"request body limit (default {limits.CDS_BODY_BYTES.default})",
+    )
     p.add_argument("--replay-store", help="sqlite file for seen JWT jti (shared by workers)")
     p.add_argument(
         "--allow-http-fhir-server",
@@ -820,7 +830,13 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="accept http:// fhirServer URLs (testing only)",
     )
-    p.add_argument("--no-auth", action="store_true", help="DISABLE JWT authentication (local testing only)")
+    p.add_argument(
+        "--no-auth",
+        dest="auth",
+        action="store_false",
+        default=None,
+        help="DISABLE JWT authentication (local testing only)",
+    )
     p.add_argument(
         "--serve-experimental",
         action="store_const",
@@ -853,23 +869,11 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from evidence_publisher.cds import server
+    from evidence_publisher.cds.config import CdsConfig
 
-    overrides = {
-        "source": str(args.source) if args.source else None,
-        "fhir_server": args.fhir_server,
-        "fhir_server_auth": _auth_config(args),
-        "host": args.host,
-        "port": args.port,
-        "workers": args.workers,
-        "public_base_url": args.public_base_url,
-        "cors_origins": args.cors_origins,
-        "max_body_bytes": args.max_body_bytes,
-        "replay_store": args.replay_store,
-        "allow_http_fhir_server": args.allow_http_fhir_server,
-        "log_level": args.log_level,
-        "auth": False if args.no_auth else None,
-        "serve_experimental": args.serve_experimental,
-    }
+    overrides = _named_for(CdsConfig, args)  # a flag left out is None: the config file or default holds
+    overrides["source"] = str(args.source) if args.source else None
+    overrides["fhir_server_auth"] = _auth_config(args)
     if args.source is None and args.fhir_server is None and args.config is None:
         overrides["source"] = str(DEFAULT_OUT)
     config = server.build_config(args.config, overrides)
@@ -963,12 +967,6 @@ _COMMANDS = {
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
-class UsageError(EvidencePublisherError):
-    """Arguments that argparse alone cannot check are inconsistent."""
-
-    exit_code = ExitCode.USAGE
-
-
 # --------------------------------------------------------------------------------------------
 # argument types (a bad value is a usage error, exit 2, naming the option)
 # --------------------------------------------------------------------------------------------
@@ -1042,7 +1040,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
 
@@ -1142,15 +1140,16 @@ def _print_json_failure(args: argparse.Namespace, doc: dict) -> None:
 
 
 def _error_document(exc: EvidencePublisherError) -> dict:
+    from evidence_publisher.sources.errors import MappingError
+
     doc = {
         "exit_code": int(exc.exit_code),
         "error": type(exc).__name__,
         "message": exc.message,
         "details": exc.details,
     }
-    issues = getattr(exc, "issues", None)
-    if isinstance(issues, list) and all(hasattr(i, "as_dict") for i in issues):
-        doc["issues"] = [i.as_dict() for i in issues]
+    if isinstance(exc, MappingError):
+        doc["issues"] = [i.as_dict() for i in exc.issues]
     return doc
 
 
@@ -1182,7 +1181,7 @@ class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is when a record is logged (tests replace it)."""
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter

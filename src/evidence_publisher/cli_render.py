@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TaskProgressColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -108,7 +108,7 @@ def progress_display(console: Console, enabled: bool = True) -> Iterator[tuple[P
             console=console,
             transient=True,
         )
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_terminal(stage: str, done: int, total: int | None) -> None:
             if stage not in tasks:
@@ -135,7 +135,8 @@ class _PipeTicker:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.stage: str | None = None
-        self.done, self.total, self.since = 0, None, 0.0
+        self.done, self.since = 0, 0.0
+        self.total: int | None = None
         self.thread = threading.Thread(target=self._run, name="progress", daemon=True)
 
     def update(self, stage: str, done: int, total: int | None) -> None:

@@ -1,15 +1,18 @@
-"""Shared error base and the numbered exit-code registry.
+"""Shared error base, the numbered exit-code registry, and the errors of the top-level modules.
 
 Exit codes are never reused: when a code becomes obsolete, comment it out and leave it here.
-Only ``cli.py`` turns these into process exit codes.
+Only ``cli.py`` turns these into process exit codes. The naming scheme and the whole hierarchy
+are in docs/errors.md; each stage package keeps its errors in its own ``errors.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, unique
+from typing import Protocol
 
 
+@unique
 class ExitCode(IntEnum):
     OK = 0
     INTERNAL_ERROR = 1
@@ -65,3 +68,56 @@ class EvidencePublisherError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details or []
+
+
+class UsageError(EvidencePublisherError):
+    """Arguments that argparse alone cannot check are inconsistent (cli.py)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class WriteError(EvidencePublisherError):
+    """The file system refused the write (permissions, disk full, ...); the previous output is intact
+    (output.py)."""
+
+    exit_code = ExitCode.WRITE_FAILED
+
+
+class UnsafeOutputError(EvidencePublisherError):
+    """``--out`` names a place that replacing would lose files the build did not create (output.py)."""
+
+    exit_code = ExitCode.WRITE_FAILED
+
+
+class InvalidLimitError(EvidencePublisherError):
+    """A limit was set to something that is not a positive whole number (limits.py)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class LimitDescription(Protocol):
+    """What a message needs to know about a limit (``limits.Limit`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def unit(self) -> str: ...
+
+    @property
+    def how_to_raise(self) -> str: ...
+
+
+class InputLimitError(EvidencePublisherError):
+    """An input exceeds a safety limit (limits.py); the message names the limit and how to raise it."""
+
+    exit_code = ExitCode.INPUT_LIMIT
+
+    def __init__(self, where: str, limit: LimitDescription, found: str, allowed: int) -> None:
+        super().__init__(
+            f"{where}: {found}, over the {limit.name} limit of {allowed:,} {limit.unit}",
+            details=[f"if the input is genuine, raise the limit with {limit.how_to_raise}"],
+        )
+        self.where = where
+        self.limit = limit
+        self.allowed = allowed

@@ -16,7 +16,8 @@ from typing import Any
 
 import simplejson
 
-from evidence_publisher.limits import JSON_FILE_BYTES, NESTING_DEPTH, InputLimitError, current, json_depth
+from evidence_publisher.errors import InputLimitError
+from evidence_publisher.limits import JSON_FILE_BYTES, NESTING_DEPTH, current, json_depth
 
 
 def dumps(obj: Any, *, indent: int | None = 2) -> str:
@@ -117,3 +118,13 @@ def _paths_of(root: Any, found: list[tuple[dict, str]]) -> list[str]:
         elif isinstance(node, list):
             stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node))
     return sorted(paths)
+
+
+def as_object(value: object) -> dict:
+    """``value`` if it is a JSON object, else an empty one: for reading JSON of unknown shape."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_array(value: object) -> list:
+    """``value`` if it is a JSON array, else an empty one: for reading JSON of unknown shape."""
+    return value if isinstance(value, list) else []

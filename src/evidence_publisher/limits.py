@@ -13,9 +13,10 @@ variable, the default.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from evidence_publisher.errors import EvidencePublisherError, ExitCode
+from evidence_publisher.errors import InvalidLimitError
 
 MIB = 1024 * 1024
 
@@ -91,34 +92,13 @@ def current(limit: Limit) -> int:
     return limit.default
 
 
-class InvalidLimitError(EvidencePublisherError):
-    """A limit was set to something that is not a positive whole number."""
-
-    exit_code = ExitCode.USAGE
-
-
-class InputLimitError(EvidencePublisherError):
-    """An input exceeds a safety limit; the message names the limit and how to raise it."""
-
-    exit_code = ExitCode.INPUT_LIMIT
-
-    def __init__(self, where: str, limit: Limit, found: str, allowed: int | None = None) -> None:
-        allowed = current(limit) if allowed is None else allowed
-        super().__init__(
-            f"{where}: {found}, over the {limit.name} limit of {allowed:,} {limit.unit}",
-            details=[f"if the input is genuine, raise the limit with {limit.how_to_raise}"],
-        )
-        self.where = where
-        self.limit = limit
-        self.allowed = allowed
-
-
 def json_depth(value: object, limit: int) -> int:
     """Depth of nested lists/dicts in ``value`` (iterative; stops as soon as ``limit`` is passed)."""
     deepest = 0
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
+        children: Iterable[object]
         if isinstance(node, dict):
             children = node.values()
         elif isinstance(node, list):

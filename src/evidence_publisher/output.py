@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from evidence_publisher.errors import EvidencePublisherError, ExitCode
+from evidence_publisher.errors import EvidencePublisherError, UnsafeOutputError, WriteError
 from evidence_publisher.interrupts import SignalGuard, signal_guard
 from evidence_publisher.jsonio import parse_untrusted
 
@@ -32,18 +32,6 @@ REPORT_FILE = "build-report.json"
 BUILD_LAYOUT = "resources/, ndjson/, bundle-*.json and build-report.json"
 _REPORT_MAX_BYTES = 256 * 1024 * 1024
 _SHOWN_ENTRIES = 6
-
-
-class WriteError(EvidencePublisherError):
-    """The file system refused the write (permissions, disk full, ...); the previous output is intact."""
-
-    exit_code = ExitCode.WRITE_FAILED
-
-
-class UnsafeOutputError(EvidencePublisherError):
-    """``--out`` names a place that replacing would lose files the build did not create."""
-
-    exit_code = ExitCode.WRITE_FAILED
 
 
 @dataclass(frozen=True)

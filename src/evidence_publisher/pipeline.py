@@ -13,20 +13,13 @@ from pathlib import Path
 
 from evidence_publisher.bundle import collection_bundle, ndjson_by_type, transaction_bundle
 from evidence_publisher.bundle.references import iter_references
-from evidence_publisher.errors import EvidencePublisherError, ExitCode
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
 from evidence_publisher.jsonio import dumps
 from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
 from evidence_publisher.sources import load_corpus
 from evidence_publisher.sources.loader import LoadProgress
-from evidence_publisher.validate import Validator, error_lines, structural_problems
-
-
-class InvalidOutputError(EvidencePublisherError):
-    """Generated resources failed a structural, reference or profile check; nothing was written."""
-
-    exit_code = ExitCode.INVALID_OUTPUT
-
+from evidence_publisher.sources.model import Corpus
+from evidence_publisher.validate import ValidationFailedError, Validator, error_lines, structural_problems
 
 # (what is being done, how much of it is done, the total or None), in the stage's own unit
 Progress = Callable[[str, int, "int | None"], None]
@@ -38,7 +31,6 @@ class BuildResult:
     report: dict
     mapping_file_count: int
     conflicts: list[dict] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 def dangling_references(resources: list[dict]) -> list[str]:
@@ -62,11 +54,13 @@ def _official_validation(resources: list[dict], log: Callable[[str], None]) -> l
     return error_lines(report)
 
 
-def make_report(corpus_id: str, version: str, base_url: str, compiled: Compiled) -> dict:
+def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
     return {
         **build_marker(),
-        "corpus": corpus_id,
-        "version": version,
+        "corpus": corpus.id,
+        "title": corpus.title,
+        "version": corpus.version,
+        "date": corpus.date,
         "base_url": base_url,
         "resource_count": len(compiled.resources),
         "resources": [
@@ -115,7 +109,7 @@ def compile_mappings(
     corpus = load_corpus(paths, progress=on_load)
     compiled = compile_corpus(corpus, base_url)
     effective_base = (base_url or corpus.corpus.base_url).rstrip("/")
-    report = make_report(corpus.corpus.id, corpus.corpus.version, effective_base, compiled)
+    report = make_report(corpus.corpus, effective_base, compiled)
     sources_dir = Path(corpus.corpus_doc.file).parent / corpus.corpus.sources_dir
     return CompiledMappings(compiled, report, corpus.file_count, sources_dir)
 
@@ -148,7 +142,7 @@ def build(
         progress(f"validating {len(resources)} resources against the official FHIR definitions", 0, None)
         problems = _official_validation(resources, log)
     if problems:
-        raise InvalidOutputError(
+        raise ValidationFailedError(
             f"{len(problems)} problems in the generated FHIR resources; nothing was written",
             details=problems,
         )

@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from evidence_publisher.sources import MappingErrors, load_corpus
+from evidence_publisher.sources import MappingError, load_corpus
 
 HERE = Path("tests/broken")
 BASE = (HERE / "base.yaml.txt").read_text()
@@ -36,7 +36,7 @@ RELAPSE = """    timepoint: {label: 1 year, value: 1, unit: a}
     quote: "At 1-year follow-up in 13 patients, 2 had a relapse of proteinuria"
 """
 
-CASES: dict[str, tuple[str, str, str] | str] = {
+CASES: dict[str, tuple[str, str, str]] = {
     "unknown-top-level-key": ("label: Case\n", "label: Case\ncolour: red\n", BASE),
     "unknown-key-typo": ("    participants: 13\n", "    participant: 13\n", BASE),
     "missing-required-field": ("label: Case\n", "", BASE),
@@ -157,7 +157,7 @@ def main() -> int:
         path.write_text("# expect: (computed)\n" + body)
         try:
             load_corpus([HERE / "corpus.yaml", path])
-        except MappingErrors as exc:
+        except MappingError as exc:
             header = "".join(f"# expect: {d}\n" for d in exc.details)
             lines = len(exc.details)
             # keep line numbers stable: the header had one line; re-run with the final header
@@ -165,7 +165,7 @@ def main() -> int:
             exc2 = None
             try:
                 load_corpus([HERE / "corpus.yaml", path])
-            except MappingErrors as e2:
+            except MappingError as e2:
                 exc2 = e2
             assert exc2 is not None
             path.write_text("".join(f"# expect: {d}\n" for d in exc2.details) + body)

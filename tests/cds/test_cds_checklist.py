@@ -443,12 +443,13 @@ def test_item_26_exp_iat_jti_replay(live: Live, case: str) -> None:
         assert live.get(path, token=token).status_code == 200
         assert "replay" in assert_outcome(live.get(path, token=token), 401)["issue"][0]["diagnostics"]
         return
-    over = {
+    claims: dict[str, dict[str, Any]] = {
         "exp-past": {"exp": now - 600, "iat": now - 900},
         "no-exp": {"exp": None},
         "no-iat": {"iat": None},
         "no-jti": {"jti": None},
-    }[case]
+    }
+    over = claims[case]
     assert_outcome(live.get(path, token=live.token(path, **over)), 401)
 
 
@@ -484,6 +485,18 @@ def test_item_28_cors_preflight(live: Live, path: str) -> None:
     assert got.headers["access-control-allow-origin"] == ORIGIN
     other = live.get("/cds-services", headers={"Origin": "https://evil.example.org"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_item_28_cors_preflight_for_another_method_or_header_is_refused(live: Live) -> None:
+    for asked in (
+        {"Access-Control-Request-Method": "DELETE"},
+        {"Access-Control-Request-Headers": "x-tracking"},
+    ):
+        headers = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST", **asked}
+        refused = live.http.options("/cds-services", headers=headers)
+        assert_outcome(refused, 403)
+        assert "access-control-allow-origin" not in refused.headers
+        assert "GET, POST, OPTIONS" in refused.text
 
 
 def test_item_29_access_token_never_logged(

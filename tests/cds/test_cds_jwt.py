@@ -116,8 +116,10 @@ def test_no_auth_is_explicit_and_loud(dist: Path, keys: Keys, caplog: pytest.Log
 
     caplog.set_level(logging.WARNING)
     app = create_app(CdsConfig(source=str(dist), auth=False))
-    assert app is not None
     assert "AUTHENTICATION IS DISABLED" in caplog.text
+    with serve(lambda _base: app) as server:
+        answer = Live(server, keys).get(PATH, token=None)  # no Authorization header at all
+    assert answer.status_code == 200 and answer.json()["services"]
 
 
 def test_no_auth_server_accepts_unauthenticated(live_noauth: Live) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from evidence_publisher.cli import main
 from evidence_publisher.jsonio import dumps
 from evidence_publisher.output import build_marker
+from evidence_publisher.sources import issues
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = sorted((ROOT / "tests" / "broken" / "cases").glob("*.yaml"))
@@ -22,8 +26,42 @@ def expected_lines(path: Path) -> list[str]:
     ]
 
 
-def test_there_are_at_least_30_cases() -> None:
-    assert len(CASES) >= 30
+# Issue codes no single mapping file's content can cause; tests/robustness covers each
+NOT_FROM_FILE_CONTENT = {
+    "mapping-error": "the base class of the issues",
+    "unreadable-file": "a link loop, a directory named *.yaml (robustness/test_input_files.py)",
+    "encoding": "bytes that are not UTF-8 (robustness/test_input_files.py)",
+    "input-limit": "a file over a size, depth or node limit (robustness/test_input_yaml_limits.py)",
+    "corpus-missing": "no corpus file given (test_a_build_without_a_corpus_file_says_so)",
+    "source-missing": "a registered document missing on disk (test_a_missing_source_document_is_named)",
+    "more-problems": "more than 100 problems in one file (robustness/test_input_yaml_limits.py)",
+}
+
+
+def _generator(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.chdir(ROOT)  # make_cases.py reads its base file relative to the repository root
+    spec = importlib.util.spec_from_file_location("make_cases", ROOT / "tests" / "broken" / "make_cases.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cases_are_what_make_cases_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every case is one fault put into the base file, as tests/broken/make_cases.py writes it."""
+    generator = _generator(monkeypatch)
+    assert sorted(c.stem for c in CASES) == sorted(generator.CASES)
+    for case in CASES:
+        old, new, text = generator.CASES[case.stem]
+        body = "".join(ln for ln in case.read_text().splitlines(True) if not ln.startswith("# expect: "))
+        assert body == text.replace(old, new, 1), f"{case.name}: run python tests/broken/make_cases.py"
+
+
+def test_the_cases_cover_every_issue_a_mapping_file_can_cause() -> None:
+    codes = {m[1] for case in CASES for m in re.finditer(r" \[([a-z-]+)\] \(fix: ", case.read_text())}
+    every = {c.code for c in vars(issues).values() if isinstance(c, type) and issubclass(c, issues.Issue)}
+    assert sorted(every - codes - set(NOT_FROM_FILE_CONTENT)) == []
+    assert sorted(codes & set(NOT_FROM_FILE_CONTENT)) == []
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
@@ -108,3 +146,28 @@ def test_missing_source_file_is_reported_once_at_the_register(
     assert err.splitlines()[0].startswith("error: 1 problem"), err
     assert "004_gone.txt" in err and "does not exist" in err
     assert "not in the register" not in err
+
+
+def test_a_build_without_a_corpus_file_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(ROOT)
+    code = main(["build", "tests/broken/cases/bad-id.yaml", "--out", str(tmp_path / "o"), "--no-validate"])
+    err = capsys.readouterr().err
+    assert code == 10
+    assert "no corpus file (kind: corpus) was given [corpus-missing]" in err
+    assert "add corpus.yaml with base_url, version and the source register" in err
+
+
+def test_a_missing_source_document_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    corpus = tmp_path / "corpus.yaml"
+    text = (ROOT / "tests" / "broken" / "corpus.yaml").read_text()
+    corpus.write_text(text.replace("../../examples/lupus-msc/sources", str(tmp_path / "empty")))
+    (tmp_path / "empty").mkdir()
+    code = main(["build", str(corpus), "--out", str(tmp_path / "o"), "--no-validate"])
+    err = capsys.readouterr().err
+    assert code == 10
+    missing = str(tmp_path / "empty" / "004_c594548d5a0f7352.txt")
+    assert f"source document {missing!r} does not exist [source-missing]" in err

@@ -10,7 +10,7 @@ import pytest
 from evidence_publisher.fhir.common import UNIT_WORDS
 from evidence_publisher.jsonio import load_file
 from evidence_publisher.jsonio import load_file as _load
-from evidence_publisher.sources import MappingErrors, load_corpus
+from evidence_publisher.sources import MappingError, load_corpus
 
 
 def resources(dist: Path) -> dict[str, dict]:
@@ -72,7 +72,7 @@ def test_two_records_of_one_document_are_refused(tmp_path: Path) -> None:
     base = (root / "tests" / "broken" / "base.yaml.txt").read_text()
     (tmp_path / "a.yaml").write_text(base)
     (tmp_path / "b.yaml").write_text(base.replace("id: case\n", "id: other\n").replace("case-", "other-"))
-    with pytest.raises(MappingErrors) as exc:
+    with pytest.raises(MappingError) as exc:
         load_corpus([tmp_path])
     assert any("both claim to be the record of document 'liang-2010-record'" in d for d in exc.value.details)
     (tmp_path / "b.yaml").write_text(

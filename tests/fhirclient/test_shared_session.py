@@ -11,7 +11,7 @@ from evidence_publisher.fhirclient import (
     BearerAuth,
     FhirClient,
     HttpOptions,
-    RejectedByServer,
+    RejectedByServerError,
     cookieless_session,
 )
 
@@ -67,7 +67,7 @@ def test_hidden_queries_keep_search_parameters_out_of_messages(httpserver: HTTPS
     httpserver.expect_request("/fhir/Observation").respond_with_data("down", status=500)
     for hide, shown in ((False, True), (True, False)):
         client = FhirClient(httpserver.url_for("/fhir"), hide_queries=hide)
-        with pytest.raises(RejectedByServer) as info:
+        with pytest.raises(RejectedByServerError) as info:
             client.search("Observation?patient=pat-secret-id")
         message = info.value.message
         assert ("pat-secret-id" in message) is shown

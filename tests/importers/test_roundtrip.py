@@ -14,7 +14,7 @@ import yaml
 
 from evidence_publisher.cli import main
 from evidence_publisher.jsonio import loads
-from evidence_publisher.sources import MappingErrors, load_corpus
+from evidence_publisher.sources import MappingError, load_corpus
 from evidence_publisher.sources.model import Publication, Recommendation
 
 HERE = Path(__file__).resolve().parent
@@ -193,7 +193,7 @@ def _corpus_with(tmp_path: Path, imported: Path, name: str, text: str) -> list[s
     (imported / name).write_text(text)
     try:
         load_corpus([imported])
-    except MappingErrors as exc:
+    except MappingError as exc:
         return [f"{i.field}: [{i.code}] {i.problem}" for i in exc.issues]
     return []
 

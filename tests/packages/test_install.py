@@ -154,16 +154,22 @@ def test_interrupted_extraction_leaves_no_half_package(
     for i in range(10):
         files[f"package/Basic-{i}.json"] = json.dumps({"resourceType": "Basic", "id": str(i)}).encode()
     registry.publish(FAKE, FAKE_VERSION, make_tarball(files))
-    real_write = archive._write_member
-    written: list[Path] = []
+    real_filter = archive._member_filter
+    written: list[str] = []
 
-    def failing_write(src, target: Path) -> None:
-        if len(written) == 4:
-            raise error("disk unplugged")
-        real_write(src, target)
-        written.append(target)
+    def failing_filter(label: str):
+        accept = real_filter(label)
 
-    monkeypatch.setattr(archive, "_write_member", failing_write)
+        def interrupting(member, dest: str):
+            if member.isfile() and len(written) == 4:
+                raise error("disk unplugged")
+            if member.isfile():
+                written.append(member.name)  # tarfile writes it as soon as the filter accepts it
+            return accept(member, dest)
+
+        return interrupting
+
+    monkeypatch.setattr(archive, "_member_filter", failing_filter)
 
     with pytest.raises(error):
         _cache(cache_root, registry.url).ensure([SPEC])

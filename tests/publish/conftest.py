@@ -36,7 +36,7 @@ def threaded_httpserver(_threaded_server: HTTPServer) -> Iterator[HTTPServer]:
 def hapi(threaded_httpserver: HTTPServer) -> HapiStandIn:
     standin = HapiStandIn("/fhir")
     threaded_httpserver.expect_request(re.compile(".*")).respond_with_handler(standin.handle)
-    standin.url = threaded_httpserver.url_for("/fhir")  # type: ignore[attr-defined]
+    standin.url = threaded_httpserver.url_for("/fhir")
     return standin
 
 

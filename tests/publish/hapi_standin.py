@@ -613,7 +613,7 @@ class HapiStandIn:
             raise HapiError(404, 2001, f"Resource {rtype}/{rid} is not known")
         return res
 
-    def _rest_headers(self, request: Request, res: dict) -> dict:
+    def _rest_headers(self, request: Request, res: dict | None) -> dict:
         loc = (
             f"{self._base_url(request)}/{res['resourceType']}/{res['id']}/_history/{res['meta']['versionId']}"
         )
@@ -818,7 +818,7 @@ class HapiStandIn:
                 f"Trying to update {rtype}/{rid}/_history/{wanted} but this is not the current version",
             )
 
-    def _check_references(self, txn: _Txn, res: dict) -> None:
+    def _check_references(self, txn: _Txn, res: dict | None) -> None:
         """Referential integrity and the external-reference refusal, on the paths HAPI checks:
         only those a reference search parameter indexes (``INDEXED_REFERENCE_PATHS``)."""
         rtype = res["resourceType"]
@@ -1046,7 +1046,7 @@ class HapiStandIn:
             )
 
         def has_placeholder(url: str | None) -> bool:
-            return bool(url) and ("urn:uuid" in url or "urn%3Auuid" in url)
+            return url is not None and ("urn:uuid" in url or "urn%3Auuid" in url)
 
         order = sorted(
             range(len(entries)),
@@ -1073,7 +1073,7 @@ class HapiStandIn:
             first_by_cond[cond_key] = i
             body = entries[i].get("resource")
             rtype, rid, kind = self._resolve_write(
-                txn, method, subst(url), body, subst(req.get("ifNoneExist")), True
+                txn, method, subst(url) or url, body, subst(req.get("ifNoneExist")), True
             )
             targets[i] = (rtype, rid, kind)
             full = entries[i].get("fullUrl")

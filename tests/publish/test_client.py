@@ -10,8 +10,8 @@ from evidence_publisher.publish import (
     ClientConfigError,
     FhirClient,
     HttpOptions,
-    RejectedByServer,
-    ServerUnreachable,
+    RejectedByServerError,
+    ServerUnreachableError,
     bundle_is_replayable,
 )
 
@@ -87,7 +87,7 @@ def test_exponential_backoff_with_jitter_and_cap(httpserver):
 @pytest.mark.parametrize("status", [400, 404, 409, 412, 422, 500])
 def test_no_retry_on_other_errors(httpserver, status):
     seen = scripted(httpserver, [oo(status, "HAPI-0988: nope"), OK])
-    with pytest.raises(RejectedByServer) as info:
+    with pytest.raises(RejectedByServerError) as info:
         client_for(httpserver).send_bundle(REPLAYABLE)
     assert seen == ["POST"]
     assert info.value.status == status
@@ -109,7 +109,7 @@ def test_replayable_transaction_is_retried(httpserver):
 
 def test_non_replayable_transaction_is_not_retried(httpserver):
     seen = scripted(httpserver, [oo(503, "busy"), OK])
-    with pytest.raises(ServerUnreachable) as info:
+    with pytest.raises(ServerUnreachableError) as info:
         client_for(httpserver).send_bundle(NOT_REPLAYABLE)
     assert seen == ["POST"]
     assert "not safe to repeat" in " ".join(info.value.details)
@@ -117,7 +117,7 @@ def test_non_replayable_transaction_is_not_retried(httpserver):
 
 def test_gives_up_after_max_retries(httpserver):
     seen = scripted(httpserver, [oo(503, "busy")])
-    with pytest.raises(ServerUnreachable) as info:
+    with pytest.raises(ServerUnreachableError) as info:
         client_for(httpserver, max_retries=2).metadata()
     assert len(seen) == 3
     assert "HTTP 503" in info.value.message
@@ -126,7 +126,7 @@ def test_gives_up_after_max_retries(httpserver):
 def test_retry_after_longer_than_we_wait_gives_up_at_once(httpserver):
     seen = scripted(httpserver, [oo(429, "later", {"Retry-After": "3600"}), OK])
     sleep = SleepRecorder()
-    with pytest.raises(ServerUnreachable, match="3600 s"):
+    with pytest.raises(ServerUnreachableError, match="3600 s"):
         client_for(httpserver, sleep, max_retry_after=60).metadata()
     assert seen == ["GET"] and sleep.calls == []
 

@@ -11,9 +11,9 @@ from evidence_publisher.bundle.transaction import resource_key
 from evidence_publisher.errors import ExitCode
 from evidence_publisher.publish import (
     PublishOptions,
-    RejectedByServer,
-    ServerUnreachable,
-    ServerUnsuitable,
+    RejectedByServerError,
+    ServerUnreachableError,
+    ServerUnsuitableError,
     chunk_resources,
     preview,
     publish,
@@ -246,7 +246,7 @@ def test_persistent_outage_mid_run_is_partial_success_and_rerun_completes(
     result = publish(
         corpus, make_client(max_retries=3), PublishOptions(chunk_size=size, preread=preread), fail_after_first
     )
-    assert isinstance(result.error, ServerUnreachable)
+    assert isinstance(result.error, ServerUnreachableError)
     assert result.exit_code == ExitCode.PARTIAL_SUCCESS
     statuses = [c.status for c in result.chunks]
     # with a pre-read, the outage hits the chunk's search batch before the transaction is sent;
@@ -273,7 +273,7 @@ def test_rejected_chunk_names_resource_and_hapi_code(hapi, make_client):
     hapi.seed({**victim, "id": "copy-b"})
     result = publish(corpus, make_client(), PublishOptions(chunk_size=size))
     err = result.error
-    assert isinstance(err, RejectedByServer)
+    assert isinstance(err, RejectedByServerError)
     assert result.exit_code == ExitCode.PARTIAL_SUCCESS
     assert err.status == 412 and err.hapi_code == "HAPI-2207"
     assert err.resources == [f"Evidence/{victim['id']}"]
@@ -311,7 +311,7 @@ def _without_param(rtype: str, param: str) -> HapiStandIn:
                 res["searchParam"] = [p for p in res["searchParam"] if p["name"] != param]
         return cs
 
-    standin.capability_statement = statement  # type: ignore[method-assign]
+    standin.capability_statement = statement
     assert param in hapi_standin.SEARCH_PARAMS[rtype]
     return standin
 
@@ -329,7 +329,7 @@ def test_unsuitable_servers_are_refused_with_reasons(make_client, threaded_https
     for standin, expected in cases:
         threaded_httpserver.clear()
         threaded_httpserver.expect_request(re.compile(".*")).respond_with_handler(standin.handle)
-        with pytest.raises(ServerUnsuitable) as info:
+        with pytest.raises(ServerUnsuitableError) as info:
             publish(synthetic_corpus(1), make_client(threaded_httpserver.url_for("/fhir")))
         assert any(expected in d for d in info.value.details), info.value.details
         assert standin.count() == 0
@@ -343,7 +343,7 @@ def test_unreachable_server(make_client):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     sleep = SleepRecorder()
-    with pytest.raises(ServerUnreachable) as info:
+    with pytest.raises(ServerUnreachableError) as info:
         publish(synthetic_corpus(1), make_client(f"http://127.0.0.1:{port}/fhir", sleep=sleep, max_retries=2))
     assert "connection refused" in info.value.message
     assert len(sleep.calls) == 2
@@ -415,12 +415,12 @@ def test_knowledge_loaded_right_after_a_dry_run_and_a_publish_is_current(hapi, m
 
 
 def test_references_outside_the_corpus_are_refused_before_anything_is_sent(hapi, make_client):
-    from evidence_publisher.publish import InvalidPublishInput
+    from evidence_publisher.publish import InvalidPublishInputError
 
     # HAPI would store EvidenceVariable.characteristic.definitionReference dangling: no search
     # parameter indexes that path, so it is not checked (seen on HAPI 8.8.0)
     corpus = [r for r in synthetic_corpus(1) if r["resourceType"] != "Group"]
-    with pytest.raises(InvalidPublishInput) as caught:
+    with pytest.raises(InvalidPublishInputError) as caught:
         publish(corpus, make_client())
     assert caught.value.exit_code == ExitCode.INVALID_OUTPUT
     assert caught.value.details == [
@@ -428,17 +428,17 @@ def test_references_outside_the_corpus_are_refused_before_anything_is_sent(hapi,
         "which is not among the resources to publish; publish the whole build (a FHIR server may "
         "store the reference dangling: HAPI checks references only on searchable paths)"
     ]
-    with pytest.raises(InvalidPublishInput):
+    with pytest.raises(InvalidPublishInputError):
         preview(corpus, make_client())
     assert hapi.requests == []
 
 
 def test_two_resources_with_one_local_id_are_refused(hapi, make_client):
-    from evidence_publisher.publish import InvalidPublishInput
+    from evidence_publisher.publish import InvalidPublishInputError
 
     corpus = synthetic_corpus(1)
     twin = {**next(r for r in corpus if r["resourceType"] == "Citation"), "version": "2.0.0"}
-    with pytest.raises(InvalidPublishInput) as caught:
+    with pytest.raises(InvalidPublishInputError) as caught:
         publish([*corpus, twin], make_client())
     assert caught.value.details == ["two resources are Citation/cit-0; local ids must be unique per type"]
     assert hapi.requests == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 import requests
@@ -42,7 +43,7 @@ def cond_put(res: dict, full_url: str | None = None) -> dict:
         else f"{res['resourceType']}?identifier={res['identifier'][0]['system']}|"
         f"{res['identifier'][0]['value']}"
     )
-    entry = {"request": {"method": "PUT", "url": url}, "resource": body}
+    entry: dict[str, Any] = {"request": {"method": "PUT", "url": url}, "resource": body}
     if full_url:
         entry["fullUrl"] = full_url
     return entry
@@ -430,6 +431,6 @@ def test_profiles_and_tags_are_stored_as_sorted_sets_like_hapi(hapi):
     stored = get(hapi, "Evidence/a").json()["meta"]
     assert stored["profile"] == ["http://x.org/sd/alpha", "http://x.org/sd/mid", "http://x.org/sd/zeta"]
     assert stored["tag"] == [{"system": "urn:s", "code": "a"}, {"system": "urn:s", "code": "z"}]
-    reordered = {**meta, "profile": list(reversed(meta["profile"]))}
+    reordered = {**meta, "profile": meta["profile"][::-1]}
     again = put(hapi, "Evidence/a", {**ev("a"), "meta": reordered})
     assert again.status_code == 200 and again.json()["meta"]["versionId"] == "1"

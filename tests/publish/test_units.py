@@ -147,7 +147,8 @@ def test_compare_maps_local_references_to_server_ids():
     server = {**local, "id": "9", "artifactReference": {"reference": "Evidence/42"}}
     mapping = {"Evidence/ev-0": "Evidence/42"}
     assert compare(local, server, mapping.get) == []
-    diffs = compare(local, server, {}.get)
+    no_ids: dict[str, str] = {}
+    diffs = compare(local, server, no_ids.get)
     assert diffs == [
         "ArtifactAssessment.artifactReference.reference: local 'Evidence/ev-0' != server 'Evidence/42'"
     ]

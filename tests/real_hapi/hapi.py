@@ -8,7 +8,7 @@ from urllib.parse import quote
 import requests
 
 from evidence_publisher import jsonio
-from evidence_publisher.bundle.transaction import URL_KEYED_TYPES
+from evidence_publisher.constants import URL_SEARCHABLE_TYPES
 
 FHIR_JSON = "application/fhir+json"
 NO_CACHE = {"Accept": FHIR_JSON, "Cache-Control": "no-cache"}
@@ -65,7 +65,7 @@ def version_count(base: str, ref: str) -> int:
 
 def key_params(resource: dict) -> dict[str, str]:
     """The natural key as search parameters (url+version, else the first identifier)."""
-    if "url" in resource and resource["resourceType"] in URL_KEYED_TYPES:
+    if "url" in resource and resource["resourceType"] in URL_SEARCHABLE_TYPES:
         out = {"url": resource["url"]}
         if resource.get("version"):
             out["version"] = resource["version"]

@@ -8,7 +8,7 @@ import copy
 from evidence_publisher import jsonio
 from evidence_publisher.cli import main
 from evidence_publisher.errors import ExitCode
-from evidence_publisher.publish import PublishOptions, RejectedByServer, preview, publish, verify
+from evidence_publisher.publish import PublishOptions, RejectedByServerError, preview, publish, verify
 
 from . import hapi
 from .conftest import namespaced, write_dist
@@ -32,7 +32,7 @@ def test_a_transaction_hapi_rejects_leaves_nothing_behind(client, hapi_url, seed
 
     result = publish(corpus, client, PublishOptions(chunk_size=None))
 
-    assert isinstance(result.error, RejectedByServer)
+    assert isinstance(result.error, RejectedByServerError)
     assert result.exit_code == ExitCode.REJECTED_BY_SERVER
     assert result.error.hapi_code == "HAPI-0507"
     assert "not configured to allow external references" in result.error.diagnostics
@@ -69,7 +69,7 @@ def test_two_resources_matching_one_conditional_url_are_reported(client, hapi_ur
     changed = copy.deepcopy(corpus)
     next(r for r in changed if f"{r['resourceType']}/{r['id']}" == ref)["description"] = "changed"
     result = publish(changed, client)
-    assert isinstance(result.error, RejectedByServer)
+    assert isinstance(result.error, RejectedByServerError)
     assert result.exit_code == ExitCode.REJECTED_BY_SERVER
     # Inside a transaction HAPI 8 answers HAPI-2207 (a plain REST PUT gets HAPI-0988)
     assert result.error.hapi_code == "HAPI-2207"

@@ -80,7 +80,7 @@ def other_server() -> Iterator[HTTPServer]:
 
 
 @pytest.fixture
-def serve_fhir(fhir_server: HTTPServer) -> Callable[..., tuple[Misbehaving, str]]:
+def serve_fhir(fhir_server: HTTPServer) -> Iterator[Callable[..., tuple[Misbehaving, str]]]:
     def start(override: Callable[[Request], Response | None] | None = None, **standin):
         server = Misbehaving(override, **standin)
         fhir_server.clear()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.cells import cell_len
@@ -96,7 +97,10 @@ def render(terminal: bool, rows: list[list], width: int = 60) -> str:
 
 
 def test_in_a_pipe_a_table_is_one_tab_separated_line_per_row() -> None:
-    rows = [["a.json", ("warning", "yellow"), LONG], ["b.json", "error", "two\nlines\tand tab"]]
+    rows: list[list[Any]] = [
+        ["a.json", ("warning", "yellow"), LONG],
+        ["b.json", "error", "two\nlines\tand tab"],
+    ]
     text = render(False, rows)
     assert no_box_drawing(text)
     assert text.splitlines() == [

@@ -69,7 +69,7 @@ STRANGE_VALUES = [
 
 def _vm_bytes() -> int:
     status = Path("/proc/self/status").read_text()
-    return int(re.search(r"VmSize:\s+(\d+) kB", status).group(1)) * 1024  # type: ignore[union-attr]
+    return int(re.search(r"VmSize:\s+(\d+) kB", status).group(1)) * 1024
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from evidence_publisher.sources import MappingErrors, load_corpus
+from evidence_publisher.sources import MappingError, load_corpus
 from evidence_publisher.sources.loader import LoadProgress
 
 from .input_helpers import copy_corpus
@@ -30,7 +30,7 @@ def test_progress_inside_a_large_file(tmp_path: Path) -> None:
     big = corpus / "zz-notes.yaml"
     big.write_text("kind: publication\nnotes:\n" + "".join(f"  - {i}\n" for i in range(60_000)))
     seen: list[LoadProgress] = []
-    with pytest.raises(MappingErrors):  # not a valid publication; only the progress matters here
+    with pytest.raises(MappingError):  # not a valid publication; only the progress matters here
         load_corpus([corpus], progress=seen.append)
     inside = [p for p in seen if p.file.endswith("zz-notes.yaml")]
     assert len(inside) >= 3  # its start, and at least two reports while parsing it

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evidence_publisher.sources import MappingErrors, load_corpus
+from evidence_publisher.sources import MappingError, load_corpus
 
 from .input_helpers import copy_corpus, edit, run
 
@@ -39,7 +39,7 @@ def test_schema_error_folds_references_too(tmp_path: Path) -> None:
     edit(corpus / "liang-2010.yaml", "label: Liang 2010", "label: Liang 2010\nbogus: 1")
     try:
         load_corpus([corpus])
-    except MappingErrors as exc:
+    except MappingError as exc:
         issues = exc.issues
     assert [i.code for i in issues] == ["unknown-key"]
     assert len(issues[0].consequences) == 7
@@ -53,7 +53,7 @@ def test_unreadable_file_comes_before_other_problems(tmp_path: Path) -> None:
     (corpus / "aaa.yaml").write_text("kind: publication\nid: aaa\n")
     try:
         load_corpus([corpus])
-    except MappingErrors as exc:
+    except MappingError as exc:
         codes = [i.code for i in exc.issues]
     assert codes[0] == "yaml-syntax"
     assert "missing-field" in codes[1:]
@@ -65,7 +65,7 @@ def test_file_with_no_readable_id_is_matched_by_its_name(tmp_path: Path) -> None
     liang.write_bytes(b"\xff" + liang.read_bytes())  # not UTF-8: nothing in it can be read
     try:
         load_corpus([corpus])
-    except MappingErrors as exc:
+    except MappingError as exc:
         issues = exc.issues
     assert [i.code for i in issues] == ["encoding"]
     assert len(issues[0].consequences) == 7

@@ -29,7 +29,7 @@ def validate_json(args: list[str], capsys) -> tuple[int, dict | None, str]:
     return code, (json.loads(out) if out.strip() else None), err
 
 
-def issues_of(doc: dict, rule: str) -> list[tuple[str, str, list[str]]]:
+def issues_of(doc: dict | None, rule: str) -> list[tuple[str, str, list[str]]]:
     return [
         (o["resource"], i["diagnostics"], i["expression"])
         for o in doc["outcomes"]

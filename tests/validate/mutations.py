@@ -121,7 +121,7 @@ BAD_FORMATS = {
 
 def generate(name: str, res: dict, registry: ModelRegistry, terminology) -> list[Mutation]:
     out: list[Mutation] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str, tuple[str, ...]]] = set()
 
     current: list[Site] = []
 

@@ -12,26 +12,13 @@ from urllib.parse import quote
 
 from evidence_publisher.bundle.errors import BundleError
 from evidence_publisher.bundle.references import reference_targets, rewrite_references
-
-# R5 resource types whose canonical url is searchable; others are keyed on identifier. ResearchStudy
-# has url and version elements in R5 but no url/version search parameters, so it is not listed.
-URL_KEYED_TYPES = frozenset(
-    {
-        "ActivityDefinition",
-        "Citation",
-        "Composition",
-        "Evidence",
-        "EvidenceVariable",
-        "Library",
-        "PlanDefinition",
-    }
-)
+from evidence_publisher.constants import URL_SEARCHABLE_TYPES
 
 
 def resource_key(resource: dict) -> str:
     """The natural key of a resource: ``url|version``, else ``identifier system|value``."""
     rtype = resource.get("resourceType", "?")
-    if rtype in URL_KEYED_TYPES and resource.get("url"):
+    if rtype in URL_SEARCHABLE_TYPES and resource.get("url"):
         return f"{resource['url']}|{resource.get('version', '')}"
     ident = _first_identifier(resource)
     if ident is None:
@@ -52,7 +39,7 @@ def _first_identifier(resource: dict) -> dict | None:
 def conditional_url(resource: dict) -> str:
     """``Evidence?url=..&version=..`` or ``Group?identifier=sys|val`` (percent-encoded)."""
     rtype = resource["resourceType"]
-    if rtype in URL_KEYED_TYPES and resource.get("url"):
+    if rtype in URL_SEARCHABLE_TYPES and resource.get("url"):
         url = f"{rtype}?url={quote(resource['url'], safe='')}"
         if resource.get("version"):
             url += f"&version={quote(resource['version'], safe='')}"
@@ -60,6 +47,7 @@ def conditional_url(resource: dict) -> str:
     ident = _first_identifier(resource)
     if ident is None:
         resource_key(resource)  # raises the explanatory error
+        raise AssertionError("resource_key raises for a resource without an identifier")
     token = f"{ident['system']}|{ident['value']}"
     return f"{rtype}?identifier={quote(token, safe='')}"
 

@@ -14,11 +14,13 @@ from typing import Any
 import requests
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from evidence_publisher.cds.auth import JwtVerifier
 from evidence_publisher.cds.config import CdsConfig, config_from_env
@@ -34,14 +36,15 @@ from evidence_publisher.cds.hook_request import kind
 from evidence_publisher.cds.outcome import operation_outcome
 from evidence_publisher.cds.replay import MemoryReplayStore, ReplayStore, SqliteReplayStore
 from evidence_publisher.cds.service import CdsService
+from evidence_publisher.errors import InputLimitError
 from evidence_publisher.jsonio import dumps, parse_untrusted
-from evidence_publisher.limits import NESTING_DEPTH, InputLimitError, current
+from evidence_publisher.limits import NESTING_DEPTH, current
 from evidence_publisher.urlsafety import install_log_redaction
 
 log = logging.getLogger("evidence_publisher.cds")
 JSON_TYPES = ("application/json", "application/fhir+json")
-CORS_METHODS = "GET, POST, OPTIONS"
-CORS_HEADERS = "Authorization, Content-Type"
+CORS_METHODS = ("GET", "POST", "OPTIONS")
+CORS_HEADERS = ("Authorization", "Content-Type")
 
 
 def json_response(
@@ -73,55 +76,35 @@ def error_response(exc: CdsRequestError) -> Response:
     )
 
 
-class CorsMiddleware:
-    """CORS restricted to configured origins; refused preflights get an OperationOutcome."""
+class CorsMiddleware(CORSMiddleware):
+    """Starlette's CORS handling for the configured origins only (``*`` is refused by the config),
+    with the service's methods and headers. A refused preflight is answered like every other error
+    of the service: an OperationOutcome, 403, without ``Access-Control-Allow-Origin``."""
 
     def __init__(self, app: ASGIApp, origins: list[str]) -> None:
-        self.app = app
-        self.origins = frozenset(o.rstrip("/") for o in origins)
+        super().__init__(
+            app,
+            allow_origins=[o.rstrip("/") for o in origins],
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_HEADERS,
+            max_age=600,
+        )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        origin = headers.get("origin")
-        allowed = origin is not None and origin in self.origins
-        if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
-            if not allowed:
-                resp = error_response(
-                    ForbiddenOriginError(
-                        f"origin {origin!r} is not allowed", details=["add it to cors_origins"]
-                    )
-                )
-            else:
-                resp = Response(
-                    status_code=204,
-                    headers={
-                        "Access-Control-Allow-Origin": origin,
-                        "Access-Control-Allow-Methods": CORS_METHODS,
-                        "Access-Control-Allow-Headers": CORS_HEADERS,
-                        "Access-Control-Max-Age": "600",
-                        "Vary": "Origin",
-                    },
-                )
-            await resp(scope, receive, send)
-            return
-        if not allowed:
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"access-control-allow-origin", origin.encode("latin-1")),
-                    (b"vary", b"Origin"),
-                ]
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)
+    def preflight_response(self, request_headers: Headers) -> Response:
+        answer = super().preflight_response(request_headers)
+        if answer.status_code < 400:
+            return answer
+        origin = request_headers["origin"]
+        if not self.is_allowed_origin(origin):
+            refused = ForbiddenOriginError(
+                f"origin {origin!r} is not allowed", details=["add it to cors_origins"]
+            )
+        else:
+            refused = ForbiddenOriginError(
+                f"CORS preflight from {origin!r} asks for a method or header the service does not accept",
+                details=[f"methods: {', '.join(CORS_METHODS)}; headers: {', '.join(CORS_HEADERS)}"],
+            )
+        return error_response(refused)
 
 
 def make_replay_store(config: CdsConfig) -> ReplayStore:

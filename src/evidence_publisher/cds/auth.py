@@ -24,7 +24,7 @@ import requests
 from evidence_publisher.cds.config import CdsConfig, IssuerConfig, hook_http_options
 from evidence_publisher.cds.errors import AuthenticationError, CdsConfigError
 from evidence_publisher.cds.replay import ReplayStore
-from evidence_publisher.fhirclient import FhirClientError, HttpTransport, ResponseLimitExceeded
+from evidence_publisher.fhirclient import FhirClientError, HttpTransport, ResponseLimitError
 from evidence_publisher.fhirclient.answers import json_body
 from evidence_publisher.urlsafety import redact_url
 
@@ -65,7 +65,7 @@ class JwksCache:
             if answer.status != 200:
                 raise AuthenticationError(f"cannot fetch JWKS from {shown!r}: HTTP {answer.status}")
             doc = json_body(answer, label, fhir=False)
-        except ResponseLimitExceeded:
+        except ResponseLimitError:
             raise AuthenticationError(
                 f"cannot fetch JWKS from {shown!r}: more than {JWKS_MAX_BYTES:,} bytes, not a JWKS"
             ) from None

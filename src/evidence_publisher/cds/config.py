@@ -18,6 +18,7 @@ import yaml
 
 from evidence_publisher.cds.errors import CdsConfigError
 from evidence_publisher.fhirclient import HttpOptions
+from evidence_publisher.limits import CDS_BODY_BYTES
 
 CONFIG_ENV = "EVIDENCE_PUBLISHER_CDS_CONFIG"
 ALLOWED_ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS384"})
@@ -75,7 +76,7 @@ class CdsConfig:
     max_token_lifetime_seconds: int = 3600
     replay_store: str | None = None
     cors_origins: list[str] = field(default_factory=list)
-    max_body_bytes: int = 1_000_000
+    max_body_bytes: int = CDS_BODY_BYTES.default
     http_timeout_seconds: float = 10.0
     jwks_cache_seconds: int = 300
     allow_http_fhir_server: bool = False

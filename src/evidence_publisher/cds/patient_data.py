@@ -23,7 +23,7 @@ from evidence_publisher.fhirclient import (
     BearerAuth,
     FhirClient,
     FhirClientError,
-    RejectedByServer,
+    RejectedByServerError,
 )
 from evidence_publisher.urlsafety import redact_url
 
@@ -124,7 +124,7 @@ def _fetch(access: FhirAccess, key: str, query: str) -> list[dict[str, Any]]:
             _check_fetched(doc, what)
             out.extend(_resources(doc))
     except FhirClientError as exc:
-        if isinstance(exc, RejectedByServer) and exc.status == 404 and "?" not in query:
+        if isinstance(exc, RejectedByServerError) and exc.status == 404 and "?" not in query:
             return []  # a read of a resource the server does not have: no data
         raise MissingDataError(f"prefetch {key!r} from fhirServer: {exc.message}") from None
     finally:

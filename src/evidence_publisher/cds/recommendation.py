@@ -15,6 +15,7 @@ from typing import Any
 from evidence_publisher import fhirpath
 from evidence_publisher.cds.errors import RecommendationError
 from evidence_publisher.cds.knowledge import KnowledgeBase
+from evidence_publisher.constants import CORE_SD
 
 FHIRPATH = "text/fhirpath"
 ECA_RULE = "eca-rule"
@@ -52,8 +53,7 @@ _PATH_PARAMS = {
 }
 CI_CODE = "C53324"  # attribute-estimate-type: Confidence interval
 CERTAINTY_LABELS = {"high": "High", "moderate": "Moderate", "low": "Low", "very-low": "Very low"}
-STRENGTH_EXT = "http://hl7.org/fhir/StructureDefinition/cqf-strengthOfRecommendation"
-QUALITY_EXT = "http://hl7.org/fhir/StructureDefinition/cqf-qualityOfEvidence"
+STRENGTH_EXT = CORE_SD + "cqf-strengthOfRecommendation"
 
 
 @dataclass(frozen=True)
@@ -288,6 +288,8 @@ def _is_recommendation(plan: dict[str, Any]) -> bool:
 def compile_recommendation(kb: KnowledgeBase, plan: dict[str, Any]) -> Recommendation:
     pid = plan.get("id")
     where = f"PlanDefinition/{pid}"
+    if not isinstance(pid, str) or not pid:
+        raise RecommendationError(f"{where}: a PlanDefinition needs an id")
     actions = [a for a in plan.get("action", []) if a.get("trigger")]
     if len(actions) != 1:
         raise RecommendationError(f"{where}: expected exactly one triggered action, got {len(actions)}")
@@ -333,13 +335,13 @@ def compile_recommendation(kb: KnowledgeBase, plan: dict[str, Any]) -> Recommend
     for ext in action.get("extension", []):
         if ext.get("url") == STRENGTH_EXT:
             strength = _text(ext.get("valueCodeableConcept"))
-    title = plan.get("title") or action.get("title") or plan.get("name") or pid
+    title = str(plan.get("title") or action.get("title") or plan.get("name") or pid)
     return Recommendation(
         id=pid,
         url=plan.get("url", ""),
         version=plan.get("version"),
         title=title,
-        description=plan.get("description") or action.get("description") or title,
+        description=str(plan.get("description") or action.get("description") or title),
         plan=plan,
         action=action,
         hooks=tuple(hooks),

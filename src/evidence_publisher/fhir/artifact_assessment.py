@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from evidence_publisher.constants import ARTIFACT_EXPERIMENTAL_EXT, CERTAINTY_TYPE, FEVIR_EBM_CODES
 from evidence_publisher.fhir.common import (
     CERTAINTY_LABELS,
     CERTAINTY_RATING,
-    CERTAINTY_TYPE,
     DOMAIN_LABELS,
-    FEVIR_179423,
     RATING_LABELS,
     Context,
     base,
@@ -73,16 +72,14 @@ def map_justification(
         ctx, "ArtifactAssessment", rid, title=title, date=rec.date, profiles=["recommendation-justification"]
     )
     if rec.experimental:
-        res["extension"].append(
-            {"url": "http://hl7.org/fhir/StructureDefinition/artifact-experimental", "valueBoolean": True}
-        )
+        res["extension"].append({"url": ARTIFACT_EXPERIMENTAL_EXT, "valueBoolean": True})
     res["artifactReference"] = ref("Composition", composition_id)
     components = []
     if rec.strength is not None:
         components.append(
             {
                 "informationType": "rating",
-                "type": concept(FEVIR_179423, "strength-of-recommendation"),
+                "type": concept(FEVIR_EBM_CODES, "strength-of-recommendation"),
                 "summary": rec.strength.value,
             }
         )
@@ -90,7 +87,7 @@ def map_justification(
         components.append(
             {
                 "informationType": "classifier",
-                "type": concept(FEVIR_179423, "direction-of-recommendation"),
+                "type": concept(FEVIR_EBM_CODES, "direction-of-recommendation"),
                 "summary": rec.direction.value,
             }
         )
@@ -105,20 +102,20 @@ def map_justification(
     components.append(
         {
             "informationType": "comment",
-            "type": concept(FEVIR_179423, "discussion", "Discussion"),
+            "type": concept(FEVIR_EBM_CODES, "discussion", "Discussion"),
             "summary": " ".join(discussion),
         }
     )
     content = [
         {
             "informationType": "container",
-            "type": concept(FEVIR_179423, "recommendation-specification"),
+            "type": concept(FEVIR_EBM_CODES, "recommendation-specification"),
             "summary": rec.statement,
             "component": components,
         },
         {
             "informationType": "container",
-            "type": concept(FEVIR_179423, "evidence"),
+            "type": concept(FEVIR_EBM_CODES, "evidence"),
             "summary": "Evidence the recommendation rests on.",
             "relatedArtifact": [
                 {"type": "justification", "display": title_, "resourceReference": ref("Evidence", eid)}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from evidence_publisher.constants import CITATION_ARTIFACT_CLASSIFIER, CITATION_CLASSIFICATION_TYPE
 from evidence_publisher.fhir.common import Context, base, concept, external_note, narrative, ref
 from evidence_publisher.sources.model import (
     MONTH_NUMBERS,
@@ -13,8 +16,6 @@ from evidence_publisher.sources.model import (
     SourceDocument,
 )
 
-CLASSIFICATION_TYPE = "http://hl7.org/fhir/cited-artifact-classification-type"
-ARTIFACT_CLASSIFIER = "http://hl7.org/fhir/citation-artifact-classifier"
 TITLE_TYPE = "http://hl7.org/fhir/title-type"
 PUBLISHED_IN_TYPE = "http://hl7.org/fhir/published-in-type"
 URL_CLASSIFIER = "http://hl7.org/fhir/artifact-url-classifier"
@@ -78,11 +79,11 @@ def map_citation(ctx: Context, pub: Publication, source: SourceDocument) -> dict
         "title": [{"type": [concept(TITLE_TYPE, "primary")], "text": cit.title}],
         "classification": [
             {
-                "type": concept(CLASSIFICATION_TYPE, "knowledge-artifact-type"),
+                "type": concept(CITATION_CLASSIFICATION_TYPE, "knowledge-artifact-type"),
                 "classifier": [
-                    concept(ARTIFACT_CLASSIFIER, "D016428", "Journal Article")
+                    concept(CITATION_ARTIFACT_CLASSIFIER, "D016428", "Journal Article")
                     if journal
-                    else concept(ARTIFACT_CLASSIFIER, "webpage", "Webpage")
+                    else concept(CITATION_ARTIFACT_CLASSIFIER, "webpage", "Webpage")
                 ],
             }
         ],
@@ -144,7 +145,8 @@ def _rows(pub: Publication, cit: CitationSpec, source: SourceDocument) -> list[t
     authors = ", ".join(a.name for a in cit.authors) or cit.author_statement
     rows.append(("Authors", authors or "not stated"))
     if cit.journal:
-        rows.append(("Journal", cit.journal.title))
+        abbreviation = f" ({cit.journal.abbreviation})" if cit.journal.abbreviation else ""
+        rows.append(("Journal", cit.journal.title + abbreviation))
     if cit.website:
         rows.append(("Website", cit.website))
     date = " ".join(str(x) for x in (cit.year, cit.month, cit.day) if x)
@@ -202,7 +204,7 @@ def _classification(cit: CitationSpec) -> list[dict]:
     if cit.keywords:
         out.append(
             {
-                "type": concept(CLASSIFICATION_TYPE, "keyword", "Keyword"),
+                "type": concept(CITATION_CLASSIFICATION_TYPE, "keyword", "Keyword"),
                 "classifier": [{"text": k} for k in cit.keywords],
             }
         )
@@ -217,7 +219,7 @@ def _classification(cit: CitationSpec) -> list[dict]:
             classifiers.append(item)
         out.append(
             {
-                "type": concept(CLASSIFICATION_TYPE, "mesh-heading", "MeSH heading"),
+                "type": concept(CITATION_CLASSIFICATION_TYPE, "mesh-heading", "MeSH heading"),
                 "classifier": classifiers,
             }
         )
@@ -329,7 +331,7 @@ def _relates_to(cit: CitationSpec) -> list[dict]:
                 }
             out.append(item)
     for rel in cit.relations:
-        item = {
+        item: dict[str, Any] = {
             "type": "cites",
             "classifier": [{"text": _RELATION_LABEL[rel.type]}],
             "label": _RELATION_LABEL[rel.type],

@@ -7,30 +7,13 @@ import html
 from dataclasses import dataclass
 from decimal import Decimal
 
+from evidence_publisher.constants import CANONICAL_TYPES, CORE_SD, EBM_SD, UCUM
 from evidence_publisher.sources.model import Claim, Corpus, External
 
-EBM = "http://hl7.org/fhir/uv/ebm/StructureDefinition/"
-CORE_EXT = "http://hl7.org/fhir/StructureDefinition/"
-FEVIR_179423 = "https://fevir.net/resources/CodeSystem/179423"
-SEVCO = "https://fevir.net/resources/CodeSystem/181513"
 STATISTIC_TYPE = "http://terminology.hl7.org/CodeSystem/statistic-type"
 ATTRIBUTE_ESTIMATE = "http://terminology.hl7.org/CodeSystem/attribute-estimate-type"
-CERTAINTY_TYPE = "http://hl7.org/fhir/certainty-type"
 CERTAINTY_RATING = "http://hl7.org/fhir/certainty-rating"
-UCUM = "http://unitsofmeasure.org"
 
-# Types whose R5 definition has url/version/name/status/date (and publisher, except two).
-CANONICAL_TYPES = frozenset(
-    {
-        "ActivityDefinition",
-        "Citation",
-        "Composition",
-        "Evidence",
-        "EvidenceVariable",
-        "PlanDefinition",
-        "ResearchStudy",
-    }
-)
 _NO_PUBLISHER = frozenset({"Composition", "ResearchStudy"})
 
 
@@ -202,7 +185,7 @@ def base(
     """Identity and metadata common to the project's resources, by what R5 allows per type."""
     res: dict = {"resourceType": rtype, "id": rid}
     if profiles:
-        res["meta"] = {"profile": [EBM + p for p in profiles]}
+        res["meta"] = {"profile": [EBM_SD + p for p in profiles]}
     res["identifier"] = [{"system": ctx.identifier_system, "value": f"{rtype}/{rid}"}]
     if rtype in CANONICAL_TYPES:
         res["url"] = ctx.url(rtype, rid)
@@ -221,19 +204,19 @@ def base(
         # modifier extension (a retired artifact changes how the rest is read), so it goes in
         # modifierExtension; the EBM GroupR6 profile declares it there too.
         ext = [
-            {"url": CORE_EXT + "artifact-url", "valueUri": ctx.url(rtype, rid)},
-            {"url": CORE_EXT + "artifact-version", "valueString": ctx.version},
-            {"url": CORE_EXT + "artifact-name", "valueString": computable_name(rid)},
-            {"url": CORE_EXT + "artifact-publisher", "valueString": ctx.publisher},
+            {"url": CORE_SD + "artifact-url", "valueUri": ctx.url(rtype, rid)},
+            {"url": CORE_SD + "artifact-version", "valueString": ctx.version},
+            {"url": CORE_SD + "artifact-name", "valueString": computable_name(rid)},
+            {"url": CORE_SD + "artifact-publisher", "valueString": ctx.publisher},
         ]
-        res["modifierExtension"] = [{"url": CORE_EXT + "artifact-status", "valueCode": ctx.status}]
+        res["modifierExtension"] = [{"url": CORE_SD + "artifact-status", "valueCode": ctx.status}]
         if rtype == "ArtifactAssessment":
             if title:
                 res["title"] = title
             res["date"] = date
         elif title:
-            ext.append({"url": CORE_EXT + "artifact-title", "valueString": title})
-            ext.append({"url": CORE_EXT + "artifact-date", "valueDateTime": date})
+            ext.append({"url": CORE_SD + "artifact-title", "valueString": title})
+            ext.append({"url": CORE_SD + "artifact-date", "valueDateTime": date})
         res["extension"] = ext
     return res
 

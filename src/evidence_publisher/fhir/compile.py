@@ -219,7 +219,8 @@ def _compile_publication(
     cited = cited_publication(corpus, pub)
     own_citation = citation_id(cited) if cited is not None else None
     reported_in = corpus.publications.get(pub.reported_in or "")
-    reported_citation = citation_id(reported_in.model) if reported_in is not None else None
+    reported_pub = reported_in.model if reported_in is not None else None
+    reported_citation = citation_id(reported_pub) if isinstance(reported_pub, Publication) else None
     if rs_id is not None:
         out.add(
             map_research_study(

@@ -6,16 +6,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from evidence_publisher.fhir.common import (
-    FEVIR_179423,
-    Context,
-    base,
-    claim_text,
-    concept,
-    narrative,
-    ref,
-    resource_id,
-)
+from evidence_publisher.constants import FEVIR_EBM_CODES
+from evidence_publisher.fhir.common import Context, base, claim_text, concept, narrative, ref, resource_id
 from evidence_publisher.sources.model import Recommendation
 
 
@@ -31,7 +23,7 @@ def _text(value: str) -> dict:
 
 
 def _section(code: str, title: str, **fields: object) -> dict:
-    sec: dict = {"title": title, "code": concept(FEVIR_179423, code)}
+    sec: dict = {"title": title, "code": concept(FEVIR_EBM_CODES, code)}
     sec.update({k: v for k, v in fields.items() if v})
     return sec
 
@@ -58,7 +50,7 @@ def map_recommendation(
 ) -> dict:
     rid = composition_id(rec)
     res = base(ctx, "Composition", rid, title=rec.title, date=rec.date, profiles=["recommendation"])
-    res["type"] = concept(FEVIR_179423, "Recommendation", "Recommendation")
+    res["type"] = concept(FEVIR_EBM_CODES, "Recommendation", "Recommendation")
     res["author"] = [{"display": ctx.publisher}]
     res["relatesTo"] = [
         {

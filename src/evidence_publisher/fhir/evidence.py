@@ -12,12 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from evidence_publisher.constants import CERTAINTY_TYPE, EBM_SD, SEVCO, SYNTHESIS_TYPE
 from evidence_publisher.fhir.common import (
     ATTRIBUTE_ESTIMATE,
     CERTAINTY_RATING,
-    CERTAINTY_TYPE,
-    EBM,
-    SEVCO,
     STATISTIC_TYPE,
     Context,
     base,
@@ -101,7 +99,7 @@ class Links:
 
 def _variable(role: str, targets: dict, note: str | None = None) -> dict:
     var = {
-        "extension": [{"url": EBM + "variable-definition-variable-role-code", "valueCode": role}],
+        "extension": [{"url": EBM_SD + "variable-definition-variable-role-code", "valueCode": role}],
         "note": [{"text": role}],
         "variableRole": {
             "coding": [coding(VARIABLE_ROLE, _ROLE_CODES[role])],
@@ -248,7 +246,9 @@ def map_statistic(res: Result) -> dict:
     estimates = []
     if res.dispersion is not None:
         d = res.dispersion
+        # the mapping model requires value for sd/se/unspecified and low/high for intervals
         if d.kind == "unspecified":
+            assert d.value is not None
             estimates.append(
                 {
                     "description": "± as reported; the source does not say whether it is an SD or an SE",
@@ -260,8 +260,10 @@ def map_statistic(res: Result) -> dict:
             code, display = DISPERSION_CODES[d.kind]
             est: dict = {"type": concept(ATTRIBUTE_ESTIMATE, code, display)}
             if d.kind in ("sd", "se"):
+                assert d.value is not None
                 est["quantity"] = quantity(d.value, res.unit)
             else:
+                assert d.low is not None and d.high is not None
                 est["range"] = {"low": quantity(d.low, res.unit), "high": quantity(d.high, res.unit)}
             if d.level is not None:
                 est["level"] = d.level
@@ -364,6 +366,8 @@ def map_evidence(
     if pub.study is not None:
         # the design codes below come from the study block: its description and provenance travel too
         notes.append({"text": f"Study: {pub.study.description}"})
+        if pub.study.setting:
+            notes.append({"text": f"Study setting: {pub.study.setting}"})
         notes += [external_note(e) for e in (*pub.study.external, *pub.study.population.external)]
     notes += [{"text": t} for t in _derivation_notes(res)]
     for c in res.conflicts:
@@ -397,9 +401,7 @@ def map_evidence(
         )
     )
     evid["variableDefinition"] = variables
-    evid["synthesisType"] = concept(
-        "http://terminology.hl7.org/CodeSystem/synthesis-type", "NotApplicable", "not applicable"
-    )
+    evid["synthesisType"] = concept(SYNTHESIS_TYPE, "NotApplicable", "not applicable")
     design = DESIGN_CODES.get(pub.study.design if pub.study else "", [])
     if design:
         evid["studyDesign"] = [concept(STUDY_DESIGN, code, display) for code, display in design]

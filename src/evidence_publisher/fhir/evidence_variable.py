@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import re
 
+from evidence_publisher.constants import EBM_SD, UCUM
 from evidence_publisher.fhir.common import (
-    EBM,
-    UCUM,
     Context,
     base,
     external_note,
@@ -57,7 +56,7 @@ def codeable(codes: list[Coding], text: str) -> dict:
 def _definition_ext(codes: list[Coding], text: str) -> list[dict]:
     return [
         {
-            "url": EBM + "evidence-variable-definition",
+            "url": EBM_SD + "evidence-variable-definition",
             "valueCodeableReference": {"concept": codeable(codes, text)},
         }
     ]

@@ -7,6 +7,7 @@ as BaselineMeasureEvidence and listed in the Group's description and narrative.
 
 from __future__ import annotations
 
+from evidence_publisher.constants import ARTIFACT_EXPERIMENTAL_EXT
 from evidence_publisher.fhir.common import Context, base, narrative
 from evidence_publisher.fhir.evidence_variable import codeable
 from evidence_publisher.sources.model import Population, RecPopulation
@@ -47,9 +48,7 @@ def map_eligibility_group(
 ) -> dict:
     res = base(ctx, "Group", pop.id, title=title, date=date, profiles=["cohort-definition"])
     if experimental:
-        res["extension"].append(
-            {"url": "http://hl7.org/fhir/StructureDefinition/artifact-experimental", "valueBoolean": True}
-        )
+        res["extension"].append({"url": ARTIFACT_EXPERIMENTAL_EXT, "valueBoolean": True})
     res["name"] = title
     res["type"] = "person"
     res["membership"] = "definitional"

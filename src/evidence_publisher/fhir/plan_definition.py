@@ -7,10 +7,10 @@ are this project's reading of the advice; the reading is published with each con
 
 from __future__ import annotations
 
+from evidence_publisher.constants import PLAN_DEFINITION_TYPE
 from evidence_publisher.fhir.common import Context, base, concept, narrative, resource_id
 from evidence_publisher.sources.model import Coding, Criterion, Recommendation
 
-PLAN_TYPE = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 
 
@@ -44,20 +44,18 @@ def criterion_fhirpath(crit: Criterion) -> str:
     return f"entry.resource.ofType({crit.resource}).where({where}).exists()"
 
 
+def _codings(codes: list[Coding]) -> list[dict]:
+    return [
+        {"system": c.system, "code": c.code, **({"display": c.display} if c.display else {})} for c in codes
+    ]
+
+
 def _data_requirement(crit: Criterion) -> dict:
     path = "medication" if crit.resource == "MedicationRequest" else "code"
-    return {
-        "type": crit.resource,
-        "codeFilter": [
-            {
-                "path": path,
-                "code": [
-                    {"system": c.system, "code": c.code, **({"display": c.display} if c.display else {})}
-                    for c in crit.codes
-                ],
-            }
-        ],
-    }
+    filters = [{"path": path, "code": _codings(crit.codes)}]
+    if crit.resource == "Condition" and crit.severity:
+        filters.append({"path": "severity", "code": _codings(crit.severity)})
+    return {"type": crit.resource, "codeFilter": filters}
 
 
 def plan_definition_id(rec: Recommendation) -> str:
@@ -77,7 +75,7 @@ def map_plan_definition(
     rid = plan_definition_id(rec)
     res = base(ctx, "PlanDefinition", rid, title=rec.title, date=rec.date, profiles=["recommendation-plan"])
     res["experimental"] = rec.experimental
-    res["type"] = concept(PLAN_TYPE, "eca-rule", "ECA Rule")
+    res["type"] = concept(PLAN_DEFINITION_TYPE, "eca-rule", "ECA Rule")
     res["description"] = rec.statement
     reading = (
         "Applicability conditions are this project's computable reading of the advice (see each "

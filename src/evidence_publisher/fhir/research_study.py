@@ -48,14 +48,17 @@ def follow_up_text(pub: Publication) -> str | None:
         return None
     if fu.mean is None:
         return f"Follow-up {fu.description.rstrip('.')}."
-    spread = ""
-    if fu.dispersion is not None and fu.dispersion.value is not None:
-        kind = "SD or SE not stated" if fu.dispersion.kind == "unspecified" else fu.dispersion.kind.upper()
-        spread = f" ± {fmt(fu.dispersion.value)} ({kind})"
-    text = f"Mean follow-up {fmt(fu.mean)}{spread} {unit_words(fu.unit, fu.mean)}"
-    if fu.dispersion is not None and fu.dispersion.kind == "unspecified":
-        text = f"Mean follow-up {fmt(fu.mean)} ± {fmt(fu.dispersion.value)} {unit_words(fu.unit)}"
-        text += " (SD or SE not stated)"
+    d = fu.dispersion
+    text = f"Mean follow-up {fmt(fu.mean)} {unit_words(fu.unit, fu.mean)}"
+    if d is not None and d.kind == "unspecified":
+        text = f"Mean follow-up {fmt(fu.mean)} ± {fmt(d.value)} {unit_words(fu.unit)} (SD or SE not stated)"
+    elif d is not None and d.kind in ("sd", "se"):
+        spread = f"± {fmt(d.value)} ({d.kind.upper()})"
+        text = f"Mean follow-up {fmt(fu.mean)} {spread} {unit_words(fu.unit, fu.mean)}"
+    elif d is not None:
+        percent = f"{(d.level or 0) * 100:f}".rstrip("0").rstrip(".")
+        label = {"iqr": "IQR", "range": "range", "ci": f"{percent} % CI"}[d.kind]
+        text += f" ({label} {fmt(d.low)} to {fmt(d.high)} {unit_words(fu.unit)})"
     if fu.beyond is not None:
         b = fu.beyond
         text += (
@@ -161,7 +164,7 @@ def map_research_study(
             "observedGroup": ref("Group", population_group),
         }
     ]
-    notes: list[str] = []
+    notes: list[str] = [f"Setting: {study.setting}"] if study.setting else []
     fu = follow_up_text(pub)
     if fu:
         notes.append(fu)
@@ -175,6 +178,8 @@ def map_research_study(
     if all_notes:
         res["note"] = all_notes
     rows = [("Design", study.description)]
+    if study.setting:
+        rows.append(("Setting", study.setting))
     if study.enrolment is not None:
         rows.append(("Enrolment", f"{study.enrolment.start} to {study.enrolment.end}"))
     if study.population.count is not None:

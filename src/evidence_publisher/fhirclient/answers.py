@@ -14,14 +14,14 @@ from urllib.parse import urljoin, urlsplit
 from requests.structures import CaseInsensitiveDict
 
 from evidence_publisher import jsonio
+from evidence_publisher.errors import InputLimitError
 from evidence_publisher.fhirclient.errors import (
-    InvalidServerResponse,
-    RedirectRefused,
-    RejectedByServer,
-    ResponseLimitExceeded,
+    InvalidServerResponseError,
+    RedirectRefusedError,
+    RejectedByServerError,
+    ResponseLimitError,
 )
 from evidence_publisher.fhirclient.outcome import clean_text, describe_outcome, hapi_code
-from evidence_publisher.limits import InputLimitError
 from evidence_publisher.urlsafety import redact_url
 
 
@@ -38,8 +38,8 @@ class Answer:
         return self.headers.get("Content-Type", "").split(";")[0].strip() or "no Content-Type"
 
 
-def limit_error(exc: InputLimitError) -> ResponseLimitExceeded:
-    return ResponseLimitExceeded(exc.message, details=exc.details)
+def limit_error(exc: InputLimitError) -> ResponseLimitError:
+    return ResponseLimitError(exc.message, details=exc.details)
 
 
 def describe_body(resp: Answer) -> str:
@@ -70,10 +70,10 @@ def json_body(
     resp: Answer, label: str, *, fhir: bool = True, base_option: str | None = None
 ) -> dict[str, Any]:
     """The body of a 2xx answer as a JSON object (a FHIR resource unless ``fhir`` is False), or
-    InvalidServerResponse saying what came instead. ``base_option`` names the option that gave
+    InvalidServerResponseError saying what came instead. ``base_option`` names the option that gave
     the base URL, for the advice."""
     if not resp.content:
-        raise InvalidServerResponse(
+        raise InvalidServerResponseError(
             f"{label}: the server answered with HTTP {resp.status} but an empty body ({resp.content_type})"
         )
     try:
@@ -82,13 +82,13 @@ def json_body(
         raise limit_error(exc) from None
     except ValueError:
         where = f"is {base_option} the FHIR base URL? " if base_option else ""
-        raise InvalidServerResponse(
+        raise InvalidServerResponseError(
             f"{label}: the server answered with HTTP {resp.status} but the body is not JSON "
             f"({resp.content_type}, {len(resp.content):,} bytes)",
             details=[f"{where}a proxy or login page may be answering instead"],
         ) from None
     if not isinstance(value, dict) or (fhir and not isinstance(value.get("resourceType"), str)):
-        raise InvalidServerResponse(
+        raise InvalidServerResponseError(
             f"{label}: the server answered with HTTP {resp.status} but the body is {describe_json(value)}"
         )
     return value
@@ -116,7 +116,7 @@ def short_error(resp: Answer, label: str) -> str:
 
 def redirect_refused(
     label: str, url: str, path: str | None, resp: Answer, base_option: str | None = None
-) -> RedirectRefused:
+) -> RedirectRefusedError:
     """The error for a 3xx: names the (redacted) target and whether it is another origin. When a
     FHIR request (``path`` below the base) is sent to the same path under another base, the
     server has moved and the message says which ``base_option`` to use; a redirected transaction
@@ -129,7 +129,7 @@ def redirect_refused(
         target, there = None, None
     if target is None or there is None:
         shown = "a target that is not a URL" if location else "no target"
-        return RedirectRefused(f"{label}: the server answered HTTP {resp.status}, a redirect to {shown}")
+        return RedirectRefusedError(f"{label}: the server answered HTTP {resp.status}, a redirect to {shown}")
     here = urlsplit(url)
     where = (
         "on the same server"
@@ -146,18 +146,18 @@ def redirect_refused(
         details.append(
             f"if the FHIR server has moved, give its new base URL: {base_option} {redact_url(new_base)}"
         )
-    return RedirectRefused(
+    return RedirectRefusedError(
         f"{label}: the server answered HTTP {resp.status}, redirecting {where}: {redact_url(target)}; "
         "not followed",
         details=details,
     )
 
 
-def rejected(label: str, status: int, body: Any) -> RejectedByServer:
-    """A RejectedByServer for an error answer (OperationOutcome text and HAPI code)."""
+def rejected(label: str, status: int, body: Any) -> RejectedByServerError:
+    """A RejectedByServerError for an error answer (OperationOutcome text and HAPI code)."""
     text = describe_outcome(body) if isinstance(body, dict) else ""
     code = hapi_code(text)
-    return RejectedByServer(
+    return RejectedByServerError(
         f"{label}: HTTP {status}" + (f": {text}" if text else ""),
         status=status,
         hapi_code=code,

@@ -19,7 +19,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from evidence_publisher.fhirclient.errors import AuthFailed, ClientConfigError
+from evidence_publisher.fhirclient.errors import AuthFailedError, ClientConfigError
 from evidence_publisher.fhirclient.outcome import clean_text
 from evidence_publisher.urlsafety import redact_url
 
@@ -203,12 +203,12 @@ class SmartBackendAuth:
         config = client.get_json_absolute(f"{client.base_url}/.well-known/smart-configuration")
         endpoint = config.get("token_endpoint") if isinstance(config, dict) else None
         if not isinstance(endpoint, str) or not endpoint:
-            raise AuthFailed(
+            raise AuthFailedError(
                 f"{client.base_url}/.well-known/smart-configuration has no token_endpoint; "
                 "the server does not advertise SMART backend services",
             )
         if urlsplit(endpoint).scheme not in ("http", "https"):
-            raise AuthFailed(f"the SMART token_endpoint {redact_url(endpoint)!r} is not an http(s) URL")
+            raise AuthFailedError(f"the SMART token_endpoint {redact_url(endpoint)!r} is not an http(s) URL")
         return endpoint
 
     def _fetch_token(self, client: AuthContext) -> None:
@@ -226,7 +226,7 @@ class SmartBackendAuth:
             reason = ""
             if isinstance(body, dict):
                 reason = clean_text(body.get("error_description") or body.get("error") or "", 300)
-            raise AuthFailed(
+            raise AuthFailedError(
                 f"the token endpoint {redact_url(self.token_endpoint)} refused client {self.client_id!r} "
                 f"(HTTP {status}{': ' + reason if reason else ''}); check the client id, that "
                 "the server knows this key (JWKS) and the scope",
@@ -234,7 +234,7 @@ class SmartBackendAuth:
         token = body["access_token"]
         problem = _header_problem(token) if isinstance(token, str) else "is not a string"
         if problem is not None:
-            raise AuthFailed(f"the access token from the token endpoint {problem}")
+            raise AuthFailedError(f"the access token from the token endpoint {problem}")
         self._token = token
         expires_in = body.get("expires_in", 300)
         try:

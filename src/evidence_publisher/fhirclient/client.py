@@ -21,6 +21,7 @@ import requests
 
 from evidence_publisher import jsonio
 from evidence_publisher.bundle.transaction import is_replayable
+from evidence_publisher.errors import InputLimitError
 from evidence_publisher.fhirclient.answers import (
     describe_body,
     json_body,
@@ -30,14 +31,14 @@ from evidence_publisher.fhirclient.answers import (
 )
 from evidence_publisher.fhirclient.auth import Auth
 from evidence_publisher.fhirclient.errors import (
-    AuthFailed,
+    AuthFailedError,
     ClientConfigError,
     PageLimitError,
     PagingRefusedError,
 )
 from evidence_publisher.fhirclient.paging import next_link, under_base
 from evidence_publisher.fhirclient.transport import ClientStats, HttpOptions, HttpTransport
-from evidence_publisher.limits import SERVER_PAGES, InputLimitError, current
+from evidence_publisher.limits import SERVER_PAGES, current
 from evidence_publisher.urlsafety import base_url_problem, redact_url
 
 FHIR_JSON = "application/fhir+json"
@@ -209,7 +210,7 @@ class FhirClient:
             break
         if resp.status in (401, 403):
             how = self.auth.describe() if self.auth is not None else "no credentials"
-            raise AuthFailed(
+            raise AuthFailedError(
                 f"{label}: HTTP {resp.status} with {how}",
                 details=[short_error(resp, label) or "the server gave no reason", AUTH_HINT],
             )
@@ -250,7 +251,7 @@ class FhirClient:
             "GET", url, label, headers={"Accept": "application/json"}, replayable=True
         ).answer
         if resp.status != 200:
-            raise AuthFailed(f"{label}: HTTP {resp.status}; the server does not offer SMART discovery")
+            raise AuthFailedError(f"{label}: HTTP {resp.status}; the server does not offer SMART discovery")
         return json_body(resp, label, fhir=False)
 
     def post_form_absolute(self, url: str, form: dict[str, str]) -> tuple[int, Any]:

@@ -11,7 +11,12 @@ from evidence_publisher.errors import EvidencePublisherError, ExitCode
 
 
 class FhirClientError(EvidencePublisherError):
-    """Base of the errors of a request to a FHIR server (never raised itself)."""
+    """Base of the errors of a request to a FHIR server (never raised itself). The publisher marks
+    where in a chunk one happened: ``before_send`` (the pre-read failed, the chunk was not sent)
+    or ``maybe_committed`` (the server got the transaction but its answer is unusable)."""
+
+    before_send: bool = False
+    maybe_committed: bool = False
 
 
 class ClientConfigError(FhirClientError):
@@ -21,50 +26,50 @@ class ClientConfigError(FhirClientError):
     exit_code = ExitCode.USAGE
 
 
-class ServerUnreachable(FhirClientError):
+class ServerUnreachableError(FhirClientError):
     """No usable answer: connection refused or dropped, timeouts, or 429/502/503/504 after every
     retry."""
 
     exit_code = ExitCode.SERVER_UNREACHABLE
 
 
-class ServerUnsuitable(FhirClientError):
+class ServerUnsuitableError(FhirClientError):
     """The CapabilityStatement lacks FHIR 5.0.x, a resource type or an interaction we need."""
 
     exit_code = ExitCode.SERVER_UNSUITABLE
 
 
-class RedirectRefused(ServerUnsuitable):
+class RedirectRefusedError(ServerUnsuitableError):
     """The server answered with a redirect. Redirects are never followed: following one would
     re-send the request body (a whole transaction) and possibly credentials to another address."""
 
 
-class InvalidServerResponse(ServerUnsuitable):
+class InvalidServerResponseError(ServerUnsuitableError):
     """A 2xx answer whose body is not what FHIR promises (not JSON, not the expected resource)."""
 
 
-class PagingRefusedError(ServerUnsuitable):
+class PagingRefusedError(ServerUnsuitableError):
     """A search's next-page link leaves the server's base URL (another origin, a look-alike host,
     another path); it is not followed, so credentials reach only the server given."""
 
 
-class ResponseLimitExceeded(FhirClientError):
+class ResponseLimitError(FhirClientError):
     """A server answer is larger or deeper than the input limits allow (limits.py)."""
 
     exit_code = ExitCode.INPUT_LIMIT
 
 
-class PageLimitError(ResponseLimitExceeded):
+class PageLimitError(ResponseLimitError):
     """A search has more pages than the page limit allows (limits.py)."""
 
 
-class AuthFailed(FhirClientError):
+class AuthFailedError(FhirClientError):
     """The server or the token endpoint refused our credentials (401/403, bad token response)."""
 
     exit_code = ExitCode.AUTH_FAILED
 
 
-class RejectedByServer(FhirClientError):
+class RejectedByServerError(FhirClientError):
     """The server answered a request with an error. For a transaction nothing of it was written.
 
     ``status`` is the HTTP status, ``hapi_code`` the ``HAPI-NNNN`` code when the diagnostics

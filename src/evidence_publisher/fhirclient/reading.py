@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import requests
 
-from evidence_publisher.limits import SERVER_RESPONSE_BYTES, InputLimitError, current
+from evidence_publisher.errors import InputLimitError
+from evidence_publisher.limits import SERVER_RESPONSE_BYTES, current
 
 READ_CHUNK = 1 << 16
 

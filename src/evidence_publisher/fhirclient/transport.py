@@ -6,7 +6,7 @@ the caller marks safe to repeat (GETs; Bundles checked by ``client.bundle_is_rep
 statuses are returned to the caller, never retried.
 
 Redirects are never followed (``allow_redirects=False`` on every call): a 3xx raises
-RedirectRefused naming the target, because following it would re-send the body (a whole
+RedirectRefusedError naming the target, because following it would re-send the body (a whole
 transaction) and credentials to wherever the server points (``requests`` re-POSTs on 307/308 and
 strips Authorization only across hosts). Every answer is read within ``limits.SERVER_RESPONSE_BYTES``
 (or a smaller limit the caller gives).
@@ -30,10 +30,10 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from evidence_publisher import __version__
+from evidence_publisher.errors import InputLimitError
 from evidence_publisher.fhirclient.answers import Answer, limit_error, redirect_refused, short_error
-from evidence_publisher.fhirclient.errors import ServerUnreachable
+from evidence_publisher.fhirclient.errors import ServerUnreachableError
 from evidence_publisher.fhirclient.reading import read_limited
-from evidence_publisher.limits import InputLimitError
 from evidence_publisher.urlsafety import install_log_redaction
 
 log = logging.getLogger("evidence_publisher.http")
@@ -116,11 +116,11 @@ class HttpTransport:
         limit: int | None = None,
         redirect_hint: tuple[str, str] | None = None,
     ) -> Answer:
-        """One request, never repeated: ServerUnreachable when no answer came."""
+        """One request, never repeated: ServerUnreachableError when no answer came."""
         try:
             return self._attempt(method, url, label, data, headers, limit, redirect_hint)
         except requests.exceptions.RequestException as exc:
-            raise ServerUnreachable(f"{label}: {connection_reason(exc)}") from None
+            raise ServerUnreachableError(f"{label}: {connection_reason(exc)}") from None
 
     def exchange(
         self,
@@ -135,7 +135,7 @@ class HttpTransport:
         redirect_hint: tuple[str, str] | None = None,
     ) -> Exchange:
         """Send until an answer that is not transient, retrying only when ``replayable``; raises
-        ServerUnreachable when none came after every retry."""
+        ServerUnreachableError when none came after every retry."""
         attempt = 0
         maybe_applied = False
         while True:
@@ -149,7 +149,7 @@ class HttpTransport:
                 if replayable and attempt <= self.options.max_retries:
                     self._backoff(attempt, None, label, reason)
                     continue
-                raise ServerUnreachable(
+                raise ServerUnreachableError(
                     f"{label}: {reason}", details=self._gave_up_details(attempt, replayable)
                 ) from None
             if answer.status not in TRANSIENT_STATUS:
@@ -157,13 +157,13 @@ class HttpTransport:
             retry_after = parse_retry_after(answer.headers.get("Retry-After"))
             if replayable and attempt <= self.options.max_retries:
                 if retry_after is not None and retry_after > self.options.max_retry_after:
-                    raise ServerUnreachable(
+                    raise ServerUnreachableError(
                         f"{label}: HTTP {answer.status} asking to retry after {retry_after:.0f} s, "
                         f"more than the {self.options.max_retry_after:.0f} s we wait; try again later",
                     )
                 self._backoff(attempt, retry_after, label, f"HTTP {answer.status}")
                 continue
-            raise ServerUnreachable(
+            raise ServerUnreachableError(
                 f"{label}: HTTP {answer.status} {short_error(answer, label)}".rstrip(),
                 details=self._gave_up_details(attempt, replayable),
             )
@@ -178,7 +178,7 @@ class HttpTransport:
         limit: int | None,
         redirect_hint: tuple[str, str] | None,
     ) -> Answer:
-        """One request; ``requests``' exception when no answer came, RedirectRefused for a 3xx
+        """One request; ``requests``' exception when no answer came, RedirectRefusedError for a 3xx
         (``redirect_hint``: the path below the base and the base URL's option name, for the "has
         moved" advice)."""
         self.stats.requests_sent += 1

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from evidence_publisher.errors import InputLimitError
 from evidence_publisher.importers.files import PlannedFile, write_files
 from evidence_publisher.importers.formats import read_records
 from evidence_publisher.importers.issues import (
@@ -32,13 +33,13 @@ from evidence_publisher.importers.register import add_entries
 from evidence_publisher.importers.writer import Origin, mapping_document
 from evidence_publisher.importers.yamltext import SCHEMA_DIR
 from evidence_publisher.jsonio import dumps
-from evidence_publisher.limits import STRING_CHARS, InputLimitError, current
-from evidence_publisher.sources.issues import MappingErrors
+from evidence_publisher.limits import STRING_CHARS, current
+from evidence_publisher.sources.issues import MappingError
 from evidence_publisher.sources.loader import CORPUS_FILE
 from evidence_publisher.sources.model import Corpus, Publication
 from evidence_publisher.sources.schema import json_schema
 from evidence_publisher.sources.schema_errors import issues_from_validation
-from evidence_publisher.sources.textfile import CONTROL, FileProblem, read_text
+from evidence_publisher.sources.textfile import CONTROL, TextFileError, read_text
 from evidence_publisher.sources.yamlload import parse_located
 
 _TOP_ID = re.compile(r"^id:[ \t]*[\"']?([a-z0-9][a-z0-9-]*)", re.MULTILINE)
@@ -83,15 +84,15 @@ class CorpusState:
             )
         try:
             text = read_text(file, str(file))
-        except FileProblem as problem:
-            raise MappingErrors([problem.issue]) from None
+        except TextFileError as problem:
+            raise MappingError([problem.issue]) from None
         doc, issues = parse_located(text, str(file))
         if doc is None or issues:
-            raise MappingErrors(issues)
+            raise MappingError(issues)
         try:
             model = Corpus.model_validate(doc.data)
         except ValidationError as exc:
-            raise MappingErrors(issues_from_validation(doc, "corpus", exc)) from None
+            raise MappingError(issues_from_validation(doc, "corpus", exc)) from None
         ids: dict[str, Path] = {}
         for path in sorted(corpus_dir.glob("*.y*ml")):
             if path.name == CORPUS_FILE or path.suffix not in (".yaml", ".yml") or not path.is_file():
@@ -372,7 +373,7 @@ def _same_record(path: Path, rec: Record) -> bool:
     """Does the mapping at ``path`` hold the citation of this record (same DOI or PMID, or title)?"""
     try:
         doc, _ = parse_located(read_text(path, str(path)), str(path))
-    except FileProblem:
+    except TextFileError:
         return False
     citation = doc.data.get("citation") if doc is not None and isinstance(doc.data, dict) else None
     if not isinstance(citation, dict):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from evidence_publisher.errors import InputLimitError
 from evidence_publisher.importers.issues import RecordIssue
 from evidence_publisher.importers.reading import UnreadableExportError
 from evidence_publisher.importers.record import (
@@ -26,7 +27,7 @@ from evidence_publisher.importers.record import (
     clean,
 )
 from evidence_publisher.importers.record import month_abbreviation as _month
-from evidence_publisher.limits import NESTING_DEPTH, InputLimitError, current
+from evidence_publisher.limits import NESTING_DEPTH, current
 
 FORMAT = "pubmed-xml"
 _RECORDS = {"PubmedArticle", "PubmedBookArticle"}

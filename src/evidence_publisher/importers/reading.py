@@ -6,8 +6,9 @@ import errno
 import stat
 from pathlib import Path
 
+from evidence_publisher.errors import InputLimitError
 from evidence_publisher.importers.issues import RecordIssue
-from evidence_publisher.limits import RECORD_FILE_BYTES, InputLimitError, current
+from evidence_publisher.limits import RECORD_FILE_BYTES, current
 
 
 class UnreadableExportError(Exception):

@@ -19,7 +19,7 @@ from evidence_publisher.importers.issues import CorpusNotFoundError, ImportRefus
 from evidence_publisher.importers.plan import CorpusState, schema_files
 from evidence_publisher.importers.yamltext import block, comment, comment_lines, schema_line
 from evidence_publisher.sources.model import Publication, Recommendation
-from evidence_publisher.sources.textfile import FileProblem, read_text
+from evidence_publisher.sources.textfile import TextFileError, read_text
 from evidence_publisher.sources.yamlload import parse_located
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,50}[a-z0-9])?$")
@@ -106,7 +106,7 @@ def _citation(corpus: CorpusState, citation: str) -> tuple[Publication, Path]:
         path = found
     try:
         doc, problems = parse_located(read_text(path, str(path)), str(path))
-    except FileProblem as problem:
+    except TextFileError as problem:
         raise CorpusNotFoundError(str(problem.issue)) from None
     try:
         if doc is None or problems:

@@ -8,12 +8,7 @@ Typical use::
     sd = defs.structure_definition("Evidence")
 """
 
-from evidence_publisher.packages.cache import (
-    CACHE_ENV,
-    InstalledPackage,
-    PackageCache,
-    default_root,
-)
+from evidence_publisher.packages.cache import CACHE_ENV, PackageCache, default_root
 from evidence_publisher.packages.definitions import Definitions
 from evidence_publisher.packages.errors import (
     CacheWriteError,
@@ -23,6 +18,7 @@ from evidence_publisher.packages.errors import (
     PackageUnavailableError,
     UnsafeArchiveError,
 )
+from evidence_publisher.packages.installed import InstalledPackage
 from evidence_publisher.packages.sources import DEFAULT_REGISTRY, REGISTRY_ENV
 from evidence_publisher.packages.spec import (
     DEFAULT_PACKAGES,

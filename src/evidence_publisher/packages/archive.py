@@ -2,47 +2,50 @@
 
 from __future__ import annotations
 
-import shutil
 import tarfile
-from pathlib import Path, PurePosixPath
-from typing import IO
+from collections.abc import Callable
+from pathlib import Path
 
 from evidence_publisher.packages.errors import MalformedPackageError, UnsafeArchiveError
 
-_CHUNK = 1 << 20
+_SAFE = "a FHIR package holds only regular files and folders, with relative paths under package/"
 
 
-def _safe_relative(name: str, *, archive: str) -> PurePosixPath | None:
-    """The member's path relative to the extraction root, or None for the root itself."""
-    raw = name.replace("\\", "/")
-    if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
-        raise UnsafeArchiveError(
-            f"{archive}: member {name!r} has an absolute path; refusing to unpack",
-            details=["a FHIR package holds only relative paths under package/"],
-        )
-    parts = [p for p in PurePosixPath(raw).parts if p not in ("", ".")]
-    if any(p == ".." for p in parts):
-        raise UnsafeArchiveError(
-            f"{archive}: member {name!r} contains '..' (path traversal); refusing to unpack",
-            details=["a FHIR package holds only relative paths under package/"],
-        )
-    return PurePosixPath(*parts) if parts else None
+def _unsafe(label: str, member: tarfile.TarInfo, why: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(f"{label}: member {member.name!r} {why}; refusing to unpack", details=[_SAFE])
 
 
-def _write_member(src: IO[bytes], target: Path) -> None:
-    with target.open("wb") as out:
-        shutil.copyfileobj(src, out, _CHUNK)
+def _member_filter(label: str) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo]:
+    """tarfile's ``data`` extraction filter, stricter where a FHIR package allows less: no link of
+    any kind and no absolute path (``data`` would accept links that stay inside ``dest`` and strip a
+    leading ``/``)."""
+
+    def accept(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+        if member.issym() or member.islnk():
+            raise _unsafe(label, member, f"is a link to {member.linkname!r}")
+        name = member.name.replace("\\", "/")
+        if name.startswith("/") or name[1:2] == ":":
+            raise _unsafe(label, member, "has an absolute path")
+        try:
+            return tarfile.data_filter(member, dest)
+        except tarfile.OutsideDestinationError:
+            raise _unsafe(label, member, "contains '..' that leaves the package (path traversal)") from None
+        except tarfile.SpecialFileError:
+            raise _unsafe(label, member, "is not a regular file") from None
+        except tarfile.FilterError as exc:
+            raise _unsafe(label, member, f"is refused by the data filter ({exc})") from None
+
+    return accept
 
 
 def extract_tarball(tar_path: Path, dest: Path) -> int:
     """Unpack a gzip (or plain) tarball into ``dest``; return the number of files written.
 
-    Every member is checked before anything is written for it: absolute paths, ``..`` and
-    links or devices are rejected with ``UnsafeArchiveError``. ``dest`` must be a scratch
-    directory; the caller removes it on failure.
+    Every member passes the extraction filter before anything is written for it: links, devices,
+    absolute paths and paths leaving ``dest`` raise ``UnsafeArchiveError``. ``dest`` must be a
+    scratch directory; the caller removes it on failure.
     """
     label = tar_path.name
-    count = 0
     try:
         tf = tarfile.open(tar_path, mode="r:*")
     except (tarfile.TarError, EOFError, OSError) as exc:
@@ -52,38 +55,15 @@ def extract_tarball(tar_path: Path, dest: Path) -> int:
         ) from exc
     with tf:
         try:
-            for member in tf:
-                rel = _safe_relative(member.name, archive=label)
-                if rel is None:
-                    continue
-                if member.issym() or member.islnk():
-                    raise UnsafeArchiveError(
-                        f"{label}: member {member.name!r} is a link to {member.linkname!r}; "
-                        "refusing to unpack",
-                        details=["FHIR packages contain only regular files and folders"],
-                    )
-                target = dest.joinpath(*rel.parts)
-                if member.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                if not member.isfile():
-                    raise UnsafeArchiveError(
-                        f"{label}: member {member.name!r} is not a regular file; refusing to unpack",
-                        details=["FHIR packages contain only regular files and folders"],
-                    )
-                target.parent.mkdir(parents=True, exist_ok=True)
-                src = tf.extractfile(member)
-                if src is None:  # pragma: no cover - isfile() members always have data
-                    continue
-                with src:
-                    _write_member(src, target)
-                count += 1
+            members = tf.getmembers()
+            # every member passes _member_filter: tarfile's data filter, made stricter
+            tf.extractall(dest, members=members, filter=_member_filter(label))  # noqa: S202
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise MalformedPackageError(
                 f"{label}: the archive is damaged ({exc})",
                 details=["the download may be truncated; run the install again"],
             ) from exc
-    return count
+    return sum(1 for m in members if m.isfile())
 
 
 def normalise_layout(root: Path) -> Path:

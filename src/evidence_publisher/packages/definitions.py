@@ -11,10 +11,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from evidence_publisher import jsonio
-from evidence_publisher.packages.cache import InstalledPackage
+from evidence_publisher.constants import CORE_SD
+from evidence_publisher.packages.installed import InstalledPackage
 from evidence_publisher.packages.spec import is_prerelease
-
-FHIR_SD_BASE = "http://hl7.org/fhir/StructureDefinition/"
 
 _Candidate = tuple[InstalledPackage, dict[str, Any]]
 # CodeSystem.content values that carry the concepts, best first.
@@ -83,7 +82,7 @@ class Definitions:
         """A StructureDefinition by canonical URL, or by core type name such as ``"Evidence"``."""
         url, version = self._split(url_or_type, None)
         if "/" not in url and ":" not in url:
-            url = FHIR_SD_BASE + url
+            url = CORE_SD + url
         return self._pick(self._candidates(url, "StructureDefinition"), version)
 
     def value_set(self, url: str) -> dict[str, Any] | None:

@@ -20,16 +20,14 @@ from evidence_publisher.fhirclient import (
 from evidence_publisher.publish.capability import ServerInfo, check_capability
 from evidence_publisher.publish.chunking import Chunk, chunk_resources, components
 from evidence_publisher.publish.errors import (
-    AuthFailed,
+    AuthFailedError,
     ClientConfigError,
     FhirClientError,
-    InvalidPublishInput,
-    PartialPublish,
+    InvalidPublishInputError,
     PublishError,
-    RejectedByServer,
-    ServerUnreachable,
-    ServerUnsuitable,
-    VerifyDifferences,
+    RejectedByServerError,
+    ServerUnreachableError,
+    ServerUnsuitableError,
 )
 from evidence_publisher.publish.loading import load_dist, source_kind
 from evidence_publisher.publish.precheck import validate_for_publish, validation_problems
@@ -44,7 +42,7 @@ from evidence_publisher.publish.publisher import (
 )
 
 __all__ = [
-    "AuthFailed",
+    "AuthFailedError",
     "BasicAuth",
     "BearerAuth",
     "Chunk",
@@ -52,19 +50,17 @@ __all__ = [
     "FhirClient",
     "FhirClientError",
     "HttpOptions",
-    "InvalidPublishInput",
-    "PartialPublish",
+    "InvalidPublishInputError",
     "ProgressEvent",
     "PublishError",
     "PublishOptions",
     "PublishResult",
-    "RejectedByServer",
+    "RejectedByServerError",
     "ResourceResult",
     "ServerInfo",
-    "ServerUnreachable",
-    "ServerUnsuitable",
+    "ServerUnreachableError",
+    "ServerUnsuitableError",
     "SmartBackendAuth",
-    "VerifyDifferences",
     "auth_from_options",
     "bundle_is_replayable",
     "check_capability",

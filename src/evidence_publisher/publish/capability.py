@@ -6,10 +6,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from evidence_publisher.constants import FHIR_RELEASE, FHIR_VERSION
 from evidence_publisher.fhirclient.outcome import clean_text
-from evidence_publisher.publish.errors import ServerUnsuitable
+from evidence_publisher.jsonio import as_object
+from evidence_publisher.publish.errors import ServerUnsuitableError
 
-FHIR_R5 = re.compile(r"^5\.0\.\d+$")
+FHIR_R5 = re.compile(re.escape(FHIR_VERSION.rsplit(".", 1)[0]) + r"\.\d+$")  # any patch of the release
 # Per resource type: upsert by conditional PUT, and search to preview / verify.
 TYPE_INTERACTIONS = ("update", "search-type")
 
@@ -28,9 +30,9 @@ def check_capability(
     need_transaction: bool = True,
     search_params: Mapping[str, set[str]] | None = None,
 ) -> ServerInfo:
-    """Raise ServerUnsuitable naming everything missing; return what we learned otherwise."""
+    """Raise ServerUnsuitableError naming everything missing; return what we learned otherwise."""
     if not isinstance(statement, dict) or statement.get("resourceType") != "CapabilityStatement":
-        raise ServerUnsuitable(
+        raise ServerUnsuitableError(
             "GET [base]/metadata did not return a CapabilityStatement; is --server the FHIR base "
             "URL (e.g. http://localhost:8080/fhir)?",
         )
@@ -38,8 +40,8 @@ def check_capability(
     version = clean_text(statement.get("fhirVersion", ""), 40)
     if not FHIR_R5.match(version):
         missing.append(
-            f"fhirVersion is {version or '(missing)'!r}, need 5.0.x (FHIR R5); for "
-            "HAPI start it with hapi.fhir.fhir_version=R5"
+            f"fhirVersion is {version or '(missing)'!r}, need {FHIR_VERSION.rsplit('.', 1)[0]}.x "
+            f"(FHIR {FHIR_RELEASE}); for HAPI start it with hapi.fhir.fhir_version={FHIR_RELEASE}"
         )
     rest = next((r for r in _objects(statement.get("rest")) if r.get("mode") == "server"), None)
     if rest is None:
@@ -66,10 +68,10 @@ def check_capability(
     system = {i.get("code") for i in _objects(rest.get("interaction"))}
     if need_transaction and "transaction" not in system:
         missing.append("system interaction 'transaction' is not supported")
-    software = statement.get("software") if isinstance(statement.get("software"), dict) else {}
+    software = as_object(statement.get("software"))
     label = clean_text(" ".join(str(software.get(k, "")) for k in ("name", "version")), 100)
     if missing:
-        raise ServerUnsuitable(
+        raise ServerUnsuitableError(
             f"the server is not suitable for publishing ({len(missing)} problem"
             f"{'s' if len(missing) != 1 else ''})",
             details=missing,

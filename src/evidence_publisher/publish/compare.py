@@ -24,7 +24,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from evidence_publisher.bundle.references import rewrite_references
-from evidence_publisher.jsonio import dumps
+from evidence_publisher.jsonio import as_array, dumps
 
 SERVER_META = frozenset({"versionId", "lastUpdated", "source"})
 SUBSETTED = "SUBSETTED"
@@ -36,8 +36,7 @@ def _clean_meta(meta: Any) -> dict | None:
     if not isinstance(meta, dict):
         return None
     out = {k: v for k, v in meta.items() if k not in SERVER_META}
-    tags = out.get("tag") if isinstance(out.get("tag"), list) else []
-    tags = [t for t in tags if not (isinstance(t, dict) and t.get("code") == SUBSETTED)]
+    tags = [t for t in as_array(out.get("tag")) if not (isinstance(t, dict) and t.get("code") == SUBSETTED)]
     if tags:
         out["tag"] = tags
     else:

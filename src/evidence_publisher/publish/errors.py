@@ -2,42 +2,42 @@
 
 The errors of the requests themselves (unreachable, unsuitable, rejected, authentication, limits)
 belong to the shared FHIR client and are re-exported here, where publish's callers look for them.
+A partial publish (``PARTIAL_SUCCESS``) and differences found by ``verify`` (``VERIFY_DIFFERENCES``)
+are outcomes, not exceptions: ``PublishResult.exit_code`` reports them beside the per-resource table.
 """
 
 from __future__ import annotations
 
 from evidence_publisher.errors import EvidencePublisherError, ExitCode
 from evidence_publisher.fhirclient.errors import (
-    AuthFailed,
+    AuthFailedError,
     ClientConfigError,
     FhirClientError,
-    InvalidServerResponse,
+    InvalidServerResponseError,
     PageLimitError,
     PagingRefusedError,
-    RedirectRefused,
-    RejectedByServer,
-    ResponseLimitExceeded,
-    ServerUnreachable,
-    ServerUnsuitable,
+    RedirectRefusedError,
+    RejectedByServerError,
+    ResponseLimitError,
+    ServerUnreachableError,
+    ServerUnsuitableError,
 )
 
 __all__ = [
-    "AuthFailed",
+    "AuthFailedError",
     "ClientConfigError",
     "FhirClientError",
-    "InvalidPublishInput",
-    "InvalidServerResponse",
+    "InvalidPublishInputError",
+    "InvalidServerResponseError",
     "PageLimitError",
     "PagingRefusedError",
-    "PartialPublish",
     "PublishError",
     "PublishSourceError",
-    "RedirectRefused",
-    "RejectedByServer",
-    "ResponseLimitExceeded",
-    "ServerUnreachable",
-    "ServerUnsuitable",
-    "VerifyDifferences",
+    "RedirectRefusedError",
+    "RejectedByServerError",
+    "ResponseLimitError",
+    "ServerUnreachableError",
+    "ServerUnsuitableError",
 ]
 
 
@@ -47,7 +47,7 @@ class PublishError(EvidencePublisherError):
     exit_code = ExitCode.REJECTED_BY_SERVER
 
 
-class InvalidPublishInput(PublishError):
+class InvalidPublishInputError(PublishError):
     """The resources to publish are missing or fail validation; nothing was sent."""
 
     exit_code = ExitCode.INVALID_OUTPUT
@@ -57,15 +57,3 @@ class PublishSourceError(PublishError):
     """The path given to publish/verify is missing or holds neither a build nor mapping files."""
 
     exit_code = ExitCode.USAGE
-
-
-class PartialPublish(PublishError):
-    """Some chunks were committed before a later one failed; re-running is safe (idempotent)."""
-
-    exit_code = ExitCode.PARTIAL_SUCCESS
-
-
-class VerifyDifferences(PublishError):
-    """Read-back differs from the local build (missing, duplicated or changed resources)."""
-
-    exit_code = ExitCode.VERIFY_DIFFERENCES

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evidence_publisher import jsonio
-from evidence_publisher.publish.errors import InvalidPublishInput, PublishSourceError
+from evidence_publisher.publish.errors import InvalidPublishInputError, PublishSourceError
 
 MAPPING_SUFFIXES = (".yaml", ".yml")
 
@@ -46,16 +46,16 @@ def load_dist(path: Path) -> list[dict]:
         try:
             res = jsonio.loads_untrusted(file.read_bytes(), str(file))
         except jsonio.DuplicateKeyError as exc:
-            raise InvalidPublishInput(str(exc)) from None
+            raise InvalidPublishInputError(str(exc)) from None
         except OSError as exc:
-            raise InvalidPublishInput(f"cannot read {str(file)!r}: {exc.strerror}") from None
+            raise InvalidPublishInputError(f"cannot read {str(file)!r}: {exc.strerror}") from None
         except ValueError as exc:
-            raise InvalidPublishInput(f"{str(file)!r} is not valid JSON: {exc}") from None
+            raise InvalidPublishInputError(f"{str(file)!r} is not valid JSON: {exc}") from None
         if not isinstance(res, dict) or not res.get("resourceType"):
-            raise InvalidPublishInput(f"{str(file)!r} is not a FHIR resource")
+            raise InvalidPublishInputError(f"{str(file)!r} is not a FHIR resource")
         if res["resourceType"] == "Bundle":
             continue  # bundle-*.json next to resources/ when a dist root is given directly
         resources.append(res)
     if not resources:
-        raise InvalidPublishInput(f"no resources found in {str(folder)!r}")
+        raise InvalidPublishInputError(f"no resources found in {str(folder)!r}")
     return resources

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from evidence_publisher.bundle import collection_bundle
-from evidence_publisher.publish.errors import InvalidPublishInput
+from evidence_publisher.publish.errors import InvalidPublishInputError
 from evidence_publisher.validate import Validator, error_lines, structural_problems
 
 
@@ -29,7 +29,7 @@ def validate_for_publish(
 ) -> None:
     problems = validation_problems(resources, official=official, log=log)
     if problems:
-        raise InvalidPublishInput(
+        raise InvalidPublishInputError(
             f"{len(problems)} validation error(s); nothing was sent to the server",
             details=problems,
         )

@@ -23,17 +23,18 @@ from evidence_publisher.bundle.transaction import (
 from evidence_publisher.errors import ExitCode
 from evidence_publisher.fhirclient import FhirClient, FhirResponse
 from evidence_publisher.fhirclient.answers import describe_json, rejected
+from evidence_publisher.jsonio import as_array, as_object
 from evidence_publisher.publish.capability import ServerInfo, check_capability
 from evidence_publisher.publish.chunking import Chunk, chunk_resources
 from evidence_publisher.publish.compare import compare
 from evidence_publisher.publish.errors import (
-    AuthFailed,
+    AuthFailedError,
     FhirClientError,
-    InvalidPublishInput,
-    InvalidServerResponse,
-    RejectedByServer,
-    ResponseLimitExceeded,
-    ServerUnreachable,
+    InvalidPublishInputError,
+    InvalidServerResponseError,
+    RejectedByServerError,
+    ResponseLimitError,
+    ServerUnreachableError,
 )
 from evidence_publisher.publish.outcome import (
     bare_version,
@@ -56,19 +57,12 @@ CREATED_CODES = frozenset(
 # lookup must see the current state.
 NO_CACHE = {"Cache-Control": "no-cache"}
 
-# Actions, per mode
-PUBLISH_ACTIONS = ("created", "updated", "unchanged", "failed", "unknown", "not-sent")
-PREVIEW_ACTIONS = ("would-create", "would-update", "unchanged", "conflict")
-VERIFY_ACTIONS = ("same", "different", "missing", "duplicate")
-
 
 @dataclass(frozen=True)
 class ProgressEvent:
     stage: str  # "check", "lookup", "publish"
     done: int  # chunks done
     total: int  # chunks in all
-    resources_done: int
-    resources_total: int
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -185,7 +179,7 @@ class PublishResult:
             written = "nothing was written"
         if self.mode != "publish":
             return exc.message
-        if isinstance(exc, RejectedByServer) and failed is not None and failed.status == "failed":
+        if isinstance(exc, RejectedByServerError) and failed is not None and failed.status == "failed":
             reason = exc.diagnostics or "the server gave no reason"
             return f"transaction{which} rejected by the server (HTTP {exc.status}): {reason} — {written}"
         if failed is not None and failed.status == "not-sent":
@@ -213,7 +207,7 @@ class PublishResult:
                 "details": self.error.details,
                 "type": type(self.error).__name__,
             }
-            if isinstance(self.error, RejectedByServer):
+            if isinstance(self.error, RejectedByServerError):
                 err.update(
                     status=self.error.status, hapi_code=self.error.hapi_code, resources=self.error.resources
                 )
@@ -225,7 +219,7 @@ class PublishResult:
 def check_corpus(resources: list[dict]) -> None:
     """Every resource needs a type, a local id and a unique natural key; raise otherwise."""
     if not resources:
-        raise InvalidPublishInput(
+        raise InvalidPublishInputError(
             "there are no resources to publish", details=["build first: evidence-publisher build MAPPINGS"]
         )
     problems: list[str] = []
@@ -252,7 +246,7 @@ def check_corpus(resources: list[dict]) -> None:
             )
         seen[key] = local_ref(res)
     if problems:
-        raise InvalidPublishInput(
+        raise InvalidPublishInputError(
             f"{len(problems)} resource(s) cannot be published idempotently",
             details=problems,
         )
@@ -311,17 +305,17 @@ def lookup(
             answer = client.send_bundle(bundle, headers=NO_CACHE).body
             label = f"POST {client.base_url} (a batch of {len(group)} searches)"
             if answer.get("resourceType") != "Bundle":
-                raise InvalidServerResponse(
+                raise InvalidServerResponseError(
                     f"{label}: the server answered with {describe_json(answer)}, not a batch-response Bundle"
                 )
-            entries = _list(answer.get("entry"))
+            entries = as_array(answer.get("entry"))
             if len(entries) != len(group) or not all(isinstance(e, dict) for e in entries):
-                raise InvalidServerResponse(
+                raise InvalidServerResponseError(
                     f"{label}: the batch-response has {len(entries)} entries for {len(group)} "
                     "searches, or entries that are not objects",
                 )
             for res, url, entry in zip(group, urls, entries, strict=True):
-                response = _dict(entry.get("response"))
+                response = as_object(entry.get("response"))
                 status = str(response.get("status", ""))
                 if not status.startswith("200"):
                     code = int(status[:3]) if status[:3].isdigit() else 0
@@ -342,24 +336,15 @@ def _search_matches(bundle: Any) -> list[dict]:
         return []
     return [
         e["resource"]
-        for e in _list(bundle.get("entry"))
+        for e in as_array(bundle.get("entry"))
         if isinstance(e, dict)
         and isinstance(e.get("resource"), dict)
-        and _dict(e.get("search")).get("mode", "match") == "match"
+        and as_object(e.get("search")).get("mode", "match") == "match"
     ]
 
 
-def _dict(value: Any) -> dict:
-    """``value`` if it is a JSON object, else an empty one (server answers are untrusted)."""
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
-
-
 def _version(res: dict) -> str | None:
-    version = _dict(res.get("meta")).get("versionId")
+    version = as_object(res.get("meta")).get("versionId")
     return version if isinstance(version, str) else None
 
 
@@ -377,8 +362,7 @@ def publish(
     info = _check_server(client, resources, need_transaction=True)
     chunks = chunk_resources(resources, options.chunk_size)
     result = PublishResult("publish", client.base_url, info)
-    done_resources = 0
-    _emit(progress, "publish", 0, len(chunks), 0, len(resources))
+    _emit(progress, "publish", 0, len(chunks))
     for n, chunk in enumerate(chunks):
         try:
             chunk_result, outcomes = _publish_chunk(client, chunk, info, options)
@@ -387,18 +371,15 @@ def publish(
             break
         result.chunks.append(chunk_result)
         result.resources.extend(outcomes)
-        done_resources += len(chunk.resources)
-        _emit(progress, "publish", n + 1, len(chunks), done_resources, len(resources))
+        _emit(progress, "publish", n + 1, len(chunks))
     result.requests_sent = client.stats.requests_sent
     result.seconds = time.monotonic() - started
     return result
 
 
-def _emit(
-    progress: ProgressCallback | None, stage: str, done: int, total: int, rdone: int, rtotal: int
-) -> None:
+def _emit(progress: ProgressCallback | None, stage: str, done: int, total: int) -> None:
     if progress is not None:
-        progress(ProgressEvent(stage, done, total, rdone, rtotal))
+        progress(ProgressEvent(stage, done, total))
 
 
 def _publish_chunk(
@@ -413,19 +394,19 @@ def _publish_chunk(
                 client, chunk.resources, info, batch_size=len(chunk.resources), elements="identifier"
             )
         except FhirClientError as exc:
-            exc.before_send = True  # type: ignore[attr-defined]
+            exc.before_send = True
             raise
     try:
         response = client.send_bundle(bundle)
         entries = _transaction_entries(response, len(bundle["entry"]), client.base_url)
-    except (InvalidServerResponse, ResponseLimitExceeded) as exc:
-        exc.maybe_committed = True  # type: ignore[attr-defined]  # the server got the transaction
+    except (InvalidServerResponseError, ResponseLimitError) as exc:
+        exc.maybe_committed = True  # the server got the transaction
         raise
     outcomes = []
     for sent, got in zip(bundle["entry"], entries, strict=True):
         res = by_full_url[sent["fullUrl"]]
         outcomes.append(
-            _classify(res, _dict(got.get("response")), chunk.index, before, response.maybe_applied_before)
+            _classify(res, as_object(got.get("response")), chunk.index, before, response.maybe_applied_before)
         )
     return ChunkResult(
         chunk.index, len(chunk.resources), "committed", chunk.oversized, response.attempts
@@ -433,24 +414,24 @@ def _publish_chunk(
 
 
 def _transaction_entries(response: FhirResponse, sent: int, base: str) -> list[dict]:
-    """The entries of a transaction-response, or InvalidServerResponse saying what came instead."""
+    """The entries of a transaction-response, or InvalidServerResponseError saying what came instead."""
     label = f"POST {base} (a transaction of {sent} entries)"
     body = response.body
     if body.get("resourceType") != "Bundle":
-        raise InvalidServerResponse(
+        raise InvalidServerResponseError(
             f"{label}: the server answered with HTTP {response.status} but the body is "
             f"{describe_json(body)}, not a transaction-response Bundle"
         )
     kind = body.get("type")
-    entries = _list(body.get("entry"))
+    entries = as_array(body.get("entry"))
     if kind != "transaction-response":
         shown = repr(kind[:64]) if isinstance(kind, str) else "no type"
-        raise InvalidServerResponse(
+        raise InvalidServerResponseError(
             f"{label}: the server answered with a Bundle of type {shown}, not a transaction-response; "
             "it may not have processed the request as one atomic transaction",
         )
     if len(entries) != sent or not all(isinstance(e, dict) for e in entries):
-        raise InvalidServerResponse(
+        raise InvalidServerResponseError(
             f"{label}: the transaction-response has {len(entries)} entries (or entries that are not "
             f"objects) for {sent} sent",
         )
@@ -501,10 +482,10 @@ def _classify(
 
 def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc: FhirClientError) -> None:
     refs = [local_ref(r) for r in chunk.resources]
-    if getattr(exc, "before_send", False):
+    if exc.before_send:
         status, action, named = "not-sent", "not-sent", []
         note_default = "the pre-read failed, so this chunk was not sent"
-    elif isinstance(exc, RejectedByServer):
+    elif isinstance(exc, RejectedByServerError):
         bundle_entries = [
             (local_ref(r), entry_full_url(r), conditional_url(r)) for r in _bundle_order(chunk.resources)
         ]
@@ -514,16 +495,16 @@ def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc:
             exc.details = [f"resource(s): {', '.join(named)}", *exc.details]
         status, action = "failed", "failed"
         note_default = "rolled back: the transaction failed as a whole"
-    elif isinstance(exc, ServerUnreachable):
+    elif isinstance(exc, ServerUnreachableError):
         status, action = "unknown", "unknown"
         named = []
         note_default = "no answer: this chunk may or may not be committed; re-run publish (it is idempotent)"
-    elif getattr(exc, "maybe_committed", False):
+    elif exc.maybe_committed:
         status, action, named = "unknown", "unknown", []
         note_default = (
             "the server's answer is unusable: this chunk may or may not be committed; check with verify"
         )
-    elif isinstance(exc, AuthFailed):
+    elif isinstance(exc, AuthFailedError):
         status, action, named = "failed", "failed", []
         note_default = "not written: authentication failed"
     else:
@@ -534,7 +515,7 @@ def _record_failure(result: PublishResult, chunk: Chunk, rest: list[Chunk], exc:
     result.chunks.append(ChunkResult(chunk.index, len(refs), status, chunk.oversized, error=exc.message))
     for res in chunk.resources:
         ref = local_ref(res)
-        note = exc.diagnostics if (ref in named and isinstance(exc, RejectedByServer)) else note_default
+        note = exc.diagnostics if (ref in named and isinstance(exc, RejectedByServerError)) else note_default
         result.resources.append(ResourceResult(ref, resource_key(res), action, chunk.index, note=note))
     for later in rest:
         result.chunks.append(ChunkResult(later.index, len(later.resources), "not-sent", later.oversized))
@@ -599,12 +580,12 @@ def _read_and_compare(
     result = PublishResult(mode, client.base_url, info)
     batch = options.chunk_size or len(resources)
     total_batches = -(-len(resources) // batch)
-    state = {"done": 0, "batches": 0}
+    batches_done = 0
 
-    def on_batch(n: int) -> None:
-        state["done"] += n
-        state["batches"] += 1
-        _emit(progress, "lookup", state["batches"], total_batches, state["done"], len(resources))
+    def on_batch(_resources_in_batch: int) -> None:
+        nonlocal batches_done
+        batches_done += 1
+        _emit(progress, "lookup", batches_done, total_batches)
 
     try:
         found = lookup(client, resources, info, batch_size=batch, on_batch=on_batch)

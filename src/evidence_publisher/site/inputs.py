@@ -8,9 +8,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from evidence_publisher import jsonio
-from evidence_publisher.errors import EvidencePublisherError, ExitCode
-from evidence_publisher.limits import InputLimitError
-from evidence_publisher.publish import FhirClient, InvalidPublishInput, load_dist
+from evidence_publisher.errors import EvidencePublisherError, ExitCode, InputLimitError
+from evidence_publisher.publish import FhirClient, InvalidPublishInputError, load_dist
 
 REPORT_FILE = "build-report.json"
 # the resource types a build writes, fetched from a server in this order
@@ -89,7 +88,7 @@ def read_build(dist: Path) -> SiteInput:
     report = read_report(report_path)
     try:
         resources = load_dist(dist)
-    except InvalidPublishInput as exc:
+    except InvalidPublishInputError as exc:
         raise SiteInputError(exc.message, details=exc.details) from None
     return SiteInput(resources, report, _provenance_warnings(report))
 

@@ -1,7 +1,7 @@
 """Problems found in mapping files: one class per failure mode, each with location and fix.
 
-Issues are collected (never first-only) and raised together as ``MappingErrors`` (bad input) or
-``FidelityErrors`` (a value that does not trace to its source).
+Issues are collected (never first-only) and raised together as one ``sources.errors.MappingError``,
+whose exit code says whether the input is malformed, over a limit, or does not trace to its source.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from evidence_publisher.errors import EvidencePublisherError, ExitCode, SourceLocation
+from evidence_publisher.errors import SourceLocation
 
 
 def field_name(path: tuple) -> str:
@@ -142,11 +142,6 @@ class DerivationMismatch(Issue):
     fidelity = True
 
 
-class UnsupportedClaim(Issue):
-    code = "unsupported-claim"
-    fidelity = True
-
-
 @dataclass(frozen=True)
 class MoreProblems(Issue):
     """Stands for the problems of a file beyond the first ``MAX_PER_FILE`` (they are not listed)."""
@@ -188,23 +183,3 @@ def cap_per_file(issues: list[Issue], limit: int = MAX_PER_FILE) -> list[Issue]:
             fidelity = all(i.fidelity for i in listed[limit:]) and not summaries
             out.append(MoreProblems.of((listed or found)[-1].location, hidden, fidelity))
     return out
-
-
-class MappingErrors(EvidencePublisherError):
-    """One or more mapping files are invalid; nothing was written."""
-
-    exit_code = ExitCode.INVALID_MAPPING
-
-    def __init__(self, issues: list[Issue]) -> None:
-        # files that could not be read at all come first: later problems may follow from them
-        ordered = sorted(issues, key=lambda i: (not i.root_cause, i.location, i.field, i.code))
-        noun = "problem" if len(ordered) == 1 else "problems"
-        super().__init__(
-            f"{len(ordered)} {noun} in the mapping files; nothing was written",
-            details=[str(i) for i in ordered],
-        )
-        self.issues = ordered
-        if any(isinstance(i, InputLimit) for i in ordered):
-            self.exit_code = ExitCode.INPUT_LIMIT
-        elif ordered and all(i.fidelity for i in ordered):
-            self.exit_code = ExitCode.FIDELITY

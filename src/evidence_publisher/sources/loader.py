@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from evidence_publisher.errors import SourceLocation
 from evidence_publisher.sources.derivation import counts_matching_percentage
+from evidence_publisher.sources.errors import MappingError
 from evidence_publisher.sources.issues import (
     CorpusFileMissing,
     DanglingReference,
@@ -21,7 +22,6 @@ from evidence_publisher.sources.issues import (
     DuplicateId,
     InvalidValue,
     Issue,
-    MappingErrors,
     NumberNotInQuote,
     Placeholder,
     QuoteNotFound,
@@ -48,7 +48,7 @@ from evidence_publisher.sources.quotes import (
     written_differently,
 )
 from evidence_publisher.sources.schema_errors import issues_from_validation
-from evidence_publisher.sources.textfile import FileProblem, read_text
+from evidence_publisher.sources.textfile import TextFileError, read_text
 from evidence_publisher.sources.yamlload import LocatedDocument, load_located
 
 _ADAPTER: TypeAdapter = TypeAdapter(MappingFile)
@@ -218,7 +218,7 @@ def _within_file(
 
 
 def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | None = None) -> LoadedCorpus:
-    """Parse, validate and cross-check mapping files; raise MappingErrors listing every problem.
+    """Parse, validate and cross-check mapping files; raise MappingError listing every problem.
 
     ``progress`` (optional) is called before each file, now and then inside a large file, and
     once at the end.
@@ -267,7 +267,7 @@ def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | No
                     f"add {CORPUS_FILE} with base_url, version and the source register",
                 )
             )
-        raise MappingErrors(cap_per_file(issues))
+        raise MappingError(cap_per_file(issues))
     for extra in corpora[1:]:
         issues.append(
             DuplicateId(
@@ -302,13 +302,9 @@ def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | No
         target = result.publications if isinstance(item.model, Publication) else result.recommendations
         target[mid] = item
 
-    _check_document_citations(result, issues)
-    for item in result.publications.values():
-        _check_publication(result, item, issues)
-    for item in result.recommendations.values():
-        _check_recommendation(result, item, issues)
+    issues += cross_check(result)
     if issues:
-        raise MappingErrors(cap_per_file(_fold_consequences(issues, broken)))
+        raise MappingError(cap_per_file(_fold_consequences(issues, broken)))
     return result
 
 
@@ -335,6 +331,19 @@ def _placeholders(doc: LocatedDocument) -> list[Issue]:
                 )
             )
     return sorted(found, key=lambda i: i.location)
+
+
+def cross_check(corpus: LoadedCorpus) -> list[Issue]:
+    """The checks that need the whole corpus: titles and quotes in their source documents, numbers
+    in their quotes, derivations, references between files, unique ids."""
+    issues: list[Issue] = []
+    _check_titles(corpus, issues)
+    _check_document_citations(corpus, issues)
+    for item in corpus.publications.values():
+        _check_publication(corpus, item, issues)
+    for item in corpus.recommendations.values():
+        _check_recommendation(corpus, item, issues)
+    return issues
 
 
 def _fold_consequences(issues: list[Issue], broken: dict[str, _Broken]) -> list[Issue]:
@@ -406,22 +415,28 @@ def _load_sources(corpus: Corpus, doc: LocatedDocument, base: Path, issues: list
             continue
         try:
             text = read_text(path, _display(path), "source document")
-        except FileProblem as problem:
+        except TextFileError as problem:
             issues.append(problem.issue)
             continue
         texts[src.id] = text
+    return texts
+
+
+def _check_titles(corpus: LoadedCorpus, issues: list[Issue]) -> None:
+    """Each registered title (as printed: ``title_quote``) occurs in its document."""
+    for i, src in enumerate(corpus.corpus.sources):
+        text = corpus.source_texts.get(src.id)
         title_text = src.title_quote or src.title
         # an imported abstract does not contain its article's title: that comes from the record
-        if src.imported_from is None and not quote_occurs(title_text, text):
+        if text is not None and src.imported_from is None and not quote_occurs(title_text, text):
             issues.append(
                 QuoteNotFound(
-                    doc.locate(("sources", i, "title")),
+                    corpus.corpus_doc.locate(("sources", i, "title")),
                     f"sources[{i}].title",
                     f"title {title_text!r} does not occur in {src.file}",
                     "copy the title verbatim from the document",
                 )
             )
-    return texts
 
 
 class _Checker:

@@ -331,19 +331,31 @@ class Dispersion(_Model):
 
     @model_validator(mode="after")
     def _shape(self) -> Dispersion:
+        # a field the kind has no use for would be dropped from the output: refuse it instead
         if self.kind in ("sd", "se", "unspecified"):
             name = "±" if self.kind == "unspecified" else self.kind.upper()
             if self.value is None:
                 raise ValueError(f"a {name} needs 'value'")
             if self.value < 0:
                 raise ValueError(f"a {name} cannot be negative (got {self.value})")
+            unused = [k for k in ("low", "high", "level") if getattr(self, k) is not None]
+            if unused:
+                given = " and ".join(repr(k) for k in unused)
+                raise ValueError(f"a {name} is one 'value'; {given} belong to intervals (iqr, range, ci)")
         else:
             if self.low is None or self.high is None:
                 raise ValueError(f"a {self.kind} needs 'low' and 'high'")
             if self.low > self.high:
                 raise ValueError(f"{self.kind} low {self.low} is above high {self.high}")
+            if self.value is not None:
+                raise ValueError(
+                    f"a {self.kind} is 'low' and 'high'; 'value' belongs to sd, se and unspecified"
+                )
         if self.kind == "ci" and self.level is None:
             raise ValueError("a confidence interval needs 'level' (e.g. 0.95)")
+        if self.kind in ("iqr", "range") and self.level is not None:
+            name = "an IQR" if self.kind == "iqr" else "a range"
+            raise ValueError(f"{name} has no 'level'; only a confidence interval (ci) has one")
         return self
 
 
@@ -630,6 +642,18 @@ class Criterion(_Model):
     reading: Text = Field(description="how this criterion reads the source text (the project's reading)")
     source: Slug | None = None
     quote: Quotes
+
+    @model_validator(mode="after")
+    def _filters_fit_resource(self) -> Criterion:
+        # each filter is a FHIRPath on one resource type; on another it would be dropped: refuse it
+        for name, resource in (
+            ("clinical_status", "Condition"),
+            ("severity", "Condition"),
+            ("request_status", "MedicationRequest"),
+        ):
+            if getattr(self, name) and self.resource != resource:
+                raise ValueError(f"'{name}' applies to {resource} criteria only, not to {self.resource}")
+        return self
 
 
 class RecPopulation(_Model):

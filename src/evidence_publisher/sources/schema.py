@@ -6,11 +6,16 @@ from pydantic import TypeAdapter
 
 from evidence_publisher.sources.model import Corpus, MappingFile, Publication, Recommendation
 
-_KINDS = {"corpus": Corpus, "publication": Publication, "recommendation": Recommendation}
+_KINDS: dict[str, type[Corpus | Publication | Recommendation]] = {
+    "corpus": Corpus,
+    "publication": Publication,
+    "recommendation": Recommendation,
+}
 
 
 def json_schema(kind: str = "any") -> dict:
-    schema = _KINDS[kind].model_json_schema() if kind in _KINDS else TypeAdapter(MappingFile).json_schema()
+    model = _KINDS.get(kind)
+    schema = model.model_json_schema() if model is not None else TypeAdapter(MappingFile).json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema.setdefault("title", "evidence-publisher mapping file")
     return schema

@@ -10,7 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
+from evidence_publisher.jsonio import as_object
 from evidence_publisher.sources.issues import (
     ImpossibleValue,
     InvalidValue,
@@ -67,7 +69,7 @@ _PLAIN_NUMBER = re.compile(r"[-+]?(0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 _YAML_READ = {bool: "a boolean", type(None): "null (no value)", int: "a number", Decimal: "a number"}
 
 
-def _expected_name(err: dict) -> str | None:
+def _expected_name(err: ErrorDetails) -> str | None:
     """What a wrong-type error wanted, in curator's words ("a number", "text" ...)."""
     etype = err["type"]
     if etype == "is_instance_of":
@@ -196,7 +198,7 @@ def issues_from_validation(doc: LocatedDocument, kind: str, exc: ValidationError
                 doc.locate(("kind",)),
                 "kind",
                 f"'kind' must be one of corpus, publication, recommendation (got "
-                f"{_as_dict(doc.data).get('kind')!r})",
+                f"{as_object(doc.data).get('kind')!r})",
                 "set 'kind: corpus', 'kind: publication' or 'kind: recommendation'",
             )
         else:
@@ -237,10 +239,6 @@ def issues_from_validation(doc: LocatedDocument, kind: str, exc: ValidationError
         key = (issue.location, issue.field, issue.code)
         issues.setdefault(key, issue)
     return list(issues.values())
-
-
-def _as_dict(data: Any) -> dict:
-    return data if isinstance(data, dict) else {}
 
 
 def _description(root: type[BaseModel] | None, loc: tuple) -> str | None:

@@ -26,7 +26,7 @@ _CONTROL_NAMES = {0: "NUL", 7: "BEL", 8: "BS", 0x0B: "VT", 0x0C: "FF", 0x1B: "ES
 MAX_CONTROL_REPORTS = 10
 
 
-class FileProblem(Exception):
+class TextFileError(Exception):
     """A file could not be read as text; ``issue`` says why, where and how to fix it."""
 
     def __init__(self, issue: Issue) -> None:
@@ -53,7 +53,7 @@ def describe_char(ch: str) -> str:
 def read_text(path: Path, display: str, what: str = "mapping file") -> str:
     """The file's text, read within the size limit and decoded as strict UTF-8.
 
-    Raises ``FileProblem`` for a file that is missing, a dangling or looping symlink, not a
+    Raises ``TextFileError`` for a file that is missing, a dangling or looping symlink, not a
     regular file, unreadable, over ``limits.MAPPING_FILE_BYTES`` or not UTF-8.
     """
     where = SourceLocation(display)
@@ -62,21 +62,21 @@ def read_text(path: Path, display: str, what: str = "mapping file") -> str:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
             kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise FileProblem(
+            raise TextFileError(
                 UnreadableFile(where, "", f"the {what} is {kind}", f"give a {what} (a regular file) here")
             )
         if info.st_size > limit:
-            raise FileProblem(_too_big(where, what, info.st_size, limit))
+            raise TextFileError(_too_big(where, what, info.st_size, limit))
         with path.open("rb") as fh:
             data = fh.read(limit + 1)
     except OSError as exc:
-        raise FileProblem(_os_issue(path, where, what, exc)) from None
+        raise TextFileError(_os_issue(path, where, what, exc)) from None
     if len(data) > limit:  # the file grew after stat
-        raise FileProblem(_too_big(where, what, len(data), limit))
+        raise TextFileError(_too_big(where, what, len(data), limit))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise FileProblem(_not_utf8(data, exc, display, what)) from None
+        raise TextFileError(_not_utf8(data, exc, display, what)) from None
 
 
 def control_characters(text: str, display: str) -> list[Issue]:

@@ -41,7 +41,7 @@ from evidence_publisher.sources.issues import (
 )
 from evidence_publisher.sources.textfile import (
     CONTROL,
-    FileProblem,
+    TextFileError,
     control_characters,
     control_issue,
     read_text,
@@ -95,7 +95,7 @@ def load_located(
     """Read and build one mapping file; ``None`` (with the issues) when it cannot be read."""
     try:
         text = read_text(path, display_name)
-    except FileProblem as problem:
+    except TextFileError as problem:
         return None, [problem.issue]
     bad = control_characters(text, display_name)
     if bad:
@@ -169,7 +169,8 @@ class _Frame:
 
 
 def _mark(event: yaml.Event) -> Mark:
-    return event.start_mark.line + 1, event.start_mark.column + 1
+    at = event.start_mark
+    return (at.line + 1, at.column + 1) if at is not None else (0, 0)  # the parser always sets it
 
 
 class _Builder:
@@ -299,7 +300,7 @@ class _Builder:
             return
         parent = self.stack[-1]
         parent.nodes += nodes
-        if not parent.is_map:
+        if isinstance(parent.value, list):
             self.locations[(*parent.path, len(parent.value))] = mark
             parent.value.append(value)
             return
@@ -370,7 +371,8 @@ class _Builder:
         if event.tag is None or event.tag == "!":
             if event.style or not event.implicit[0]:
                 return text  # quoted or block scalar
-            tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
+            # types-PyYAML leaves Resolver.resolve unannotated
+            tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
         else:
             self._check_tag(event, _PLAIN_TAGS)
             tag = event.tag

@@ -5,7 +5,6 @@ report = Validator.from_cache().validate(resources)
 """
 
 from evidence_publisher.validate.errors import (
-    DefinitionsUnavailableError,
     InputNotFoundError,
     NoResourcesError,
     ValidationFailedError,
@@ -15,7 +14,6 @@ from evidence_publisher.validate.problems import error_lines, structural_problem
 from evidence_publisher.validate.validator import Validator
 
 __all__ = [
-    "DefinitionsUnavailableError",
     "InputNotFoundError",
     "Issue",
     "NoResourcesError",

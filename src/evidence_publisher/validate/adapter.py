@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from evidence_publisher.validate.definitions import CacheDefinitions, DefinitionSource
+from evidence_publisher.packages import PackageCache
+from evidence_publisher.validate.definitions import DefinitionSource
 
 
-def load_definitions(cache: Any = None, progress: Callable[[str], None] | None = None) -> DefinitionSource:
-    """Ensure the pinned packages and return their definitions.
-
-    Uses ``evidence_publisher.packages.PackageCache`` when it exists; otherwise reads the cache
-    folder directly (``$FHIR_PACKAGE_CACHE`` or ``~/.fhir/packages``).
-    """
-    try:
-        from evidence_publisher.packages import PackageCache  # type: ignore[attr-defined]
-    except ImportError:
-        PackageCache = None
-    if PackageCache is not None:
-        pc = cache if cache is not None else PackageCache.default()
-        pc.ensure(progress=progress)
-        return pc.definitions()
-    root = getattr(cache, "root", cache)
-    return CacheDefinitions.from_cache_root(root)
+def load_definitions(
+    cache: PackageCache | None = None, progress: Callable[[str], None] | None = None
+) -> DefinitionSource:
+    """Ensure the pinned packages are installed in ``cache`` (default: ``PackageCache.default()``)
+    and return their definitions."""
+    pc = cache if cache is not None else PackageCache.default()
+    pc.ensure(progress=progress)
+    return pc.definitions()

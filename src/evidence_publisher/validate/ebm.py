@@ -13,17 +13,24 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from evidence_publisher.constants import (
+    CERTAINTY_TYPE,
+    CITATION_ARTIFACT_CLASSIFIER,
+    CITATION_CLASSIFICATION_TYPE,
+    EBM_SD,
+    FEVIR_EBM_CODES,
+    PLAN_DEFINITION_TYPE,
+    SYNTHESIS_TYPE,
+)
+from evidence_publisher.jsonio import as_object
 from evidence_publisher.validate.outcome import Issue
 from evidence_publisher.validate.terminology import Terminology
 
-EBM = "http://hl7.org/fhir/uv/ebm/StructureDefinition/"
-ROLE_EXT = EBM + "variable-definition-variable-role-code"
-COMPARATOR_EXT = EBM + "variable-definition-comparator-category"
-DEFINITION_EXT = EBM + "evidence-variable-definition"
+ROLE_EXT = EBM_SD + "variable-definition-variable-role-code"
+COMPARATOR_EXT = EBM_SD + "variable-definition-comparator-category"
+DEFINITION_EXT = EBM_SD + "evidence-variable-definition"
 ROLE_TEXT = "Use extension:variableRoleCode instead."
 ROLE_CODES = ("population", "exposure", "outcome", "covariate")
-FEVIR = "https://fevir.net/resources/CodeSystem/179423"
-SYNTHESIS = "http://terminology.hl7.org/CodeSystem/synthesis-type"
 CERTAINTY_RATING_THO = "http://terminology.hl7.org/CodeSystem/certainty-rating"
 
 Resolve = Callable[[str], dict | None]
@@ -104,8 +111,8 @@ def claimed_profiles(res: dict) -> list[str]:
     profiles = meta.get("profile") if isinstance(meta, dict) else None
     out = []
     for p in profiles or ():
-        if isinstance(p, str) and p.split("|", 1)[0].startswith(EBM):
-            out.append(p.split("|", 1)[0][len(EBM) :])
+        if isinstance(p, str) and p.split("|", 1)[0].startswith(EBM_SD):
+            out.append(p.split("|", 1)[0][len(EBM_SD) :])
     return out
 
 
@@ -121,7 +128,7 @@ def check_profiles(res: dict, resolve: Resolve, terminology: Terminology | None 
             ctx.add(
                 "ebm-profile-unknown",
                 f"{ctx.rtype}.meta.profile",
-                f"EBM profile {EBM + pid!r} is not known to this validator; its rules were not checked",
+                f"EBM profile {EBM_SD + pid!r} is not known to this validator; its rules were not checked",
                 "warning",
             )
         elif base != ctx.rtype:
@@ -374,11 +381,11 @@ def _single_study(ctx: _Ctx, ids: set[str]) -> None:
     if "single-study-evidence" not in ids:
         return
     st = ctx.res.get("synthesisType")
-    if not _has_code(st, SYNTHESIS, "NotApplicable"):
+    if not _has_code(st, SYNTHESIS_TYPE, "NotApplicable"):
         ctx.add(
             "ebm-sse-synthesis",
             "Evidence.synthesisType",
-            f"SingleStudyEvidence requires synthesisType {SYNTHESIS}#NotApplicable",
+            f"SingleStudyEvidence requires synthesisType {SYNTHESIS_TYPE}#NotApplicable",
         )
 
 
@@ -422,7 +429,7 @@ def _arithmetic(ctx: _Ctx, ids: set[str]) -> None:
         if not isinstance(st, dict):
             continue
         base = f"Evidence.statistic[{i}]"
-        q = st.get("quantity") if isinstance(st.get("quantity"), dict) else {}
+        q = as_object(st.get("quantity"))
         value = _dec(q.get("value"))
         kinds = _stat_kind(st.get("statisticType"))
         if "C53245" in _codes(st.get("statisticType")):
@@ -432,7 +439,7 @@ def _arithmetic(ctx: _Ctx, ids: set[str]) -> None:
                 "C53245 is Interquartile range (an attribute-estimate type), never a "
                 "statistic type; Mean is C53319",
             )
-        ss = st.get("sampleSize") if isinstance(st.get("sampleSize"), dict) else {}
+        ss = as_object(st.get("sampleSize"))
         n = _dec(ss.get("numberOfParticipants"))
         affected = _dec(st.get("numberAffected"))
         if "proportion" in kinds and value is not None:
@@ -462,9 +469,9 @@ def _arithmetic(ctx: _Ctx, ids: set[str]) -> None:
             )
         for p, ae in _estimates(st, base):
             k = _stat_kind(ae.get("type"))
-            aq = ae.get("quantity") if isinstance(ae.get("quantity"), dict) else {}
+            aq = as_object(ae.get("quantity"))
             av = _dec(aq.get("value"))
-            rng = ae.get("range") if isinstance(ae.get("range"), dict) else {}
+            rng = as_object(ae.get("range"))
             low = _dec((rng.get("low") or {}).get("value")) if isinstance(rng.get("low"), dict) else None
             high = _dec((rng.get("high") or {}).get("value")) if isinstance(rng.get("high"), dict) else None
             if low is not None and high is not None and low > high:
@@ -596,12 +603,11 @@ def _citation(ctx: _Ctx, ids: set[str]) -> None:
     for c in _list(art, "classification"):
         if isinstance(c, dict) and _has_code(
             c.get("type"),
-            "http://hl7.org/fhir/cited-artifact-classification-type",
+            CITATION_CLASSIFICATION_TYPE,
             "knowledge-artifact-type",
         ):
             found = any(
-                _has_code(cl, "http://hl7.org/fhir/citation-artifact-classifier", "D016428")
-                for cl in _list(c, "classifier")
+                _has_code(cl, CITATION_ARTIFACT_CLASSIFIER, "D016428") for cl in _list(c, "classifier")
             )
     if not found:
         ctx.add(
@@ -652,14 +658,12 @@ def _artifact_assessment(ctx: _Ctx, ids: set[str]) -> None:
             if (
                 isinstance(c, dict)
                 and c.get("type") is not None
-                and not any(
-                    x.get("system") == "http://hl7.org/fhir/certainty-type" for x in _codings(c.get("type"))
-                )
+                and not any(x.get("system") == CERTAINTY_TYPE for x in _codings(c.get("type")))
             ):
                 ctx.add(
                     "ebm-coe-type",
                     f"ArtifactAssessment.content[{j}].type",
-                    "CertaintyOfEvidence content.type should come from http://hl7.org/fhir/certainty-type",
+                    f"CertaintyOfEvidence content.type should come from {CERTAINTY_TYPE}",
                     "warning",
                 )
     if "recommendation-justification" in ids:
@@ -672,14 +676,15 @@ def _artifact_assessment(ctx: _Ctx, ids: set[str]) -> None:
         specs = [
             j
             for j, c in enumerate(content)
-            if isinstance(c, dict) and _has_code(c.get("type"), FEVIR, "recommendation-specification")
+            if isinstance(c, dict)
+            and _has_code(c.get("type"), FEVIR_EBM_CODES, "recommendation-specification")
         ]
         if len(specs) != 1:
             ctx.add(
                 "ebm-rj-spec",
                 "ArtifactAssessment.content",
                 "RecommendationJustification needs exactly one content with type "
-                f"{FEVIR}#recommendation-specification (found {len(specs)})",
+                f"{FEVIR_EBM_CODES}#recommendation-specification (found {len(specs)})",
             )
         for j in specs:
             if content[j].get("informationType") != "container":
@@ -709,10 +714,12 @@ def _rj_components(ctx: _Ctx, spec: dict, j: int) -> None:
         if not isinstance(comp, dict):
             continue
         where = f"ArtifactAssessment.content[{j}].component[{k}]"
-        codes = [c.get("code") for c in _codings(comp.get("type")) if c.get("system") == FEVIR]
+        codes = [c.get("code") for c in _codings(comp.get("type")) if c.get("system") == FEVIR_EBM_CODES]
         hit = next((RJ_SPEC_COMPONENTS[c] for c in codes if c in RJ_SPEC_COMPONENTS), None)
         if hit is None:
-            slices = ", ".join(f"{name} ({FEVIR}#{code})" for code, (name, _i) in RJ_SPEC_COMPONENTS.items())
+            slices = ", ".join(
+                f"{name} ({FEVIR_EBM_CODES}#{code})" for code, (name, _i) in RJ_SPEC_COMPONENTS.items()
+            )
             found = "no type" if comp.get("type") is None else "another type"
             ctx.add(
                 "ebm-rj-component",
@@ -735,9 +742,7 @@ def _plan_definition(ctx: _Ctx, ids: set[str]) -> None:
     for el in ("url", "version", "title", "description"):
         if el not in ctx.res:
             ctx.add("ebm-rp-required", f"PlanDefinition.{el}", f"RecommendationPlan requires {el}")
-    if not _has_code(
-        ctx.res.get("type"), "http://terminology.hl7.org/CodeSystem/plan-definition-type", "eca-rule"
-    ):
+    if not _has_code(ctx.res.get("type"), PLAN_DEFINITION_TYPE, "eca-rule"):
         ctx.add(
             "ebm-rp-type",
             "PlanDefinition.type",
@@ -761,20 +766,21 @@ def _composition(ctx: _Ctx, ids: set[str]) -> None:
         "summary-of-findings": "SummaryOfFindings",
     }
     for pid, code in wanted.items():
-        if pid in ids and not _has_code(ctx.res.get("type"), FEVIR, code):
-            ctx.add(f"ebm-{pid}-type", "Composition.type", f"{pid} requires type {FEVIR}#{code}")
+        if pid in ids and not _has_code(ctx.res.get("type"), FEVIR_EBM_CODES, code):
+            ctx.add(f"ebm-{pid}-type", "Composition.type", f"{pid} requires type {FEVIR_EBM_CODES}#{code}")
     if "recommendation" in ids:
         specs = [
             s
             for s in _list(ctx.res, "section")
-            if isinstance(s, dict) and _has_code(s.get("code"), FEVIR, "recommendation-specification")
+            if isinstance(s, dict)
+            and _has_code(s.get("code"), FEVIR_EBM_CODES, "recommendation-specification")
         ]
         if len(specs) != 1:
             ctx.add(
                 "ebm-recommendation-spec",
                 "Composition.section",
                 "Recommendation needs exactly one section with code "
-                f"{FEVIR}#recommendation-specification (found {len(specs)})",
+                f"{FEVIR_EBM_CODES}#recommendation-specification (found {len(specs)})",
             )
     if ids & {
         "evidence-report",
@@ -805,61 +811,3 @@ _RULES: dict[str, tuple[Callable[[_Ctx, set[str]], None], ...]] = {
     "ActivityDefinition": (_activity_definition,),
     "Composition": (_composition,),
 }
-
-RULE_IDS = sorted(
-    {
-        "ebm-profile-unknown",
-        "ebm-profile-type",
-        "ebm-evd-role-ext",
-        "ebm-evd-role-text",
-        "ebm-evd-model-value",
-        "ebm-evd-note",
-        "ebm-stat-type",
-        "ebm-stat-sample-size",
-        "ebm-nce-count",
-        "ebm-nce-population",
-        "ebm-nce-outcome",
-        "ebm-ce-count",
-        "ebm-ce-population",
-        "ebm-ce-outcome",
-        "ebm-ce-exposure",
-        "ebm-ce-comparator-category",
-        "ebm-sse-synthesis",
-        "ebm-stat-type-c53245",
-        "ebm-stat-proportion-range",
-        "ebm-stat-proportion-counts",
-        "ebm-stat-counts",
-        "ebm-range-order",
-        "ebm-ci-level",
-        "ebm-ci-brackets",
-        "ebm-p-range",
-        "ebm-sd-nonneg",
-        "ebm-stat-description",
-        "ebm-vd-definition",
-        "ebm-vd-characteristic",
-        "ebm-vd-handling",
-        "ebm-ga-category",
-        "ebm-sg-membership",
-        "ebm-sg-quantity",
-        "ebm-cd-membership",
-        "ebm-cd-quantity",
-        "ebm-cd-member",
-        "ebm-jac-effective-period",
-        "ebm-jac-classification",
-        "ebm-certainty-system",
-        "ebm-rating-content",
-        "ebm-coe-type",
-        "ebm-rj-content",
-        "ebm-rj-spec",
-        "ebm-rj-component",
-        "ebm-rp-required",
-        "ebm-rp-type",
-        "ebm-rp-topic",
-        "ebm-ra-topic",
-        "ebm-recommendation-type",
-        "ebm-guideline-type",
-        "ebm-summary-of-findings-type",
-        "ebm-recommendation-spec",
-        "ebm-er-subject",
-    }
-)

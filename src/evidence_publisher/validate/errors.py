@@ -6,15 +6,10 @@ from evidence_publisher.errors import EvidencePublisherError, ExitCode
 
 
 class ValidationFailedError(EvidencePublisherError):
-    """Raised by callers (build) when a validation report contains errors."""
+    """Generated resources failed a structural, reference or profile check; raised by the build
+    (pipeline.py) before anything is written."""
 
     exit_code = ExitCode.INVALID_OUTPUT
-
-
-class DefinitionsUnavailableError(EvidencePublisherError):
-    """The FHIR definitions needed for validation are not installed."""
-
-    exit_code = ExitCode.PACKAGE_UNAVAILABLE
 
 
 class InputNotFoundError(EvidencePublisherError):

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from evidence_publisher import jsonio
-from evidence_publisher.limits import JSON_FILE_BYTES, InputLimitError, current
+from evidence_publisher.errors import InputLimitError
+from evidence_publisher.limits import JSON_FILE_BYTES, current
 from evidence_publisher.validate.errors import InputNotFoundError, NoResourcesError
 
 SUFFIXES = (".json", ".ndjson", ".jsonl")
@@ -54,11 +55,6 @@ class InputPlan:
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Files named directly, plus every *.json / *.ndjson under named directories (sorted)."""
     return [p for p, _explicit in plan_inputs(paths).files]
-
-
-def expand_paths_marked(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
-    """Like ``expand_paths``; the flag says whether the file was named explicitly."""
-    return plan_inputs(paths).files
 
 
 def plan_inputs(paths: Iterable[str | Path]) -> InputPlan:
@@ -180,7 +176,7 @@ def _read_limited(path: Path) -> bytes:
     if stat.S_ISDIR(info.st_mode):
         raise IsADirectoryError(errno.EISDIR, "is a directory")
     if stat.S_ISREG(info.st_mode) and info.st_size > limit:
-        raise InputLimitError(str(path), JSON_FILE_BYTES, f"{info.st_size:,} bytes")
+        raise InputLimitError(str(path), JSON_FILE_BYTES, f"{info.st_size:,} bytes", limit)
     with path.open("rb") as fh:
         return _bounded(fh, str(path), limit)
 
@@ -192,7 +188,7 @@ def _read_stdin() -> bytes:
 def _bounded(fh: BinaryIO, where: str, limit: int) -> bytes:
     data = fh.read(limit + 1)
     if len(data) > limit:
-        raise InputLimitError(where, JSON_FILE_BYTES, f"more than {limit:,} bytes")
+        raise InputLimitError(where, JSON_FILE_BYTES, f"more than {limit:,} bytes", limit)
     return data
 
 

@@ -12,11 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from evidence_publisher.validate.definitions import SD_BASE, DefinitionSource
+from evidence_publisher.constants import CORE_SD, FHIR_TYPE_EXT, FHIRPATH_STRING
+from evidence_publisher.validate.definitions import DefinitionSource
 
-FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
-
-IMPLEMENTS_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-implements"
+IMPLEMENTS_EXT = CORE_SD + "structuredefinition-implements"
 
 PRIMITIVE_TYPES = frozenset(
     {
@@ -44,7 +43,7 @@ PRIMITIVE_TYPES = frozenset(
     }
 )
 _SYSTEM_TYPES = {
-    "http://hl7.org/fhirpath/System.String": "string",
+    FHIRPATH_STRING: "string",
     "http://hl7.org/fhirpath/System.Boolean": "boolean",
     "http://hl7.org/fhirpath/System.Integer": "integer",
     "http://hl7.org/fhirpath/System.Decimal": "decimal",
@@ -376,7 +375,7 @@ class ModelRegistry:
         self._ancestors: dict[str, tuple[str, ...]] = {}
 
     def get(self, url_or_type: str) -> TypeModel | None:
-        key = url_or_type if "/" in url_or_type else SD_BASE + url_or_type
+        key = url_or_type if "/" in url_or_type else CORE_SD + url_or_type
         if key in self._models:
             return self._models[key]
         sd = self.definitions.structure_definition(key)
@@ -389,12 +388,15 @@ class ModelRegistry:
         if type_name in self._ancestors:
             return self._ancestors[type_name]
         chain: list[str] = []
-        current: str | None = SD_BASE + type_name
+        current: str | None = CORE_SD + type_name
         while current and len(chain) < 12:
             sd = self.definitions.structure_definition(current)
             if sd is None:
                 break
-            chain.append(sd.get("type") if sd.get("derivation") != "constraint" else sd["id"])
+            name = sd.get("type") if sd.get("derivation") != "constraint" else sd.get("id")
+            if not isinstance(name, str):
+                break
+            chain.append(name)
             chain.extend(self._interfaces(sd, 0))
             current = sd.get("baseDefinition")
         result = tuple(dict.fromkeys(chain))

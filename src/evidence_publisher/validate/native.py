@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from evidence_publisher.jsonio import as_object
+
 ELE1 = "hasValue() or (children().count() > id.count())"
 EXT1 = "extension.exists() != value.exists()"
 
@@ -58,7 +60,7 @@ def dom(key: str, res: dict, local_refs: set[str]) -> tuple[bool, int | None]:
     for i, c in enumerate(contained):
         if not isinstance(c, dict):
             continue
-        meta = c.get("meta") if isinstance(c.get("meta"), dict) else {}
+        meta = as_object(c.get("meta"))
         if key == "dom-2" and c.get("contained"):
             return False, i
         if key == "dom-4" and (meta.get("versionId") is not None or meta.get("lastUpdated") is not None):

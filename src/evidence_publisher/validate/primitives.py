@@ -28,7 +28,6 @@ RE_OID = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
 RE_UUID = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 RE_URI = re.compile(r"\S+")
 RE_INTEGER64 = re.compile(r"-?(0|[1-9][0-9]*)")
-RE_DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,17})?([eE][+-]?[0-9]{1,9})?")
 RE_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from evidence_publisher.constants import FEVIR_EBM_CODES, SEVCO, SYNTHESIS_TYPE
 from evidence_publisher.validate.definitions import DefinitionSource
 
 # Code systems defined only by the EBM implementation guide / FEvIR: not terminology errors.
 IG_ONLY_SYSTEMS = frozenset(
     {
-        "https://fevir.net/resources/CodeSystem/181513",  # SEVCO
+        SEVCO,
         "https://fevir.net/resources/CodeSystem/27834",  # RJCS
-        "https://fevir.net/resources/CodeSystem/179423",  # EBM structural codes
+        FEVIR_EBM_CODES,
     }
 )
 IG_ONLY_PREFIXES = ("https://fevir.net/resources/",)
 
 # (value set or system, code) pairs the IG fixes although the released terminology lacks them.
-WHITELIST = frozenset({("http://terminology.hl7.org/CodeSystem/synthesis-type", "NotApplicable")})
+WHITELIST = frozenset({(SYNTHESIS_TYPE, "NotApplicable")})
 
 
 def is_ig_only(system: object) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evidence_publisher.validate.definitions import DefinitionSource
 from evidence_publisher.validate.errors import NoResourcesError
@@ -15,7 +15,8 @@ from evidence_publisher.validate.outcome import Issue, ValidationReport, operati
 from evidence_publisher.validate.terminology import Terminology
 from evidence_publisher.validate.walk import BundleIndex, ResourceContext, Walker
 
-ProfileRules = Callable[[dict, Callable[[str], dict | None]], list[Issue]]
+if TYPE_CHECKING:
+    from evidence_publisher.packages import PackageCache
 
 
 class Validator:
@@ -33,7 +34,9 @@ class Validator:
         self.profile_rules = profile_rules
 
     @classmethod
-    def from_cache(cls, cache: Any = None, progress: Callable[[str], None] | None = None) -> Validator:
+    def from_cache(
+        cls, cache: PackageCache | None = None, progress: Callable[[str], None] | None = None
+    ) -> Validator:
         """Build a validator on the package cache, installing the pinned packages if needed."""
         from evidence_publisher.validate.adapter import load_definitions
 
