@@ -9,20 +9,17 @@ collapse in the OperationOutcome. EBM profiles are checked by ``ebm.py`` instead
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from evidence_publisher.validate import slicing
 from evidence_publisher.validate.model import PRIMITIVE_TYPES, ElementDef, Slice, TypeModel
 from evidence_publisher.validate.walk.context import Node, ResourceContext
-
-if TYPE_CHECKING:
-    from evidence_publisher.validate.walk.walker import Walker
+from evidence_publisher.validate.walk.walking import Walking
 
 EBM_BASE = "http://hl7.org/fhir/uv/ebm/StructureDefinition/"
 
 
 class Profiles:
-    def __init__(self, walker: Walker) -> None:
+    def __init__(self, walker: Walking) -> None:
         self.walker = walker
         self.registry = walker.registry
 
