@@ -8,22 +8,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 from evidence_publisher import jsonio
+from evidence_publisher.constants import CANONICAL_TYPES
 from evidence_publisher.errors import EvidencePublisherError, ExitCode, InputLimitError
 from evidence_publisher.publish import FhirClient, InvalidPublishInputError, load_dist
 
 REPORT_FILE = "build-report.json"
-# the resource types a build writes, fetched from a server in this order
-SITE_TYPES = (
-    "Composition",
-    "PlanDefinition",
-    "ActivityDefinition",
-    "ArtifactAssessment",
-    "Evidence",
-    "EvidenceVariable",
-    "Group",
-    "ResearchStudy",
-    "Citation",
-)
+# the resource types a build writes (no mapper writes a Library), fetched from a server in this order
+SITE_TYPES = tuple(sorted((CANONICAL_TYPES - {"Library"}) | {"ArtifactAssessment", "Group"}))
 
 
 class SiteInputError(EvidencePublisherError):

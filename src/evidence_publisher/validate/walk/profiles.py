@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from evidence_publisher.constants import EBM_SD
 from evidence_publisher.validate import slicing
 from evidence_publisher.validate.model import PRIMITIVE_TYPES, ElementDef, Slice, TypeModel
 from evidence_publisher.validate.walk.context import Node, ResourceContext
 from evidence_publisher.validate.walk.walking import Walking
-
-EBM_BASE = "http://hl7.org/fhir/uv/ebm/StructureDefinition/"
 
 
 class Profiles:
@@ -29,7 +28,7 @@ class Profiles:
         if not isinstance(profiles, list):
             return
         for i, url in enumerate(profiles):
-            if not isinstance(url, str) or url.startswith(EBM_BASE):
+            if not isinstance(url, str) or url.startswith(EBM_SD):
                 continue
             profile = self.registry.get(url.split("|", 1)[0])
             at = f"{fp}.meta.profile[{i}]"
