@@ -56,7 +56,7 @@ class BoundaryQuantity(FP_Quantity):
     """A Quantity boundary that supports ``<=`` (fhirpathpy's FP_Quantity has no compare)."""
 
     def __init__(self, value: Decimal, unit: str) -> None:  # FP_Quantity's is unannotated
-        super().__init__(value, unit)
+        FP_Quantity.__init__(self, value, unit)
 
     def compare(self, other: object) -> int:  # type: ignore[override]
         if not isinstance(other, FP_Quantity) or other.unit != self.unit:
