@@ -822,7 +822,11 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         type=_positive_int,
         help=f"request body limit (default {limits.CDS_BODY_BYTES.default})",
     )
-    p.add_argument("--replay-store", help="sqlite file for seen JWT jti (shared by workers)")
+    p.add_argument(
+        "--replay-store",
+        help="seen JWT jti: a sqlite file (shared by workers on one host) or redis://HOST:PORT/DB "
+        "(shared by hosts; a password belongs in the config file, not on the command line)",
+    )
     p.add_argument(
         "--allow-http-fhir-server",
         action="store_const",
@@ -870,8 +874,15 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from evidence_publisher.cds import server
     from evidence_publisher.cds.config import CdsConfig
+    from evidence_publisher.cds.errors import CdsConfigError
+    from evidence_publisher.cds.replay import url_has_password
 
     overrides = _named_for(CdsConfig, args)  # a flag left out is None: the config file or default holds
+    if args.replay_store and url_has_password(args.replay_store):
+        raise CdsConfigError(
+            "--replay-store carries a password, which other users can read in the process list",
+            details=["put the URL in the config file instead: replay_store: redis://:PASSWORD@HOST:PORT/DB"],
+        )
     overrides["source"] = str(args.source) if args.source else None
     overrides["fhir_server_auth"] = _auth_config(args)
     if args.source is None and args.fhir_server is None and args.config is None:
