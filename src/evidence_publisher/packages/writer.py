@@ -171,6 +171,17 @@ def dependencies(resources: list[dict[str, Any]], definitions: Definitions) -> d
     return dict(sorted(deps.items()))
 
 
+def resource_json(resource: dict[str, Any]) -> str:
+    """The build's canonical JSON (keys sorted, 2-space indent) with ``resourceType`` first.
+
+    FHIR JSON lets it appear anywhere, but streaming readers look for it first: HAPI's package
+    indexer (org.hl7.fhir.utilities 6.7.9) skips a resource whose ``resourceType`` comes after a
+    leading object such as ArtifactAssessment's ``artifactReference``."""
+    rest = jsonio.dumps({k: v for k, v in resource.items() if k != "resourceType"})
+    head = '{\n  "resourceType": ' + jsonio.dumps(resource["resourceType"], indent=None)
+    return head + ("\n}\n" if rest.strip() == "{}" else ",\n" + rest[2:])
+
+
 def index_entry(filename: str, resource: dict[str, Any]) -> dict[str, str]:
     entry = {"filename": filename, "resourceType": resource["resourceType"]}
     for key in (*_INDEX_FIELDS[None], *_INDEX_FIELDS.get(resource["resourceType"], ())):
@@ -218,7 +229,7 @@ def build_package(
         filename = f"{res['resourceType']}-{res['id']}.json"
         if _member(filename) in files:
             raise PackageInputError(f"two resources would both be {filename!r} in the package")
-        files[_member(filename)] = jsonio.dumps(res).encode("utf-8")
+        files[_member(filename)] = resource_json(res).encode("utf-8")
         entries.append(index_entry(filename, res))
     index = {"index-version": INDEX_VERSION, "files": entries}
     files[_member(INDEX_FILENAME)] = jsonio.dumps(index).encode("utf-8")
