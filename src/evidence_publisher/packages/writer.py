@@ -23,16 +23,10 @@ from urllib.parse import urlsplit
 
 from evidence_publisher import jsonio
 from evidence_publisher.constants import FHIR_VERSION
-from evidence_publisher.errors import (
-    EvidencePublisherError,
-    ExitCode,
-    InputLimitError,
-    UnsafeOutputError,
-    WriteError,
-)
+from evidence_publisher.errors import InputLimitError, UnsafeOutputError, WriteError
 from evidence_publisher.packages.cache import PackageCache
 from evidence_publisher.packages.definitions import Definitions
-from evidence_publisher.packages.errors import InvalidPackageSpecError
+from evidence_publisher.packages.errors import InvalidPackageSpecError, PackageInputError
 from evidence_publisher.packages.index import INDEX_FILENAME, INDEX_VERSION
 from evidence_publisher.packages.spec import R5_CORE, PackageSpec
 
@@ -51,12 +45,6 @@ _INDEX_FIELDS: dict[str | None, tuple[str, ...]] = {
     "StructureDefinition": ("kind", "type", "derivation"),
     "CodeSystem": ("content", "supplements"),
 }
-
-
-class PackageInputError(EvidencePublisherError):
-    """The directory given to ``package`` is not a readable build output."""
-
-    exit_code = ExitCode.INVALID_OUTPUT
 
 
 @dataclass(frozen=True)
