@@ -111,6 +111,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if args.format == "json":
         from evidence_publisher.jsonio import dumps
 
+        if args.package is not None:  # stdout holds the report only; the package line goes to stderr
+            _write_package(args.out, args.package, None, err, err)
         out.print(dumps(result.report), end="", markup=False)
         return ExitCode.OK
     out.print(

@@ -144,12 +144,27 @@ def test_same_build_gives_the_same_bytes(
     assert tarball_bytes(shuffled.files) == raw
 
 
-def test_build_package_flag_writes_the_same_package(package_file: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_build_package_flag_writes_the_same_package(package_file: Path, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / "p.tgz"
-    done = _cli("build", str(SEED), "--out", str(tmp_path / "dist"), "--no-validate", "--package", str(out))
+    done = _cli(
+        "build",
+        str(SEED),
+        "--out",
+        str(tmp_path / "dist"),
+        "--no-validate",
+        "--package",
+        str(out),
+        "--format",
+        fmt,
+    )
     assert done.returncode == 0, done.stderr
     assert out.read_bytes() == package_file.read_bytes()
-    assert f"as {NAME}#1.0.0" in done.stdout
+    if fmt == "json":  # stdout stays the build report alone
+        assert jsonio.loads(done.stdout)["corpus"] == "lupus-msc"
+        assert f"as {NAME}#1.0.0" in done.stderr
+    else:
+        assert f"as {NAME}#1.0.0" in done.stdout
 
 
 def test_installed_from_the_file_and_validated_against(
