@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # imported late by the commands that use them, to start quick
 
     from evidence_publisher.packages import InstalledPackage, PackageCache, PackageSpec
     from evidence_publisher.publish import FhirClient, ProgressEvent, PublishResult
+    from evidence_publisher.site import SiteResult
 
 DEFAULT_MAPPINGS = Path("mappings/lupus-msc")
 DEFAULT_OUT = Path("dist")
@@ -241,7 +242,7 @@ def _cmd_site(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _print_site(result, out: Console, err: Console) -> None:
+def _print_site(result: SiteResult, out: Console, err: Console) -> None:
     for warning in result.model.warnings:
         err.print(f"[yellow]warning:[/] {warning}", markup=True)
     out.print(f"[bold green]Wrote the site[/] ({result.pages} pages) to {result.out_dir}/index.html")
@@ -347,8 +348,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
         out,
         [Column("file"), Column("record", "right"), Column("id"), Column("title")],
         [
-            (r["file"], str(r["record"]), r["id"] + (" (replaced)" if r["replaced"] else ""), r["title"])
-            for r in rows
+            (
+                item.record.file,
+                str(item.record.index),
+                item.mapping_id + (" (replaced)" if item.replaces else ""),
+                item.record.title or "",  # a record without a title is refused before this
+            )
+            for item in plan.imported
         ],
     )
     if plan.imported and not args.dry_run:
