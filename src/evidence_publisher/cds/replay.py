@@ -144,11 +144,6 @@ class RedisReplayStore:
             health_check_interval=30,
         )
 
-    @property
-    def shown(self) -> str:
-        """The URL as it may be printed: without its password."""
-        return self._shown
-
     def check(self) -> None:
         """Ping Redis once, so that a wrong host, port, password or database stops ``serve`` at start."""
         try:
