@@ -112,7 +112,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if args.format == "json":
         from evidence_publisher.jsonio import dumps
 
-        if args.package is not None:  # stdout holds the report only; the package line goes to stderr
+        # stdout holds the report only; the site's and the package's lines go to stderr
+        if args.site is not None:
+            from evidence_publisher.site import make_site, read_build
+
+            _print_site(make_site(read_build(args.out), args.site, [args.out]), err, err)
+        if args.package is not None:
             _write_package(args.out, args.package, None, err, err)
         out.print(dumps(result.report), end="", markup=False)
         return ExitCode.OK
