@@ -4,6 +4,7 @@ plain-words applicability, reading from a server, and what the pages say."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -171,6 +172,17 @@ def test_cli_site_and_build_site(built_corpus: Path, corpus_dir: Path, tmp_path:
         ]
     )
     assert code == 13 and not (tmp_path / "d3").exists()  # refused before the build wrote anything
+
+
+def test_build_site_with_json_output_writes_the_site_and_keeps_stdout_the_report(
+    corpus_dir: Path, tmp_path: Path, capsys
+) -> None:
+    argv = ["build", str(corpus_dir), "--out", str(tmp_path / "dist"), "--no-validate"]
+    assert main([*argv, "--site", str(tmp_path / "site"), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert (tmp_path / "site" / "index.html").is_file()
+    assert json.loads(captured.out)["kind"] == "evidence-publisher-build"
+    assert "Wrote the site" in captured.err
 
 
 def test_site_from_a_fhir_server(built_corpus: Path, httpserver, tmp_path: Path) -> None:
