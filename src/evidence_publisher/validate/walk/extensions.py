@@ -10,20 +10,17 @@ a pre-release package defines become warnings naming that package.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from evidence_publisher.validate.definitions import SD_BASE
 from evidence_publisher.validate.model import ElementDef, TypeModel
 from evidence_publisher.validate.walk.context import Node, ResourceContext
-
-if TYPE_CHECKING:
-    from evidence_publisher.validate.walk.walker import Walker
+from evidence_publisher.validate.walk.walking import Walking
 
 EXTENSIONS_PACKAGE = "hl7.fhir.uv.extensions.r5"
 
 
 class Extensions:
-    def __init__(self, walker: Walker) -> None:
+    def __init__(self, walker: Walking) -> None:
         self.walker = walker
         self.registry = walker.registry
         self._ballot: dict[str, str | None] = {}
