@@ -84,7 +84,7 @@ class Extensions:
         if modifier:
             why = " (an unknown modifier extension cannot be ignored)"
         elif home:
-            why = f" (an HL7 namespace, whose extensions are all in {home})"
+            why = f" (the HL7 namespace, whose extensions are all in {home})"
         else:
             why = ""
         msg = f"extension {url!r} is not defined in any installed package{why}"
