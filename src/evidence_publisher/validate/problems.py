@@ -21,7 +21,10 @@ def error_lines(report: ValidationReport) -> list[str]:
 
 
 def structural_problems(resources: list[dict]) -> list[str]:
-    """Parse each resource with fhir.resources: structure only (python-stack.md §1), no packages needed."""
+    """Parse each resource with fhir.resources: structure only, no packages needed.
+
+    What that parse misses is listed in docs/validation.md ("What fhir.resources checks").
+    """
     from fhir.resources import get_fhir_model_class
     from pydantic import ValidationError
 
