@@ -53,13 +53,19 @@ class BundleIndex:
         hit = self.by_full_url.get(ref)
         if hit is not None:
             return hit
-        m = ABS_REF.fullmatch(ref)
-        if m:
-            return self.by_type_id.get(f"{m[2]}/{m[3]}")
-        m = REL_REF.fullmatch(ref)
-        if m:
-            return self.by_type_id.get(f"{m[1]}/{m[2]}")
-        return None
+        key = type_id_key(ref)
+        return None if key is None else self.by_type_id.get(key)
+
+
+def type_id_key(ref: str) -> str | None:
+    """``Type/id`` of a relative or absolute literal reference (None for other forms)."""
+    m = ABS_REF.fullmatch(ref)
+    if m:
+        return f"{m[2]}/{m[3]}"
+    m = REL_REF.fullmatch(ref)
+    if m:
+        return f"{m[1]}/{m[2]}"
+    return None
 
 
 @dataclass

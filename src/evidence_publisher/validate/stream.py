@@ -1,0 +1,347 @@
+"""Validating files one resource at a time, in this process or in a pool of worker processes.
+
+Memory does not grow with the input: each document is read, validated and handed on before the
+next is read. What must be known about a whole group of files before its first resource is
+validated (which documents cannot be read, and which ``Type/id`` each readable one has, for
+references between them) comes from a first reading pass that keeps only that: the references
+index holds where each resource is (file, position), and a resource a reference points to is
+read again when a check needs it (``RefIndex``, with a small cache).
+
+The results come in the order the sequential validator always used: per group of files, first
+the documents that could not be read, then the resources in file order, each followed by its
+Bundle entries. With ``jobs > 1`` both passes run in worker processes forked after the
+definitions are loaded (each worker holds them once), on chunks of files, and the results are
+taken back in chunk order, so the output is the same whatever the number of jobs.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evidence_publisher.validate.errors import NoResourcesError
+from evidence_publisher.validate.inputs import STDIN, STDIN_LABEL, InputDocument, plan_inputs, read_documents
+from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome, resource_label
+from evidence_publisher.validate.walk.context import BundleIndex, type_id_key
+
+if TYPE_CHECKING:
+    from evidence_publisher.validate.validator import Validator
+
+# (stage, done, total): "reading" counts files, "validating" counts resources
+Progress = Callable[[str, int, int | None], None]
+FileRef = tuple[str, bool]  # (path as given, named explicitly)
+
+POOL_FROM_FILES = 200  # fewer files are validated in this process: a pool would cost more than it saves
+CHUNK_FILES = 32
+TARGET_CACHE = 256  # resources read again for references, kept for the next reference to them
+UNREADABLE = "(unreadable)"
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """One outcome: where it came from, what it is about, and the OperationOutcome."""
+
+    source: str  # the file (or file:line for an NDJSON line that cannot be read)
+    label: str  # Type/id, or the source of an unreadable document
+    rtype: str  # the resourceType, or UNREADABLE
+    outcome: dict
+    entry: bool = False  # a Bundle entry's resource (its Bundle is the document read)
+    resource: dict | None = None  # the resource itself, only when asked for (``keep_resources``)
+
+
+@dataclass(slots=True)
+class _Doc:
+    """What the first pass learns about one document: its position in its file and its fate."""
+
+    ordinal: int  # position among the documents of its file
+    key: str | None  # Type/id of a readable resource (None: no id, or not a resource)
+    readable: bool  # a FHIR resource to validate in the second pass
+    fatal: Checked | None = None  # the outcome of a document that cannot be read
+
+
+@dataclass
+class _Group:
+    files: list[FileRef]
+    docs: list[list[_Doc]] = field(default_factory=list)  # per file
+    kept: list[list[InputDocument]] | None = None  # stdin cannot be read twice: its documents
+
+    @property
+    def resource_count(self) -> int:
+        return sum(d.readable for docs in self.docs for d in docs)
+
+
+class RefIndex(BundleIndex):
+    """References between the files of a group: where each ``Type/id`` is, read when asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where: dict[str, tuple[str, int]] = {}
+        self._cache: OrderedDict[str, dict | None] = OrderedDict()
+
+    def place(self, key: str, path: str, ordinal: int) -> None:
+        self.where.setdefault(key, (path, ordinal))  # the first one wins, as in a Bundle
+
+    def resolve(self, ref: str) -> dict | None:
+        key = type_id_key(ref)
+        if key is None or key not in self.where:
+            return None
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        path, ordinal = self.where[key]
+        found = None
+        for n, doc in enumerate(read_documents(Path(path))):
+            if n == ordinal:
+                found = doc.resource if isinstance(doc.resource, dict) else None
+                break
+        self._cache[key] = found
+        if len(self._cache) > TARGET_CACHE:
+            self._cache.popitem(last=False)
+        return found
+
+
+class FileValidation:
+    """``validate`` over files and directories, as a stream of ``Checked`` outcomes.
+
+    ``notes`` says how the inputs were read. Iterating raises ``NoResourcesError`` at the end
+    when no FHIR resource was found, and ``InputLimitError`` when an input passes a limit.
+    """
+
+    def __init__(
+        self,
+        validator: Validator,
+        paths: Iterable[str | Path],
+        *,
+        jobs: int = 1,
+        keep_resources: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        self.validator = validator
+        plan = plan_inputs(paths)
+        self.notes = list(plan.notes)
+        self.groups = [_Group([(str(p), explicit) for p, explicit in g]) for g in plan.groups]
+        self.jobs = max(1, jobs)
+        self.keep_resources = keep_resources
+        self.progress = progress or (lambda _stage, _done, _total: None)
+        self.file_count = sum(len(g.files) for g in self.groups)
+        self.resource_count = 0  # known after the first pass
+
+    def __iter__(self) -> Iterator[Checked]:
+        pooled = self.jobs > 1 and self.file_count >= POOL_FROM_FILES and not self._reads_stdin()
+        skipped: list[str] = []
+        self._first_pass(pooled, skipped)
+        self.resource_count = sum(g.resource_count + _fatal_count(g) for g in self.groups)
+        produced = 0
+        for checked in self._second_pass(pooled):
+            produced += 1
+            yield checked
+        if not produced:
+            found = f" (found only JSON without resourceType: {', '.join(skipped[:5])})" if skipped else ""
+            raise NoResourcesError(
+                f"no FHIR resources to validate{found}",
+                details=["give FHIR R5 resources: JSON objects with a resourceType, as JSON or NDJSON"],
+            )
+
+    def report(self) -> ValidationReport:
+        """Everything at once (for callers that want the resources and outcomes in memory)."""
+        report = ValidationReport()
+        report.notes.extend(self.notes)
+        for checked in self:
+            report.outcomes.append((checked.resource or {"source": checked.label}, checked.outcome))
+            report.sources.append(checked.source)
+        return report
+
+    # ------------------------------------------------------------------ first pass: what is there
+    def _reads_stdin(self) -> bool:
+        return any(path == STDIN for g in self.groups for path, _e in g.files)
+
+    def _first_pass(self, pooled: bool, skipped: list[str]) -> None:
+        work = [(gi, ref) for gi, g in enumerate(self.groups) for ref in g.files]
+        done = 0
+        for (gi, (path, _e)), (docs, skips, kept) in zip(
+            work, self._map(pooled, _survey_chunk, [ref for _g, ref in work]), strict=True
+        ):
+            group = self.groups[gi]
+            group.docs.append(docs)
+            skipped.extend(skips)
+            if path == STDIN:
+                group.kept = [kept or []]
+            done += 1
+            self.progress("reading", done, self.file_count)
+
+    # ------------------------------------------------------------------ second pass: validation
+    def _second_pass(self, pooled: bool) -> Iterator[Checked]:
+        indexes = {gi: _index_of(g) for gi, g in enumerate(self.groups) if g.resource_count > 1}
+        _STATE.update(indexes=indexes, keep=self.keep_resources)
+        work = [(gi, path, explicit) for gi, g in enumerate(self.groups) for path, explicit in g.files]
+        results = self._map(pooled, _check_chunk, work) if work else iter(())
+        done, current = 0, -1
+        for gi, _path, _explicit in work:
+            group = self.groups[gi]
+            if gi != current:  # a new group: first what could not be read
+                current = gi
+                for docs in group.docs:
+                    for doc in docs:
+                        if doc.fatal is not None:
+                            done += 1
+                            yield doc.fatal
+            if group.kept is not None:  # stdin, read once
+                kept, index = group.kept[0], indexes.get(gi)
+                file_results = list(_check_docs(self.validator, kept, STDIN, index, self.keep_resources))
+                next(results)  # its place in the work (nothing was read)
+            else:
+                file_results = next(results)
+            for item in file_results:
+                done += not item.entry
+                yield item
+            self.progress("validating", done, self.resource_count)
+
+    def _map(self, pooled: bool, fn: Callable[[Sequence[Any]], list], items: Sequence[Any]) -> Iterator[Any]:
+        """``fn`` over chunks of ``items`` (here, or in the pool): one result per item, in order."""
+        chunks = [items[i : i + CHUNK_FILES] for i in range(0, len(items), CHUNK_FILES)]
+        _STATE["validator"] = self.validator
+        results: Iterable[list] = _pool_map(self.jobs, fn, chunks) if pooled else map(fn, chunks)
+        for chunk_result in results:
+            yield from chunk_result
+
+
+# ---------------------------------------------------------------------------------- the work
+# What a worker needs, set before the pool is forked (so each worker inherits it once).
+_STATE: dict[str, Any] = {}
+
+
+def _pool_map(jobs: int, fn: Callable[[Sequence[FileRef]], list], chunks: list) -> Iterator[list]:
+    context = multiprocessing.get_context("fork")
+    with context.Pool(min(jobs, len(chunks) or 1)) as pool:
+        yield from pool.imap(fn, chunks)
+
+
+def _survey_chunk(files: Sequence[FileRef]) -> list[tuple[list[_Doc], list[str], list[InputDocument] | None]]:
+    return [_survey(Path(path), explicit) for path, explicit in files]
+
+
+def _survey(path: Path, explicit: bool) -> tuple[list[_Doc], list[str], list[InputDocument] | None]:
+    """The documents of one file, as the first pass needs them (stdin's are kept, it cannot be
+    read twice)."""
+    docs: list[_Doc] = []
+    skipped: list[str] = []
+    kept: list[InputDocument] | None = [] if str(path) == STDIN else None
+    for ordinal, doc in enumerate(read_documents(path)):
+        if kept is not None:
+            kept.append(doc)
+        res = doc.resource
+        if not explicit and isinstance(res, dict) and "resourceType" not in res:
+            skipped.append(doc.source)
+            docs.append(_Doc(ordinal, None, False))
+        elif doc.error is not None or not isinstance(res, dict):
+            why = doc.error or "a FHIR resource must be a JSON object"
+            outcome = operation_outcome([Issue("fatal", "structure", "", why, "json")])
+            docs.append(_Doc(ordinal, None, False, Checked(doc.source, doc.source, UNREADABLE, outcome)))
+        else:
+            rtype, rid = res.get("resourceType"), res.get("id")
+            key = f"{rtype}/{rid}" if isinstance(rtype, str) and isinstance(rid, str) else None
+            docs.append(_Doc(ordinal, key, True))
+    return docs, skipped, kept
+
+
+def _index_of(group: _Group) -> RefIndex:
+    index = RefIndex()
+    for (path, _e), docs in zip(group.files, group.docs, strict=True):
+        for doc in docs:
+            if doc.key is not None:
+                index.place(doc.key, path, doc.ordinal)
+    return index
+
+
+def _check_chunk(work: Sequence[tuple[int, str, bool]]) -> list[list[Checked]]:
+    """The outcomes of each file of a chunk (nothing for stdin, validated where it was read)."""
+    validator, indexes, keep = _STATE["validator"], _STATE["indexes"], _STATE["keep"]
+    out: list[list[Checked]] = []
+    for gi, path, explicit in work:
+        if path == STDIN:
+            out.append([])
+            continue
+        docs = read_documents(Path(path))
+        out.append(list(_check_docs(validator, docs, path, indexes.get(gi), keep, explicit)))
+    return out
+
+
+def _check_docs(
+    validator: Validator,
+    docs: Iterable[InputDocument],
+    path: str,
+    index: BundleIndex | None,
+    keep: bool,
+    explicit: bool = True,
+) -> Iterator[Checked]:
+    """Validate the readable resources of one file (the others were reported by the first pass)."""
+    source = STDIN_LABEL if path == STDIN else path
+    for doc in docs:
+        res = doc.resource
+        if not isinstance(res, dict) or doc.error is not None:
+            continue
+        if not explicit and "resourceType" not in res:
+            continue
+        extra: dict[int, list[Issue]] = {}
+        duplicate_key_issues(res, doc.duplicate_keys, extra)
+        sub = ValidationReport()
+        validator.validate_into(res, sub, index, set(), extra)
+        for n, (checked_res, outcome) in enumerate(sub.outcomes):
+            rtype = checked_res.get("resourceType")
+            yield Checked(
+                source,
+                resource_label(checked_res),
+                rtype if isinstance(rtype, str) else "?",
+                outcome,
+                n > 0,
+                checked_res if keep else None,
+            )
+
+
+def _fatal_count(group: _Group) -> int:
+    return sum(d.fatal is not None for docs in group.docs for d in docs)
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_ENTRY_RESOURCE = re.compile(r"entry\[(\d+)\]\.resource\.(.+)")
+
+
+def duplicate_key_issues(resource: dict, paths: list[str], into: dict[int, list[Issue]]) -> None:
+    """One ``json-duplicate-key`` error per duplicated key, on the resource that holds it (a
+    Bundle entry's resource gets its own), with the FHIRPath of the key."""
+    for path in paths:
+        target, rel = resource, path
+        m = _ENTRY_RESOURCE.fullmatch(path)
+        if m and resource.get("resourceType") == "Bundle":
+            entries = resource.get("entry")
+            i = int(m.group(1))
+            if isinstance(entries, list) and i < len(entries) and isinstance(entries[i], dict):
+                inner = entries[i].get("resource")
+                if isinstance(inner, dict):
+                    target, rel = inner, m.group(2)
+        rtype = target.get("resourceType")
+        expression = f"{rtype if isinstance(rtype, str) else 'Resource'}.{rel}"
+        key = rel.rsplit(".", 1)[-1]
+        into.setdefault(id(target), []).append(
+            Issue(
+                "error",
+                "structure",
+                expression,
+                f"the JSON key {key!r} appears more than once in the same object; JSON readers keep "
+                "one of the values (which one differs between readers)",
+                "json-duplicate-key",
+            )
+        )
