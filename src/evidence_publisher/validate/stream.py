@@ -16,6 +16,8 @@ taken back in chunk order, so the output is the same whatever the number of jobs
 
 from __future__ import annotations
 
+import functools
+import json
 import multiprocessing
 import os
 import re
@@ -25,8 +27,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evidence_publisher.errors import EvidencePublisherError
 from evidence_publisher.validate.errors import NoResourcesError
-from evidence_publisher.validate.inputs import STDIN, STDIN_LABEL, InputDocument, plan_inputs, read_documents
+from evidence_publisher.validate.inputs import (
+    STDIN,
+    STDIN_LABEL,
+    InputDocument,
+    parse_document,
+    plan_inputs,
+    read_documents,
+    read_texts,
+)
 from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome, resource_label
 from evidence_publisher.validate.walk.context import BundleIndex, type_id_key
 
@@ -165,7 +176,7 @@ class FileValidation:
         work = [(gi, ref) for gi, g in enumerate(self.groups) for ref in g.files]
         done = 0
         for (gi, (path, _e)), (docs, skips, kept) in zip(
-            work, self._map(pooled, _survey_chunk, [ref for _g, ref in work]), strict=True
+            work, self._map(pooled, _survey_file, [ref for _g, ref in work]), strict=True
         ):
             group = self.groups[gi]
             group.docs.append(docs)
@@ -180,7 +191,7 @@ class FileValidation:
         indexes = {gi: _index_of(g) for gi, g in enumerate(self.groups) if g.resource_count > 1}
         _STATE.update(indexes=indexes, keep=self.keep_resources)
         work = [(gi, path, explicit) for gi, g in enumerate(self.groups) for path, explicit in g.files]
-        results = self._map(pooled, _check_chunk, work) if work else iter(())
+        results = self._map(pooled, _check_file, work) if work else iter(())
         done, current = 0, -1
         for gi, _path, _explicit in work:
             group = self.groups[gi]
@@ -202,13 +213,20 @@ class FileValidation:
                 yield item
             self.progress("validating", done, self.resource_count)
 
-    def _map(self, pooled: bool, fn: Callable[[Sequence[Any]], list], items: Sequence[Any]) -> Iterator[Any]:
-        """``fn`` over chunks of ``items`` (here, or in the pool): one result per item, in order."""
-        chunks = [items[i : i + CHUNK_FILES] for i in range(0, len(items), CHUNK_FILES)]
+    def _map(self, pooled: bool, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+        """``fn`` of each item (here, or in the pool, by chunks), in order.
+
+        A worker cannot send back an input error (a limit passed, say): it says so, and the item
+        is done again here, where the error is raised as usual.
+        """
         _STATE["validator"] = self.validator
-        results: Iterable[list] = _pool_map(self.jobs, fn, chunks) if pooled else map(fn, chunks)
-        for chunk_result in results:
-            yield from chunk_result
+        if not pooled:
+            yield from map(fn, items)
+            return
+        chunks = [items[i : i + CHUNK_FILES] for i in range(0, len(items), CHUNK_FILES)]
+        for chunk, results in zip(chunks, _pool_map(self.jobs, fn, chunks), strict=True):
+            for item, result in zip(chunk, results, strict=True):
+                yield fn(item) if result is _FAILED else result
 
 
 # ---------------------------------------------------------------------------------- the work
@@ -216,38 +234,82 @@ class FileValidation:
 _STATE: dict[str, Any] = {}
 
 
-def _pool_map(jobs: int, fn: Callable[[Sequence[FileRef]], list], chunks: list) -> Iterator[list]:
+def _pool_map(jobs: int, fn: Callable[[Any], Any], chunks: list[Sequence[Any]]) -> Iterator[list]:
     context = multiprocessing.get_context("fork")
     with context.Pool(min(jobs, len(chunks) or 1)) as pool:
-        yield from pool.imap(fn, chunks)
+        yield from pool.imap(functools.partial(_chunk, fn), chunks)
 
 
-def _survey_chunk(files: Sequence[FileRef]) -> list[tuple[list[_Doc], list[str], list[InputDocument] | None]]:
-    return [_survey(Path(path), explicit) for path, explicit in files]
+_FAILED = "failed"  # an item a worker could not do
+
+
+def _chunk(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """In a worker: ``fn`` of each item; an input error is left for the main process to raise."""
+    out = []
+    for item in items:
+        try:
+            out.append(fn(item))
+        except EvidencePublisherError:
+            out.append(_FAILED)
+    return out
+
+
+def _survey_file(ref: FileRef) -> tuple[list[_Doc], list[str], list[InputDocument] | None]:
+    return _survey(Path(ref[0]), ref[1])
 
 
 def _survey(path: Path, explicit: bool) -> tuple[list[_Doc], list[str], list[InputDocument] | None]:
     """The documents of one file, as the first pass needs them (stdin's are kept, it cannot be
-    read twice)."""
+    read twice).
+
+    A document that the standard library's C parser reads (without NaN or Infinity, which the
+    validator's parser refuses) is what it seems; anything else goes through the validator's own
+    parser, whose message the outcome gives.
+    """
     docs: list[_Doc] = []
     skipped: list[str] = []
     kept: list[InputDocument] | None = [] if str(path) == STDIN else None
-    for ordinal, doc in enumerate(read_documents(path)):
-        if kept is not None:
+    for ordinal, (source, text, error) in enumerate(read_texts(path)):
+        doc: InputDocument | None = None
+        res: Any = None
+        if text is None:
+            doc = InputDocument(source, error=error)
+        elif kept is not None:
+            doc = parse_document(text, source)
             kept.append(doc)
-        res = doc.resource
+        else:
+            res = _quick_parse(text)
+            if res is _UNREAD:
+                doc = parse_document(text, source)
+        if doc is not None:
+            res = doc.resource if doc.error is None else None
         if not explicit and isinstance(res, dict) and "resourceType" not in res:
-            skipped.append(doc.source)
+            skipped.append(source)
             docs.append(_Doc(ordinal, None, False))
-        elif doc.error is not None or not isinstance(res, dict):
-            why = doc.error or "a FHIR resource must be a JSON object"
+        elif (doc is not None and doc.error is not None) or not isinstance(res, dict):
+            why = (doc.error if doc is not None else None) or "a FHIR resource must be a JSON object"
             outcome = operation_outcome([Issue("fatal", "structure", "", why, "json")])
-            docs.append(_Doc(ordinal, None, False, Checked(doc.source, doc.source, UNREADABLE, outcome)))
+            docs.append(_Doc(ordinal, None, False, Checked(source, source, UNREADABLE, outcome)))
         else:
             rtype, rid = res.get("resourceType"), res.get("id")
             key = f"{rtype}/{rid}" if isinstance(rtype, str) and isinstance(rid, str) else None
             docs.append(_Doc(ordinal, key, True))
     return docs, skipped, kept
+
+
+_UNREAD = object()
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _quick_parse(text: bytes) -> Any:
+    """The document, or ``_UNREAD`` when the validator's own parser must say what is wrong."""
+    try:
+        return json.loads(text.decode("utf-8"), parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        return _UNREAD
 
 
 def _index_of(group: _Group) -> RefIndex:
@@ -259,17 +321,13 @@ def _index_of(group: _Group) -> RefIndex:
     return index
 
 
-def _check_chunk(work: Sequence[tuple[int, str, bool]]) -> list[list[Checked]]:
-    """The outcomes of each file of a chunk (nothing for stdin, validated where it was read)."""
+def _check_file(work: tuple[int, str, bool]) -> list[Checked]:
+    """The outcomes of one file (nothing for stdin, validated where it was read)."""
+    gi, path, explicit = work
+    if path == STDIN:
+        return []
     validator, indexes, keep = _STATE["validator"], _STATE["indexes"], _STATE["keep"]
-    out: list[list[Checked]] = []
-    for gi, path, explicit in work:
-        if path == STDIN:
-            out.append([])
-            continue
-        docs = read_documents(Path(path))
-        out.append(list(_check_docs(validator, docs, path, indexes.get(gi), keep, explicit)))
-    return out
+    return list(_check_docs(validator, read_documents(Path(path)), path, indexes.get(gi), keep, explicit))
 
 
 def _check_docs(
