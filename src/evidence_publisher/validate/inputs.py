@@ -104,9 +104,10 @@ def _plan_directory(directory: Path, plan: InputPlan) -> None:
     if not is_build_output(directory):
         plan.groups.extend([(f, False)] for f in found)
         return
-    copies = {directory / name for name in _BUILD_COPIES}
-    resources = [f for f in found if (directory / "resources") in f.parents]
-    others = [f for f in found if f not in resources and not ({f, *f.parents} & copies)]
+    # by the first part under ``directory`` (comparing Path parents is quadratic at 80,000 files)
+    top = {f: f.relative_to(directory).parts[0] for f in found}
+    resources = [f for f in found if top[f] == "resources"]
+    others = [f for f in found if top[f] not in ("resources", *_BUILD_COPIES)]
     if resources:
         plan.groups.append([(f, False) for f in resources])
     plan.groups.extend([(f, False)] for f in others)

@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import os
 import re
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class _Doc:
     key: str | None  # Type/id of a readable resource (None: no id, or not a resource)
     readable: bool  # a FHIR resource to validate in the second pass
     fatal: Checked | None = None  # the outcome of a document that cannot be read
+    outline: dict | None = None  # what references to it need (``outline``)
 
 
 @dataclass
@@ -88,24 +90,40 @@ class _Group:
 
 
 class RefIndex(BundleIndex):
-    """References between the files of a group: where each ``Type/id`` is, read when asked for."""
+    """References between the files of a group: where each ``Type/id`` is, and its outline.
+
+    ``resolve`` answers with the outline (``outline()``: what the checks other than FHIRPath read
+    of a target); ``resolve_full`` reads the whole target again from its file, for FHIRPath's
+    ``resolve()``, keeping the last few read.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self.where: dict[str, tuple[str, int]] = {}
+        self.where: dict[str, tuple[str, int, dict | None]] = {}
         self._cache: OrderedDict[str, dict | None] = OrderedDict()
 
-    def place(self, key: str, path: str, ordinal: int) -> None:
-        self.where.setdefault(key, (path, ordinal))  # the first one wins, as in a Bundle
+    def place(self, key: str, path: str, ordinal: int, outline: dict | None) -> None:
+        if key in self.where:
+            return  # the first one wins, as in a Bundle
+        if outline is not None and "meta" in outline:  # the same few profiles, over and over
+            outline["meta"]["profile"] = [sys.intern(p) for p in outline["meta"]["profile"]]
+        self.where[key] = (sys.intern(path), ordinal, outline)
 
     def resolve(self, ref: str) -> dict | None:
+        key = type_id_key(ref)
+        found = self.where.get(key) if key is not None else None
+        if found is None:
+            return None
+        return found[2] if found[2] is not None else self.resolve_full(ref)
+
+    def resolve_full(self, ref: str) -> dict | None:
         key = type_id_key(ref)
         if key is None or key not in self.where:
             return None
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        path, ordinal = self.where[key]
+        path, ordinal, _outline = self.where[key]
         found = None
         for n, doc in enumerate(read_documents(Path(path))):
             if n == ordinal:
@@ -115,6 +133,26 @@ class RefIndex(BundleIndex):
         if len(self._cache) > TARGET_CACHE:
             self._cache.popitem(last=False)
         return found
+
+
+def outline(res: dict) -> dict | None:
+    """What a reference check reads of its target: resourceType, id, ``meta.profile`` and the
+    names of ``category`` (the EBM rules). None when a value is not plain text, so that the
+    whole target is read (numbers read by two parsers need not print the same)."""
+    out = {"resourceType": res["resourceType"], "id": res["id"]}
+    meta = res.get("meta")
+    if isinstance(meta, dict) and "profile" in meta:
+        profiles = meta["profile"]
+        if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
+            return None
+        out["meta"] = {"profile": profiles}
+    category = res.get("category")
+    if isinstance(category, list):
+        names = [c.get("name") for c in category if isinstance(c, dict)]
+        if not all(n is None or isinstance(n, str) for n in names):
+            return None
+        out["category"] = [{"name": n} for n in names]
+    return out
 
 
 class FileValidation:
@@ -293,7 +331,7 @@ def _survey(path: Path, explicit: bool) -> tuple[list[_Doc], list[str], list[Inp
         else:
             rtype, rid = res.get("resourceType"), res.get("id")
             key = f"{rtype}/{rid}" if isinstance(rtype, str) and isinstance(rid, str) else None
-            docs.append(_Doc(ordinal, key, True))
+            docs.append(_Doc(ordinal, key, True, outline=outline(res) if key is not None else None))
     return docs, skipped, kept
 
 
@@ -317,7 +355,7 @@ def _index_of(group: _Group) -> RefIndex:
     for (path, _e), docs in zip(group.files, group.docs, strict=True):
         for doc in docs:
             if doc.key is not None:
-                index.place(doc.key, path, doc.ordinal)
+                index.place(doc.key, path, doc.ordinal, doc.outline)
     return index
 
 

@@ -56,6 +56,12 @@ class BundleIndex:
         key = type_id_key(ref)
         return None if key is None else self.by_type_id.get(key)
 
+    def resolve_full(self, ref: str) -> dict | None:
+        """The whole target resource, for FHIRPath's ``resolve()``. ``resolve`` may answer with
+        less (its type, ``meta`` and ``category``: all the other checks read of a target) when
+        the targets are not held in memory."""
+        return self.resolve(ref)
+
 
 def type_id_key(ref: str) -> str | None:
     """``Type/id`` of a relative or absolute literal reference (None for other forms)."""
@@ -104,6 +110,12 @@ class ResourceContext:
         if self.bundle is not None:
             return self.bundle.resolve(ref)
         return None
+
+    def resolve_full(self, ref: str) -> dict | None:
+        """Like ``resolve``, but the whole target (see ``BundleIndex.resolve_full``)."""
+        if self.bundle is not None and not ref.startswith("#"):
+            return self.bundle.resolve_full(ref)
+        return self.resolve(ref)
 
     def add_ref(self, value: str) -> None:
         ctx: ResourceContext | None = self
