@@ -115,7 +115,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="3000,30000,80000", help="resources per build output (about)")
     ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
-    ap.add_argument("--no-single", action="store_true", help="skip the --jobs 1 runs")
+    ap.add_argument("--single-max", type=int, default=30000, help="--jobs 1 runs only up to this size")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
 
@@ -127,7 +127,7 @@ def main() -> int:
             dist = tmp / f"dist-{size}"
             count = write_clones(seed, size, dist)
             runs = {"jobs": measure([*CLI, "validate", str(dist), "--jobs", str(args.jobs)])}
-            if not args.no_single:
+            if count <= args.single_max:
                 runs["one"] = measure([*CLI, "validate", str(dist), "--jobs", "1"])
             runs["base"] = measure([sys.executable, "-c", BASELINE, str(dist / "resources")])
             for name, run in runs.items():
@@ -167,24 +167,26 @@ def render(rows: list[tuple[int, dict[str, Run]]], jobs: int) -> str:
         "## Validating large build outputs",
         "",
         f"`bench/bench_validate_scale.py` (one run; Python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} cores, load average {load[0]:.1f} at the end). Build outputs made by cloning "
-        "the seed corpus' resources with renamed ids and references; each command in its own process. "
-        f"validate = `evidence-publisher validate DIST --jobs {jobs}` (and `--jobs 1`), end to end "
-        "(definitions loaded, every resource read and validated once, summary printed). "
-        "baseline = `json.loads` + fhir.resources `model_validate` of the same files in one process. "
-        "res/s = resources / wall seconds; CPU = user + system seconds of the process and its workers; "
-        "peak RSS = the largest process.",
+        f"{os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the end). "
+        "Build outputs made by cloning the seed corpus' resources with renamed ids and references; each "
+        f"command in its own process. validate = `evidence-publisher validate DIST --jobs {jobs}` (and "
+        "`--jobs 1`), end to end (definitions loaded, every resource read and validated once, summary "
+        "printed). baseline = `json.loads` + fhir.resources `model_validate` of the same files in one "
+        "process. res/s = resources / wall seconds; CPU = user + system seconds of the process and its "
+        "workers; peak RSS = the largest of those processes.",
         "",
-        "| resources | validate res/s | wall s | CPU s | peak RSS | `--jobs 1` res/s | `--jobs 1` peak RSS "
-        "| baseline res/s | baseline peak RSS | validate / baseline time |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| resources | validate res/s | wall s | CPU s | CPU ms/resource | peak RSS | `--jobs 1` res/s "
+        "| `--jobs 1` peak RSS | baseline res/s | baseline CPU ms/resource | baseline peak RSS "
+        "| validate / baseline wall |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for count, runs in rows:
         v, b, one = runs["jobs"], runs["base"], runs.get("one")
         lines.append(
-            f"| {count:,} | {count / v.wall:,.0f} | {v.wall:.1f} | {v.cpu:.1f} | {v.peak_mb:.0f} MB "
-            f"| {f'{count / one.wall:,.0f}' if one else '-'} | {f'{one.peak_mb:.0f} MB' if one else '-'} "
-            f"| {count / b.wall:,.0f} | {b.peak_mb:.0f} MB | {v.wall / b.wall:.2f}x |"
+            f"| {count:,} | {count / v.wall:,.0f} | {v.wall:.1f} | {v.cpu:.1f} | {1000 * v.cpu / count:.2f} "
+            f"| {v.peak_mb:.0f} MB | {f'{count / one.wall:,.0f}' if one else '-'} "
+            f"| {f'{one.peak_mb:.0f} MB' if one else '-'} | {count / b.wall:,.0f} "
+            f"| {1000 * b.cpu / count:.2f} | {b.peak_mb:.0f} MB | {v.wall / b.wall:.2f}x |"
         )
     lines.append("<!-- end section: validate-scale -->")
     return "\n".join(lines)

@@ -21,9 +21,10 @@ import json
 import multiprocessing
 import os
 import re
+import signal
 import sys
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,7 @@ from evidence_publisher.validate.walk.context import BundleIndex, type_id_key
 if TYPE_CHECKING:
     from evidence_publisher.validate.validator import Validator
 
-# (stage, done, total): "reading" counts files, "validating" counts resources
+# (stage, done, total): "reading files" counts files, "validating resources" counts documents
 Progress = Callable[[str, int, int | None], None]
 FileRef = tuple[str, bool]  # (path as given, named explicitly)
 
@@ -222,36 +223,41 @@ class FileValidation:
             if path == STDIN:
                 group.kept = [kept or []]
             done += 1
-            self.progress("reading", done, self.file_count)
+            self.progress("reading files", done, self.file_count)
 
     # ------------------------------------------------------------------ second pass: validation
     def _second_pass(self, pooled: bool) -> Iterator[Checked]:
         indexes = {gi: _index_of(g) for gi, g in enumerate(self.groups) if g.resource_count > 1}
         _STATE.update(indexes=indexes, keep=self.keep_resources)
         work = [(gi, path, explicit) for gi, g in enumerate(self.groups) for path, explicit in g.files]
-        results = self._map(pooled, _check_file, work) if work else iter(())
-        done, current = 0, -1
-        for gi, _path, _explicit in work:
-            group = self.groups[gi]
-            if gi != current:  # a new group: first what could not be read
-                current = gi
-                for docs in group.docs:
-                    for doc in docs:
-                        if doc.fatal is not None:
-                            done += 1
-                            yield doc.fatal
-            if group.kept is not None:  # stdin, read once
-                kept, index = group.kept[0], indexes.get(gi)
-                file_results = list(_check_docs(self.validator, kept, STDIN, index, self.keep_resources))
-                next(results)  # its place in the work (nothing was read)
-            else:
-                file_results = next(results)
-            for item in file_results:
-                done += not item.entry
-                yield item
-            self.progress("validating", done, self.resource_count)
+        results = self._map(pooled, _check_file, work)
+        try:
+            done, current = 0, -1
+            for gi, _path, _explicit in work:
+                group = self.groups[gi]
+                if gi != current:  # a new group: first what could not be read
+                    current = gi
+                    for docs in group.docs:
+                        for doc in docs:
+                            if doc.fatal is not None:
+                                done += 1
+                                yield doc.fatal
+                if group.kept is not None:  # stdin, read once
+                    kept, index = group.kept[0], indexes.get(gi)
+                    file_results = list(_check_docs(self.validator, kept, STDIN, index, self.keep_resources))
+                    next(results)  # its place in the work (nothing was read)
+                else:
+                    file_results = next(results)
+                for item in file_results:
+                    done += not item.entry
+                    yield item
+                self.progress("validating resources", done, self.resource_count)
+        finally:
+            results.close()  # ends the pool now, not when the generator is collected
 
-    def _map(self, pooled: bool, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
+    def _map(
+        self, pooled: bool, fn: Callable[[Any], Any], items: Sequence[Any]
+    ) -> Generator[Any, None, None]:
         """``fn`` of each item (here, or in the pool, by chunks), in order.
 
         A worker cannot send back an input error (a limit passed, say): it says so, and the item
@@ -274,11 +280,19 @@ _STATE: dict[str, Any] = {}
 
 def _pool_map(jobs: int, fn: Callable[[Any], Any], chunks: list[Sequence[Any]]) -> Iterator[list]:
     context = multiprocessing.get_context("fork")
-    with context.Pool(min(jobs, len(chunks) or 1)) as pool:
+    with context.Pool(min(jobs, len(chunks) or 1), initializer=_worker_signals) as pool:
         yield from pool.imap(functools.partial(_chunk, fn), chunks)
 
 
-_FAILED = "failed"  # an item a worker could not do
+def _worker_signals() -> None:
+    """Workers end when the pool ends them (SIGTERM), and leave Ctrl-C to the main process: the
+    CLI's own handlers, inherited through fork, would turn SIGTERM into an exception that a worker
+    waiting for work may never get to raise."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+_FAILED = None  # what a worker says for an item it could not do (the same after pickling)
 
 
 def _chunk(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
