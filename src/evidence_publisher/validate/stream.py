@@ -76,18 +76,22 @@ class _Doc:
     key: str | None  # Type/id of a readable resource (None: no id, or not a resource)
     readable: bool  # a FHIR resource to validate in the second pass
     fatal: Checked | None = None  # the outcome of a document that cannot be read
-    outline: dict | None = None  # what references to it need (``outline``)
+    outline: Outline | None = None  # what references to it need (``outline()``)
 
 
 @dataclass
 class _Group:
-    files: list[FileRef]
-    docs: list[list[_Doc]] = field(default_factory=list)  # per file
-    kept: list[list[InputDocument]] | None = None  # stdin cannot be read twice: its documents
+    """A group of files validated together, as the first pass leaves it: the outcomes of what
+    cannot be read, how many resources there are, and the references index."""
 
-    @property
-    def resource_count(self) -> int:
-        return sum(d.readable for docs in self.docs for d in docs)
+    files: list[FileRef]
+    fatal: list[Checked] = field(default_factory=list)
+    resources: int = 0
+    index: RefIndex | None = None
+    kept: list[InputDocument] | None = None  # stdin cannot be read twice: its documents
+
+
+Outline = tuple[str, tuple[str, ...] | None, tuple[str | None, ...] | None]
 
 
 class RefIndex(BundleIndex):
@@ -95,27 +99,36 @@ class RefIndex(BundleIndex):
 
     ``resolve`` answers with the outline (``outline()``: what the checks other than FHIRPath read
     of a target); ``resolve_full`` reads the whole target again from its file, for FHIRPath's
-    ``resolve()``, keeping the last few read.
+    ``resolve()``, keeping the last few read. Equal outlines are held once.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.where: dict[str, tuple[str, int, dict | None]] = {}
+        self.where: dict[str, tuple[str, int, Outline | None]] = {}
+        self._outlines: dict[Outline, Outline] = {}
         self._cache: OrderedDict[str, dict | None] = OrderedDict()
 
-    def place(self, key: str, path: str, ordinal: int, outline: dict | None) -> None:
+    def place(self, key: str, path: str, ordinal: int, outline: Outline | None) -> None:
         if key in self.where:
             return  # the first one wins, as in a Bundle
-        if outline is not None and "meta" in outline:  # the same few profiles, over and over
-            outline["meta"]["profile"] = [sys.intern(p) for p in outline["meta"]["profile"]]
-        self.where[key] = (sys.intern(path), ordinal, outline)
+        if outline is not None:
+            outline = self._outlines.setdefault(outline, outline)
+        self.where[key] = (path, ordinal, outline)
 
     def resolve(self, ref: str) -> dict | None:
         key = type_id_key(ref)
         found = self.where.get(key) if key is not None else None
         if found is None:
             return None
-        return found[2] if found[2] is not None else self.resolve_full(ref)
+        if found[2] is None:
+            return self.resolve_full(ref)
+        rtype, profiles, names = found[2]
+        target: dict = {"resourceType": rtype, "id": key.split("/", 1)[1] if key else None}
+        if profiles is not None:
+            target["meta"] = {"profile": list(profiles)}
+        if names is not None:
+            target["category"] = [{"name": n} for n in names]
+        return target
 
     def resolve_full(self, ref: str) -> dict | None:
         key = type_id_key(ref)
@@ -136,24 +149,24 @@ class RefIndex(BundleIndex):
         return found
 
 
-def outline(res: dict) -> dict | None:
-    """What a reference check reads of its target: resourceType, id, ``meta.profile`` and the
-    names of ``category`` (the EBM rules). None when a value is not plain text, so that the
-    whole target is read (numbers read by two parsers need not print the same)."""
-    out = {"resourceType": res["resourceType"], "id": res["id"]}
+def outline(res: dict) -> Outline | None:
+    """What a reference check reads of its target: resourceType, ``meta.profile`` and the names
+    of ``category`` (the EBM rules). None when a value is not plain text, so that the whole
+    target is read (numbers read by two parsers need not print the same)."""
+    profiles: tuple[str, ...] | None = None
     meta = res.get("meta")
     if isinstance(meta, dict) and "profile" in meta:
-        profiles = meta["profile"]
-        if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
+        listed = meta["profile"]
+        if not isinstance(listed, list) or not all(isinstance(p, str) for p in listed):
             return None
-        out["meta"] = {"profile": profiles}
+        profiles = tuple(sys.intern(p) for p in listed)
+    names: tuple[str | None, ...] | None = None
     category = res.get("category")
     if isinstance(category, list):
-        names = [c.get("name") for c in category if isinstance(c, dict)]
+        names = tuple(c.get("name") for c in category if isinstance(c, dict))
         if not all(n is None or isinstance(n, str) for n in names):
             return None
-        out["category"] = [{"name": n} for n in names]
-    return out
+    return res["resourceType"], profiles, names
 
 
 class FileValidation:
@@ -186,7 +199,7 @@ class FileValidation:
         pooled = self.jobs > 1 and self.file_count >= POOL_FROM_FILES and not self._reads_stdin()
         skipped: list[str] = []
         self._first_pass(pooled, skipped)
-        self.resource_count = sum(g.resource_count + _fatal_count(g) for g in self.groups)
+        self.resource_count = sum(g.resources + len(g.fatal) for g in self.groups)
         produced = 0
         for checked in self._second_pass(pooled):
             produced += 1
@@ -212,23 +225,36 @@ class FileValidation:
         return any(path == STDIN for g in self.groups for path, _e in g.files)
 
     def _first_pass(self, pooled: bool, skipped: list[str]) -> None:
+        """What cannot be read, and the references index of each group (kept only when a group
+        has two resources or more: one resource has nothing else to point to)."""
         work = [(gi, ref) for gi, g in enumerate(self.groups) for ref in g.files]
+        for group in self.groups:
+            group.index = RefIndex()
         done = 0
         for (gi, (path, _e)), (docs, skips, kept) in zip(
             work, self._map(pooled, _survey_file, [ref for _g, ref in work]), strict=True
         ):
             group = self.groups[gi]
-            group.docs.append(docs)
+            assert group.index is not None
+            for doc in docs:
+                if doc.fatal is not None:
+                    group.fatal.append(doc.fatal)
+                elif doc.readable:
+                    group.resources += 1
+                    if doc.key is not None:
+                        group.index.place(doc.key, path, doc.ordinal, doc.outline)
             skipped.extend(skips)
             if path == STDIN:
-                group.kept = [kept or []]
+                group.kept = kept or []
             done += 1
             self.progress("reading files", done, self.file_count)
+        for group in self.groups:
+            if group.resources < 2:
+                group.index = None
 
     # ------------------------------------------------------------------ second pass: validation
     def _second_pass(self, pooled: bool) -> Iterator[Checked]:
-        indexes = {gi: _index_of(g) for gi, g in enumerate(self.groups) if g.resource_count > 1}
-        _STATE.update(indexes=indexes, keep=self.keep_resources)
+        _STATE.update(indexes={gi: g.index for gi, g in enumerate(self.groups)}, keep=self.keep_resources)
         work = [(gi, path, explicit) for gi, g in enumerate(self.groups) for path, explicit in g.files]
         results = self._map(pooled, _check_file, work)
         try:
@@ -237,14 +263,11 @@ class FileValidation:
                 group = self.groups[gi]
                 if gi != current:  # a new group: first what could not be read
                     current = gi
-                    for docs in group.docs:
-                        for doc in docs:
-                            if doc.fatal is not None:
-                                done += 1
-                                yield doc.fatal
+                    done += len(group.fatal)
+                    yield from group.fatal
                 if group.kept is not None:  # stdin, read once
-                    kept, index = group.kept[0], indexes.get(gi)
-                    file_results = list(_check_docs(self.validator, kept, STDIN, index, self.keep_resources))
+                    checked = _check_docs(self.validator, group.kept, STDIN, group.index, self.keep_resources)
+                    file_results = list(checked)
                     next(results)  # its place in the work (nothing was read)
                 else:
                     file_results = next(results)
@@ -364,15 +387,6 @@ def _quick_parse(text: bytes) -> Any:
         return _UNREAD
 
 
-def _index_of(group: _Group) -> RefIndex:
-    index = RefIndex()
-    for (path, _e), docs in zip(group.files, group.docs, strict=True):
-        for doc in docs:
-            if doc.key is not None:
-                index.place(doc.key, path, doc.ordinal, doc.outline)
-    return index
-
-
 def _check_file(work: tuple[int, str, bool]) -> list[Checked]:
     """The outcomes of one file (nothing for stdin, validated where it was read)."""
     gi, path, explicit = work
@@ -412,10 +426,6 @@ def _check_docs(
                 n > 0,
                 checked_res if keep else None,
             )
-
-
-def _fatal_count(group: _Group) -> int:
-    return sum(d.fatal is not None for docs in group.docs for d in docs)
 
 
 def default_jobs() -> int:
