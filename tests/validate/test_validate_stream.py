@@ -7,6 +7,7 @@ import io
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,27 @@ def test_resources_are_read_one_at_a_time(validator, seed_dist: Path, monkeypatc
     assert first.resource is None
     second = next(run)
     assert len(reads) == 2 and second.source != first.source
+
+
+class _CountedChunks(list):
+    """Chunks that count how many were taken to hand out to the workers."""
+
+    taken = 0
+
+    def __iter__(self):
+        for chunk in super().__iter__():
+            self.taken += 1
+            yield chunk
+
+
+def test_workers_get_only_a_few_chunks_ahead_of_the_results_taken(monkeypatch):
+    monkeypatch.setattr(stream, "IN_FLIGHT", 1)
+    chunks = _CountedChunks([["ab", "c"]] * 100)
+    results = stream._pool_map(1, len, chunks)
+    assert next(results) == [2, 1]
+    time.sleep(0.5)  # the pool's task thread would hand out every chunk now if nothing held it
+    assert chunks.taken <= 3
+    results.close()
 
 
 def test_references_resolve_to_an_outline_not_the_resource(tmp_path: Path):

@@ -23,6 +23,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ FileRef = tuple[str, bool]  # (path as given, named explicitly)
 
 POOL_FROM_FILES = 200  # fewer files are validated in this process: a pool would cost more than it saves
 CHUNK_FILES = 32
+IN_FLIGHT = 4  # chunks per worker handed out ahead of the results taken back
 TARGET_CACHE = 256  # resources read again for references, kept for the next reference to them
 UNREADABLE = "(unreadable)"
 
@@ -302,9 +304,26 @@ _STATE: dict[str, Any] = {}
 
 
 def _pool_map(jobs: int, fn: Callable[[Any], Any], chunks: list[Sequence[Any]]) -> Iterator[list]:
+    """The results of each chunk, in order. At most ``IN_FLIGHT`` chunks per worker are handed
+    out ahead of the one awaited, so results never pile up when this process falls behind."""
+    window = threading.Semaphore(IN_FLIGHT * jobs)
+    stop = threading.Event()
+
+    def handed_out() -> Iterator[Sequence[Any]]:  # iterated by the pool's task thread
+        for chunk in chunks:
+            while not window.acquire(timeout=0.1):
+                if stop.is_set():
+                    return
+            yield chunk
+
     context = multiprocessing.get_context("fork")
     with context.Pool(min(jobs, len(chunks) or 1), initializer=_worker_signals) as pool:
-        yield from pool.imap(functools.partial(_chunk, fn), chunks)
+        try:
+            for result in pool.imap(functools.partial(_chunk, fn), handed_out()):
+                window.release()
+                yield result
+        finally:
+            stop.set()
 
 
 def _worker_signals() -> None:
