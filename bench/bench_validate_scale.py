@@ -225,10 +225,14 @@ def verdicts(rows: list[tuple[int, dict[str, Run]]], jobs: int) -> list[str]:
         "The CPU time says what the same work gives when the cores are not shared: "
         + ", ".join(f"{rate:,.0f} res/s at {count:,}" for count, rate in cpu_bound)
         + f" (resources / (CPU s / {jobs}), which assumes the {jobs} workers are kept busy).",
+        "- How: `validate DIST` reads DIST/resources only (not the Bundles and NDJSON that repeat them), "
+        "one resource at a time; a first pass (the C JSON parser) notes where each Type/id is and what "
+        "references to it need; worker processes forked after the definitions are loaded (held once, "
+        "shared) validate chunks of files, and their results are taken back in order.",
         f"- Memory: peak RSS {s_runs['jobs'].peak_mb:.0f} MB at {small:,} resources and "
         f"{l_runs['jobs'].peak_mb:.0f} MB at {large:,} ({per_resource_kb:.2f} KB per extra resource: the "
         "index of where each Type/id is and its outline, and the list of files to read); the definitions "
-        "are the rest. Before: about 52 KB per resource, and each resource validated four times.",
+        "are the rest. Before (issue 13): 3.5 GB at 33,088 resources, each validated four times.",
     ]
 
 

@@ -4,8 +4,9 @@ Memory does not grow with the input: each document is read, validated and handed
 next is read. What must be known about a whole group of files before its first resource is
 validated (which documents cannot be read, and which ``Type/id`` each readable one has, for
 references between them) comes from a first reading pass that keeps only that: the references
-index holds where each resource is (file, position), and a resource a reference points to is
-read again when a check needs it (``RefIndex``, with a small cache).
+index (``RefIndex``) holds where each resource is (file, position) and its outline (type,
+claimed profiles, category names: what the reference checks read); FHIRPath's ``resolve()``
+reads the target again from its file.
 
 The results come in the order the sequential validator always used: per group of files, first
 the documents that could not be read, then the resources in file order, each followed by its
@@ -70,6 +71,9 @@ class Checked:
     resource: dict | None = None  # the resource itself, only when asked for (``keep_resources``)
 
 
+Outline = tuple[str, tuple[str, ...] | None, tuple[str | None, ...] | None]
+
+
 @dataclass(slots=True)
 class _Doc:
     """What the first pass learns about one document: its position in its file and its fate."""
@@ -91,9 +95,6 @@ class _Group:
     resources: int = 0
     index: RefIndex | None = None
     kept: list[InputDocument] | None = None  # stdin cannot be read twice: its documents
-
-
-Outline = tuple[str, tuple[str, ...] | None, tuple[str | None, ...] | None]
 
 
 class RefIndex(BundleIndex):
