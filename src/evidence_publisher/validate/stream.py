@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from evidence_publisher.errors import EvidencePublisherError
 from evidence_publisher.validate.errors import NoResourcesError
@@ -45,8 +45,19 @@ from evidence_publisher.validate.inputs import (
 from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome, resource_label
 from evidence_publisher.validate.walk.context import BundleIndex, type_id_key
 
-if TYPE_CHECKING:
-    from evidence_publisher.validate.validator import Validator
+
+class ResourceValidator(Protocol):
+    """What this module needs of ``Validator`` (which uses this module to read files)."""
+
+    def validate_into(
+        self,
+        res: dict,
+        report: ValidationReport,
+        index: BundleIndex | None,
+        done: set[int],
+        extra: dict[int, list[Issue]] | None = None,
+    ) -> None: ...
+
 
 # (stage, done, total): "reading files" counts files, "validating resources" counts documents
 Progress = Callable[[str, int, int | None], None]
@@ -181,7 +192,7 @@ class FileValidation:
 
     def __init__(
         self,
-        validator: Validator,
+        validator: ResourceValidator,
         paths: Iterable[str | Path],
         *,
         jobs: int = 1,
@@ -417,7 +428,7 @@ def _check_file(work: tuple[int, str, bool]) -> list[Checked]:
 
 
 def _check_docs(
-    validator: Validator,
+    validator: ResourceValidator,
     docs: Iterable[InputDocument],
     path: str,
     index: BundleIndex | None,
