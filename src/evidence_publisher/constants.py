@@ -57,6 +57,9 @@ class FhirVersion:
     output_types: frozenset[str]
     # The fhir.resources package of this release's models (the structural check), if it has one
     models_module: str | None
+    # The release whose elements this one carries in cross-version extensions (its code systems
+    # are known to the validator where this release does not define them)
+    cross_version_source: str | None = None
 
     @property
     def major_minor(self) -> str:
@@ -113,6 +116,7 @@ FHIR_VERSIONS: dict[str, FhirVersion] = {
         url_searchable_types=_R4B_CANONICAL,
         output_types=_R4B_CANONICAL | {"Basic", "Composition", "Group", "ResearchStudy"},
         models_module="fhir.resources.R4B",
+        cross_version_source="R5",
     ),
     "R4": FhirVersion(
         release="R4",
@@ -125,6 +129,7 @@ FHIR_VERSIONS: dict[str, FhirVersion] = {
         url_searchable_types=_RECOMMENDATION_TYPES,
         output_types=_RECOMMENDATION_TYPES,
         models_module=None,  # fhir.resources has R5, R4B and STU3 models only
+        cross_version_source="R5",
     ),
 }
 DEFAULT_FHIR_VERSION = FHIR_VERSIONS["R5"]

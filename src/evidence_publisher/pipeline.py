@@ -87,12 +87,14 @@ def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
     }
 
 
-def render_outputs(resources: list[dict], report: dict, base_url: str) -> dict[str, str]:
+def render_outputs(
+    resources: list[dict], report: dict, base_url: str, fhir: FhirVersion = DEFAULT_FHIR_VERSION
+) -> dict[str, str]:
     """Every output file as ``relative path -> canonical JSON text``."""
     files: dict[str, str] = {}
     for res in resources:
         files[f"resources/{res['resourceType']}-{res['id']}.json"] = dumps(res)
-    files["bundle-transaction.json"] = dumps(transaction_bundle(resources))
+    files["bundle-transaction.json"] = dumps(transaction_bundle(resources, fhir))
     files["bundle-collection.json"] = dumps(collection_bundle(resources, base_url))
     for rtype, text in ndjson_by_type(resources).items():
         files[f"ndjson/{rtype}.ndjson"] = text
@@ -181,7 +183,7 @@ def build(
             details=problems,
         )
     protected = protected_dirs(paths, mapped.sources_dir)
-    files = render_outputs(resources, report, report["base_url"])
+    files = render_outputs(resources, report, report["base_url"], fhir)
     stage = f"writing {len(files)} files"
     write_atomically(out_dir, files, protected, on_file=lambda done: progress(stage, done, len(files)))
     return BuildResult(resources, report, mapped.file_count, compiled.conflicts)

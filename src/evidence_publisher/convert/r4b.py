@@ -18,7 +18,15 @@ from typing import Any
 
 from evidence_publisher.constants import CERTAINTY_TYPE, CORE_SD, FHIR_VERSIONS
 from evidence_publisher.convert.errors import UnmappedElementError
-from evidence_publisher.convert.r4b_rules import AA_CONTENT, RELATED_ARTIFACT, RULES, Custom, Retype, Xver
+from evidence_publisher.convert.r4b_rules import (
+    AA_CONTENT,
+    CODE_SYSTEMS,
+    RELATED_ARTIFACT,
+    RULES,
+    Custom,
+    Retype,
+    Xver,
+)
 from evidence_publisher.convert.xver import Kind, encode, unmapped_children, xver_url
 
 R4B = FHIR_VERSIONS["R4B"]
@@ -89,24 +97,23 @@ def to_r4b(resources: list[dict[str, Any]]) -> R4BResult:
     ctx = _Ctx(_canonicals(r5), [])
     out: list[dict[str, Any]] = []
     by_key = {f"{r['resourceType']}/{r['id']}": r for r in r5}
-    certainties: list[tuple[dict[str, Any], dict[str, Any]]] = []
     moved: dict[str, str] = {}
+    for res in r5:  # certainty ratings first, so that they are converted with their Evidence
+        target = _certainty_target(res, by_key) if res["resourceType"] == "ArtifactAssessment" else None
+        if target is not None:
+            ctx.resource = f"ArtifactAssessment/{res['id']}"
+            _fold_certainty(res, target, ctx)
+            moved[ctx.resource] = f"Evidence/{target['id']}"
     for res in r5:
         ctx.resource = f"{res['resourceType']}/{res['id']}"
+        if ctx.resource in moved:
+            continue
         if res["resourceType"] == "ArtifactAssessment":
-            target = _certainty_target(res, by_key)
-            if target is not None:
-                certainties.append((res, target))
-                moved[ctx.resource] = f"Evidence/{target['id']}"
-                continue
             res = _basic(res, ctx)
             moved[ctx.resource] = f"Basic/{res['id']}"
         _drop_profiles(res, ctx)
         _walk(res, res["resourceType"], ctx)
         out.append(res)
-    for aa, evidence in certainties:
-        ctx.resource = f"ArtifactAssessment/{aa['id']}"
-        _fold_certainty(aa, evidence, ctx)
     for res in out:
         ctx.resource = f"{res['resourceType']}/{res['id']}"
         _follow_moves(res, moved, ctx)
@@ -124,6 +131,10 @@ def _canonicals(resources: list[dict[str, Any]]) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------- the walk
 def _walk(obj: dict[str, Any], path: str, ctx: _Ctx) -> None:
+    system = obj.get("system")
+    if isinstance(system, str) and system in CODE_SYSTEMS and "code" in obj:
+        obj["system"] = CODE_SYSTEMS[system]
+        ctx.note(f"{path}.system", f"{obj['system']} (R4B's edition of {system})")
     for key in sorted(obj):
         if key not in obj or key in ("extension", "modifierExtension", "div"):
             continue

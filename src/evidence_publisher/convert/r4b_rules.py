@@ -158,3 +158,23 @@ RULES: dict[str, Rule] = {
 
 # Every resource: the EBMonFHIR profiles are R5 profiles, which an R4B resource cannot claim.
 PROFILE_PATH = "meta.profile"
+
+# Code systems that R5 took into core (http://hl7.org/fhir/...) from the HL7 terminology, where
+# R4B's bindings name them: a Coding in an R4B element moves to R4B's edition, which defines the
+# same codes (``tests/convert/test_r4b_rules.py`` checks every code the build uses). Codings carried
+# in cross-version extensions stay R5 content.
+_THO = "http://terminology.hl7.org/CodeSystem/"
+CODE_SYSTEMS: dict[str, str] = {
+    f"http://hl7.org/fhir/{name}": _THO + name
+    for name in (
+        "cited-artifact-abstract-type",
+        "cited-artifact-classification-type",
+        "cited-artifact-status-type",
+        "contributor-summary-type",
+        "published-in-type",
+        "research-study-party-role",
+        "research-study-phase",
+        "research-study-prim-purp-type",
+        "title-type",
+    )
+}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence_publisher import jsonio
-from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FHIR_VERSIONS, FhirVersion
 from evidence_publisher.packages import ebm_local
 from evidence_publisher.packages.archive import extract_tarball, normalise_layout
 from evidence_publisher.packages.definitions import Definitions
@@ -133,9 +133,13 @@ class PackageCache:
         defs = self._definitions.get(key)
         if defs is None:
             packages = self.ensure(specs, progress=progress, fhir=fhir)
+            cross_version = None
             if specs is None:
                 packages = [p for p in packages if p.name not in foreign_core_names(fhir)]
-            defs = Definitions(packages)
+                if fhir.cross_version_source is not None:
+                    source = FHIR_VERSIONS[fhir.cross_version_source]
+                    cross_version = Definitions(self.ensure([PackageSpec(*source.core)], progress=progress))
+            defs = Definitions(packages, cross_version=cross_version)
             self._definitions[key] = defs
         return defs
 

@@ -23,8 +23,14 @@ _CONTENT_RANK = {"complete": 0, "supplement": 1, "fragment": 2, "example": 3, "n
 class Definitions:
     """Resolves canonical URLs (StructureDefinition, ValueSet, CodeSystem, ...) to parsed dicts."""
 
-    def __init__(self, packages: Sequence[InstalledPackage]) -> None:
+    def __init__(
+        self, packages: Sequence[InstalledPackage], *, cross_version: Definitions | None = None
+    ) -> None:
+        """``cross_version``: the definitions of the FHIR release whose elements these packages'
+        release carries in cross-version extensions (R5 for R4B); its code systems answer where
+        ``packages`` define none (see ``other_release_code_system``)."""
         self.packages: list[InstalledPackage] = list(packages)
+        self.cross_version = cross_version
         self._by_url: dict[str, list[_Candidate]] | None = None
         self._by_type: dict[str, list[_Candidate]] | None = None
         self._released: frozenset[str] | None = None
@@ -113,7 +119,11 @@ class Definitions:
         )
         for _, (pkg, entry) in ranked:
             return pkg.load(entry["filename"])
-        return None
+        return self.cross_version.code_system(url) if self.cross_version is not None else None
+
+    def other_release_code_system(self, url: str) -> dict[str, Any] | None:
+        """The cross-version release's own edition of code system ``url`` (None without one)."""
+        return self.cross_version.code_system(url) if self.cross_version is not None else None
 
     def iter_resources(self, resource_type: str) -> Iterator[dict[str, Any]]:
         """Every resource of one type, package by package (parses each file on first use)."""

@@ -35,10 +35,15 @@ class Extensions:
         url = data.get("url")
         model = node.model
         parent_ext = model if model.type == "Extension" and model.url != SD_BASE + "Extension" else None
+        relative = isinstance(url, str) and "://" not in url and not url.startswith("urn:")
         if not isinstance(url, str):
             self._generic(node, data)
-        elif parent_ext is not None and "://" not in url and not url.startswith("urn:"):
+        elif parent_ext is not None and relative:
             self._sub_extension(node, data, url, parent_ext)
+        elif relative and model.type == "Extension":
+            # a sub-extension of an extension no package defines (already reported): its name is
+            # not a canonical URL, so it is not looked up as one
+            self._generic(node, data)
         else:
             definition = self.registry.get(url)
             if definition is None or definition.type != "Extension":
