@@ -375,6 +375,12 @@ def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     p.add_argument("--errors-only", action="store_true", help="list only errors in the table (text format)")
+    p.add_argument(
+        "--fhir-version",
+        choices=["R5", "R4B"],
+        default="R5",
+        help="FHIR version of the input: its packages are the definitions (default: R5)",
+    )
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -385,7 +391,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     out, err = _stdout(), _stderr()
     expand_paths(args.paths)  # fail on a missing path before loading any definitions
-    validator = Validator.from_cache(progress=lambda msg: err.print(msg, markup=False))
+    validator = Validator.from_cache(
+        progress=lambda msg: err.print(msg, markup=False), fhir=FHIR_VERSIONS[args.fhir_version]
+    )
     report = validator.validate_files(args.paths)
     for note in report.notes:
         err.print(f"note: {note}", markup=False)

@@ -60,6 +60,8 @@ class FhirVersion:
     # The release whose elements this one carries in cross-version extensions (its code systems
     # are known to the validator where this release does not define them)
     cross_version_source: str | None = None
+    # The EBMonFHIR guide, and so its rules in validate/ebm.py, is written for R5 only
+    ebm_rules: bool = False
 
     @property
     def major_minor(self) -> str:
@@ -103,6 +105,7 @@ FHIR_VERSIONS: dict[str, FhirVersion] = {
         url_searchable_types=_R5_CANONICAL - {"ResearchStudy"},
         output_types=_R5_CANONICAL | {"ArtifactAssessment", "Group"},
         models_module="fhir.resources",
+        ebm_rules=True,
     ),
     "R4B": FhirVersion(
         release="R4B",

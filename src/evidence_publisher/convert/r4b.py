@@ -150,6 +150,9 @@ def _walk(obj: dict[str, Any], path: str, ctx: _Ctx) -> None:
             _to_extension(obj, key, child_path, rule.path, rule.kind, ctx)
         else:
             HANDLERS[rule.handler](obj, key, child_path, ctx)
+            for item in _items(obj.get(key)):  # what the handler left in R4B elements
+                if isinstance(item, dict):
+                    _walk(item, child_path, ctx)
 
 
 def _items(value: Any) -> list[Any]:

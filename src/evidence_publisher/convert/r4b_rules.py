@@ -167,6 +167,8 @@ _THO = "http://terminology.hl7.org/CodeSystem/"
 CODE_SYSTEMS: dict[str, str] = {
     f"http://hl7.org/fhir/{name}": _THO + name
     for name in (
+        "certainty-rating",
+        "certainty-type",
         "cited-artifact-abstract-type",
         "cited-artifact-classification-type",
         "cited-artifact-status-type",

@@ -27,12 +27,21 @@ class Validator:
     ``code_system(url)`` and ``by_url(url)`` (the packages stage's ``Definitions``).
     """
 
-    def __init__(self, definitions: DefinitionSource, *, profile_rules: bool = True) -> None:
+    def __init__(
+        self,
+        definitions: DefinitionSource,
+        *,
+        profile_rules: bool = True,
+        fhir: FhirVersion = DEFAULT_FHIR_VERSION,
+    ) -> None:
+        """``definitions`` are those of FHIR version ``fhir``; the EBM rules (``profile_rules``)
+        run only for a version they are written for (R5)."""
         self.definitions = definitions
+        self.fhir = fhir
         self.registry = ModelRegistry(definitions)
         self.terminology = Terminology(definitions)
         self.walker = Walker(self.registry, self.terminology)
-        self.profile_rules = profile_rules
+        self.profile_rules = profile_rules and fhir.ebm_rules
 
     @classmethod
     def from_cache(
@@ -46,7 +55,7 @@ class Validator:
         installing its pinned packages if needed."""
         from evidence_publisher.validate.adapter import load_definitions
 
-        return cls(load_definitions(cache, progress, fhir))
+        return cls(load_definitions(cache, progress, fhir), fhir=fhir)
 
     # ------------------------------------------------------------------ API
     def validate_resource(self, resource: dict) -> dict:
