@@ -41,9 +41,9 @@ class Extensions:
         elif parent_ext is not None and relative:
             self._sub_extension(node, data, url, parent_ext)
         elif relative and model.type == "Extension":
-            # a sub-extension of an extension no package defines (already reported): its name is
-            # not a canonical URL, so it is not looked up as one
-            self._generic(node, data)
+            # a sub-extension of an extension no package defines: its name is not a canonical
+            # URL, so it is not looked up as one (``display`` is not the core display extension)
+            self._undefined(node, data, url)
         else:
             definition = self.registry.get(url)
             if definition is None or definition.type != "Extension":
