@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.convert.conftest import CACHE, REPO
 
 from evidence_publisher.constants import FHIR_VERSIONS
 from evidence_publisher.validate import Validator, error_lines
-from tests.convert.conftest import CACHE, REPO
 
 R4B = FHIR_VERSIONS["R4B"]
 

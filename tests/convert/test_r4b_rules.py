@@ -2,7 +2,8 @@
 
 The R5 and R4B StructureDefinitions are compared element by element along the golden build:
 an element is "the same" when R4B has its path with the same type, at least its maximum
-cardinality and the same required value set; any other element needs a rule of ``convert/r4b_rules.py`` (on it or an ancestor).
+cardinality and the same required value set; any other element needs a rule of
+``convert/r4b_rules.py`` (on it or an ancestor).
 """
 
 from __future__ import annotations
@@ -115,9 +116,8 @@ def differences(r5_definitions: Any, r4b_definitions: Any, resources: list[dict]
             elif _max(other[1]) < _max(elem):
                 found[path] = f"max {elem.get('max')} in R5, {other[1].get('max')} in R4B"
             elif _required_value_set(elem) != _required_value_set(other[1]):
-                found[path] = (
-                    f"required codes {_required_value_set(elem)} in R5, {_required_value_set(other[1])} in R4B"
-                )
+                r5_codes, r4b_codes = _required_value_set(elem), _required_value_set(other[1])
+                found[path] = f"required codes {r5_codes} in R5, {r4b_codes} in R4B"
     return found
 
 
