@@ -11,11 +11,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from evidence_publisher import jsonio
-from evidence_publisher.constants import CORE_SD
+from evidence_publisher.constants import CORE_SD, FHIR_VERSIONS
 from evidence_publisher.packages.installed import InstalledPackage
 from evidence_publisher.packages.spec import is_prerelease
 
 _Candidate = tuple[InstalledPackage, dict[str, Any]]
+_CORE_NAMES = frozenset(v.core[0] for v in FHIR_VERSIONS.values())
 # CodeSystem.content values that carry the concepts, best first.
 _CONTENT_RANK = {"complete": 0, "supplement": 1, "fragment": 2, "example": 3, "not-present": 4}
 
@@ -134,7 +135,7 @@ class Definitions:
             yield pkg.load(entry["filename"])
 
     def released_extension_urls(self) -> frozenset[str]:
-        """Extension URLs that a released package vouches for: those the R5 core package's
+        """Extension URLs that a released package vouches for: those a core package's
         extension registry links (``other/spec.internals``, written when R5 was published) and
         those defined by any installed package whose version is not a pre-release."""
         if self._released is None:
@@ -143,7 +144,7 @@ class Definitions:
                 if is_prerelease(pkg.version):
                     continue
                 internals = pkg.path / "other" / "spec.internals"
-                if pkg.name.startswith("hl7.fhir.r5.core") and internals.is_file():
+                if pkg.name in _CORE_NAMES and internals.is_file():
                     with contextlib.suppress(OSError, ValueError):
                         paths = jsonio.loads(internals.read_bytes().removeprefix(b"\xef\xbb\xbf")).get(
                             "paths"

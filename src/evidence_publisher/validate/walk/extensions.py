@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from evidence_publisher.constants import FHIR_VERSIONS
 from evidence_publisher.validate.definitions import SD_BASE
 from evidence_publisher.validate.model import ElementDef, TypeModel
 from evidence_publisher.validate.walk.context import Node, ResourceContext
@@ -19,7 +20,8 @@ from evidence_publisher.validate.walk.context import Node, ResourceContext
 if TYPE_CHECKING:
     from evidence_publisher.validate.walk.walker import Walker
 
-EXTENSIONS_PACKAGE = "hl7.fhir.uv.extensions.r5"
+# The core extensions packages of every FHIR version (hl7.fhir.uv.extensions.r5, ...r4)
+EXTENSIONS_PACKAGES = frozenset(v.extensions[0] for v in FHIR_VERSIONS.values())
 
 
 class Extensions:
@@ -27,7 +29,7 @@ class Extensions:
         self.walker = walker
         self.registry = walker.registry
         self._ballot: dict[str, str | None] = {}
-        self._pack_installed: bool | None = None
+        self._pack_installed: str | None = None
 
     def check(self, node: Node, data: dict) -> None:
         """One extension (a JSON object); ``node.parent`` is the element it extends."""
@@ -74,7 +76,7 @@ class Extensions:
         if modifier:
             why = " (an unknown modifier extension cannot be ignored)"
         elif core:
-            why = f" (the HL7 namespace, whose extensions are all in {EXTENSIONS_PACKAGE})"
+            why = f" (the HL7 namespace, whose extensions are all in {self._pack_installed})"
         else:
             why = ""
         msg = f"extension {url!r} is not defined in any installed package{why}"
@@ -158,10 +160,12 @@ class Extensions:
 
     # ------------------------------------------------------------------ which packages define it
     def _extensions_package_installed(self) -> bool:
+        """Whether a core extensions package is installed (its name is kept for messages)."""
         if self._pack_installed is None:
             packages = getattr(self.registry.definitions, "packages", ())
-            self._pack_installed = any(getattr(p, "name", "") == EXTENSIONS_PACKAGE for p in packages)
-        return self._pack_installed
+            names = [getattr(p, "name", "") for p in packages]
+            self._pack_installed = next((n for n in names if n in EXTENSIONS_PACKAGES), "")
+        return bool(self._pack_installed)
 
     def _soften_if_ballot(self, rc: ResourceContext, start: int, url: str) -> None:
         """A definition only a pre-release package has may still change: its errors (from
@@ -178,9 +182,8 @@ class Extensions:
     def _ballot_only(self, url: str) -> str | None:
         """The pre-release package (e.g. hl7.fhir.uv.extensions.r5#5.3.0-ballot-tc1) that alone
         defines extension ``url``, or None when a released package vouches for it."""
-        hit = self._ballot.get(url, False)
-        if hit is not False:
-            return hit
+        if url in self._ballot:
+            return self._ballot[url]
         defs = self.registry.definitions
         package_of = getattr(defs, "package_of", None)
         released = getattr(defs, "released_extension_urls", None)
