@@ -8,9 +8,9 @@ import shlex
 from pathlib import Path
 
 import pytest
+from tests.convert.conftest import CACHE, REPO
 
 from evidence_publisher.cli import main
-from tests.convert.conftest import CACHE, REPO
 
 DOC = REPO / "docs" / "fhir-versions.md"
 

@@ -16,6 +16,7 @@ from evidence_publisher.constants import FHIR_VERSIONS
 from evidence_publisher.validate.definitions import SD_BASE
 from evidence_publisher.validate.model import ElementDef, TypeModel
 from evidence_publisher.validate.walk.context import Node, ResourceContext
+from evidence_publisher.validate.walk.crossversion import CrossVersion
 
 if TYPE_CHECKING:
     from evidence_publisher.validate.walk.walker import Walker
@@ -30,6 +31,8 @@ class Extensions:
         self.registry = walker.registry
         self._ballot: dict[str, str | None] = {}
         self._pack_installed: str | None = None
+        self.cross_version = CrossVersion(self.registry.definitions)
+        self._xver_parts: set[int] = set()
 
     def check(self, node: Node, data: dict) -> None:
         """One extension (a JSON object); ``node.parent`` is the element it extends."""
@@ -42,12 +45,17 @@ class Extensions:
             self._generic(node, data)
         elif parent_ext is not None and relative:
             self._sub_extension(node, data, url, parent_ext)
+        elif relative and id(data) in self._xver_parts:
+            self._generic(node, data)
         elif relative and model.type == "Extension":
             # a sub-extension of an extension no package defines: its name is not a canonical
             # URL, so it is not looked up as one (``display`` is not the core display extension)
             self._undefined(node, data, url)
         else:
             definition = self.registry.get(url)
+            if definition is None and self.cross_version.handles(url):
+                self._cross_version(node, data, url)
+                return
             if definition is None or definition.type != "Extension":
                 self._undefined(node, data, url)
                 return
@@ -69,6 +77,17 @@ class Extensions:
         else:
             self._value_types(node, data, sl.get("value"), url)
         self._generic(node, data)
+
+    def _cross_version(self, node: Node, data: dict, url: str) -> None:
+        """An extension that carries an element of another FHIR release (see ``crossversion``)."""
+        for suffix, message, rule in self.cross_version.problems(url, data):
+            node.rc.error("structure", f"{node.fp}.{suffix}", message, rule)
+        parts = {id(sub) for sub in _nested_extensions(data)}  # checked above, by element name
+        self._xver_parts |= parts
+        try:
+            self._generic(node, data)
+        finally:
+            self._xver_parts -= parts
 
     def _undefined(self, node: Node, data: dict, url: str) -> None:
         modifier = node.elem.name == "modifierExtension"
@@ -193,3 +212,12 @@ class Extensions:
             answer = f"{pkg.name}#{pkg.version}"
         self._ballot[url] = answer
         return answer
+
+
+def _nested_extensions(data: dict) -> list[dict]:
+    out = []
+    for sub in data.get("extension") or ():
+        if isinstance(sub, dict):
+            out.append(sub)
+            out.extend(_nested_extensions(sub))
+    return out
