@@ -101,3 +101,16 @@ def test_complex_extension_encoding() -> None:
             {"url": "event", "valueReference": {"reference": "A/b"}},
         ],
     }
+
+
+def test_a_version_the_build_cannot_write_is_refused_before_anything_is_written(tmp_path) -> None:
+    from tests.convert.conftest import REPO
+
+    from evidence_publisher.constants import FHIR_VERSIONS
+    from evidence_publisher.convert import UnsupportedFhirVersionError
+    from evidence_publisher.pipeline import build
+
+    out = tmp_path / "dist"
+    with pytest.raises(UnsupportedFhirVersionError, match="R4"):
+        build([REPO / "mappings" / "lupus-msc"], out_dir=out, validate=False, fhir=FHIR_VERSIONS["R4"])
+    assert not out.exists()
