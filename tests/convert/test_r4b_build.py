@@ -72,3 +72,14 @@ def test_bundles_and_ndjson_are_r4b(r4b_build: Path) -> None:
     assert composition["request"]["url"].startswith("Composition?identifier=")  # no url in R4B
     ndjson = {p.stem for p in (r4b_build / "ndjson").glob("*.ndjson")}
     assert ndjson == {r.split("/")[0] for r in resources}
+
+
+def test_commands_that_read_r5_builds_refuse_an_r4b_build(r4b_build: Path) -> None:
+    from evidence_publisher.cds.errors import KnowledgeLoadError
+    from evidence_publisher.cds.knowledge import load_from_path
+    from evidence_publisher.publish import InvalidPublishInputError, load_dist
+
+    with pytest.raises(InvalidPublishInputError, match="is a FHIR R4B build"):
+        load_dist(r4b_build)
+    with pytest.raises(KnowledgeLoadError, match="is a FHIR R4B build"):
+        load_from_path(r4b_build)
