@@ -83,3 +83,12 @@ def test_commands_that_read_r5_builds_refuse_an_r4b_build(r4b_build: Path) -> No
         load_dist(r4b_build)
     with pytest.raises(KnowledgeLoadError, match="is a FHIR R4B build"):
         load_from_path(r4b_build)
+
+
+def test_the_npm_package_of_an_r4b_build_says_r4b(r4b_build: Path, package_cache, tmp_path: Path) -> None:
+    from evidence_publisher.packages.writer import package_build
+
+    built = package_build(r4b_build, tmp_path / "package.tgz", cache=package_cache)
+    assert built.manifest["fhirVersions"] == ["4.3.0"]
+    assert built.manifest["dependencies"]["hl7.fhir.r4b.core"] == "4.3.0"
+    assert "hl7.fhir.r5.core" not in built.manifest["dependencies"]
