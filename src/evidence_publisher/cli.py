@@ -1313,7 +1313,7 @@ def _print_json_failure(args: argparse.Namespace, doc: dict) -> None:
 
 
 def _error_document(exc: EvidencePublisherError) -> dict:
-    from evidence_publisher.importers.issues import RecordImportError
+    from evidence_publisher.importers.errors import RecordImportError
     from evidence_publisher.sources.errors import MappingError
 
     doc = {

@@ -91,7 +91,7 @@ def test_applicability_is_read_from_the_fhirpath(built_corpus: Path) -> None:
     assert first is not None
     assert "a condition (Condition) whose code is Systemic lupus erythematosus (SNOMED CT 55464009)" in first
     assert "whose clinical status is active, recurrence or relapse" in first
-    assert "whose severity is SNOMED CT 24484000" in first
+    assert "whose severity is Severe (SNOMED CT 24484000)" in first  # the display of its codeFilter
     second = in_words(conditions[1]["expression"]["expression"], displays)
     assert second == (
         "The patient's data holds a medication order (MedicationRequest) whose medication is "
