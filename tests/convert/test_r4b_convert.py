@@ -9,7 +9,7 @@ import json
 import pytest
 
 from evidence_publisher.convert import UnmappedElementError, to_r4b
-from evidence_publisher.convert.xver import XVER_BASE, Choice, encode
+from evidence_publisher.convert.xver import XVER_BASE, Choice, Kind, encode
 
 
 def _by_key(resources: list[dict]) -> dict[str, dict]:
@@ -92,7 +92,7 @@ def test_an_element_without_a_rule_stops_the_conversion(golden_r5) -> None:
 
 
 def test_complex_extension_encoding() -> None:
-    kind = {"description": "markdown", "eventReference": Choice("Reference")}
+    kind: Kind = {"description": "markdown", "eventReference": Choice("Reference")}
     (ext,) = encode("X.y", {"eventReference": {"reference": "A/b"}, "description": "d"}, kind)
     assert ext == {
         "url": XVER_BASE + "X.y",
