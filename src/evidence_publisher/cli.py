@@ -22,6 +22,7 @@ from rich.console import Console
 
 from evidence_publisher import __version__, limits
 from evidence_publisher.cli_render import CliConsole, Column, print_table, progress_display
+from evidence_publisher.constants import FHIR_VERSIONS
 from evidence_publisher.errors import EvidencePublisherError, ExitCode, UsageError
 from evidence_publisher.interrupts import Terminated, terminate_as_exception
 
@@ -51,7 +52,7 @@ def _stdout() -> Console:
 # build
 # --------------------------------------------------------------------------------------------
 def _add_build_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("build", help="compile mapping files into FHIR R5 resources and Bundles")
+    p = sub.add_parser("build", help="compile mapping files into FHIR resources (R5, or R4B) and Bundles")
     p.add_argument(
         "mappings",
         nargs="*",
@@ -71,6 +72,12 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
         "--no-validate",
         action="store_true",
         help="skip validation against the official FHIR definitions (structural check still runs)",
+    )
+    p.add_argument(
+        "--fhir-version",
+        choices=["R5", "R4B"],
+        default="R5",
+        help="FHIR version written: R5, or R4B (4.3.0; converted, see docs/fhir-versions.md) (default: R5)",
     )
     p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     p.add_argument(
@@ -108,6 +115,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
             validate=not args.no_validate,
             log=lambda msg: console.print(msg, markup=False),
             progress=progress,
+            fhir=FHIR_VERSIONS[args.fhir_version],
         )
     if args.format == "json":
         from evidence_publisher.jsonio import dumps
@@ -495,6 +503,12 @@ def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     p.add_argument("--errors-only", action="store_true", help="list only errors in the table (text format)")
+    p.add_argument(
+        "--fhir-version",
+        choices=["R5", "R4B"],
+        default="R5",
+        help="FHIR version of the input: its packages are the definitions (default: R5)",
+    )
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -505,7 +519,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     out, err = _stdout(), _stderr()
     expand_paths(args.paths)  # fail on a missing path before loading any definitions
-    validator = Validator.from_cache(progress=lambda msg: err.print(msg, markup=False))
+    validator = Validator.from_cache(
+        progress=lambda msg: err.print(msg, markup=False), fhir=FHIR_VERSIONS[args.fhir_version]
+    )
     report = validator.validate_files(args.paths)
     for note in report.notes:
         err.print(f"note: {note}", markup=False)
