@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
     {"packages"},
     {"sources"},
     {"fhir"},
+    {"convert"},  # the R5 output of fhir/ rewritten for another FHIR version
     {"validate"},
     {"bundle"},
     {"publish"},
