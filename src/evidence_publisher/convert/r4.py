@@ -14,7 +14,7 @@ what was changed. Nothing is dropped silently:
 - Each applicability condition: the R5 condition is FHIRPath over a Bundle of the patient's data
   (``entry.resource.ofType(Condition).where(P).exists()``). An R4 engine fetches the patient's data
   itself: the R4 condition keeps the predicate ``P`` (with R4 paths) and reads the data through a
-  CQL retrieve, ``([Condition]).where(P).exists()``, language ``text/cql-expression``: HAPI's
+  CQL retrieve, ``([Condition]).where(P).exists()``, language ``text/cql``: HAPI's
   clinical-reasoning module evaluates every condition as CQL in the Patient context, and a plain
   FHIRPath expression there reaches only ``%subject`` and ``%context`` (docs/fhir-versions.md).
 """
@@ -22,17 +22,31 @@ what was changed. Nothing is dropped silently:
 from __future__ import annotations
 
 import copy
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from evidence_publisher.errors import EvidencePublisherError, ExitCode
+from evidence_publisher import jsonio
+from evidence_publisher.errors import (
+    EvidencePublisherError,
+    ExitCode,
+    UnsafeOutputError,
+    UsageError,
+    WriteError,
+)
 
 FHIR_VERSION_R4 = "4.0.1"
 XVER_R5 = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
 EXT_RESOURCE_REFERENCE = XVER_R5 + "RelatedArtifact.resourceReference"
 EXT_INPUT_TITLE = XVER_R5 + "PlanDefinition.action.input.title"
-CONDITION_LANGUAGE_R4 = "text/cql-expression"
+# ``text/cql``: an inline CQL expression. R4's expression-language value set has no
+# ``text/cql-expression`` (HAPI's R4 validator refuses it); CR reads ``text/cql`` with no library
+# reference and a dotted expression as an inline expression.
+CONDITION_LANGUAGE_R4 = "text/cql"
 
 # R5 -> R4 renames inside a condition's predicate, per resource type the build writes conditions
 # for (fhir/plan_definition.py). A type not listed here has no checked R4 reading: refused.
@@ -43,7 +57,9 @@ PREDICATE_PATHS_R4: dict[str, tuple[tuple[str, str], ...]] = {
     "Observation": (),
     "Procedure": (),
 }
-_R5_CONDITION = re.compile(r"entry\.resource\.ofType\(([A-Z][A-Za-z]+)\)\.where\((.*)\)\.exists\(\)", re.DOTALL)
+_R5_CONDITION = re.compile(
+    r"entry\.resource\.ofType\(([A-Z][A-Za-z]+)\)\.where\((.*)\)\.exists\(\)", re.DOTALL
+)
 # The elements each resource may carry here: all are in the R4 StructureDefinitions
 # (tests/convert/test_r4.py checks every path of the output against hl7.fhir.r4.core#4.0.1).
 _TOP_LEVEL = {
@@ -56,7 +72,16 @@ _TOP_LEVEL = {
         "experimental", "date", "publisher", "description", "kind", "code", "intent", "priority",
     },
 }  # fmt: skip
-_ACTION = {"title", "description", "priority", "documentation", "trigger", "input", "condition", "definitionCanonical"}
+_ACTION = {
+    "title",
+    "description",
+    "priority",
+    "documentation",
+    "trigger",
+    "input",
+    "condition",
+    "definitionCanonical",
+}
 
 
 class R4ConversionError(EvidencePublisherError):
@@ -135,17 +160,22 @@ def _action(action: dict[str, Any], where: str, log: list[str]) -> dict[str, Any
         inputs.append(req)
     if inputs:
         out["input"] = inputs
-        log.append(f"{where}.input: each R5 input's requirement is the R4 DataRequirement; title by extension")
+        log.append(
+            f"{where}.input: each R5 input's requirement is the R4 DataRequirement; title by extension"
+        )
     conditions = []
     for i, cond in enumerate(action.get("condition", [])):
         expr = dict(cond["expression"])
         here = f"{where}.condition[{i}]"
         if expr.get("language") != "text/fhirpath":
-            raise R4ConversionError(f"{here}: language {expr.get('language')!r}; the R4 conversion reads text/fhirpath")
+            raise R4ConversionError(
+                f"{here}: language {expr.get('language')!r}; the R4 conversion reads text/fhirpath"
+            )
         expr["expression"] = r4_condition(expr["expression"], here)
         expr["language"] = CONDITION_LANGUAGE_R4
-        if "name" in expr:
+        if "name" in expr and "_" in expr["name"]:
             expr["name"] = expr["name"].replace("_", "-")
+            log.append(f"{here}.expression.name: '_' -> '-' (an id in R4)")
         conditions.append({**cond, "expression": expr})
         log.append(f"{here}: FHIRPath over the patient Bundle -> the same predicate over a CQL retrieve")
     if conditions:
@@ -200,3 +230,66 @@ def to_r4(resources: list[dict[str, Any]]) -> R4Result:
                 )
             out[("ActivityDefinition", ad["id"])] = _activity_definition(ad, log)
     return R4Result(resources=[out[k] for k in sorted(out)], conversions=list(dict.fromkeys(log)))
+
+
+def read_build(dist: Path) -> list[dict[str, Any]]:
+    """The resources of a build directory (``DIST/resources/*.json``)."""
+    folder = dist / "resources"
+    if not folder.is_dir():
+        raise UsageError(f"{dist}: no resources/ folder; give the output directory of `build`")
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            res = jsonio.load_file(path)
+        except (OSError, ValueError) as exc:
+            raise R4ConversionError(f"{path}: not a readable JSON resource ({exc})") from None
+        if isinstance(res, dict):
+            out.append(res)
+    return out
+
+
+def transaction(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """An R4 transaction Bundle that PUTs each resource at its id (what an R4 server loads)."""
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": r["url"] if "url" in r else f"{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+            }
+            for r in resources
+        ],
+    }
+
+
+def write_r4(result: R4Result, out: Path) -> list[Path]:
+    """Write ``OUT/resources/<Type>-<id>.json`` and ``OUT/r4-transaction.json``. ``out`` must be new
+    or empty; the files appear together (written beside it, then moved in) or not at all."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UnsafeOutputError(f"{out}: exists and is not an empty directory; give a new --out")
+    parent = out.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=parent))
+    except OSError as exc:
+        raise WriteError(f"{out}: could not write the R4 files ({exc})") from None
+    names = []
+    try:
+        (staging / "resources").mkdir()
+        for res in result.resources:
+            name = Path("resources") / f"{res['resourceType']}-{res['id']}.json"
+            (staging / name).write_text(jsonio.dumps(res), encoding="utf-8")
+            names.append(name)
+        (staging / "r4-transaction.json").write_text(
+            jsonio.dumps(transaction(result.resources)), encoding="utf-8"
+        )
+        names.append(Path("r4-transaction.json"))
+        if out.exists():
+            out.rmdir()
+        os.replace(staging, out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise WriteError(f"{out}: could not write the R4 files ({exc})") from None
+    return [out / n for n in names]
