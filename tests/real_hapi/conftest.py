@@ -35,7 +35,7 @@ _state: dict[str, Any] = {}
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "hapi_url" in getattr(item, "fixturenames", ()):
+        if {"hapi_url", "hapi_r4_url"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.real_hapi)
 
 
@@ -68,6 +68,32 @@ def hapi_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             f"real HAPI server: build (or up-to-date check) {build_seconds:.0f} s, "
             f"start {running.start_seconds:.0f} s{memory}"
         )
+
+
+@pytest.fixture(scope="session")
+def hapi_r4_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The test server in R4 mode with HAPI's clinical-reasoning module (``serve PORT --fhir-version
+    R4``), or ``FHIR_R4_BASE_URL``: a running R4 server with PlanDefinition/$apply."""
+    given = os.environ.get("FHIR_R4_BASE_URL")
+    if given:
+        yield given.rstrip("/")
+        return
+    logs = tmp_path_factory.mktemp("hapi-r4")
+    try:
+        hapi_server.build(logs)
+    except hapi_server.ServerUnavailable as exc:
+        _state["skipped"] = str(exc)
+        pytest.skip(f"{SKIP_REASON}: {exc}")
+    except hapi_server.ServerFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        running = hapi_server.start(logs, fhir_version="R4")
+    except hapi_server.ServerFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield running.base_url
+    finally:
+        running.stop()
 
 
 @pytest.hookimpl(wrapper=True)
