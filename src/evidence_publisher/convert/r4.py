@@ -31,13 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from evidence_publisher import jsonio
-from evidence_publisher.errors import (
-    EvidencePublisherError,
-    ExitCode,
-    UnsafeOutputError,
-    UsageError,
-    WriteError,
-)
+from evidence_publisher.convert.errors import R4ConversionError
+from evidence_publisher.errors import UnsafeOutputError, UsageError, WriteError
 
 FHIR_VERSION_R4 = "4.0.1"
 XVER_R5 = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
@@ -82,13 +77,6 @@ _ACTION = {
     "condition",
     "definitionCanonical",
 }
-
-
-class R4ConversionError(EvidencePublisherError):
-    """The build holds something the R4 conversion has no rule for (an element, a condition's
-    form, a resource type); nothing is written."""
-
-    exit_code = ExitCode.INVALID_OUTPUT
 
 
 @dataclass
