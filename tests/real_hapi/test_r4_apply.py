@@ -5,7 +5,7 @@ The R4 PlanDefinition/ActivityDefinition and the example patients' data (convert
 loaded as transactions; ``PlanDefinition/$apply`` runs for the eligible and the ineligible patient
 and is compared with our own ``$apply`` on the R5 build: same decision, same proposed request. The
 ways the two engines' proposed requests differ are asserted exactly, as documented in
-docs/fhir-versions.md ("R4 engines"), so that a change on either side shows here.
+docs/cds-hooks.md ("R4 engines"), so that a change on either side shows here.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def test_hapi_cr_apply_decides_and_proposes_as_we_do(
     assert theirs["instantiatesCanonical"] == mine["instantiatesCanonical"]
     assert group["action"][0]["title"] == ours["action"][0]["title"]
     assert group["action"][0]["resource"]["reference"] == f"#{theirs['id']}"
-    # The documented differences (docs/fhir-versions.md, "R4 engines"):
+    # The documented differences (docs/cds-hooks.md, "R4 engines"):
     assert (mine["status"], theirs["status"]) == ("draft", "active")
     assert (mine["intent"], theirs["intent"]) == ("option", "proposal")
     assert (mine.get("priority"), theirs.get("priority")) == ("routine", None)
@@ -138,7 +138,7 @@ def test_hapi_cr_apply_decides_and_proposes_as_we_do(
 def test_hapi_r4_validator_on_the_converted_resources(loaded: str, r4: R4Result) -> None:
     """HAPI's R4 validator (hl7.fhir.r4.core 4.0.1 definitions) on the R4 resources: no error but
     the R5 cross-version extension URLs, which HAPI 8.8.0's R4 validator does not accept
-    ("invalid Version '5.0'"); see docs/fhir-versions.md."""
+    ("invalid Version '5.0'"); see docs/cds-hooks.md."""
     for res in r4.resources:
         resp = requests.post(
             f"{loaded}/{res['resourceType']}/$validate",
@@ -151,4 +151,4 @@ def test_hapi_r4_validator_on_the_converted_resources(loaded: str, r4: R4Result)
         other = [i for i in errors if "invalid Version '5.0'" not in i.get("diagnostics", "")]
         assert other == [], (res["resourceType"], other)
         if res["resourceType"] == "PlanDefinition":
-            assert errors, "HAPI now accepts the cross-version extensions: update docs/fhir-versions.md"
+            assert errors, "HAPI now accepts the cross-version extensions: update docs/cds-hooks.md"

@@ -1,5 +1,5 @@
 """The recommendation's PlanDefinition and ActivityDefinition as FHIR R4 (4.0.1) for an R4
-clinical-reasoning engine (HAPI's clinical-reasoning module; docs/fhir-versions.md, "R4 engines").
+clinical-reasoning engine (HAPI's clinical-reasoning module; docs/cds-hooks.md, "R4 engines").
 
 Input: the R5 resources of a build (``dist/resources``). Output: each PlanDefinition with its
 ActivityDefinitions, rewritten element by element for the R4 StructureDefinitions, and the list of
@@ -16,7 +16,7 @@ what was changed. Nothing is dropped silently:
   itself: the R4 condition keeps the predicate ``P`` (with R4 paths) and reads the data through a
   CQL retrieve, ``([Condition]).where(P).exists()``, language ``text/cql``: HAPI's
   clinical-reasoning module evaluates every condition as CQL in the Patient context, and a plain
-  FHIRPath expression there reaches only ``%subject`` and ``%context`` (docs/fhir-versions.md).
+  FHIRPath expression there reaches only ``%subject`` and ``%context`` (docs/cds-hooks.md, "R4 engines").
 """
 
 from __future__ import annotations
