@@ -4,13 +4,15 @@ JPA with the clinical-reasoning module 4.2.0 (``tests/hapi-server/serve PORT --f
 The R4 PlanDefinition/ActivityDefinition and the example patients' data (converted to R4) are
 loaded as transactions; ``PlanDefinition/$apply`` runs for the eligible and the ineligible patient
 and is compared with our own ``$apply`` on the R5 build: same decision, same proposed request. The
-ways the two engines' proposed requests differ are asserted exactly, as documented in
+same for HAPI's PlanDefinition-backed CDS Hooks service against our ``serve``: discovery and cards.
+The ways the two engines differ are asserted exactly, as documented in
 docs/cds-hooks.md ("R4 engines"), so that a change on either side shows here.
 """
 
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +154,99 @@ def test_hapi_r4_validator_on_the_converted_resources(loaded: str, r4: R4Result)
         assert other == [], (res["resourceType"], other)
         if res["resourceType"] == "PlanDefinition":
             assert errors, "HAPI now accepts the cross-version extensions: update docs/cds-hooks.md"
+
+
+# --- CDS Hooks: HAPI's PlanDefinition-backed services (clinical reasoning) vs our `serve` ---
+
+
+def hapi_cds_base(fhir_base: str) -> str:
+    return fhir_base.removesuffix("/fhir") + "/cds-services"
+
+
+def hapi_discovery(base: str, service_id: str) -> dict[str, Any]:
+    """HAPI registers a PlanDefinition as a service when its change listener sees it (polled)."""
+    deadline = time.monotonic() + 120
+    while True:
+        resp = requests.get(hapi_cds_base(base), timeout=TIMEOUT)
+        assert resp.status_code == 200, resp.text[:2000]
+        found = [s for s in resp.json()["services"] if s["id"] == service_id]
+        if found or time.monotonic() > deadline:
+            assert found, resp.json()
+            return found[0]
+        time.sleep(1.0)
+
+
+def our_service(dist: Path, experimental: bool = True) -> CdsService:
+    return CdsService.from_config(
+        CdsConfig(source=str(dist), auth=False, serve_experimental=experimental).validate()
+    )
+
+
+def hook_body(name: str, prefetch: dict[str, Any], fhir_server: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/example", "patientId": f"example-{name}"},
+        "prefetch": prefetch,
+    }
+    if fhir_server:
+        body["fhirServer"] = fhir_server
+    return body
+
+
+def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+
+def test_hapi_cds_discovery_lists_the_plan_as_a_patient_view_service(loaded: str, r5_dist: Path) -> None:
+    theirs = hapi_discovery(loaded, PLAN)
+    ours = {s["id"]: s for s in our_service(r5_dist).discovery()["services"]}
+    assert (theirs["hook"], theirs["title"], theirs["description"]) == (
+        ours[PLAN]["hook"],
+        ours[PLAN]["title"],
+        ours[PLAN]["description"],
+    )
+    # Documented differences: HAPI makes one service of the first trigger only (we serve
+    # order-select too) and prefetches only the Patient (we prefetch what the conditions read).
+    assert f"{PLAN}-order-select" in ours
+    assert theirs["prefetch"] == {"item1": "Patient?_id={{context.patientId}}"}
+    assert set(ours[PLAN]["prefetch"]) == {"patient", "condition", "medicationRequest"}
+    # HAPI serves the experimental PlanDefinition; `serve` skips it unless told to serve it.
+    assert PLAN not in {s["id"] for s in our_service(r5_dist, experimental=False).discovery()["services"]}
+
+
+@pytest.mark.parametrize(("name", "applies"), [("eligible", True), ("ineligible", False)])
+def test_hapi_cds_cards_match_ours(loaded: str, r5_dist: Path, name: str, applies: bool) -> None:
+    hapi_discovery(loaded, PLAN)
+    r5_data = [e["resource"] for e in jsonio.load_file(PATIENTS / f"{name}.json")["entry"]]
+    patient = [r for r in r5_data if r["resourceType"] == "Patient"]
+    our_prefetch = {
+        "patient": patient[0],
+        "condition": searchset([r for r in r5_data if r["resourceType"] == "Condition"]),
+        "medicationRequest": searchset([r for r in r5_data if r["resourceType"] == "MedicationRequest"]),
+    }
+    ours = our_service(r5_dist).call(PLAN, hook_body(name, our_prefetch))["cards"]
+    resp = requests.post(
+        f"{hapi_cds_base(loaded)}/{PLAN}",
+        data=jsonio.dumps(hook_body(name, {"item1": searchset(patient)}, loaded)),
+        headers={"Content-Type": "application/json"},
+        timeout=TIMEOUT,
+    )
+    assert resp.status_code == 200, resp.text[:2000]
+    theirs = resp.json()["cards"]
+    assert len(ours) == len(theirs) == (1 if applies else 0)
+    if not applies:
+        return
+    (mine,), (card,) = ours, theirs
+    assert (card["summary"], card["indicator"]) == (mine["summary"], mine["indicator"])
+    action = jsonio.load_file(r5_dist / "resources" / f"PlanDefinition-{PLAN}.json")["action"][0]
+    # Documented differences: HAPI's detail is the action's description alone (ours adds the
+    # caution, the source, the certainty and the key results after it); its source is the first
+    # documentation entry (ours: the Citation of the document that states the advice); it
+    # proposes no suggestion and no links (ours: the ServiceRequest to create, and the evidence).
+    assert card["detail"] == action["description"]
+    assert mine["detail"].startswith(action["description"] + "\n\n")
+    assert card["source"] == {"label": action["documentation"][0]["display"]}
+    assert mine["source"]["url"].endswith("/Citation/summary-stem-cell-lupus")
+    assert "suggestions" not in card and card.get("links") == []
+    assert len(mine["suggestions"]) == 1 and mine["links"]

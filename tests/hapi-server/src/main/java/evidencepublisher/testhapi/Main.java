@@ -14,8 +14,9 @@ import java.net.InetSocketAddress;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.server.Server;
-import org.opencds.cqf.fhir.cr.hapi.r4.activitydefinition.ActivityDefinitionApplyProvider;
-import org.opencds.cqf.fhir.cr.hapi.r4.plandefinition.PlanDefinitionApplyProvider;
+import ca.uhn.hapi.fhir.cdshooks.api.ICdsServiceRegistry;
+import ca.uhn.hapi.fhir.cdshooks.config.CdsHooksConfig;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import org.springframework.context.annotation.AnnotationConfigApplicationContext;
 
 /**
@@ -58,6 +59,12 @@ public final class Main {
 		ServletHolder fhir = new ServletHolder("fhir", r4 ? restfulServerR4(spring) : restfulServer(spring));
 		fhir.setInitOrder(1);
 		context.addServlet(fhir, "/fhir/*");
+		if (r4) {
+			CdsHooksServlet cds = new CdsHooksServlet(
+					spring.getBean(ICdsServiceRegistry.class),
+					spring.getBean(CdsHooksConfig.CDS_HOOKS_OBJECT_MAPPER_FACTORY, ObjectMapper.class));
+			context.addServlet(new ServletHolder("cds-hooks", cds), "/cds-services/*");
+		}
 		jetty.setHandler(context);
 		jetty.setStopAtShutdown(true);
 		jetty.start();
@@ -96,13 +103,11 @@ public final class Main {
 		return configure(server, spring);
 	}
 
-	/** R4 with the clinical-reasoning `$apply` operations (R4CrConfig). */
+	/** R4 with the clinical-reasoning `$apply` operations (registered by CR's ProviderLoader, R4CrConfig). */
 	private static RestfulServer restfulServerR4(AnnotationConfigApplicationContext spring) {
 		RestfulServer server = spring.getBean(RestfulServer.class);
 		server.registerProviders(spring.getBean("myResourceProvidersR4", ResourceProviderFactory.class).createProviders());
 		server.registerProvider(spring.getBean("mySystemProviderR4"));
-		server.registerProvider(spring.getBean(PlanDefinitionApplyProvider.class));
-		server.registerProvider(spring.getBean(ActivityDefinitionApplyProvider.class));
 		return configure(server, spring);
 	}
 

@@ -2,12 +2,8 @@ package evidencepublisher.testhapi;
 
 import ca.uhn.fhir.jpa.config.r4.JpaR4Config;
 import org.opencds.cqf.fhir.cql.EvaluationSettings;
-import org.opencds.cqf.fhir.cr.hapi.common.IActivityDefinitionProcessorFactory;
-import org.opencds.cqf.fhir.cr.hapi.common.IPlanDefinitionProcessorFactory;
-import org.opencds.cqf.fhir.cr.hapi.config.CrProcessorConfig;
 import org.opencds.cqf.fhir.cr.hapi.config.RepositoryConfig;
-import org.opencds.cqf.fhir.cr.hapi.r4.activitydefinition.ActivityDefinitionApplyProvider;
-import org.opencds.cqf.fhir.cr.hapi.r4.plandefinition.PlanDefinitionApplyProvider;
+import org.opencds.cqf.fhir.cr.hapi.config.r4.ApplyOperationConfig;
 import org.opencds.cqf.fhir.utility.client.TerminologyServerClientSettings;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
@@ -15,12 +11,20 @@ import org.springframework.context.annotation.Import;
 
 /**
  * `--fhir-version R4`: HAPI's R4 JPA configuration on the common settings, plus the
- * clinical-reasoning module's PlanDefinition and ActivityDefinition `$apply` operations (only
- * those: the measure, questionnaire and artifact-lifecycle operations are not wired). The CR
- * repository needs the RestfulServer as a bean; Main registers it before the context starts.
+ * clinical-reasoning module's `$apply` operations (PlanDefinition, ActivityDefinition,
+ * GraphDefinition; its ProviderLoader registers them on the RestfulServer) and its
+ * PlanDefinition-backed CDS Hooks services (R4CdsHooksConfig). The measure, questionnaire and
+ * artifact-lifecycle operations are not wired. The CR repository needs the RestfulServer as a
+ * bean; Main registers it before the context starts.
  */
 @Configuration
-@Import({JpaR4Config.class, ServerConfig.class, RepositoryConfig.class, CrProcessorConfig.class})
+@Import({
+	JpaR4Config.class,
+	ServerConfig.class,
+	RepositoryConfig.class,
+	ApplyOperationConfig.class,
+	R4CdsHooksConfig.class
+})
 public class R4CrConfig {
 
 	/** The clinical-reasoning module's own defaults (CQL engine options, no terminology server). */
@@ -32,15 +36,5 @@ public class R4CrConfig {
 	@Bean
 	public TerminologyServerClientSettings terminologyServerClientSettings() {
 		return TerminologyServerClientSettings.getDefault();
-	}
-
-	@Bean
-	public PlanDefinitionApplyProvider planDefinitionApplyProvider(IPlanDefinitionProcessorFactory factory) {
-		return new PlanDefinitionApplyProvider(factory);
-	}
-
-	@Bean
-	public ActivityDefinitionApplyProvider activityDefinitionApplyProvider(IActivityDefinitionProcessorFactory factory) {
-		return new ActivityDefinitionApplyProvider(factory);
 	}
 }
