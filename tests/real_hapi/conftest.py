@@ -94,6 +94,7 @@ def hapi_r4_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield running.base_url
     finally:
         running.stop()
+        _state["info_r4"] = f"real HAPI R4 server (clinical reasoning): start {running.start_seconds:.0f} s"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -109,8 +110,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if "skipped" in _state:
         terminalreporter.write_line(f"REAL HAPI TESTS SKIPPED: {_state['skipped']}", red=True, bold=True)
-    elif "info" in _state:
-        terminalreporter.write_line(_state["info"])
+    else:
+        for key in ("info", "info_r4"):
+            if key in _state:
+                terminalreporter.write_line(_state[key])
 
 
 @pytest.fixture
