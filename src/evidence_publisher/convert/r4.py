@@ -243,7 +243,6 @@ def transaction(resources: list[dict[str, Any]]) -> dict[str, Any]:
         "type": "transaction",
         "entry": [
             {
-                "fullUrl": r["url"] if "url" in r else f"{r['resourceType']}/{r['id']}",
                 "resource": r,
                 "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
             }
