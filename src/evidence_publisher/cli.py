@@ -79,6 +79,12 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
         metavar="SITE",
         help="also write the static HTML site to SITE (new, empty or a previous site; checked first)",
     )
+    p.add_argument(
+        "--package",
+        type=_path,
+        metavar="FILE.tgz",
+        help="also write the build as a FHIR NPM package (see the package command)",
+    )
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -90,6 +96,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
         from evidence_publisher.site.output import check_site_dir, protected_places
 
         check_site_dir(args.site, protected_places([args.out]))  # refuse before anything is written
+    if args.package is not None:
+        from evidence_publisher.packages.writer import check_out_file
+
+        check_out_file(args.package)
     with progress_display(err) as (progress, console):
         result = build(
             mappings,
@@ -102,6 +112,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if args.format == "json":
         from evidence_publisher.jsonio import dumps
 
+        # stdout holds the report only; the site's and the package's lines go to stderr
+        if args.site is not None:
+            from evidence_publisher.site import make_site, read_build
+
+            _print_site(make_site(read_build(args.out), args.site, [args.out]), err, err)
+        if args.package is not None:
+            _write_package(args.out, args.package, None, err, err)
         out.print(dumps(result.report), end="", markup=False)
         return ExitCode.OK
     out.print(
@@ -119,7 +136,48 @@ def _cmd_build(args: argparse.Namespace) -> int:
         from evidence_publisher.site import make_site, read_build
 
         _print_site(make_site(read_build(args.out), args.site, [args.out]), out, err)
+    if args.package is not None:
+        _write_package(args.out, args.package, None, out, err)
     return ExitCode.OK
+
+
+def _add_package_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "package",
+        help="write a build as a FHIR NPM package (package.tgz) for FHIR servers, validators and IG tools",
+        description="Write the resources of a build as a FHIR NPM package: package/package.json, "
+        "package/.index.json and package/<Type>-<id>.json, deterministic. See docs/packages.md.",
+    )
+    p.add_argument("dist", type=_path, metavar="DIST", help="build output directory")
+    p.add_argument("--out", type=_path, required=True, metavar="FILE.tgz", help="the package file to write")
+    p.add_argument("--name", help="package name (default: the base URL host reversed, then the corpus id)")
+    p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+
+
+def _cmd_package(args: argparse.Namespace) -> int:
+    out, err = _stdout(), _stderr()
+    _write_package(args.dist, args.out, args.name, out, err, as_json=args.format == "json")
+    return ExitCode.OK
+
+
+def _write_package(
+    dist: Path, target: Path, name: str | None, out: Console, err: Console, *, as_json: bool = False
+) -> None:
+    from evidence_publisher.packages.writer import package_build
+
+    built = package_build(dist, target, name=name, progress=lambda m: err.print(m, markup=False))
+    if as_json:
+        from evidence_publisher.jsonio import dumps
+
+        doc = {"file": str(target), "resources": built.resource_count, "package": built.manifest}
+        out.print(dumps(doc), end="", markup=False)
+        return
+    deps = ", ".join(f"{n}#{v}" for n, v in built.manifest["dependencies"].items())
+    out.print(
+        f"[bold green]Packaged {built.resource_count} resources[/] as {built.spec} into {target}",
+        highlight=False,
+    )
+    out.print(f"  depends on {deps}", markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -534,7 +592,11 @@ def _add_packages_parser(sub: argparse._SubParsersAction) -> None:
         parents=[common],
         help="install FHIR packages (default: the pinned R5 set and the local EBM extensions)",
     )
-    inst.add_argument("specs", nargs="*", help="NAME#VERSION, e.g. hl7.fhir.r5.examples#5.0.0")
+    inst.add_argument(
+        "specs",
+        nargs="*",
+        help="NAME#VERSION, e.g. hl7.fhir.r5.examples#5.0.0, or a package file (.tgz) to install from",
+    )
     inst.add_argument(
         "--registry",
         help="FHIR package registry base URL, or 'off' "
@@ -572,6 +634,11 @@ def _print_package_table(rows: list[dict], title: str) -> None:
         for r in rows
     ]
     print_table(_stdout(), columns, cells, title=title)
+
+
+def _is_package_file(given: str) -> bool:
+    """A path to a tarball rather than NAME#VERSION: it ends in .tgz / .tar.gz or names a file."""
+    return given.lower().endswith((".tgz", ".tar.gz")) or ("#" not in given and Path(given).is_file())
 
 
 def _cmd_packages(args: argparse.Namespace) -> int:
@@ -612,7 +679,14 @@ def _cmd_packages(args: argparse.Namespace) -> int:
             style = "yellow" if message.startswith("warning:") else None
             bar.console.print(message, markup=False, style=style)
 
-        pkgs = cache.ensure(args.specs or None, progress=say, on_bytes=on_bytes, retry_missing=True)
+        specs: list[str] = []
+        for given in args.specs:
+            if _is_package_file(given):
+                # the file's own package, then (below) its dependencies like any other package
+                specs.append(str(cache.install_file(Path(given), say).spec))
+            else:
+                specs.append(given)
+        pkgs = cache.ensure(specs or None, progress=say, on_bytes=on_bytes, retry_missing=True)
     rows = [_package_row(pkg, cache) for pkg in pkgs]
     if args.format == "json":
         _stdout().print(dumps(rows), end="", markup=False)
@@ -916,7 +990,11 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         type=_positive_int,
         help=f"request body limit (default {limits.CDS_BODY_BYTES.default})",
     )
-    p.add_argument("--replay-store", help="sqlite file for seen JWT jti (shared by workers)")
+    p.add_argument(
+        "--replay-store",
+        help="seen JWT jti: a sqlite file (shared by workers on one host) or redis://HOST:PORT/DB "
+        "(shared by hosts; a password belongs in the config file, not on the command line)",
+    )
     p.add_argument(
         "--allow-http-fhir-server",
         action="store_const",
@@ -964,8 +1042,15 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from evidence_publisher.cds import server
     from evidence_publisher.cds.config import CdsConfig
+    from evidence_publisher.cds.errors import CdsConfigError
+    from evidence_publisher.cds.replay import url_has_password
 
     overrides = _named_for(CdsConfig, args)  # a flag left out is None: the config file or default holds
+    if args.replay_store and url_has_password(args.replay_store):
+        raise CdsConfigError(
+            "--replay-store carries a password, which other users can read in the process list",
+            details=["put the URL in the config file instead: replay_store: redis://:PASSWORD@HOST:PORT/DB"],
+        )
     overrides["source"] = str(args.source) if args.source else None
     overrides["fhir_server_auth"] = _auth_config(args)
     if args.source is None and args.fhir_server is None and args.config is None:
@@ -1052,6 +1137,7 @@ _COMMANDS = {
     "new": _cmd_new,
     "validate": _cmd_validate,
     "packages": _cmd_packages,
+    "package": _cmd_package,
     "publish": _cmd_publish,
     "verify": _cmd_verify,
     "serve": _cmd_serve,
@@ -1197,6 +1283,7 @@ def make_parser() -> argparse.ArgumentParser:
         _add_new_parser,
         _add_validate_parser,
         _add_packages_parser,
+        _add_package_parser,
         _add_publish_parser,
         _add_serve_parser,
         _add_site_parser,
@@ -1236,7 +1323,7 @@ def _print_json_failure(args: argparse.Namespace, doc: dict) -> None:
 
 
 def _error_document(exc: EvidencePublisherError) -> dict:
-    from evidence_publisher.importers.issues import RecordImportError
+    from evidence_publisher.importers.errors import RecordImportError
     from evidence_publisher.sources.errors import MappingError
 
     doc = {

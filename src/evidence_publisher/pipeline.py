@@ -59,6 +59,7 @@ def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
         **build_marker(),
         "corpus": corpus.id,
         "title": corpus.title,
+        "publisher": corpus.publisher,
         "version": corpus.version,
         "date": corpus.date,
         "base_url": base_url,

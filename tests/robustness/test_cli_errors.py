@@ -31,6 +31,7 @@ COMMAND_ARGV = {
     "new": ["new", "study", "s", "--from", "c"],
     "validate": ["validate", "x.json"],
     "packages": ["packages", "list"],
+    "package": ["package", "dist", "--out", "x.tgz"],
     "publish": ["publish", "--server", "http://127.0.0.1:9/fhir"],
     "verify": ["verify", "--server", "http://127.0.0.1:9/fhir"],
     "serve": ["serve"],

@@ -23,6 +23,7 @@ from evidence_publisher.packages.errors import (
 )
 from evidence_publisher.packages.index import ensure_index, write_atomically
 from evidence_publisher.packages.installed import INSTALL_RECORD, InstalledPackage
+from evidence_publisher.packages.integrity import hash_file
 from evidence_publisher.packages.sources import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_REGISTRY,
@@ -312,27 +313,64 @@ class PackageCache:
                 return pkg
         raise PackageUnavailableError(f"{spec} could not be fetched", details=misses)
 
-    def _unpack_and_commit(self, spec: PackageSpec, fetched: FetchedTarball, work: Path) -> InstalledPackage:
+    def install_file(self, path: Path, say: Progress | None = None) -> InstalledPackage:
+        """Install a package tarball from a local file (e.g. one written by ``package``), through the
+        same safe extraction as a download. The name and version come from its package.json; an
+        installed copy of the same NAME#VERSION is replaced. The file itself is left as it is."""
+        say = say or _quiet
+        self._clean_stale_tmp()
+        with self._scratch() as work:
+            copy = work / "from-file.tgz"
+            try:
+                shutil.copyfile(path, copy)
+            except OSError as exc:
+                raise PackageUnavailableError(
+                    f"cannot read the package file {str(path)!r} ({exc.strerror or exc})",
+                    details=["give the path of a FHIR package tarball (.tgz), e.g. one written by `package`"],
+                ) from None
+            digest = hash_file(copy).digest("sha256").hex()
+            fetched = FetchedTarball(
+                copy, "file", str(path.resolve()), f"sha256 {digest} (not checked: a local file)"
+            )
+            pkg = self._unpack_and_commit(None, fetched, work)
+        say(f"Installed {pkg.spec} from {path} ({len(pkg.index)} resources)")
+        return pkg
+
+    def _unpack_and_commit(
+        self, spec: PackageSpec | None, fetched: FetchedTarball, work: Path
+    ) -> InstalledPackage:
+        """Unpack, check and move into place; ``spec`` None takes the name and version from the
+        package's own package.json (a local file), else they must match it."""
         staged = work / "staged"
         staged.mkdir()
         extract_tarball(fetched.path, staged)
         fetched.path.unlink(missing_ok=True)
         package_dir = normalise_layout(staged)
         manifest_path = package_dir / "package.json"
+        shown = str(spec) if spec else fetched.location
         if not manifest_path.is_file():
             raise MalformedPackageError(
-                f"{spec} from {fetched.location} has no package/package.json",
+                f"{shown} from {fetched.location} has no package/package.json",
                 details=["it is not a FHIR package; nothing was installed"],
             )
         try:
             manifest = jsonio.load_file(manifest_path)
         except ValueError as exc:
             raise MalformedPackageError(
-                f"{spec} from {fetched.location}: package.json is not valid JSON ({exc})"
+                f"{shown} from {fetched.location}: package.json is not valid JSON ({exc})"
             ) from exc
         manifest = manifest if isinstance(manifest, dict) else {}
         got = (manifest.get("name"), manifest.get("version"))
-        if got != (spec.name, spec.version):
+        if spec is None:
+            if not all(isinstance(v, str) for v in got):
+                raise MalformedPackageError(
+                    f"{fetched.location}: package.json has no name and version",
+                    details=[
+                        "a FHIR package.json names the package and its exact version; nothing was installed"
+                    ],
+                )
+            spec = PackageSpec(str(got[0]), str(got[1]))
+        elif got != (spec.name, spec.version):
             raise MalformedPackageError(
                 f"{fetched.location} delivered {got[0]!r}#{got[1]!r}, not {spec}",
                 details=["nothing was installed"],
@@ -344,7 +382,7 @@ class PackageCache:
             "verified_with": fetched.verified_with or "none (the source published no hash)",
         }
         (staged / INSTALL_RECORD).write_text(jsonio.dumps(record), encoding="utf-8")
-        return self._commit(spec, staged, replace_valid=False)
+        return self._commit(spec, staged, replace_valid=fetched.source == "file")
 
     def _install_generated(self, spec: PackageSpec, digest: str) -> InstalledPackage:
         with self._scratch() as work:

@@ -3,6 +3,7 @@ package evidencepublisher.testhapi;
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
 import ca.uhn.fhir.jpa.api.dao.IFhirSystemDao;
+import ca.uhn.fhir.jpa.packages.IPackageInstallerSvc;
 import ca.uhn.fhir.jpa.provider.JpaCapabilityStatementProvider;
 import ca.uhn.fhir.jpa.search.DatabaseBackedPagingProvider;
 import ca.uhn.fhir.context.support.IValidationSupport;
@@ -100,6 +101,8 @@ public final class Main {
 		RestfulServer server = new RestfulServer(fhirContext);
 		server.registerProviders(spring.getBean("myResourceProvidersR5", ResourceProviderFactory.class).createProviders());
 		server.registerProvider(spring.getBean("mySystemProviderR5"));
+		server.registerProvider(new PackageInstallProvider(
+				spring.getBean(IPackageInstallerSvc.class), spring.getBean(JpaStorageSettings.class)));
 		return configure(server, spring);
 	}
 
