@@ -262,6 +262,30 @@ def _print_site(result: SiteResult, out: Console, err: Console) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# convert
+# --------------------------------------------------------------------------------------------
+def _add_convert_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="rewrite a build's recommendation for another FHIR version")
+    p.add_argument(
+        "target", choices=["r4"], help="r4: PlanDefinition + ActivityDefinition for an R4 CDS engine"
+    )
+    p.add_argument("source", type=_path, help="build output directory")
+    p.add_argument("--out", type=_path, required=True, help="a new (or empty) directory for the R4 files")
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from evidence_publisher.convert.r4 import read_build, to_r4, write_r4
+
+    result = to_r4(read_build(args.source))
+    written = write_r4(result, args.out)
+    err = _stderr()
+    for line in result.conversions:
+        err.print(f"  {line}", markup=False)
+    err.print(f"Wrote {len(written)} R4 files to {args.out}", markup=False)
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------------------------
 # schema
 # --------------------------------------------------------------------------------------------
 def _add_schema_parser(sub: argparse._SubParsersAction) -> None:
@@ -1135,6 +1159,7 @@ _COMMANDS = {
     "serve": _cmd_serve,
     "apply": _cmd_apply,
     "site": _cmd_site,
+    "convert": _cmd_convert,
 }
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -1278,6 +1303,7 @@ def make_parser() -> argparse.ArgumentParser:
         _add_publish_parser,
         _add_serve_parser,
         _add_site_parser,
+        _add_convert_parser,
     ):
         add(sub)
     for command in _subcommands(parser):

@@ -1,6 +1,9 @@
-"""convert stage: the R5 resources of ``fhir/`` rewritten for another FHIR version (R4B).
+"""convert stage: the R5 resources of ``fhir/`` rewritten for another FHIR version.
 
 It runs after ``fhir/`` and before validation, and reads the mappers' output only as data.
+``r4b``: the whole corpus as R4B (``build --fhir-version R4B``). ``r4``: the recommendation's
+PlanDefinition and ActivityDefinition for an R4 clinical-reasoning engine
+(``evidence-publisher convert r4``).
 """
 
 from evidence_publisher.convert.errors import UnmappedElementError, UnsupportedFhirVersionError

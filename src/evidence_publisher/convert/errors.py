@@ -17,3 +17,10 @@ class UnsupportedFhirVersionError(EvidencePublisherError):
     the converters do)."""
 
     exit_code = ExitCode.USAGE
+
+
+class R4ConversionError(EvidencePublisherError):
+    """The build holds something the R4 conversion (``convert/r4.py``) has no rule for: an element,
+    a condition's form, a resource type; nothing is written."""
+
+    exit_code = ExitCode.INVALID_OUTPUT
