@@ -29,6 +29,7 @@ from evidence_publisher.cli_render import (
     print_table,
     progress_display,
 )
+from evidence_publisher.constants import FHIR_VERSIONS
 from evidence_publisher.errors import EvidencePublisherError, ExitCode, UsageError
 from evidence_publisher.interrupts import Terminated, terminate_as_exception
 
@@ -59,7 +60,7 @@ def _stdout() -> Console:
 # build
 # --------------------------------------------------------------------------------------------
 def _add_build_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("build", help="compile mapping files into FHIR R5 resources and Bundles")
+    p = sub.add_parser("build", help="compile mapping files into FHIR resources (R5, or R4B) and Bundles")
     p.add_argument(
         "mappings",
         nargs="*",
@@ -79,6 +80,12 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
         "--no-validate",
         action="store_true",
         help="skip validation against the official FHIR definitions (structural check still runs)",
+    )
+    p.add_argument(
+        "--fhir-version",
+        choices=["R5", "R4B"],
+        default="R5",
+        help="FHIR version written: R5, or R4B (4.3.0; converted, see docs/fhir-versions.md) (default: R5)",
     )
     p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     p.add_argument(
@@ -116,6 +123,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
             validate=not args.no_validate,
             log=lambda msg: console.print(msg, markup=False),
             progress=progress,
+            fhir=FHIR_VERSIONS[args.fhir_version],
         )
     if args.format == "json":
         from evidence_publisher.jsonio import dumps
@@ -259,6 +267,30 @@ def _print_site(result: SiteResult, out: Console, err: Console) -> None:
     for warning in result.model.warnings:
         err.print(f"[yellow]warning:[/] {warning}", markup=True)
     out.print(f"[bold green]Wrote the site[/] ({result.pages} pages) to {result.out_dir}/index.html")
+
+
+# --------------------------------------------------------------------------------------------
+# convert
+# --------------------------------------------------------------------------------------------
+def _add_convert_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="rewrite a build's recommendation for another FHIR version")
+    p.add_argument(
+        "target", choices=["r4"], help="r4: PlanDefinition + ActivityDefinition for an R4 CDS engine"
+    )
+    p.add_argument("source", type=_path, help="build output directory")
+    p.add_argument("--out", type=_path, required=True, help="a new (or empty) directory for the R4 files")
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from evidence_publisher.convert.r4 import read_build, to_r4, write_r4
+
+    result = to_r4(read_build(args.source))
+    written = write_r4(result, args.out)
+    err = _stderr()
+    for line in result.conversions:
+        err.print(f"  {line}", markup=False)
+    err.print(f"Wrote {len(written)} R4 files to {args.out}", markup=False)
+    return ExitCode.OK
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,6 +536,12 @@ def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     p.add_argument("--errors-only", action="store_true", help="list only errors in the table (text format)")
     p.add_argument(
+        "--fhir-version",
+        choices=["R5", "R4B"],
+        default="R5",
+        help="FHIR version of the input: its packages are the definitions (default: R5)",
+    )
+    p.add_argument(
         "--jobs",
         type=_positive_int,
         default=None,
@@ -519,7 +557,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     out, err = _stdout(), _stderr()
     expand_paths(args.paths)  # fail on a missing path before loading any definitions
-    validator = Validator.from_cache(progress=lambda msg: err.print(msg, markup=False))
+    validator = Validator.from_cache(
+        progress=lambda msg: err.print(msg, markup=False), fhir=FHIR_VERSIONS[args.fhir_version]
+    )
     summary = ValidationSummary(errors_only=args.errors_only)
     show_progress = args.format == "text"
     with progress_display(err, show_progress) as (progress, console), JsonListSpool("outcomes") as spool:
@@ -1147,6 +1187,7 @@ _COMMANDS = {
     "serve": _cmd_serve,
     "apply": _cmd_apply,
     "site": _cmd_site,
+    "convert": _cmd_convert,
 }
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -1290,6 +1331,7 @@ def make_parser() -> argparse.ArgumentParser:
         _add_publish_parser,
         _add_serve_parser,
         _add_site_parser,
+        _add_convert_parser,
     ):
         add(sub)
     for command in _subcommands(parser):

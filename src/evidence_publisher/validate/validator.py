@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
 from evidence_publisher.validate.definitions import DefinitionSource
 from evidence_publisher.validate.model import ModelRegistry
 from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome
@@ -24,21 +25,35 @@ class Validator:
     ``code_system(url)`` and ``by_url(url)`` (the packages stage's ``Definitions``).
     """
 
-    def __init__(self, definitions: DefinitionSource, *, profile_rules: bool = True) -> None:
+    def __init__(
+        self,
+        definitions: DefinitionSource,
+        *,
+        profile_rules: bool = True,
+        fhir: FhirVersion = DEFAULT_FHIR_VERSION,
+    ) -> None:
+        """``definitions`` are those of FHIR version ``fhir``; the EBM rules (``profile_rules``)
+        run only for a version they are written for (R5)."""
         self.definitions = definitions
+        self.fhir = fhir
         self.registry = ModelRegistry(definitions)
         self.terminology = Terminology(definitions)
         self.walker = Walker(self.registry, self.terminology)
-        self.profile_rules = profile_rules
+        self.profile_rules = profile_rules and fhir.ebm_rules
 
     @classmethod
     def from_cache(
-        cls, cache: PackageCache | None = None, progress: Callable[[str], None] | None = None
+        cls,
+        cache: PackageCache | None = None,
+        progress: Callable[[str], None] | None = None,
+        *,
+        fhir: FhirVersion = DEFAULT_FHIR_VERSION,
     ) -> Validator:
-        """Build a validator on the package cache, installing the pinned packages if needed."""
+        """Build a validator on the package cache for the FHIR version ``fhir`` (default R5),
+        installing its pinned packages if needed."""
         from evidence_publisher.validate.adapter import load_definitions
 
-        return cls(load_definitions(cache, progress))
+        return cls(load_definitions(cache, progress, fhir), fhir=fhir)
 
     # ------------------------------------------------------------------ API
     def validate_resource(self, resource: dict) -> dict:
