@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rich.console import Console
 
 from evidence_publisher import __version__, limits
-from evidence_publisher.cli_render import CliConsole, Column, print_table, progress_display
+from evidence_publisher.cli_render import (
+    Cell,
+    CliConsole,
+    Column,
+    JsonListSpool,
+    print_table,
+    progress_display,
+)
 from evidence_publisher.constants import FHIR_VERSIONS
 from evidence_publisher.errors import EvidencePublisherError, ExitCode, UsageError
 from evidence_publisher.interrupts import Terminated, terminate_as_exception
@@ -34,6 +41,7 @@ if TYPE_CHECKING:  # imported late by the commands that use them, to start quick
     from evidence_publisher.packages import InstalledPackage, PackageCache, PackageSpec
     from evidence_publisher.publish import FhirClient, ProgressEvent, PublishResult
     from evidence_publisher.site import SiteResult
+    from evidence_publisher.validate.summary import ValidationSummary
 
 DEFAULT_MAPPINGS = Path("mappings/lupus-msc")
 DEFAULT_OUT = Path("dist")
@@ -533,61 +541,81 @@ def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
         default="R5",
         help="FHIR version of the input: its packages are the definitions (default: R5)",
     )
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        help="worker processes for large inputs (default: the number of CPUs)",
+    )
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from evidence_publisher.jsonio import dumps
     from evidence_publisher.validate import Validator
     from evidence_publisher.validate.inputs import expand_paths
-    from evidence_publisher.validate.outcome import resource_label, split_diagnostics
+    from evidence_publisher.validate.stream import FileValidation, default_jobs
+    from evidence_publisher.validate.summary import ValidationSummary
 
     out, err = _stdout(), _stderr()
     expand_paths(args.paths)  # fail on a missing path before loading any definitions
     validator = Validator.from_cache(
         progress=lambda msg: err.print(msg, markup=False), fhir=FHIR_VERSIONS[args.fhir_version]
     )
-    report = validator.validate_files(args.paths)
-    for note in report.notes:
-        err.print(f"note: {note}", markup=False)
-    if args.format == "json":
-        doc = {
-            "errors": report.error_count,
-            "warnings": report.warning_count,
-            "notes": report.notes,
-            "outcomes": [
-                {"source": src, "resource": resource_label(res), "outcome": oo}
-                for (res, oo), src in zip(report.outcomes, report.sources, strict=True)
-            ],
-        }
-        out.print(dumps(doc), end="", markup=False)
-    else:
-        rows: list[list[str | tuple[str, str]]] = []
-        styles = {"fatal": "bold red", "error": "red", "warning": "yellow"}
-        for (res, oo), src in zip(report.outcomes, report.sources, strict=True):
-            for issue in oo.get("issue", ()):
-                sev = issue.get("severity", "")
-                if sev == "information" or (args.errors_only and sev == "warning"):
-                    continue
-                rule, msg = split_diagnostics(issue)
-                rows.append(
-                    [
-                        src,
-                        resource_label(res),
-                        (sev, styles.get(sev, "")),
-                        rule,
-                        ", ".join(issue.get("expression", ())),
-                        msg,
-                    ]
-                )
-        if rows:
-            columns = ("file", "resource", "severity", "rule", "FHIRPath", "message")
-            print_table(out, [Column(c) for c in columns], rows)
-        colour = "red" if report.error_count else "green"
+    summary = ValidationSummary(errors_only=args.errors_only)
+    show_progress = args.format == "text"
+    with progress_display(err, show_progress) as (progress, console), JsonListSpool("outcomes") as spool:
+        jobs = args.jobs or default_jobs()
+        run = FileValidation(validator, args.paths, jobs=jobs, progress=progress)
+        for note in run.notes:
+            console.print(f"note: {note}", markup=False)
+        for checked in run:
+            summary.add(checked)
+            if args.format == "json":
+                spool.add({"source": checked.source, "resource": checked.label, "outcome": checked.outcome})
+        if args.format == "json":
+            head = {"errors": summary.errors, "warnings": summary.warnings, "notes": run.notes}
+            spool.write_document(out, head)
+    if args.format == "text":
+        _print_validation(out, summary)
+    return ExitCode.INVALID_OUTPUT if summary.errors else ExitCode.OK
+
+
+def _print_validation(out: Console, summary: ValidationSummary) -> None:
+    """The first problems one per row, then (for large runs) counts by type and by rule, then totals."""
+    styles = {"fatal": "bold red", "error": "red", "warning": "yellow"}
+    if summary.rows:
+        rows: list[list[Cell]] = [
+            [r.source, r.resource, (r.severity, styles.get(r.severity, "")), r.rule, r.expression, r.message]
+            for r in summary.rows
+        ]
+        heads = ("file", "resource", "severity", "rule", "FHIRPath", "message")
+        print_table(out, [Column(h) for h in heads], rows)
+    if summary.rows_left_out:
         out.print(
-            f"[bold {colour}]{len(report.outcomes)} resources: {report.error_count} errors, "
-            f"{report.warning_count} warnings[/]"
+            f"{summary.rows_left_out:,} more problems not listed (the first {len(summary.rows):,} are); "
+            "--format json gives every outcome",
+            markup=False,
         )
-    return ExitCode.INVALID_OUTPUT if report.error_count else ExitCode.OK
+    if summary.detailed:
+        right = ("resources", "with errors", "errors", "warnings", "issues")
+        type_heads = ("type", "resources", "with errors", "errors", "warnings")
+        types: list[list[Cell]] = [
+            [rtype, f"{c.resources:,}", f"{c.with_errors:,}", f"{c.errors:,}", f"{c.warnings:,}"]
+            for rtype, c in summary.types()
+        ]
+        columns = [Column(h, "right" if h in right else "left") for h in type_heads]
+        print_table(out, columns, types, title="by type")
+        if summary.by_problem:
+            problem_heads = ("severity", "rule", "issues", "resources", "example")
+            problems: list[list[Cell]] = [
+                [(p.severity, styles.get(p.severity, "")), p.rule, f"{p.issues:,}", f"{p.resources:,}", ex]
+                for p in summary.problems()
+                for ex in [p.example]
+            ]
+            columns = [Column(h, "right" if h in right else "left") for h in problem_heads]
+            print_table(out, columns, problems, title="problems by rule")
+    colour = "red" if summary.errors else "green"
+    totals = f"{summary.resources} resources: {summary.errors} errors, {summary.warnings} warnings"
+    out.print(f"[bold {colour}]{totals}[/]")
 
 
 # --------------------------------------------------------------------------------------------
