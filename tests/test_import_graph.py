@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
     {"packages"},
     {"sources", "importers"},  # importers write mappings for sources to read, and use its model
     {"fhir"},
+    {"convert"},  # the R5 output of fhir/ rewritten for another FHIR version
     {"validate"},
     {"bundle"},
     {"fhirclient"},  # the FHIR REST client of publish, cds and site (it asks bundle what may be replayed)

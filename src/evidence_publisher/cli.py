@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rich.console import Console
 
 from evidence_publisher import __version__, limits
-from evidence_publisher.cli_render import CliConsole, Column, print_table, progress_display
+from evidence_publisher.cli_render import (
+    Cell,
+    CliConsole,
+    Column,
+    JsonListSpool,
+    print_table,
+    progress_display,
+)
+from evidence_publisher.constants import FHIR_VERSIONS
 from evidence_publisher.errors import EvidencePublisherError, ExitCode, UsageError
 from evidence_publisher.interrupts import Terminated, terminate_as_exception
 
@@ -33,6 +41,7 @@ if TYPE_CHECKING:  # imported late by the commands that use them, to start quick
     from evidence_publisher.packages import InstalledPackage, PackageCache, PackageSpec
     from evidence_publisher.publish import FhirClient, ProgressEvent, PublishResult
     from evidence_publisher.site import SiteResult
+    from evidence_publisher.validate.summary import ValidationSummary
 
 DEFAULT_MAPPINGS = Path("mappings/lupus-msc")
 DEFAULT_OUT = Path("dist")
@@ -51,7 +60,7 @@ def _stdout() -> Console:
 # build
 # --------------------------------------------------------------------------------------------
 def _add_build_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("build", help="compile mapping files into FHIR R5 resources and Bundles")
+    p = sub.add_parser("build", help="compile mapping files into FHIR resources (R5, or R4B) and Bundles")
     p.add_argument(
         "mappings",
         nargs="*",
@@ -71,6 +80,12 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
         "--no-validate",
         action="store_true",
         help="skip validation against the official FHIR definitions (structural check still runs)",
+    )
+    p.add_argument(
+        "--fhir-version",
+        choices=["R5", "R4B"],
+        default="R5",
+        help="FHIR version written: R5, or R4B (4.3.0; converted, see docs/fhir-versions.md) (default: R5)",
     )
     p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     p.add_argument(
@@ -108,6 +123,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
             validate=not args.no_validate,
             log=lambda msg: console.print(msg, markup=False),
             progress=progress,
+            fhir=FHIR_VERSIONS[args.fhir_version],
         )
     if args.format == "json":
         from evidence_publisher.jsonio import dumps
@@ -251,6 +267,30 @@ def _print_site(result: SiteResult, out: Console, err: Console) -> None:
     for warning in result.model.warnings:
         err.print(f"[yellow]warning:[/] {warning}", markup=True)
     out.print(f"[bold green]Wrote the site[/] ({result.pages} pages) to {result.out_dir}/index.html")
+
+
+# --------------------------------------------------------------------------------------------
+# convert
+# --------------------------------------------------------------------------------------------
+def _add_convert_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="rewrite a build's recommendation for another FHIR version")
+    p.add_argument(
+        "target", choices=["r4"], help="r4: PlanDefinition + ActivityDefinition for an R4 CDS engine"
+    )
+    p.add_argument("source", type=_path, help="build output directory")
+    p.add_argument("--out", type=_path, required=True, help="a new (or empty) directory for the R4 files")
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from evidence_publisher.convert.r4 import read_build, to_r4, write_r4
+
+    result = to_r4(read_build(args.source))
+    written = write_r4(result, args.out)
+    err = _stderr()
+    for line in result.conversions:
+        err.print(f"  {line}", markup=False)
+    err.print(f"Wrote {len(written)} R4 files to {args.out}", markup=False)
+    return ExitCode.OK
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,59 +535,87 @@ def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     p.add_argument("--errors-only", action="store_true", help="list only errors in the table (text format)")
+    p.add_argument(
+        "--fhir-version",
+        choices=["R5", "R4B"],
+        default="R5",
+        help="FHIR version of the input: its packages are the definitions (default: R5)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        help="worker processes for large inputs (default: the number of CPUs)",
+    )
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from evidence_publisher.jsonio import dumps
     from evidence_publisher.validate import Validator
     from evidence_publisher.validate.inputs import expand_paths
-    from evidence_publisher.validate.outcome import resource_label, split_diagnostics
+    from evidence_publisher.validate.stream import FileValidation, default_jobs
+    from evidence_publisher.validate.summary import ValidationSummary
 
     out, err = _stdout(), _stderr()
     expand_paths(args.paths)  # fail on a missing path before loading any definitions
-    validator = Validator.from_cache(progress=lambda msg: err.print(msg, markup=False))
-    report = validator.validate_files(args.paths)
-    for note in report.notes:
-        err.print(f"note: {note}", markup=False)
-    if args.format == "json":
-        doc = {
-            "errors": report.error_count,
-            "warnings": report.warning_count,
-            "notes": report.notes,
-            "outcomes": [
-                {"source": src, "resource": resource_label(res), "outcome": oo}
-                for (res, oo), src in zip(report.outcomes, report.sources, strict=True)
-            ],
-        }
-        out.print(dumps(doc), end="", markup=False)
-    else:
-        rows: list[list[str | tuple[str, str]]] = []
-        styles = {"fatal": "bold red", "error": "red", "warning": "yellow"}
-        for (res, oo), src in zip(report.outcomes, report.sources, strict=True):
-            for issue in oo.get("issue", ()):
-                sev = issue.get("severity", "")
-                if sev == "information" or (args.errors_only and sev == "warning"):
-                    continue
-                rule, msg = split_diagnostics(issue)
-                rows.append(
-                    [
-                        src,
-                        resource_label(res),
-                        (sev, styles.get(sev, "")),
-                        rule,
-                        ", ".join(issue.get("expression", ())),
-                        msg,
-                    ]
-                )
-        if rows:
-            columns = ("file", "resource", "severity", "rule", "FHIRPath", "message")
-            print_table(out, [Column(c) for c in columns], rows)
-        colour = "red" if report.error_count else "green"
+    validator = Validator.from_cache(
+        progress=lambda msg: err.print(msg, markup=False), fhir=FHIR_VERSIONS[args.fhir_version]
+    )
+    summary = ValidationSummary(errors_only=args.errors_only)
+    show_progress = args.format == "text"
+    with progress_display(err, show_progress) as (progress, console), JsonListSpool("outcomes") as spool:
+        jobs = args.jobs or default_jobs()
+        run = FileValidation(validator, args.paths, jobs=jobs, progress=progress)
+        for note in run.notes:
+            console.print(f"note: {note}", markup=False)
+        for checked in run:
+            summary.add(checked)
+            if args.format == "json":
+                spool.add({"source": checked.source, "resource": checked.label, "outcome": checked.outcome})
+        if args.format == "json":
+            head = {"errors": summary.errors, "warnings": summary.warnings, "notes": run.notes}
+            spool.write_document(out, head)
+    if args.format == "text":
+        _print_validation(out, summary)
+    return ExitCode.INVALID_OUTPUT if summary.errors else ExitCode.OK
+
+
+def _print_validation(out: Console, summary: ValidationSummary) -> None:
+    """The first problems one per row, then (for large runs) counts by type and by rule, then totals."""
+    styles = {"fatal": "bold red", "error": "red", "warning": "yellow"}
+    if summary.rows:
+        rows: list[list[Cell]] = [
+            [r.source, r.resource, (r.severity, styles.get(r.severity, "")), r.rule, r.expression, r.message]
+            for r in summary.rows
+        ]
+        heads = ("file", "resource", "severity", "rule", "FHIRPath", "message")
+        print_table(out, [Column(h) for h in heads], rows)
+    if summary.rows_left_out:
         out.print(
-            f"[bold {colour}]{len(report.outcomes)} resources: {report.error_count} errors, "
-            f"{report.warning_count} warnings[/]"
+            f"{summary.rows_left_out:,} more problems not listed (the first {len(summary.rows):,} are); "
+            "--format json gives every outcome",
+            markup=False,
         )
-    return ExitCode.INVALID_OUTPUT if report.error_count else ExitCode.OK
+    if summary.detailed:
+        right = ("resources", "with errors", "errors", "warnings", "issues")
+        type_heads = ("type", "resources", "with errors", "errors", "warnings")
+        types: list[list[Cell]] = [
+            [rtype, f"{c.resources:,}", f"{c.with_errors:,}", f"{c.errors:,}", f"{c.warnings:,}"]
+            for rtype, c in summary.types()
+        ]
+        columns = [Column(h, "right" if h in right else "left") for h in type_heads]
+        print_table(out, columns, types, title="by type")
+        if summary.by_problem:
+            problem_heads = ("severity", "rule", "issues", "resources", "example")
+            problems: list[list[Cell]] = [
+                [(p.severity, styles.get(p.severity, "")), p.rule, f"{p.issues:,}", f"{p.resources:,}", ex]
+                for p in summary.problems()
+                for ex in [p.example]
+            ]
+            columns = [Column(h, "right" if h in right else "left") for h in problem_heads]
+            print_table(out, columns, problems, title="problems by rule")
+    colour = "red" if summary.errors else "green"
+    totals = f"{summary.resources} resources: {summary.errors} errors, {summary.warnings} warnings"
+    out.print(f"[bold {colour}]{totals}[/]")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1119,6 +1187,7 @@ _COMMANDS = {
     "serve": _cmd_serve,
     "apply": _cmd_apply,
     "site": _cmd_site,
+    "convert": _cmd_convert,
 }
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -1262,6 +1331,7 @@ def make_parser() -> argparse.ArgumentParser:
         _add_publish_parser,
         _add_serve_parser,
         _add_site_parser,
+        _add_convert_parser,
     ):
         add(sub)
     for command in _subcommands(parser):

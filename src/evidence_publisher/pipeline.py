@@ -13,6 +13,8 @@ from pathlib import Path
 
 from evidence_publisher.bundle import collection_bundle, ndjson_by_type, transaction_bundle
 from evidence_publisher.bundle.references import iter_references
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
+from evidence_publisher.convert import UnsupportedFhirVersionError, to_r4b
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
 from evidence_publisher.jsonio import dumps
 from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
@@ -47,9 +49,12 @@ def dangling_references(resources: list[dict]) -> list[str]:
     return problems
 
 
-def _official_validation(resources: list[dict], log: Callable[[str], None]) -> list[str]:
-    """Validate against the official StructureDefinitions (installs the packages on first use)."""
-    validator = Validator.from_cache(progress=log)
+def _official_validation(
+    resources: list[dict], log: Callable[[str], None], fhir: FhirVersion = DEFAULT_FHIR_VERSION
+) -> list[str]:
+    """Validate against the official StructureDefinitions of ``fhir`` (installs the packages on
+    first use)."""
+    validator = Validator.from_cache(progress=log, fhir=fhir)
     report = validator.validate(resources, bundle=collection_bundle(resources, "https://build.invalid"))
     return error_lines(report)
 
@@ -83,17 +88,44 @@ def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
     }
 
 
-def render_outputs(resources: list[dict], report: dict, base_url: str) -> dict[str, str]:
+def render_outputs(
+    resources: list[dict], report: dict, base_url: str, fhir: FhirVersion = DEFAULT_FHIR_VERSION
+) -> dict[str, str]:
     """Every output file as ``relative path -> canonical JSON text``."""
     files: dict[str, str] = {}
     for res in resources:
         files[f"resources/{res['resourceType']}-{res['id']}.json"] = dumps(res)
-    files["bundle-transaction.json"] = dumps(transaction_bundle(resources))
+    files["bundle-transaction.json"] = dumps(transaction_bundle(resources, fhir))
     files["bundle-collection.json"] = dumps(collection_bundle(resources, base_url))
     for rtype, text in ndjson_by_type(resources).items():
         files[f"ndjson/{rtype}.ndjson"] = text
     files["build-report.json"] = dumps(report)
     return files
+
+
+def _convert(resources: list[dict], report: dict, fhir: FhirVersion) -> list[dict]:
+    """The R5 resources in ``fhir``'s shape; the report gains the version and every conversion."""
+    if fhir.release != "R4B":
+        raise UnsupportedFhirVersionError(
+            f"build cannot write FHIR {fhir.release} yet",
+            details=["choose --fhir-version R5 (the default) or R4B"],
+        )
+    converted = to_r4b(resources)
+    by_key = {f"{r['resourceType']}/{r['id']}": r for r in converted.resources}
+    entries = []
+    for entry in report["resources"]:
+        key = f"{entry['type']}/{entry['id']}"
+        res = by_key.get(converted.moved.get(key, key))
+        if res is None or res["id"] != entry["id"]:
+            continue  # folded into another resource (a certainty rating into its Evidence)
+        entries.append(
+            {**entry, "type": res["resourceType"], "url": res.get("url"), "version": res.get("version")}
+        )
+    report["resources"] = entries
+    report["resource_count"] = len(converted.resources)
+    report["fhir_version"] = {"release": fhir.release, "version": fhir.version}
+    report["conversions"] = [c.as_dict() for c in converted.conversions]
+    return converted.resources
 
 
 @dataclass
@@ -123,11 +155,13 @@ def build(
     validate: bool = True,
     log: Callable[[str], None] = lambda _msg: None,
     progress: Progress = lambda _stage, _done, _total: None,
+    fhir: FhirVersion = DEFAULT_FHIR_VERSION,
 ) -> BuildResult:
     """Run the whole build; raise before writing anything if any step finds a problem.
 
     ``out_dir`` is checked before the mappings are read, and again with the source documents
-    directory once the corpus file has named it.
+    directory once the corpus file has named it. ``fhir`` is the FHIR version written: R5 (what
+    the mappers produce) or R4B (converted by ``convert/``, every conversion in the report).
     """
     check_out_dir(out_dir, protected_dirs(paths))
 
@@ -137,18 +171,20 @@ def build(
     mapped = compile_mappings(paths, base_url, on_load)
     compiled, report = mapped.compiled, mapped.report
     resources = compiled.resources
-    problems = structural_problems(resources) + dangling_references(resources)
+    if fhir is not DEFAULT_FHIR_VERSION:
+        resources = _convert(resources, report, fhir)
+    problems = structural_problems(resources, fhir) + dangling_references(resources)
     if not problems and validate:
         # the validator reports no per-resource progress: the stage is shown without a count
         progress(f"validating {len(resources)} resources against the official FHIR definitions", 0, None)
-        problems = _official_validation(resources, log)
+        problems = _official_validation(resources, log, fhir)
     if problems:
         raise ValidationFailedError(
             f"{len(problems)} problems in the generated FHIR resources; nothing was written",
             details=problems,
         )
     protected = protected_dirs(paths, mapped.sources_dir)
-    files = render_outputs(resources, report, report["base_url"])
+    files = render_outputs(resources, report, report["base_url"], fhir)
     stage = f"writing {len(files)} files"
     write_atomically(out_dir, files, protected, on_file=lambda done: progress(stage, done, len(files)))
     return BuildResult(resources, report, mapped.file_count, compiled.conflicts)

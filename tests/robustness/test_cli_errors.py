@@ -37,6 +37,7 @@ COMMAND_ARGV = {
     "serve": ["serve"],
     "apply": ["apply", "--plan", "p", "--patient", "p.json"],
     "site": ["site"],
+    "convert": ["convert", "r4", "dist", "--out", "o"],
 }
 
 

@@ -33,6 +33,8 @@ from evidence_publisher.packages.spec import (
     STAND_INS,
     TERMINOLOGY_R5,
     PackageSpec,
+    default_packages,
+    foreign_core_names,
     is_prerelease,
 )
 
@@ -61,6 +63,8 @@ __all__ = [
     "PackageSpec",
     "PackageUnavailableError",
     "UnsafeArchiveError",
+    "default_packages",
     "default_root",
+    "foreign_core_names",
     "is_prerelease",
 ]

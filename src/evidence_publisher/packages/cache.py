@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence_publisher import jsonio
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FHIR_VERSIONS, FhirVersion
 from evidence_publisher.packages import ebm_local
 from evidence_publisher.packages.archive import extract_tarball, normalise_layout
 from evidence_publisher.packages.definitions import Definitions
@@ -35,11 +36,12 @@ from evidence_publisher.packages.sources import (
     SourceMiss,
 )
 from evidence_publisher.packages.spec import (
-    DEFAULT_PACKAGES,
     LOCAL_EBM_PACKAGE,
     OPTIONAL_DEFAULTS,
     STAND_INS,
     PackageSpec,
+    default_packages,
+    foreign_core_names,
 )
 
 CACHE_ENV = "FHIR_PACKAGE_CACHE"
@@ -76,7 +78,7 @@ class PackageCache:
         )
         self.npm: NpmSource | None = NpmSource(npm) if use_npm else None
         self._packages: dict[PackageSpec, InstalledPackage] = {}
-        self._definitions: dict[tuple[PackageSpec, ...] | None, Definitions] = {}
+        self._definitions: dict[tuple[PackageSpec, ...] | str, Definitions] = {}
 
     @classmethod
     def default(cls, **kwargs: Any) -> PackageCache:
@@ -120,15 +122,25 @@ class PackageCache:
         specs: Sequence[PackageSpec | str] | None = None,
         *,
         progress: Progress | None = None,
+        fhir: FhirVersion = DEFAULT_FHIR_VERSION,
     ) -> Definitions:
-        """A lazy resolver over ``specs`` (default: the pinned set) and their dependencies.
+        """A lazy resolver over ``specs`` (default: the pinned set of the FHIR version ``fhir``)
+        and their dependencies. The core packages of other FHIR versions that a dependency pulls
+        in (the local EBM package depends on R5) are left out of a default set's resolver.
 
         Installs what is missing first (see ``ensure``). Repeated calls share one resolver.
         """
-        key = None if specs is None else tuple(PackageSpec.parse(s) for s in specs)
+        key = fhir.release if specs is None else tuple(PackageSpec.parse(s) for s in specs)
         defs = self._definitions.get(key)
         if defs is None:
-            defs = Definitions(self.ensure(specs, progress=progress))
+            packages = self.ensure(specs, progress=progress, fhir=fhir)
+            cross_version = None
+            if specs is None:
+                packages = [p for p in packages if p.name not in foreign_core_names(fhir)]
+                if fhir.cross_version_source is not None:
+                    source = FHIR_VERSIONS[fhir.cross_version_source]
+                    cross_version = Definitions(self.ensure([PackageSpec(*source.core)], progress=progress))
+            defs = Definitions(packages, cross_version=cross_version)
             self._definitions[key] = defs
         return defs
 
@@ -140,8 +152,10 @@ class PackageCache:
         *,
         on_bytes: BytesCallback | None = None,
         retry_missing: bool = False,
+        fhir: FhirVersion = DEFAULT_FHIR_VERSION,
     ) -> list[InstalledPackage]:
-        """Make ``specs`` (default: the pinned set) and their dependencies available.
+        """Make ``specs`` (default: the pinned set of the FHIR version ``fhir``) and their
+        dependencies available.
 
         Returns the available packages: requested ones first, in order, then dependencies.
         A requested package that cannot be had raises ``PackageUnavailableError`` (after every
@@ -151,7 +165,7 @@ class PackageCache:
         """
         say = progress or _quiet
         if specs is None:
-            requested = list(DEFAULT_PACKAGES)
+            requested = list(default_packages(fhir))
             optional = set(OPTIONAL_DEFAULTS)
         else:
             requested = [PackageSpec.parse(s) for s in specs]

@@ -22,13 +22,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from evidence_publisher import jsonio
-from evidence_publisher.constants import FHIR_VERSION
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion, fhir_version
 from evidence_publisher.errors import InputLimitError, UnsafeOutputError, WriteError
 from evidence_publisher.packages.cache import PackageCache
 from evidence_publisher.packages.definitions import Definitions
 from evidence_publisher.packages.errors import InvalidPackageSpecError, PackageInputError
 from evidence_publisher.packages.index import INDEX_FILENAME, INDEX_VERSION
-from evidence_publisher.packages.spec import R5_CORE, PackageSpec
+from evidence_publisher.packages.spec import PackageSpec
 
 #: The package type of the FHIR package spec for definitional content that is not an
 #: implementation guide (no ImplementationGuide resource, no pages).
@@ -147,10 +147,20 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
             yield from _walk(child)
 
 
-def dependencies(resources: list[dict[str, Any]], definitions: Definitions) -> dict[str, str]:
-    """hl7.fhir.r5.core, and every installed package that defines a URL the resources use (the
-    package the validator reads it from), e.g. the extensions, terminology and EBM packages."""
-    deps = {R5_CORE.name: R5_CORE.version}
+def build_fhir_version(report: dict[str, Any]) -> FhirVersion:
+    """The FHIR version of a build: ``fhir_version.release`` of its report (R4B builds), else R5."""
+    version = report.get("fhir_version")
+    release = version.get("release") if isinstance(version, dict) else None
+    return fhir_version(release) if isinstance(release, str) else DEFAULT_FHIR_VERSION
+
+
+def dependencies(
+    resources: list[dict[str, Any]], definitions: Definitions, fhir: FhirVersion = DEFAULT_FHIR_VERSION
+) -> dict[str, str]:
+    """The core package of ``fhir`` (hl7.fhir.r5.core), and every installed package that defines a
+    URL the resources use (the package the validator reads it from), e.g. the extensions,
+    terminology and EBM packages."""
+    deps = {fhir.core[0]: fhir.core[1]}
     own = {r.get("url") for r in resources}
     for url in sorted(used_urls(resources) - own):
         pkg = definitions.package_of(url)
@@ -193,16 +203,17 @@ def build_package(
     check_name(name)
     spec = PackageSpec(name, str(report["version"]))
     title = str(report.get("title") or report["corpus"])
+    fhir = build_fhir_version(report)
     manifest: dict[str, Any] = {
         "name": spec.name,
         "version": spec.version,
         "type": PACKAGE_TYPE,
         "title": title,
         "description": (
-            f"{title}: the FHIR R{FHIR_VERSION[0]} resources of corpus {report['corpus']} version "
+            f"{title}: the FHIR {fhir.release} resources of corpus {report['corpus']} version "
             f"{spec.version}, compiled by evidence-publisher from its curated mapping files."
         ),
-        "fhirVersions": [FHIR_VERSION],
+        "fhirVersions": [fhir.version],
         "dependencies": deps,
         "canonical": base_url,
         "url": base_url,
@@ -235,8 +246,9 @@ def package_build(
     """Write the FHIR NPM package of the build in ``dist`` to ``out``. The dependencies are the
     installed packages that define what the resources use (installing the pinned set if needed)."""
     resources, report = read_build(dist)
-    definitions = (cache or PackageCache.default()).definitions(progress=progress)
-    built = build_package(resources, report, dependencies(resources, definitions), name=name)
+    fhir = build_fhir_version(report)
+    definitions = (cache or PackageCache.default()).definitions(progress=progress, fhir=fhir)
+    built = build_package(resources, report, dependencies(resources, definitions, fhir), name=name)
     write_tarball(tarball_bytes(built.files), out)
     return built
 

@@ -5,18 +5,19 @@ relative url) against its parent's slice; an extension no installed package defi
 (``extension-unknown``); a defined one for placement (modifier or not), context and, walked
 against its definition's snapshot, value type and cardinality. The FHIR versions a definition
 or one of its contexts is limited to (the ``version-specific-use`` extension, start/end FHIR
-version) must include R5. Errors of an extension that only a pre-release package defines become
-warnings naming that package.
+version) must include the validator's version (R5, or R4B with its packages). Errors of an
+extension that only a pre-release package defines become warnings naming that package.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from evidence_publisher.constants import FHIR_RELEASE, FHIR_VERSION
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FHIR_VERSIONS, FhirVersion
 from evidence_publisher.validate.definitions import SD_BASE
 from evidence_publisher.validate.model import ElementDef, TypeModel
 from evidence_publisher.validate.walk.context import Node, ResourceContext
+from evidence_publisher.validate.walk.crossversion import CrossVersion
 from evidence_publisher.validate.walk.walking import Walking
 
 EXTENSIONS_PACKAGE = "hl7.fhir.uv.extensions.r5"
@@ -29,7 +30,13 @@ HL7_EXTENSION_HOMES = (
 # On an extension definition or on one of its contexts: the FHIR versions (major.minor, e.g. 4.3)
 # it may be used with (hl7.fhir.uv.extensions.r5, StructureDefinition-version-specific-use).
 VERSION_SPECIFIC_USE = SD_BASE + "version-specific-use"
-OUR_VERSION = tuple(int(x) for x in FHIR_VERSION.split(".")[:2])  # (5, 0)
+
+
+def _version_tuple(fhir: FhirVersion) -> tuple[int, ...]:
+    return tuple(int(x) for x in fhir.version.split(".")[:2])  # (5, 0)
+
+
+OUR_VERSION = _version_tuple(DEFAULT_FHIR_VERSION)
 
 
 class Extensions:
@@ -38,6 +45,10 @@ class Extensions:
         self.registry = walker.registry
         self._ballot: dict[str, str | None] = {}
         self._installed_names: dict[str, bool] = {}
+        self.cross_version = CrossVersion(self.registry.definitions)
+        self.fhir = _release_of(self.registry.definitions)  # the release the definitions are of
+        self.ours = _version_tuple(self.fhir)
+        self._xver_parts: set[int] = set()
 
     def check(self, node: Node, data: dict) -> None:
         """One extension (a JSON object); ``node.parent`` is the element it extends."""
@@ -45,12 +56,22 @@ class Extensions:
         url = data.get("url")
         model = node.model
         parent_ext = model if model.type == "Extension" and model.url != SD_BASE + "Extension" else None
+        relative = isinstance(url, str) and "://" not in url and not url.startswith("urn:")
         if not isinstance(url, str):
             self._generic(node, data)
-        elif parent_ext is not None and "://" not in url and not url.startswith("urn:"):
+        elif parent_ext is not None and relative:
             self._sub_extension(node, data, url, parent_ext)
+        elif relative and id(data) in self._xver_parts:
+            self._generic(node, data)
+        elif relative and model.type == "Extension":
+            # a sub-extension of an extension no package defines: its name is not a canonical
+            # URL, so it is not looked up as one (``display`` is not the core display extension)
+            self._undefined(node, data, url)
         else:
             definition = self.registry.get(url)
+            if definition is None and self.cross_version.handles(url):
+                self._cross_version(node, data, url)
+                return
             if definition is None or definition.type != "Extension":
                 self._undefined(node, data, url)
                 return
@@ -73,6 +94,17 @@ class Extensions:
             self._value_types(node, data, sl.get("value"), url)
         self._generic(node, data)
 
+    def _cross_version(self, node: Node, data: dict, url: str) -> None:
+        """An extension that carries an element of another FHIR release (see ``crossversion``)."""
+        for suffix, message, rule in self.cross_version.problems(url, data):
+            node.rc.error("structure", f"{node.fp}.{suffix}", message, rule)
+        parts = {id(sub) for sub in _nested_extensions(data)}  # checked above, by element name
+        self._xver_parts |= parts
+        try:
+            self._generic(node, data)
+        finally:
+            self._xver_parts -= parts
+
     def _undefined(self, node: Node, data: dict, url: str) -> None:
         modifier = node.elem.name == "modifierExtension"
         home = next(
@@ -94,12 +126,13 @@ class Extensions:
     ) -> None:
         if parent_ext is None:
             self._modifier_placement(node, url, definition)
-        outside = _outside_our_version(definition.sd)
+        outside = _outside_our_version(definition.sd, self.ours)
         if outside:
-            msg = f"extension {url!r} is defined for use with {outside}, not {FHIR_RELEASE} ({FHIR_VERSION})"
+            ours = f"{self.fhir.release} ({self.fhir.version})"
+            msg = f"extension {url!r} is defined for use with {outside}, not {ours}"
             node.error("business-rule", msg, "extension-version")
         if not self._context_ok(definition, self.walker.node_ids(node.parent), parent_ext):
-            ctx = ", ".join(_context_label(c) for c in definition.sd.get("context", ()))
+            ctx = ", ".join(_context_label(c, self.ours) for c in definition.sd.get("context", ()))
             msg = f"extension {url!r} is not allowed here (its context is {ctx})"
             node.error("structure", msg, "extension-context")
         self.walker.walk_object(node.within(definition, "Extension", definition.root), data)
@@ -122,13 +155,14 @@ class Extensions:
         )
         node.error("structure", msg, "extension-modifier")
 
-    @staticmethod
-    def _context_ok(definition: TypeModel, node_ids: frozenset[str], parent_ext: TypeModel | None) -> bool:
+    def _context_ok(
+        self, definition: TypeModel, node_ids: frozenset[str], parent_ext: TypeModel | None
+    ) -> bool:
         contexts = definition.sd.get("context") or ()
         if not contexts:
             return True
         for c in contexts:
-            if _outside_our_version(c):
+            if _outside_our_version(c, self.ours):
                 continue
             expr = c.get("expression", "")
             if c.get("type") == "extension":
@@ -206,10 +240,20 @@ class Extensions:
         return answer
 
 
-def _outside_our_version(element: dict) -> str:
+def _nested_extensions(data: dict) -> list[dict]:
+    out = []
+    for sub in data.get("extension") or ():
+        if isinstance(sub, dict):
+            out.append(sub)
+            out.extend(_nested_extensions(sub))
+    return out
+
+
+def _outside_our_version(element: dict, ours: tuple[int, ...] = OUR_VERSION) -> str:
     """The FHIR version range ``element`` (a definition or one of its contexts) is limited to by
-    its version-specific-use extension, when R5 is outside it ("FHIR versions up to 4.3");
-    empty when there is no limit, R5 is inside it, or a bound is not a version."""
+    its version-specific-use extension, when ``ours`` (R5 unless told) is outside it ("FHIR
+    versions up to 4.3"); empty when there is no limit, ``ours`` is inside it, or a bound is not
+    a version."""
     for x in element.get("extension") or ():
         if not isinstance(x, dict) or x.get("url") != VERSION_SPECIFIC_USE:
             continue
@@ -219,9 +263,9 @@ def _outside_our_version(element: dict) -> str:
             if isinstance(y, dict)
         }
         start, end = bounds.get("startFhirVersion"), bounds.get("endFhirVersion")
-        if start is not None and OUR_VERSION < start[0]:
+        if start is not None and ours < start[0]:
             return f"FHIR versions from {start[1]}"
-        if end is not None and OUR_VERSION > end[0]:
+        if end is not None and ours > end[0]:
             return f"FHIR versions up to {end[1]}"
     return ""
 
@@ -236,7 +280,17 @@ def _major_minor(value: object) -> tuple[tuple[int, ...], str] | None:
     return tuple(int(p) for p in parts), value
 
 
-def _context_label(context: dict) -> str:
+def _release_of(definitions: object) -> FhirVersion:
+    """The FHIR version whose core package the definitions hold first (R5 when none is known)."""
+    for pkg in getattr(definitions, "packages", ()):
+        name = getattr(pkg, "name", "")
+        for fhir in FHIR_VERSIONS.values():
+            if name == fhir.core[0]:
+                return fhir
+    return DEFAULT_FHIR_VERSION
+
+
+def _context_label(context: dict, ours: tuple[int, ...] = OUR_VERSION) -> str:
     label = str(context.get("expression", "?"))
-    outside = _outside_our_version(context)
+    outside = _outside_our_version(context, ours)
     return f"{label} (for {outside})" if outside else label

@@ -146,7 +146,7 @@ class Invariants:
             type_path,
             resource=rc.resource,
             root_resource=rc.root_resource,
-            hooks=fhirpath.Hooks(rc.resolve, self.walker.member_of),
+            hooks=fhirpath.Hooks(rc.resolve_full, self.walker.member_of),
         )
         if result is None:
             return None
@@ -177,7 +177,7 @@ def _reference_result(c: Constraint, rc: ResourceContext, subject: Subject, walk
         type_path,
         resource=rc.resource,
         root_resource=rc.root_resource,
-        hooks=fhirpath.Hooks(rc.resolve, walker.member_of),
+        hooks=fhirpath.Hooks(rc.resolve_full, walker.member_of),
         ext=ext,
     )
 
