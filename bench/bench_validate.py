@@ -61,7 +61,10 @@ def fhir_resources_parse(resources: list[dict]):
 
 
 def _parses(res: dict) -> bool:
-    """fhir.resources rejects 6 valid examples (python-stack.md §1.5); leave them out of both."""
+    """fhir.resources rejects 6 valid examples (docs/validation.md, "What fhir.resources checks").
+
+    Leave them out of both measurements.
+    """
     from fhir.resources import get_fhir_model_class
 
     try:

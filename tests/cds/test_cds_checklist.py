@@ -1,4 +1,4 @@
-"""The conformance checklist of cds-hooks.md §12, one test (or parametrised test) per item.
+"""The conformance checklist of docs/cds-hooks.md, one test (or parametrised test) per item.
 
 Every call goes over real HTTP to the service running under uvicorn (see conftest.py).
 JWT attacks beyond the checklist are in test_cds_jwt.py.

@@ -1,11 +1,11 @@
 """An in-memory stand-in for a HAPI FHIR JPA server (R5), for pytest-httpserver.
 
-It reproduces the publishing-path behaviours listed in
-``/work/shared/reference/hapi-behaviours.md`` §14 (transaction-response shape, storage response
-codes, conditional create/update with 0/1/2 matches, unchanged content keeping its version, atomic
-rollback, ``urn:uuid`` resolution including canonical/uri rewriting, referential integrity, the HAPI
-error codes) and can inject faults HAPI never produces itself (429/503 with Retry-After, a dropped
-connection, a response slower than the client's read timeout).
+It reproduces the publishing-path behaviours listed in docs/publishing.md, "HAPI behaviours we rely
+on" (transaction-response shape, storage response codes, conditional create/update with 0/1/2
+matches, unchanged content keeping its version, atomic rollback, ``urn:uuid`` resolution including
+canonical/uri rewriting, referential integrity, the HAPI error codes) and can inject faults HAPI
+never produces itself (429/503 with Retry-After, a dropped connection, a response slower than the
+client's read timeout).
 
 Use it with ``httpserver.expect_request(re.compile(".*")).respond_with_handler(standin.handle)``
 (see ``conftest.py``); ``bench/bench_publish.py`` runs the same class in a subprocess.

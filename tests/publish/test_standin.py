@@ -1,4 +1,7 @@
-"""The HAPI stand-in itself, against hapi-behaviours.md §14 (item numbers in the test names)."""
+"""The HAPI stand-in itself, against the numbered "HAPI behaviours we rely on" of docs/publishing.md.
+
+The item numbers are in the test names.
+"""
 
 from __future__ import annotations
 
@@ -321,8 +324,8 @@ def test_22_wrong_bundle_types(hapi):
     resp = post(hapi, txn(cond_put(ev("a")), btype="collection"))
     assert resp.status_code == 400 and diagnostics(resp).startswith("HAPI-0527:")
     resp = post(hapi, txn(cond_put(ev("a"))), path="Bundle")
-    # HAPI source throws UnprocessableEntityException (422) with HAPI-0522 here; the reference
-    # notes say 400. Either way it is refused and nothing is stored.
+    # HAPI source throws UnprocessableEntityException (422) with HAPI-0522 here; 400 was first
+    # expected (item 22). Either way it is refused and nothing is stored.
     assert resp.status_code in (400, 422) and diagnostics(resp).startswith("HAPI-0522:")
     assert hapi.count() == 0
 

@@ -197,8 +197,8 @@ def _load(client: FhirClient) -> KnowledgeBase:
             for res in _search(client, rtype, params):
                 resources[f"{rtype}/{res.get('id')}"] = res
     if any(k.startswith("Evidence/") for k in resources):
-        # R5 ArtifactAssessment has no 'artifact' search parameter (hapi-behaviours.md §11):
-        # read them all and keep those about the loaded Evidence.
+        # R5 ArtifactAssessment has no 'artifact' search parameter (docs/publishing.md, HAPI
+        # behaviour 24): read them all and keep those about the loaded Evidence.
         for aa in _search(client, "ArtifactAssessment", {"_count": "200"}):
             ref = aa.get("artifactReference")
             if (

@@ -1,8 +1,9 @@
 """The project's local package of EBMonFHIR extension definitions, generated from a table.
 
 The EBM implementation guide's R5 package cannot be installed from any registry we reach, so
-the extensions the compiler emits are transcribed here from ``ebm-r5-rules.md`` (HL7/ebm at
-06becf90, §3.2 and §5). These are the project's transcription, not the IG's own files. To add
+the extensions the compiler emits are transcribed here from the rules of HL7/ebm at 06becf90 that
+docs/ebm-encoding.md states (§3 and §5). These are the project's transcription, not the IG's own
+files. To add
 an extension, add one ``ExtensionDef`` to ``EXTENSIONS``; the package's content hash changes and
 ``PackageCache.ensure`` regenerates the installed copy.
 """
@@ -68,7 +69,7 @@ EXTENSIONS: tuple[ExtensionDef, ...] = (
         value_type="code",
         contexts=("Evidence.variableDefinition",),
         short="population | exposure | outcome | covariate",
-        source="ebm-r5-rules.md §3.2 EvidenceR6, §5.2",
+        source="docs/ebm-encoding.md §3.1 (EvidenceR6)",
     ),
     ExtensionDef(
         id="evidence-variable-definition",
@@ -81,7 +82,7 @@ EXTENSIONS: tuple[ExtensionDef, ...] = (
         value_type="CodeableReference",
         contexts=("EvidenceVariable",),
         target_profiles=(CORE_SD + "Group",),
-        source="ebm-r5-rules.md §3.2 VariableDefinition",
+        source="docs/ebm-encoding.md §3.2 (VariableDefinition)",
     ),
     ExtensionDef(
         id="variable-definition-comparator-category",
@@ -93,7 +94,7 @@ EXTENSIONS: tuple[ExtensionDef, ...] = (
         ),
         value_type="string",
         contexts=("Evidence.variableDefinition",),
-        source="ebm-r5-rules.md §3.2 EvidenceR6, ComparativeEvidence",
+        source="docs/ebm-encoding.md §3.1 (ComparativeEvidence)",
     ),
 )
 

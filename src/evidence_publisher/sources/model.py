@@ -123,7 +123,7 @@ class Corpus(_Model):
 # shared pieces
 # ---------------------------------------------------------------------------------------------
 class External(_Model):
-    """Facts found outside the corpus (see shared/reference/sources.md), with their status."""
+    """Facts found outside the corpus (listed in docs/external-facts.md), with their status."""
 
     fields: list[Text] = Field(min_length=1, description="which fields of this block it covers")
     status: Literal["found", "unverified"]

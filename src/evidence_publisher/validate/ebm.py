@@ -1,7 +1,7 @@
 """EBM-on-FHIR profile rules (R5 era, HL7/ebm@06becf90) and evidence arithmetic.
 
 Profiles are not validated from StructureDefinitions (the IG's R5 package is not installable);
-instead each rule of ``ebm-r5-rules.md`` §3.2 / §9 is an explicit function with a rule id that
+instead each rule stated in docs/ebm-encoding.md §3-§4 is an explicit function with a rule id that
 appears in the diagnostics. Evidence arithmetic (``ebm-stat-*``, ``ebm-ci-*`` ...) applies to every
 Evidence, profiled or not.
 """
@@ -35,8 +35,7 @@ CERTAINTY_RATING_THO = "http://terminology.hl7.org/CodeSystem/certainty-rating"
 
 Resolve = Callable[[str], dict | None]
 
-# profile id -> base resource type (ids recorded in ebm-r5-rules.md §3.1 plus the obvious
-# siblings named in §3.2)
+# profile id -> base resource type (the ids listed in docs/ebm-encoding.md §3)
 PROFILES: dict[str, str] = {
     "journal-article-citation": "Citation",
     "evidence-r6": "Evidence",

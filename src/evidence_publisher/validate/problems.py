@@ -24,8 +24,11 @@ def error_lines(report: ValidationReport) -> list[str]:
 
 
 def structural_problems(resources: list[dict], fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> list[str]:
-    """Parse each resource with fhir.resources' models of ``fhir``: structure only (python-stack.md
-    §1), no packages needed. A version without models there (R4) is left to the validator."""
+    """Parse each resource with fhir.resources' models of ``fhir``: structure only, no packages needed.
+
+    A version without models there (R4) is left to the validator. What the parse misses is listed
+    in docs/validation.md ("What fhir.resources checks").
+    """
     from pydantic import ValidationError
 
     if fhir.models_module is None:
