@@ -29,7 +29,7 @@ _SECTION = re.compile(r"^(study|certainty):\n(?:(?:[ #].*)?\n)*", re.MULTILINE)
 
 
 def study_template(text: str, source_ids: set[str]) -> tuple[str, set[str]]:
-    """The mapping text with a suffix mark after each id the clone must rename, and the source ids it quotes."""
+    """The text with a suffix mark after each id a clone renames, and the source ids it quotes."""
     mapping_id = re.search(r"^id: (\S+)$", text, re.MULTILINE)
     assert mapping_id, "a seed study has an id"
     renamed = {mapping_id.group(1)}
@@ -48,7 +48,7 @@ def study_template(text: str, source_ids: set[str]) -> tuple[str, set[str]]:
 
 def seed_sources(corpus_text: str) -> dict[str, tuple[str, str]]:
     """source id -> (its entry in the corpus file, its file name)."""
-    head, _, entries = corpus_text.partition("\nsources:\n")
+    _, _, entries = corpus_text.partition("\nsources:\n")
     found: dict[str, tuple[str, str]] = {}
     for block in re.split(r"\n(?=  - id: )", entries.strip("\n")):
         sid = re.search(r"- id: (\S+)", block)
