@@ -7,14 +7,16 @@ checked first (see ``output.py``), so a build never replaces anything but a prev
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evidence_publisher.bundle import collection_bundle, ndjson_by_type, transaction_bundle
-from evidence_publisher.bundle.references import iter_references
+from evidence_publisher.bundle import collection_bundle, dependency_order
+from evidence_publisher.bundle.collection import COLLECTION_HEAD, collection_entries, ndjson_lines
+from evidence_publisher.bundle.references import RELATIVE_REF, iter_references, reference_values
+from evidence_publisher.bundle.transaction import TRANSACTION_HEAD, transaction_entries
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
-from evidence_publisher.jsonio import dumps
+from evidence_publisher.jsonio import dumps, iter_dumps
 from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
 from evidence_publisher.sources import load_corpus
 from evidence_publisher.sources.loader import LoadProgress
@@ -37,6 +39,8 @@ def dangling_references(resources: list[dict]) -> list[str]:
     known = {f"{r['resourceType']}/{r['id']}" for r in resources}
     problems = []
     for res in resources:
+        if all(not RELATIVE_REF.match(ref) or ref in known for ref in reference_values(res)):
+            continue  # the usual case, found without building paths
         for path, ref in iter_references(res):
             target = ref["reference"]
             if "/" in target and not target.startswith(("http", "urn:", "#")) and target not in known:
@@ -47,11 +51,11 @@ def dangling_references(resources: list[dict]) -> list[str]:
     return problems
 
 
-def _official_validation(resources: list[dict], log: Callable[[str], None]) -> list[str]:
+def _official_validation(resources: list[dict], order: list[dict], log: Callable[[str], None]) -> list[str]:
     """Validate against the official StructureDefinitions (installs the packages on first use)."""
     validator = Validator.from_cache(progress=log)
-    report = validator.validate(resources, bundle=collection_bundle(resources, "https://build.invalid"))
-    return error_lines(report)
+    bundle = collection_bundle(resources, "https://build.invalid", order)
+    return error_lines(validator.validate(resources, bundle=bundle))
 
 
 def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
@@ -84,15 +88,38 @@ def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
 
 def render_outputs(resources: list[dict], report: dict, base_url: str) -> dict[str, str]:
     """Every output file as ``relative path -> canonical JSON text``."""
-    files: dict[str, str] = {}
+    return {
+        rel: text if isinstance(text, str) else "".join(text)
+        for rel, text in iter_outputs(resources, report, base_url)
+    }
+
+
+def output_count(resources: list[dict]) -> int:
+    """How many files ``iter_outputs`` yields."""
+    return len(resources) + len({r["resourceType"] for r in resources}) + 3
+
+
+def iter_outputs(
+    resources: list[dict], report: dict, base_url: str, order: list[dict] | None = None
+) -> Iterator[tuple[str, str | Iterable[str]]]:
+    """Every output file as ``(relative path, canonical JSON text)``, the text made as it is
+    written: only one resource's text (or one Bundle entry's) is held at a time.
+
+    ``order`` is ``dependency_order(resources)`` when the caller has it already. Bundle keys are
+    checked before the first file is yielded.
+    """
+    order = dependency_order(resources) if order is None else order
+    transaction = transaction_entries(resources, order)  # raises BundleError now, not halfway
+    yield "build-report.json", dumps(report)
+    yield (
+        "bundle-collection.json",
+        iter_dumps(COLLECTION_HEAD, "entry", collection_entries(resources, base_url, order)),
+    )
+    yield "bundle-transaction.json", iter_dumps(TRANSACTION_HEAD, "entry", transaction)
+    for rtype, lines in ndjson_lines(resources):
+        yield f"ndjson/{rtype}.ndjson", lines
     for res in resources:
-        files[f"resources/{res['resourceType']}-{res['id']}.json"] = dumps(res)
-    files["bundle-transaction.json"] = dumps(transaction_bundle(resources))
-    files["bundle-collection.json"] = dumps(collection_bundle(resources, base_url))
-    for rtype, text in ndjson_by_type(resources).items():
-        files[f"ndjson/{rtype}.ndjson"] = text
-    files["build-report.json"] = dumps(report)
-    return files
+        yield f"resources/{res['resourceType']}-{res['id']}.json", dumps(res)
 
 
 @dataclass
@@ -136,18 +163,26 @@ def build(
     mapped = compile_mappings(paths, base_url, on_load)
     compiled, report = mapped.compiled, mapped.report
     resources = compiled.resources
-    problems = structural_problems(resources) + dangling_references(resources)
+    problems = dangling_references(resources)
+    order = dependency_order(resources)
     if not problems and validate:
         # the validator reports no per-resource progress: the stage is shown without a count
         progress(f"validating {len(resources)} resources against the official FHIR definitions", 0, None)
-        problems = _official_validation(resources, log)
+        problems = _official_validation(resources, order, log)
+    elif not problems:
+        # Without official validation, parsing with fhir.resources is the only structural check.
+        # With it, the validator walks each resource against the StructureDefinitions (elements,
+        # cardinality, types, primitives, choice types), which covers everything this parse finds,
+        # so running both only doubled the cost (publish already relies on the validator alone).
+        problems = structural_problems(resources)
     if problems:
         raise ValidationFailedError(
             f"{len(problems)} problems in the generated FHIR resources; nothing was written",
             details=problems,
         )
     protected = protected_dirs(paths, mapped.sources_dir)
-    files = render_outputs(resources, report, report["base_url"])
-    stage = f"writing {len(files)} files"
-    write_atomically(out_dir, files, protected, on_file=lambda done: progress(stage, done, len(files)))
+    files = iter_outputs(resources, report, report["base_url"], order)
+    total = output_count(resources)
+    stage = f"writing {total} files"
+    write_atomically(out_dir, files, protected, on_file=lambda done: progress(stage, done, total))
     return BuildResult(resources, report, mapped.file_count, compiled.conflicts)

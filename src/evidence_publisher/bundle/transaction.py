@@ -8,6 +8,7 @@ to those fullUrls, so a server can upsert the whole set atomically and repeatabl
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from urllib.parse import quote
 
 from evidence_publisher.bundle.errors import BundleError
@@ -84,11 +85,22 @@ def dependency_order(resources: list[dict]) -> list[dict]:
     return ordered
 
 
+TRANSACTION_HEAD = {"resourceType": "Bundle", "type": "transaction"}
+
+
 def transaction_bundle(resources: list[dict]) -> dict:
     """A transaction Bundle of conditional PUTs for ``resources`` (relative references inside).
 
     Raises BundleError when two resources share a key (a server would merge them) or a resource
     references something that is neither in the set nor external.
+    """
+    return {**TRANSACTION_HEAD, "entry": list(transaction_entries(resources))}
+
+
+def transaction_entries(resources: list[dict], order: list[dict] | None = None) -> Iterator[dict]:
+    """The entries of ``transaction_bundle(resources)``, made one at a time (keys are checked first).
+
+    ``order`` is ``dependency_order(resources)`` when the caller has it already.
     """
     seen: dict[str, str] = {}
     for res in resources:
@@ -100,18 +112,17 @@ def transaction_bundle(resources: list[dict]) -> dict:
             )
         seen[key] = local_ref(res)
     full_urls = {local_ref(r): entry_full_url(r) for r in resources}
-    entries = []
-    for res in dependency_order(resources):
+    return _entries(full_urls, dependency_order(resources) if order is None else order)
+
+
+def _entries(full_urls: dict[str, str], order: list[dict]) -> Iterator[dict]:
+    for res in order:
         body = {k: v for k, v in res.items() if k != "id"}
-        body = rewrite_references(body, full_urls.get)
-        entries.append(
-            {
-                "fullUrl": full_urls[local_ref(res)],
-                "request": {"method": "PUT", "url": conditional_url(res)},
-                "resource": body,
-            }
-        )
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        yield {
+            "fullUrl": full_urls[local_ref(res)],
+            "request": {"method": "PUT", "url": conditional_url(res)},
+            "resource": rewrite_references(body, full_urls.get),
+        }
 
 
 def is_replayable(bundle: dict) -> bool:

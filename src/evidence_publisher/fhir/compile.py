@@ -83,12 +83,8 @@ class _Where:
 def document_citation(corpus: LoadedCorpus, source_id: str) -> str | None:
     """The Citation that stands for corpus document ``source_id`` (the publication whose record
     that document is; publications it only names are ``in_corpus: false``)."""
-    for item in corpus.publications.values():
-        pub = item.model
-        assert isinstance(pub, Publication)
-        if pub.source == source_id and pub.citation is not None and pub.in_corpus:
-            return citation_id(pub)
-    return None
+    pub = corpus.record_of(source_id)
+    return citation_id(pub) if pub is not None else None
 
 
 def cited_publication(corpus: LoadedCorpus, pub: Publication) -> Publication | None:

@@ -97,6 +97,9 @@ class LoadedCorpus:
     # consequences under that file's first error instead
     broken_ids: dict[str, _Broken] = field(default_factory=dict)
     _result_index: dict[str, dict[str, Result]] = field(default_factory=dict, repr=False)
+    # built on first use: compiling asks once per result, so a scan each time is quadratic
+    _source_index: dict[str, SourceDocument] | None = field(default=None, repr=False)
+    _record_index: dict[str, Publication] | None = field(default=None, repr=False)
 
     def missing_publication(self, pub_id: str | None, at: SourceLocation, fld: str) -> bool:
         """True when ``pub_id`` names no publication (a reference into a broken file is noted)."""
@@ -117,7 +120,23 @@ class LoadedCorpus:
         return 1 + len(self.publications) + len(self.recommendations)
 
     def source(self, source_id: str) -> SourceDocument:
-        return next(s for s in self.corpus.sources if s.id == source_id)
+        if self._source_index is None:
+            self._source_index = {}
+            for src in self.corpus.sources:
+                self._source_index.setdefault(src.id, src)
+        return self._source_index[source_id]
+
+    def record_of(self, source_id: str) -> Publication | None:
+        """The publication (with a citation, in the corpus) whose record document ``source_id`` is;
+        the first one in load order if several claim it (a load error says so)."""
+        if self._record_index is None:
+            self._record_index = {}
+            for item in self.publications.values():
+                pub = item.model
+                assert isinstance(pub, Publication)
+                if pub.citation is not None and pub.in_corpus:
+                    self._record_index.setdefault(pub.source, pub)
+        return self._record_index.get(source_id)
 
     def result(self, ref: str) -> tuple[Publication, Result] | None:
         pub_id, _, result_id = ref.partition("/")
