@@ -71,6 +71,11 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip validation against the official FHIR definitions (structural check still runs)",
     )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor update the build cache (docs/build-cache.md; or EVIDENCE_PUBLISHER_CACHE=off)",
+    )
     p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     p.add_argument(
         "--site",
@@ -81,6 +86,7 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    from evidence_publisher.build_cache import BuildCache
     from evidence_publisher.pipeline import build
 
     out, err = _stdout(), _stderr()
@@ -89,15 +95,21 @@ def _cmd_build(args: argparse.Namespace) -> int:
         from evidence_publisher.site.output import check_site_dir, protected_places
 
         check_site_dir(args.site, protected_places([args.out]))  # refuse before anything is written
-    with progress_display(err) as (progress, console):
-        result = build(
-            mappings,
-            out_dir=args.out,
-            base_url=args.base_url,
-            validate=not args.no_validate,
-            log=lambda msg: console.print(msg, markup=False),
-            progress=progress,
-        )
+    cache = None if args.no_cache else BuildCache.default()
+    try:
+        with progress_display(err) as (progress, console):
+            result = build(
+                mappings,
+                out_dir=args.out,
+                base_url=args.base_url,
+                validate=not args.no_validate,
+                log=lambda msg: console.print(msg, markup=False),
+                progress=progress,
+                cache=cache,
+            )
+    finally:
+        if cache is not None:
+            cache.close()
     if args.format == "json":
         from evidence_publisher.jsonio import dumps
 

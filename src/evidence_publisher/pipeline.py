@@ -11,16 +11,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evidence_publisher.build_cache import BuildCache, packages_identity, validation_keys
 from evidence_publisher.bundle import collection_bundle, dependency_order
 from evidence_publisher.bundle.collection import COLLECTION_HEAD, collection_entries, ndjson_lines
 from evidence_publisher.bundle.references import RELATIVE_REF, iter_references, reference_values
-from evidence_publisher.bundle.transaction import TRANSACTION_HEAD, transaction_entries
+from evidence_publisher.bundle.transaction import TRANSACTION_HEAD, local_ref, transaction_entries
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
 from evidence_publisher.jsonio import dumps, iter_dumps
 from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
 from evidence_publisher.sources import load_corpus
 from evidence_publisher.sources.loader import LoadProgress
 from evidence_publisher.sources.model import Corpus
+from evidence_publisher.sources.parsecache import ParseStore
 from evidence_publisher.validate import ValidationFailedError, Validator, error_lines, structural_problems
 
 # (what is being done, how much of it is done, the total or None), in the stage's own unit
@@ -56,6 +58,39 @@ def _official_validation(resources: list[dict], order: list[dict], log: Callable
     validator = Validator.from_cache(progress=log)
     bundle = collection_bundle(resources, "https://build.invalid", order)
     return error_lines(validator.validate(resources, bundle=bundle))
+
+
+def _validate_changed(
+    resources: list[dict],
+    order: list[dict],
+    cache: BuildCache | None,
+    log: Callable[[str], None],
+    progress: Progress,
+) -> tuple[list[str], list[str]]:
+    """Validate the resources the cache has not seen valid; (problems, cache keys of the valid).
+
+    A subset is validated in a collection Bundle with the resources it references, so that its
+    references resolve as they do in the whole build.
+    """
+    if cache is None:
+        todo, keys = order, {}
+    else:
+        keys = validation_keys(resources, packages_identity())
+        known = cache.validated(keys.values())
+        todo = [r for r in order if keys[local_ref(r)] not in known]
+    if not todo:
+        return [], []
+    # the validator reports no per-resource progress: the stage is shown without a count
+    progress(f"validating {len(todo)} resources against the official FHIR definitions", 0, None)
+    if len(todo) == len(resources):
+        problems = _official_validation(resources, order, log)
+    else:
+        wanted = {local_ref(r) for r in todo}
+        for res in todo:
+            wanted.update(reference_values(res))
+        subset = [r for r in order if local_ref(r) in wanted]
+        problems = _official_validation(subset, subset, log)
+    return problems, [keys[local_ref(r)] for r in todo] if keys else []
 
 
 def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
@@ -131,9 +166,12 @@ class CompiledMappings:
 
 
 def compile_mappings(
-    paths: list[Path], base_url: str | None = None, on_load: Callable[[LoadProgress], None] | None = None
+    paths: list[Path],
+    base_url: str | None = None,
+    on_load: Callable[[LoadProgress], None] | None = None,
+    store: ParseStore | None = None,
 ) -> CompiledMappings:
-    corpus = load_corpus(paths, progress=on_load)
+    corpus = load_corpus(paths, progress=on_load, store=store)
     compiled = compile_corpus(corpus, base_url)
     effective_base = (base_url or corpus.corpus.base_url).rstrip("/")
     report = make_report(corpus.corpus, effective_base, compiled)
@@ -149,26 +187,28 @@ def build(
     validate: bool = True,
     log: Callable[[str], None] = lambda _msg: None,
     progress: Progress = lambda _stage, _done, _total: None,
+    cache: BuildCache | None = None,
 ) -> BuildResult:
     """Run the whole build; raise before writing anything if any step finds a problem.
 
     ``out_dir`` is checked before the mappings are read, and again with the source documents
-    directory once the corpus file has named it.
+    directory once the corpus file has named it. ``cache`` (see ``build_cache.py``) lets unchanged
+    mapping files skip their YAML parse and unchanged resources their validation; it is saved
+    only when the build succeeded.
     """
     check_out_dir(out_dir, protected_dirs(paths))
 
     def on_load(at: LoadProgress) -> None:
         progress(f"reading {at.files_total} mapping files", at.bytes_done, at.bytes_total or None)
 
-    mapped = compile_mappings(paths, base_url, on_load)
+    mapped = compile_mappings(paths, base_url, on_load, cache)
     compiled, report = mapped.compiled, mapped.report
     resources = compiled.resources
     problems = dangling_references(resources)
     order = dependency_order(resources)
+    newly_valid: list[str] = []
     if not problems and validate:
-        # the validator reports no per-resource progress: the stage is shown without a count
-        progress(f"validating {len(resources)} resources against the official FHIR definitions", 0, None)
-        problems = _official_validation(resources, order, log)
+        problems, newly_valid = _validate_changed(resources, order, cache, log, progress)
     elif not problems:
         # Without official validation, parsing with fhir.resources is the only structural check.
         # With it, the validator walks each resource against the StructureDefinitions (elements,
@@ -185,4 +225,7 @@ def build(
     total = output_count(resources)
     stage = f"writing {total} files"
     write_atomically(out_dir, files, protected, on_file=lambda done: progress(stage, done, total))
+    if cache is not None:
+        cache.mark_valid(newly_valid)
+        cache.commit()
     return BuildResult(resources, report, mapped.file_count, compiled.conflicts)

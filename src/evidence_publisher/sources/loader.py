@@ -39,6 +39,7 @@ from evidence_publisher.sources.model import (
     Result,
     SourceDocument,
 )
+from evidence_publisher.sources.parsecache import ParseStore, decode, encode, parse_key
 from evidence_publisher.sources.quotes import (
     FormulaError,
     agrees_at_precision,
@@ -225,6 +226,25 @@ def _file_sizes(files: list[Path]) -> list[int]:
     return sizes
 
 
+def _parse(
+    path: Path, display: str, on_chars: Callable[[int, int], None] | None, store: ParseStore | None
+) -> tuple[LocatedDocument | None, list[Issue]]:
+    """``load_located``, or the same result from ``store`` for a file parsed before."""
+    if store is None:
+        return load_located(path, display, on_chars)
+    try:
+        key = parse_key(display, path.read_bytes())
+    except OSError:
+        return load_located(path, display, on_chars)  # it reports why the file cannot be read
+    kept = store.get_parsed(key)
+    if kept is not None:
+        return decode(display, kept), []
+    doc, issues = load_located(path, display, on_chars)
+    if doc is not None and not issues:  # only a clean parse is worth keeping
+        store.put_parsed(key, encode(doc))
+    return doc, issues
+
+
 def _within_file(
     progress: Callable[[LoadProgress], None], at: LoadProgress, size: int
 ) -> Callable[[int, int], None]:
@@ -236,11 +256,16 @@ def _within_file(
     return on_chars
 
 
-def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | None = None) -> LoadedCorpus:
+def load_corpus(
+    paths: list[Path],
+    progress: Callable[[LoadProgress], None] | None = None,
+    store: ParseStore | None = None,
+) -> LoadedCorpus:
     """Parse, validate and cross-check mapping files; raise MappingError listing every problem.
 
     ``progress`` (optional) is called before each file, now and then inside a large file, and
-    once at the end.
+    once at the end. ``store`` (optional) holds the parses of files read before: a file whose
+    bytes are unchanged is not parsed again (schema and cross-file checks always run).
     """
     files, issues = collect_files(paths)
     loaded: list[Loaded] = []
@@ -254,7 +279,7 @@ def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | No
         if progress is not None:
             progress(LoadProgress(display, n, len(files), done, total))
             on_chars = _within_file(progress, LoadProgress(display, n, len(files), done, total), size)
-        doc, parse_issues = load_located(path, display, on_chars)
+        doc, parse_issues = _parse(path, display, on_chars, store)
         done += size
         issues.extend(parse_issues)
         if doc is None:
