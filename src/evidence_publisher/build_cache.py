@@ -24,7 +24,8 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -37,7 +38,8 @@ from evidence_publisher.packages.spec import DEFAULT_PACKAGES, STAND_INS
 CACHE_ENV = "EVIDENCE_PUBLISHER_CACHE"
 CACHE_FILE = "build-cache.sqlite"
 _DISABLED = {"", "off", "none", "0", "false"}
-_TIMEOUT_SECONDS = 30.0  # waiting for another build that holds the database
+_TIMEOUT_SECONDS = 30.0  # waiting for another build that is writing to the cache
+_BATCH = 2000  # entries per write
 
 
 def cache_dir() -> Path | None:
@@ -78,18 +80,28 @@ def packages_identity(packages: PackageCache | None = None) -> str:
 
 
 class BuildCache:
-    """The entries of one cache file; changes are kept when ``commit`` is called."""
+    """The entries of one cache file. New entries are written in small batches (and by ``commit``),
+    so two builds sharing the cache wait for each other only briefly; every entry is true on its
+    own, so one written by a build that failed later is still good."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.prefix = tool_identity()
-        try:
+        self.pending: list[tuple[str, bytes]] = []
+        with self._guard("cannot be used"):
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=_TIMEOUT_SECONDS)
+            self.db.execute("PRAGMA journal_mode=WAL")  # readers do not wait for a writer
+            self.db.execute("PRAGMA synchronous=NORMAL")  # a cache may lose its last entries
             self.db.execute("CREATE TABLE IF NOT EXISTS entry (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        try:
+            yield
         except (OSError, sqlite3.Error) as exc:
             raise BuildCacheError(
-                f"the build cache {path} cannot be used: {exc}",
+                f"the build cache {self.path} {what}: {exc}",
                 details=[f"delete it (it is rebuilt as needed), or build with --no-cache or {CACHE_ENV}=off"],
             ) from exc
 
@@ -102,11 +114,14 @@ class BuildCache:
         return hashlib.sha256(f"{self.prefix}\0{kind}\0{key}".encode()).hexdigest()
 
     def _get(self, kind: str, key: str) -> bytes | None:
-        row = self.db.execute("SELECT value FROM entry WHERE key = ?", (self._key(kind, key),)).fetchone()
+        with self._guard("cannot be read"):
+            row = self.db.execute("SELECT value FROM entry WHERE key = ?", (self._key(kind, key),)).fetchone()
         return None if row is None else bytes(row[0])
 
     def _put(self, kind: str, key: str, value: bytes) -> None:
-        self.db.execute("INSERT OR REPLACE INTO entry VALUES (?, ?)", (self._key(kind, key), value))
+        self.pending.append((self._key(kind, key), value))
+        if len(self.pending) >= _BATCH:
+            self.commit()
 
     # parsed mapping files (sources.parsecache.ParseStore)
     def get_parsed(self, key: str) -> bytes | None:
@@ -121,18 +136,14 @@ class BuildCache:
         return {key for key in keys if self._get("valid", key) is not None}
 
     def mark_valid(self, keys: Iterable[str]) -> None:
-        self.db.executemany(
-            "INSERT OR REPLACE INTO entry VALUES (?, ?)", ((self._key("valid", k), b"") for k in keys)
-        )
+        for key in keys:
+            self._put("valid", key, b"")
 
     def commit(self) -> None:
-        try:
-            self.db.commit()
-        except sqlite3.Error as exc:
-            raise BuildCacheError(
-                f"could not save the build cache {self.path}: {exc}",
-                details=["the build itself succeeded; delete the cache file if this repeats"],
-            ) from exc
+        """Write the entries not written yet."""
+        with self._guard("cannot be written"), self.db:
+            self.db.executemany("INSERT OR REPLACE INTO entry VALUES (?, ?)", self.pending)
+        self.pending.clear()
 
     def close(self) -> None:
         self.db.close()
