@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"publish"},
     {"cds"},  # it uses publish's HTTP helpers
     {"output"},
-    {"pipeline", "build_cache"},
+    {"pipeline", "build_cache", "build_summary"},
     {"site"},  # built from the output of a build (or a server)
     {"cli", "cli_render"},
 ]

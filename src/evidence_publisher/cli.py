@@ -119,11 +119,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
         f"[bold green]Built {len(result.resources)} resources[/] from "
         f"{result.mapping_file_count} mapping files into {args.out}/",
     )
-    counts: dict[str, int] = {}
-    for res in result.resources:
-        counts[res["resourceType"]] = counts.get(res["resourceType"], 0) + 1
-    for rtype in sorted(counts):
-        out.print(f"  {rtype:<20} {counts[rtype]:>4}")
+    from evidence_publisher.build_summary import counts_by_type
+
+    counts = counts_by_type(result.resources)
+    width = max([4, *(len(f"{n:,}") for _, n in counts)])
+    for rtype, count in counts:
+        out.print(f"  {rtype:<20} {count:>{width},}", markup=False)
     if result.conflicts:
         out.print(f"[yellow]{len(result.conflicts)} recorded source conflicts[/] (see build-report.json)")
     if args.site is not None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from evidence_publisher.build_cache import BuildCache, packages_identity, validation_keys
+from evidence_publisher.build_summary import summarise_problems
 from evidence_publisher.bundle import collection_bundle, dependency_order
 from evidence_publisher.bundle.collection import COLLECTION_HEAD, collection_entries, ndjson_lines
 from evidence_publisher.bundle.references import RELATIVE_REF, iter_references, reference_values
@@ -24,6 +26,9 @@ from evidence_publisher.sources.loader import LoadProgress
 from evidence_publisher.sources.model import Corpus
 from evidence_publisher.sources.parsecache import ParseStore
 from evidence_publisher.validate import ValidationFailedError, Validator, error_lines, structural_problems
+
+T = TypeVar("T")
+_WRITE_PROGRESS_EVERY = 200  # resources written between two progress calls
 
 # (what is being done, how much of it is done, the total or None), in the stage's own unit
 Progress = Callable[[str, int, "int | None"], None]
@@ -135,26 +140,36 @@ def output_count(resources: list[dict]) -> int:
 
 
 def iter_outputs(
-    resources: list[dict], report: dict, base_url: str, order: list[dict] | None = None
+    resources: list[dict],
+    report: dict,
+    base_url: str,
+    order: list[dict] | None = None,
+    on_item: Callable[[], None] = lambda: None,
 ) -> Iterator[tuple[str, str | Iterable[str]]]:
     """Every output file as ``(relative path, canonical JSON text)``, the text made as it is
     written: only one resource's text (or one Bundle entry's) is held at a time.
 
     ``order`` is ``dependency_order(resources)`` when the caller has it already. Bundle keys are
-    checked before the first file is yielded.
+    checked before the first file is yielded. ``on_item`` is called after each resource file,
+    Bundle entry and NDJSON line.
     """
     order = dependency_order(resources) if order is None else order
     transaction = transaction_entries(resources, order)  # raises BundleError now, not halfway
     yield "build-report.json", dumps(report)
-    yield (
-        "bundle-collection.json",
-        iter_dumps(COLLECTION_HEAD, "entry", collection_entries(resources, base_url, order)),
-    )
-    yield "bundle-transaction.json", iter_dumps(TRANSACTION_HEAD, "entry", transaction)
+    collection = collection_entries(resources, base_url, order)
+    yield "bundle-collection.json", iter_dumps(COLLECTION_HEAD, "entry", _counted(collection, on_item))
+    yield "bundle-transaction.json", iter_dumps(TRANSACTION_HEAD, "entry", _counted(transaction, on_item))
     for rtype, lines in ndjson_lines(resources):
-        yield f"ndjson/{rtype}.ndjson", lines
+        yield f"ndjson/{rtype}.ndjson", _counted(lines, on_item)
     for res in resources:
         yield f"resources/{res['resourceType']}-{res['id']}.json", dumps(res)
+        on_item()
+
+
+def _counted(items: Iterable[T], on_item: Callable[[], None]) -> Iterator[T]:
+    for item in items:
+        yield item
+        on_item()
 
 
 @dataclass
@@ -170,9 +185,10 @@ def compile_mappings(
     base_url: str | None = None,
     on_load: Callable[[LoadProgress], None] | None = None,
     store: ParseStore | None = None,
+    on_compile: Callable[[int, int], None] | None = None,
 ) -> CompiledMappings:
     corpus = load_corpus(paths, progress=on_load, store=store)
-    compiled = compile_corpus(corpus, base_url)
+    compiled = compile_corpus(corpus, base_url, on_compile)
     effective_base = (base_url or corpus.corpus.base_url).rstrip("/")
     report = make_report(corpus.corpus, effective_base, compiled)
     sources_dir = Path(corpus.corpus_doc.file).parent / corpus.corpus.sources_dir
@@ -201,7 +217,10 @@ def build(
     def on_load(at: LoadProgress) -> None:
         progress(f"reading {at.files_total} mapping files", at.bytes_done, at.bytes_total or None)
 
-    mapped = compile_mappings(paths, base_url, on_load, cache)
+    def on_compile(done: int, total: int) -> None:
+        progress(f"compiling {total} mapping files into FHIR resources", done, total)
+
+    mapped = compile_mappings(paths, base_url, on_load, cache, on_compile)
     compiled, report = mapped.compiled, mapped.report
     resources = compiled.resources
     problems = dangling_references(resources)
@@ -218,13 +237,20 @@ def build(
     if problems:
         raise ValidationFailedError(
             f"{len(problems)} problems in the generated FHIR resources; nothing was written",
-            details=problems,
+            details=summarise_problems(problems),
         )
     protected = protected_dirs(paths, mapped.sources_dir)
-    files = iter_outputs(resources, report, report["base_url"], order)
-    total = output_count(resources)
-    stage = f"writing {total} files"
-    write_atomically(out_dir, files, protected, on_file=lambda done: progress(stage, done, total))
+    # progress counts resources written (each is written four times: its file, two Bundles, NDJSON)
+    stage = f"writing {output_count(resources)} files"
+    written = [0]
+
+    def on_item() -> None:
+        written[0] += 1
+        if written[0] % _WRITE_PROGRESS_EVERY == 0:
+            progress(stage, written[0], 4 * len(resources))
+
+    write_atomically(out_dir, iter_outputs(resources, report, report["base_url"], order, on_item), protected)
+    progress(stage, 4 * len(resources), 4 * len(resources))
     if cache is not None:
         cache.mark_valid(newly_valid)
         cache.commit()
