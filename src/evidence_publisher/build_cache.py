@@ -30,6 +30,7 @@ from functools import cache
 from pathlib import Path
 
 from evidence_publisher import __version__
+from evidence_publisher.bundle.references import RELATIVE_REF, reference_values
 from evidence_publisher.errors import BuildCacheError
 from evidence_publisher.jsonio import dumps
 from evidence_publisher.packages import PackageCache
@@ -151,8 +152,6 @@ class BuildCache:
 
 def validation_keys(resources: list[dict], packages: str) -> dict[str, str]:
     """``Type/id -> key`` for each resource: its JSON, its direct reference targets' JSON, the packages."""
-    from evidence_publisher.bundle.references import RELATIVE_REF, reference_values
-
     texts = {f"{r['resourceType']}/{r['id']}": dumps(r, indent=None) for r in resources}
     digests = {ref: hashlib.sha256(text.encode()).hexdigest() for ref, text in texts.items()}
     keys = {}
