@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # imported late by the commands that use them, to start quick
 
     from evidence_publisher.packages import InstalledPackage, PackageCache, PackageSpec
     from evidence_publisher.publish import FhirClient, ProgressEvent, PublishResult
+    from evidence_publisher.site import SiteResult
 
 DEFAULT_MAPPINGS = Path("mappings/lupus-msc")
 DEFAULT_OUT = Path("dist")
@@ -201,7 +202,7 @@ def _cmd_site(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _print_site(result, out: Console, err: Console) -> None:
+def _print_site(result: SiteResult, out: Console, err: Console) -> None:
     for warning in result.model.warnings:
         err.print(f"[yellow]warning:[/] {warning}", markup=True)
     out.print(f"[bold green]Wrote the site[/] ({result.pages} pages) to {result.out_dir}/index.html")
@@ -307,8 +308,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
         out,
         [Column("file"), Column("record", "right"), Column("id"), Column("title")],
         [
-            (r["file"], str(r["record"]), r["id"] + (" (replaced)" if r["replaced"] else ""), r["title"])
-            for r in rows
+            (
+                item.record.file,
+                str(item.record.index),
+                item.mapping_id + (" (replaced)" if item.replaces else ""),
+                item.record.title or "",  # a record without a title is refused before this
+            )
+            for item in plan.imported
         ],
     )
     if plan.imported and not args.dry_run:
@@ -323,29 +329,52 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _add_new_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "new",
-        help="write a commented study or recommendation skeleton from a citation mapping",
+        help="start a corpus, or write a commented study or recommendation skeleton from a citation",
         description=(
-            "Write ID.yaml beside the citation mapping: a skeleton that passes the schema, with TODO "
-            "placeholders the build refuses until they are filled in from the source document."
+            "new corpus ID: make the mappings directory (default mappings/ID) with its corpus.yaml, "
+            "ready for `import`. new study|recommendation ID --from CITATION: write ID.yaml beside the "
+            "citation mapping, a skeleton that passes the schema. TODO placeholders are refused by the "
+            "build until they are filled in from the source document."
         ),
     )
-    p.add_argument("kind", choices=["study", "recommendation"], help="what the skeleton describes")
-    p.add_argument("id", metavar="ID", help="id of the new mapping (also its file name)")
+    p.add_argument("kind", choices=["corpus", "study", "recommendation"], help="what to make")
+    p.add_argument("id", metavar="ID", help="id of the new corpus or mapping (also its file name)")
     p.add_argument(
         "--from",
         dest="citation",
-        required=True,
         metavar="CITATION",
-        help="the citation mapping: its id (with --corpus) or its .yaml file",
+        help="study/recommendation: the citation mapping, its id (with --corpus) or its .yaml file",
     )
-    p.add_argument("--corpus", type=_path, metavar="DIR", help="mappings directory (default: CITATION's)")
-    p.add_argument("--date", type=_fhir_date, help="the mapping's date (default: the corpus's date)")
-    p.add_argument("--force", action="store_true", help="replace ID.yaml if it exists")
+    p.add_argument(
+        "--corpus",
+        type=_path,
+        metavar="DIR",
+        help="mappings directory (study/recommendation default: CITATION's; corpus default: mappings/ID)",
+    )
+    p.add_argument(
+        "--date",
+        type=_fhir_date,
+        help="the mapping's date (default: the corpus's date; for a new corpus, today)",
+    )
+    p.add_argument("--force", action="store_true", help="study/recommendation: replace ID.yaml if it exists")
+    corpus = p.add_argument_group("new corpus")
+    corpus.add_argument("--base-url", help="canonical base URL of the corpus' resources (required)")
+    corpus.add_argument("--title", help="the corpus title (default: a TODO placeholder)")
+    corpus.add_argument("--publisher", help="who publishes it (default: a TODO placeholder)")
+    corpus.add_argument(
+        "--corpus-version", default="0.1.0", metavar="V", help="the corpus version (default: 0.1.0)"
+    )
     p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
     from evidence_publisher.importers.files import write_files
+
+    if args.kind == "corpus":
+        return _new_corpus(args)
+    if args.citation is None:
+        _stderr().print(f"[bold red]error:[/] new {args.kind} needs --from CITATION (the citation mapping)")
+        return ExitCode.USAGE
     from evidence_publisher.importers.scaffold import plan_new
 
     skeleton = plan_new(args.kind, args.id, args.citation, args.corpus, force=args.force, date=args.date)
@@ -358,6 +387,47 @@ def _cmd_new(args: argparse.Namespace) -> int:
         out.print(dumps(doc), end="", markup=False)
         return ExitCode.OK
     out.print(f"[bold green]Wrote {skeleton.path}[/]: fill in every TODO from {skeleton.citation.source}")
+    return ExitCode.OK
+
+
+def _new_corpus(args: argparse.Namespace) -> int:
+    import datetime
+
+    from evidence_publisher.importers.files import write_files
+    from evidence_publisher.importers.new_corpus import plan_new_corpus
+
+    if not args.base_url:
+        _stderr().print(
+            "[bold red]error:[/] new corpus needs --base-url (the canonical base of its resources' urls, "
+            "e.g. https://guidelines.example.org/fhir)"
+        )
+        return ExitCode.USAGE
+    if args.citation is not None or args.force:
+        _stderr().print("[bold red]error:[/] --from and --force do not apply to new corpus")
+        return ExitCode.USAGE
+    corpus_dir = args.corpus or Path("mappings") / args.id
+    date = args.date or datetime.datetime.now(datetime.UTC).date().isoformat()
+    made = plan_new_corpus(
+        args.id,
+        corpus_dir,
+        base_url=args.base_url,
+        date=date,
+        title=args.title,
+        publisher=args.publisher,
+        version=args.corpus_version,
+    )
+    write_files(made.files)
+    out = _stdout()
+    if args.format == "json":
+        from evidence_publisher.jsonio import dumps
+
+        doc = {"ok": True, "kind": "corpus", "id": args.id, "file": str(made.path), "todo": made.placeholders}
+        out.print(dumps(doc), end="", markup=False)
+        return ExitCode.OK
+    out.print(f"[bold green]Wrote {made.path}[/]")
+    if made.placeholders:
+        out.print(f"  fill in: {', '.join(made.placeholders)} (TODO placeholders the build refuses)")
+    out.print(f"  next: evidence-publisher import FILE... --corpus {corpus_dir}")
     return ExitCode.OK
 
 
@@ -1153,6 +1223,7 @@ def _print_json_failure(args: argparse.Namespace, doc: dict) -> None:
 
 
 def _error_document(exc: EvidencePublisherError) -> dict:
+    from evidence_publisher.importers.issues import RecordImportError
     from evidence_publisher.sources.errors import MappingError
 
     doc = {
@@ -1161,7 +1232,7 @@ def _error_document(exc: EvidencePublisherError) -> dict:
         "message": exc.message,
         "details": exc.details,
     }
-    if isinstance(exc, MappingError):
+    if isinstance(exc, MappingError | RecordImportError):  # problems listed one by one, with places
         doc["issues"] = [i.as_dict() for i in exc.issues]
     return doc
 

@@ -289,9 +289,20 @@ def hook_request(service_hook: str = "patient-view", pid: str = "pat-1", **extra
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
-def real_build_prefetch(pid: str, *, severe: bool = True, mmf_status: str = "completed") -> dict[str, Any]:
+CYCLOPHOSPHAMIDE = {"system": SCT, "code": "74470007"}  # the code the seed recommendation checks
+MMF_RXNORM = {"system": RXNORM, "code": "68149"}  # a code the seed recommendation does not publish
+
+
+def real_build_prefetch(
+    pid: str,
+    *,
+    severe: bool = True,
+    course_status: str = "completed",
+    medication: dict[str, str] = CYCLOPHOSPHAMIDE,
+) -> dict[str, Any]:
     """Prefetch for which the real build's recommendation applies: severe active SLE and a
-    finished (completed) MMF course. ``mmf_status="active"`` is a patient who has only started it."""
+    finished (completed) cyclophosphamide course. ``course_status="active"`` is a patient who has
+    only started it."""
     cond = {
         "resourceType": "Condition",
         "id": f"{pid}-sle",
@@ -307,11 +318,11 @@ def real_build_prefetch(pid: str, *, severe: bool = True, mmf_status: str = "com
         cond["severity"] = {"coding": [{"system": SCT, "code": "24484000"}]}
     med = {
         "resourceType": "MedicationRequest",
-        "id": f"{pid}-mmf",
-        "status": mmf_status,
+        "id": f"{pid}-course",
+        "status": course_status,
         "intent": "order",
         "subject": {"reference": f"Patient/{pid}"},
-        "medication": {"concept": {"coding": [{"system": RXNORM, "code": "68149"}]}},
+        "medication": {"concept": {"coding": [dict(medication)]}},
     }
     return {
         "patient": patient(pid),

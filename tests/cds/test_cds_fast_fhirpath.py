@@ -97,7 +97,7 @@ def bundles() -> list[dict[str, Any]]:
         "status": "stopped",
         "intent": "order",
         "subject": {"reference": "Patient/pat-1"},
-        "medication": {"concept": {"coding": [{"system": synthetic.RXNORM, "code": "68149"}]}},
+        "medication": {"concept": {"coding": [dict(synthetic.CYCLOPHOSPHAMIDE)]}},
     }
     return [
         patient_bundle(copy.deepcopy(x))

@@ -93,14 +93,25 @@ def test_real_recommendation_does_not_apply_or_lacks_data(real: Live, real_dist:
 
 
 def test_patient_who_only_started_standard_therapy_gets_no_card(real: Live, real_dist: Path) -> None:
-    """Finding 2: a running (active) MMF order is not a failed standard course."""
+    """Finding 2: a running (active) order is not a failed standard course."""
     path = f"/cds-services/{_plan(real_dist)['id']}"
-    started = synthetic.real_build_prefetch("r4", mmf_status="active")
+    started = synthetic.real_build_prefetch("r4", course_status="active")
     resp = real.post(path, synthetic.hook_request(prefetch=started), token=None)
     assert resp.status_code == 200 and resp.json() == {"cards": []}
     for finished in ("completed", "stopped"):
-        pre = synthetic.real_build_prefetch("r5", mmf_status=finished)
+        pre = synthetic.real_build_prefetch("r5", course_status=finished)
         assert len(real.post(path, synthetic.hook_request(prefetch=pre), token=None).json()["cards"]) == 1
+
+
+def test_a_medication_coded_in_a_system_the_rule_does_not_publish_is_not_recognised(
+    real: Live, real_dist: Path
+) -> None:
+    """No checkable code for mycophenolate mofetil exists in the build's terminology sources, so the
+    rule publishes none: a finished MMF course coded in RxNorm does not make the patient eligible
+    (the rule errs toward silence rather than firing on a code nobody checked)."""
+    path = f"/cds-services/{_plan(real_dist)['id']}"
+    pre = synthetic.real_build_prefetch("r7", medication=synthetic.MMF_RXNORM)
+    assert real.post(path, synthetic.hook_request(prefetch=pre), token=None).json() == {"cards": []}
 
 
 def test_real_card_says_experimental_low_certainty_and_where_from(real: Live, real_dist: Path) -> None:

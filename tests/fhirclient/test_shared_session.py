@@ -54,11 +54,11 @@ def test_clients_on_a_shared_session_keep_their_credentials_and_get_no_cookies(
 def test_a_client_closes_only_the_session_it_made() -> None:
     shared = cookieless_session()
     closed: list[str] = []
-    shared.close = lambda: closed.append("shared")  # type: ignore[method-assign]
+    shared.close = lambda: closed.append("shared")
     FhirClient("https://fhir.example.org/fhir", session=shared).close()
     assert closed == []
     own = FhirClient("https://fhir.example.org/fhir")
-    own.session.close = lambda: closed.append("own")  # type: ignore[method-assign]
+    own.session.close = lambda: closed.append("own")
     own.close()
     assert closed == ["own"]
 

@@ -342,7 +342,7 @@ def test_a_failed_rename_puts_everything_back(corpus: Path, monkeypatch: pytest.
     real = os.replace
     calls = []
 
-    def failing(src: str, dst: object) -> None:
+    def failing(src: str, dst: str) -> None:
         calls.append(dst)
         if len(calls) == 2:  # the second of the two mappings
             raise OSError(28, "No space left on device", str(dst))

@@ -52,7 +52,7 @@ def published(seed_build: list[dict], hapi_url: str, tmp_path_factory) -> tuple[
 
 def _requests() -> list[tuple[str, dict[str, Any]]]:
     return [
-        ("severe SLE on MMF", synthetic.real_build_prefetch("r1")),
+        ("severe SLE after cyclophosphamide", synthetic.real_build_prefetch("r1")),
         ("not severe", synthetic.real_build_prefetch("r2", severe=False)),
     ]
 

@@ -17,16 +17,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from evidence_publisher.publish.auth import auth_from_options
-from evidence_publisher.publish.client import HttpOptions
 
-from evidence_publisher import cli
+from evidence_publisher import cli, publish
 from evidence_publisher.cds import server
-from evidence_publisher.cds.config import CdsConfig
+from evidence_publisher.cds.config import CdsConfig, ServerAuthConfig
+from evidence_publisher.fhirclient.auth import auth_from_options
+from evidence_publisher.fhirclient.transport import HttpOptions
 from evidence_publisher.publish import SmartBackendAuth
-
-GLOBAL = {"help", "log_level", "max_input_bytes", "max_depth", "max_string", "max_yaml_nodes"}
-GLOBAL |= {"max_response_bytes"}
 
 
 def _subparser(name: str) -> argparse.ArgumentParser:
@@ -41,13 +38,19 @@ def _group_dests(parser: argparse.ArgumentParser, title_start: str) -> set[str]:
 
 
 def test_every_serve_option_names_a_config_field() -> None:
+    parser = _subparser("serve")
+    auth = _group_dests(parser, "authentication")  # --fhir-server's credentials: fhir_server_auth
+    assert auth - {f.name for f in dataclasses.fields(ServerAuthConfig)} == set()
     fields = {f.name for f in dataclasses.fields(CdsConfig)}
-    dests = {a.dest for a in _subparser("serve")._actions} - GLOBAL - {"config"}
+    everywhere = _group_dests(parser, "global options") | {"help"}  # --log-level and the --max-* limits
+    dests = {a.dest for a in parser._actions} - everywhere - {"config"} - auth
     assert dests - fields == set()
 
 
 @pytest.mark.parametrize("command", ["publish", "verify"])
 def test_every_http_and_auth_option_names_a_parameter(command: str) -> None:
+    # what the command builds its client with (cli._publish_client) is what is inspected here
+    assert (publish.HttpOptions, publish.auth_from_options) == (HttpOptions, auth_from_options)
     parser = _subparser(command)
     http = _group_dests(parser, "HTTP") - {"ca_bundle", "insecure"}  # together they make ``verify``
     assert http - set(inspect.signature(HttpOptions).parameters) == set()

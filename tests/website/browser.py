@@ -89,7 +89,7 @@ def start_driver(browser: Browser, width: int = 1280, height: int = 1000):
         finally:
             shutil.rmtree(profile, ignore_errors=True)
 
-    driver.quit = quit_and_clean  # type: ignore[method-assign]
+    driver.quit = quit_and_clean
     return driver
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-JAVA = shutil.which("java")
-if JAVA is None:
+JAVA = shutil.which("java") or ""
+if not JAVA:
     pytest.skip(
         "SITE HTML VALIDATION SKIPPED: no java on PATH (the Nu HTML Checker needs Java 8+)",
         allow_module_level=True,

@@ -94,7 +94,7 @@ def test_applicability_is_read_from_the_fhirpath(built_corpus: Path) -> None:
     second = in_words(conditions[1]["expression"]["expression"], displays)
     assert second == (
         "The patient's data holds a medication order (MedicationRequest) whose medication is "
-        "cyclophosphamide (RxNorm 3002) or mycophenolate mofetil (RxNorm 68149); and whose status "
+        "Product containing cyclophosphamide (medicinal product) (SNOMED CT 74470007); and whose status "
         "is completed or stopped."
     )
     assert in_words("entry.resource.ofType(Condition).where(onset > @2020).exists()", displays) is None

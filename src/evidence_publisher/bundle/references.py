@@ -18,14 +18,15 @@ def iter_references(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
     """Yield ``(fhirpath-ish path, reference dict)`` for every Reference-shaped dict under ``node``.
 
     A Reference is recognised as a dict with a string ``reference`` key; ``contained`` resources are
-    walked too, since their references point into the same build.
+    walked too, since their references point into the same build. A CodeableReference holds its
+    Reference under a ``reference`` key too (``ResearchStudy.focus``), so a dict there is walked.
     """
     if isinstance(node, dict):
         ref = node.get("reference")
         if isinstance(ref, str):
             yield path, node
         for key, value in node.items():
-            if key == "reference":
+            if key == "reference" and isinstance(value, str):
                 continue
             yield from iter_references(value, f"{path}.{key}" if path else key)
     elif isinstance(node, list):

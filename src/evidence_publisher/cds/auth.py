@@ -194,4 +194,4 @@ class JwtVerifier:
         if not self._replay.add_if_new(f"{iss}\x00{jti}", exp + self._skew):
             raise AuthenticationError("JWT jti was already used (replay)")
         tenant = claims.get("tenant")
-        return Client(iss=iss, jti=jti, tenant=tenant if isinstance(tenant, str) else None)
+        return Client(iss=issuer.iss, jti=jti, tenant=tenant if isinstance(tenant, str) else None)

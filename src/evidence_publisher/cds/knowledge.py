@@ -125,7 +125,9 @@ def _search(client: FhirClient, rtype: str, params: dict[str, str]) -> list[dict
     # HAPI answers an identical search from its result cache for 60 s (also after a publish whose
     # dry run searched the same keys): ask for the current state.
     for bundle in client.pages(f"{rtype}?{urlencode(params)}", headers=NO_CACHE):
-        entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
+        entries = bundle.get("entry")
+        if not isinstance(entries, list):
+            entries = []
         found.extend(
             e["resource"]
             for e in entries

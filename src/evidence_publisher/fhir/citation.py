@@ -316,20 +316,20 @@ def _contributorship(cit: CitationSpec) -> dict | None:
 
 
 def _relates_to(cit: CitationSpec) -> list[dict]:
-    out = []
+    out: list[dict] = []
     for kind, label, notices in (
         ("correction-in", "Erratum", cit.errata),
         ("retracted-by", "Retraction", cit.retractions),
     ):
         for notice in notices:
-            item: dict = {"type": kind, "label": label, "citation": _notice_text(notice)}
+            notice_item: dict[str, Any] = {"type": kind, "label": label, "citation": _notice_text(notice)}
             if notice.identifiers:
                 first = notice.identifiers[0]
-                item["resourceReference"] = {
+                notice_item["resourceReference"] = {
                     "identifier": {"system": IDENTIFIER_SYSTEMS[first.type], "value": first.value},
                     "display": notice.citation,
                 }
-            out.append(item)
+            out.append(notice_item)
     for rel in cit.relations:
         item: dict[str, Any] = {
             "type": "cites",

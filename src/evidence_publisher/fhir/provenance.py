@@ -25,6 +25,7 @@ from evidence_publisher.sources.quotes import locate, number_spans
 
 # (field name, the value as published: a number, or text located case-insensitively)
 Value = tuple[str, "Decimal | int | str | None"]
+GivenValue = tuple[str, "Decimal | int | str"]  # a Value the mapping gives
 Where = Callable[..., str]
 
 
@@ -50,7 +51,7 @@ class _Collector:
         if text is None:
             return
         document = self.corpus.source(source_id).file
-        values = [(name, v) for name, v in values if v is not None]
+        given: list[GivenValue] = [(name, v) for name, v in values if v is not None]
         items = [quotes] if isinstance(quotes, str) else list(quotes)
         for i, quote in enumerate(items):
             span = locate(quote, text)
@@ -66,12 +67,12 @@ class _Collector:
                     "where": self.where(item, *qpath),
                     "resource": resource,
                     "role": role,
-                    "values": _value_spans(values, text, span),
+                    "values": _value_spans(given, text, span),
                 }
             )
 
 
-def _value_spans(values: list[Value], text: str, span: tuple[int, int]) -> list[dict]:
+def _value_spans(values: list[GivenValue], text: str, span: tuple[int, int]) -> list[dict]:
     found = []
     for name, value in values:
         if isinstance(value, str):
@@ -182,9 +183,9 @@ def _publication(col: _Collector, item: Loaded) -> None:
         _result(col, item, pub, i, res)
     for i, cert in enumerate(pub.certainty):
         for rid in cert.results:
-            res = next((r for r in pub.results if r.id == rid), None)
-            if res is not None:
-                ref = f"ArtifactAssessment/{certainty_id(evidence_id(pub, res))}"
+            rated = next((r for r in pub.results if r.id == rid), None)
+            if rated is not None:
+                ref = f"ArtifactAssessment/{certainty_id(evidence_id(pub, rated))}"
                 col.add(item, ("certainty", i), ref, "certainty", cert.quote, cert.source or pub.source)
     notes_ref = cit_ref or study_ref
     if notes_ref is not None:

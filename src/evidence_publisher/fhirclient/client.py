@@ -109,8 +109,7 @@ class FhirClient:
         self.base_option = base_option
         self.hide_queries = hide_queries
         self.auth = auth
-        extra = {k: v for k, v in (("sleep", sleep), ("rng", rng)) if v is not None}
-        self.transport = HttpTransport(options, session=session, **extra)
+        self.transport = HttpTransport(options, session=session, sleep=sleep, rng=rng)
 
     @property
     def options(self) -> HttpOptions:
@@ -146,7 +145,8 @@ class FhirClient:
         the base URL (else PagingRefusedError) and at most ``limits.SERVER_PAGES`` pages are read
         (else PageLimitError). A read yields its one resource."""
         limit = current(SERVER_PAGES)
-        url, path = self._url(path_and_query), path_and_query
+        url = self._url(path_and_query)
+        path: str | None = path_and_query  # None for the next pages: the server wrote their URLs
         first = self._label("GET", url)
         for _ in range(limit):
             page = self._exchange("GET", url, path, None, headers, replayable=True).body

@@ -33,7 +33,9 @@ def describe_outcome(oo: dict) -> str:
     errors = [i for i in issues if i.get("severity") in ("error", "fatal")] or issues
     parts = []
     for issue in errors[:20]:
-        details = issue.get("details") if isinstance(issue.get("details"), dict) else {}
+        details = issue.get("details")
+        if not isinstance(details, dict):
+            details = {}
         text = issue.get("diagnostics") or details.get("text") or issue.get("code") or ""
         where = strings(issue.get("expression")) or strings(issue.get("location"))
         parts.append(clean_text(text) + (f" (at {clean_text(', '.join(where), 200)})" if where else ""))

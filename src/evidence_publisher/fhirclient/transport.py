@@ -89,16 +89,16 @@ class HttpTransport:
         options: HttpOptions | None = None,
         *,
         session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] = random.random,
+        sleep: Callable[[float], None] | None = None,
+        rng: Callable[[], float] | None = None,
     ) -> None:
         install_log_redaction()  # urllib3 logs every request URL at DEBUG level
         self.options = options or HttpOptions()
         self._owns_session = session is None
         self.session = session or requests.Session()
         self.stats = ClientStats()
-        self._sleep = sleep
-        self._rng = rng
+        self._sleep = sleep or time.sleep
+        self._rng = rng or random.random
 
     def close(self) -> None:
         """Close the session if this transport made it (a shared one stays open)."""

@@ -76,7 +76,7 @@ class _Problem(Exception):
     pass
 
 
-class _RaiseOnError(ErrorListener):
+class _RaiseOnError(ErrorListener):  # type: ignore[misc]  # antlr4 ships no type information
     """fhirpathpy's own parse installs a silent listener: ``entry.where((`` would "parse" and then
     quietly answer ``[]``, and the ANTLR runtime prints some errors to stdout. This one raises at
     the first error instead, so nothing is recovered and nothing is printed."""
@@ -141,7 +141,12 @@ def type_name(node: Tree) -> tuple[str | None, str]:
     return info.namespace, info.name
 
 
-_ORDER = {"<": equality.lt, "<=": equality.lte, ">": equality.gt, ">=": equality.gte}
+_ORDER: dict[str, Callable[[Any, list[Any], list[Any]], Any]] = {
+    "<": equality.lt,
+    "<=": equality.lte,
+    ">": equality.gt,
+    ">=": equality.gte,
+}
 
 
 def compare(op: str, left: Any, right: Any) -> list[Any]:
@@ -182,7 +187,7 @@ class _R5Types:
         with self._lock:
             if self._users == 0:
                 self._saved = TypeInfo.model
-                TypeInfo.model = MODEL
+                TypeInfo.model = MODEL  # type: ignore[assignment]  # fhirpathpy declares it as None
             self._users += 1
 
     def __exit__(

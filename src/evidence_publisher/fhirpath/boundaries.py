@@ -55,6 +55,9 @@ def _date_boundary(text: str, high: bool) -> FP_DateTime | None:
 class BoundaryQuantity(FP_Quantity):
     """A Quantity boundary that supports ``<=`` (fhirpathpy's FP_Quantity has no compare)."""
 
+    def __init__(self, value: Decimal, unit: str) -> None:  # FP_Quantity's is unannotated
+        FP_Quantity.__init__(self, value, unit)
+
     def compare(self, other: object) -> int:  # type: ignore[override]
         if not isinstance(other, FP_Quantity) or other.unit != self.unit:
             return 0  # incomparable: rng-2 guards this case with comparable()

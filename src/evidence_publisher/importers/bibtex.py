@@ -8,6 +8,7 @@ import logging
 import re
 
 import bibtexparser
+from bibtexparser.entrypoint import parse_string
 from bibtexparser.middlewares.names import parse_single_name_into_parts, split_multiple_persons_names
 from pylatexenc.latex2text import LatexNodes2Text
 
@@ -30,7 +31,7 @@ def parse(data: bytes, display: str) -> list[Record]:
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # its failures are reported below, with a fix
     try:
-        library = bibtexparser.parse_string(text)
+        library = parse_string(text)
     finally:
         quiet.setLevel(level)
     records: list[Record] = []
@@ -38,7 +39,7 @@ def parse(data: bytes, display: str) -> list[Record]:
         if isinstance(block, bibtexparser.model.Entry):
             records.append(_record(block, display, len(records) + 1))
         elif isinstance(block, bibtexparser.model.ParsingFailedBlock):
-            rec = Record(display, FORMAT, len(records) + 1, block.start_line + 1)
+            rec = Record(display, FORMAT, len(records) + 1, _line(block))
             rec.unsupported = True
             rec.problem(
                 "",
@@ -54,6 +55,11 @@ def parse(data: bytes, display: str) -> list[Record]:
     return records
 
 
+def _line(block: bibtexparser.model.Block) -> int | None:
+    """The 1-based line a block starts on (bibtexparser counts from 0; None for a block not parsed)."""
+    return None if block.start_line is None else block.start_line + 1
+
+
 def _reason(block: object) -> str:
     error = getattr(block, "error", None)
     text = getattr(error, "abort_reason", None) or (str(error) if error else "") or type(block).__name__
@@ -67,7 +73,7 @@ def _decode(value: object) -> str | None:
 
 
 def _record(entry: bibtexparser.model.Entry, display: str, index: int) -> Record:
-    rec = Record(display, FORMAT, index, entry.start_line + 1)
+    rec = Record(display, FORMAT, index, _line(entry))
     rec.kind = entry.entry_type.lower()
     rec.key = f"@{rec.kind}{{{entry.key}}}"
     fields = {f.key.lower(): f.value for f in entry.fields}
@@ -189,8 +195,8 @@ def _ids(rec: Record, fields: dict) -> None:
     eprint_type = str(fields.get("eprinttype", "")).strip().lower()
     eprint = fields.get("eprint")
     if isinstance(eprint, str) and eprint.strip():
-        kind = {"pubmed": "pmid", "pmid": "pmid", "pmc": "pmcid", "pmcid": "pmcid"}.get(eprint_type)
-        if kind:
-            rec.add_identifier(kind, eprint.strip(), "eprint")
+        eprint_kind = {"pubmed": "pmid", "pmid": "pmid", "pmc": "pmcid", "pmcid": "pmcid"}.get(eprint_type)
+        if eprint_kind:
+            rec.add_identifier(eprint_kind, eprint.strip(), "eprint")
         else:
             rec.skipped(f"eprint ({eprint_type or 'no eprinttype'})")

@@ -181,7 +181,9 @@ def _funders(rec: Record, value: object) -> None:
         if not isinstance(funder, dict):
             continue
         name = jf.text(funder.get("name"))
-        awards = funder.get("award") if isinstance(funder.get("award"), list) else []
+        awards = funder.get("award")
+        if not isinstance(awards, list):
+            awards = []
         if name is None:
             rec.skipped("funder without a name")
             continue

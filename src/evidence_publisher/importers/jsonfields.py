@@ -78,7 +78,9 @@ def date_parts(rec: Record, value: object, fld: str) -> tuple[int, int | None, i
             )
             return None
         nums.append(part)
-    year, month, day = [*nums, None, None][:3]
+    year = nums[0]  # parts[0] is not empty and each part is a number here
+    month = nums[1] if len(nums) > 1 else None
+    day = nums[2] if len(nums) > 2 else None
     if not 1000 <= year <= 9999:
         rec.problem(f"{fld}.date-parts", f"year {year} is not a four-digit year", "correct the date")
         return None

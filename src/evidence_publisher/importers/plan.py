@@ -34,7 +34,7 @@ from evidence_publisher.importers.writer import Origin, mapping_document
 from evidence_publisher.importers.yamltext import SCHEMA_DIR
 from evidence_publisher.jsonio import dumps
 from evidence_publisher.limits import STRING_CHARS, current
-from evidence_publisher.sources.issues import MappingError
+from evidence_publisher.sources.errors import MappingError
 from evidence_publisher.sources.loader import CORPUS_FILE
 from evidence_publisher.sources.model import Corpus, Publication
 from evidence_publisher.sources.schema import json_schema

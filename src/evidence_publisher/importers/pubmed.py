@@ -50,7 +50,7 @@ _LINKS = {"ErratumIn": "errata", "RetractionIn": "retractions"}
 def parse(data: bytes, display: str) -> list[Record]:
     target = _Target(display, current(NESTING_DEPTH))
     parser = DefusedXMLParser(target=target, forbid_dtd=False, forbid_entities=True, forbid_external=True)
-    target.line_now = lambda: parser.parser.CurrentLineNumber  # type: ignore[attr-defined]
+    target.line_now = lambda: parser.parser.CurrentLineNumber
     try:
         for start in range(0, len(data), _CHUNK):
             parser.feed(data[start : start + _CHUNK])

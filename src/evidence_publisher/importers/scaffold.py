@@ -76,7 +76,7 @@ def plan_new(
     day = date or corpus.model.date
     if kind == "study":
         text = _study(new_id, pub, pub_file, day)
-        model: type = Publication
+        model: type[Publication | Recommendation] = Publication
     else:
         text = _recommendation(new_id, pub, pub_file, day)
         model = Recommendation

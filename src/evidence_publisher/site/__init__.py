@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from evidence_publisher.output import UnsafeOutputError, WriteError
+from evidence_publisher.errors import UnsafeOutputError, WriteError
 from evidence_publisher.site.inputs import SiteInput, SiteInputError, read_build, read_report, read_server
-from evidence_publisher.site.model import SiteModel, build_model
+from evidence_publisher.site.model import build_model
 from evidence_publisher.site.output import protected_places, write_site
+from evidence_publisher.site.pages import SiteModel
 from evidence_publisher.site.render import render_site
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 from urllib.parse import quote
 
 from evidence_publisher import jsonio
@@ -142,6 +143,10 @@ def _search_all(client: FhirClient, first: str) -> list[dict]:
     ]
 
 
+@overload
+def _rewrite(node: dict, server_ids: dict[str, str]) -> dict: ...
+@overload
+def _rewrite(node: object, server_ids: dict[str, str]) -> object: ...
 def _rewrite(node: object, server_ids: dict[str, str]) -> object:
     if isinstance(node, dict):
         out = {k: _rewrite(v, server_ids) for k, v in node.items()}

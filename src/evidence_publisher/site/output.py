@@ -11,14 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from evidence_publisher import jsonio
-from evidence_publisher.errors import EvidencePublisherError
-from evidence_publisher.output import (
-    OutputKind,
-    Protected,
-    UnsafeOutputError,
-    check_out_dir,
-    write_atomically,
-)
+from evidence_publisher.errors import EvidencePublisherError, UnsafeOutputError
+from evidence_publisher.output import OutputKind, Protected, check_out_dir, write_atomically
 from evidence_publisher.site.render import MARKER_FILE, SITE_FORMAT_VERSION, SITE_KIND
 
 _SHOWN = 6

@@ -7,8 +7,9 @@ strength, no dispersion kind, no denominator) the page says that it is not state
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from html.parser import HTMLParser
 
@@ -103,7 +104,7 @@ class Number:
     text: str  # exactly as the resource writes it
     field: str
     path: str = ""  # FHIRPath-like location in the resource (the browser test compares them)
-    quote_links: list[str] = field(default_factory=list)  # each place the quote writes it
+    quote_links: list[str] = dataclasses.field(default_factory=list)  # each place the quote writes it
     derived: Derivation | None = None
 
 
@@ -153,15 +154,15 @@ class ResultRow:
     value: Number | None = None
     affected: Number | None = None
     participants: Number | None = None
-    dispersions: list[Dispersion] = field(default_factory=list)
-    p_values: list[PValue] = field(default_factory=list)
+    dispersions: list[Dispersion] = dataclasses.field(default_factory=list)
+    p_values: list[PValue] = dataclasses.field(default_factory=list)
     range_low: Number | None = None
     range_high: Number | None = None
     bar: str | None = None
     certainty: Certainty | None = None
-    notes: list[str] = field(default_factory=list)
-    statistic_notes: list[str] = field(default_factory=list)
-    quotes: list[QuoteRef] = field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    statistic_notes: list[str] = dataclasses.field(default_factory=list)
+    quotes: list[QuoteRef] = dataclasses.field(default_factory=list)
     baseline_characteristic: bool = False
     derived_unmarked: bool = False  # no report: a statistic note says some value is derived
     study_href: str = ""
@@ -183,17 +184,17 @@ class Study:
     slug: str
     title: str
     description: str = ""
-    designs: list[str] = field(default_factory=list)
-    facts: list[tuple[str, str]] = field(default_factory=list)
-    population: dict = field(default_factory=dict)
-    interventions: list[dict] = field(default_factory=list)
-    funders: list[str] = field(default_factory=list)
-    grants: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    links: list[Link] = field(default_factory=list)
-    rows: list[ResultRow] = field(default_factory=list)
-    charts: list[Chart] = field(default_factory=list)
-    population_quotes: list[QuoteRef] = field(default_factory=list)
+    designs: list[str] = dataclasses.field(default_factory=list)
+    facts: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    population: dict = dataclasses.field(default_factory=dict)
+    interventions: list[dict] = dataclasses.field(default_factory=list)
+    funders: list[str] = dataclasses.field(default_factory=list)
+    grants: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    links: list[Link] = dataclasses.field(default_factory=list)
+    rows: list[ResultRow] = dataclasses.field(default_factory=list)
+    charts: list[Chart] = dataclasses.field(default_factory=list)
+    population_quotes: list[QuoteRef] = dataclasses.field(default_factory=list)
 
     @property
     def href(self) -> str:
@@ -206,7 +207,7 @@ class Condition:
     words: str | None
     description: str
     expression: str
-    quotes: list[QuoteRef] = field(default_factory=list)
+    quotes: list[QuoteRef] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -217,7 +218,7 @@ class Claim:
     attributed_to: Link | None
     note: str
     where: str = ""
-    quotes: list[QuoteRef] = field(default_factory=list)
+    quotes: list[QuoteRef] = dataclasses.field(default_factory=list)
     recommendation: str = ""  # the Composition it concerns
 
 
@@ -239,7 +240,7 @@ class Recommendation:
     evidence: list[ResultRow]
     sources: list[Link]
     considerations: str
-    quotes: list[QuoteRef] = field(default_factory=list)
+    quotes: list[QuoteRef] = dataclasses.field(default_factory=list)
 
     @property
     def href(self) -> str:

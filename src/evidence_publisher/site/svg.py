@@ -137,7 +137,7 @@ def over_time(points: list[Point], *, title: str, unit: str, dispersion: str, id
         f"{p.label}: {p.value_text}"
         + (
             f" (whisker {_tick_text(float(p.low))} to {_tick_text(float(p.high))})"
-            if p.low is not None
+            if p.low is not None and p.high is not None
             else ""
         )
         for p in points

@@ -371,7 +371,8 @@ def _placeholders(doc: LocatedDocument) -> list[Issue]:
                     doc.locate(path),
                     field_name(path),
                     f"{_short(node)!r} is a placeholder of the skeleton",
-                    "replace it with the value from the source document (and its quote)",
+                    "replace it with the real value (from the source document, with its quote, "
+                    "where one applies)",
                 )
             )
     return sorted(found, key=lambda i: i.location)

@@ -126,7 +126,7 @@ def _drop_primitive_extension(coll: Coll) -> Coll:
     return coll
 
 
-_COMPARE = {
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "<": lambda x, y: x < y,
     "<=": lambda x, y: x <= y,
     ">": lambda x, y: x > y,

@@ -173,9 +173,8 @@ class Extensions:
     def _ballot_only(self, url: str) -> str | None:
         """The pre-release package (e.g. hl7.fhir.uv.extensions.r5#5.3.0-ballot-tc1) that alone
         defines extension ``url``, or None when a released package vouches for it."""
-        hit = self._ballot.get(url, False)
-        if hit is not False:
-            return hit
+        if url in self._ballot:
+            return self._ballot[url]
         defs = self.registry.definitions
         package_of = getattr(defs, "package_of", None)
         released = getattr(defs, "released_extension_urls", None)

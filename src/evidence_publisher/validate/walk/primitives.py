@@ -34,9 +34,9 @@ class Primitives:
                 node.error("structure", msg, "json-type")
                 return
             # element ids are paths with slice names (Observation.code:x), not the id type's form
-            msg = check_primitive("string" if elem.path == "ElementDefinition.id" else tcode, value)
-            if msg:
-                node.error("value", f"{tcode} {msg}", f"{tcode}-format")
+            problem = check_primitive("string" if elem.path == "ElementDefinition.id" else tcode, value)
+            if problem:
+                node.error("value", f"{tcode} {problem}", f"{tcode}-format")
             elif elem.max_length and isinstance(value, str) and len(value) > elem.max_length:
                 node.error("value", f"longer than maxLength {elem.max_length}", "max-length")
             if isinstance(value, str) and value.startswith("#") and tcode in _LOCAL_REF_TYPES:
@@ -69,9 +69,9 @@ class Primitives:
             else:
                 self._extensions(node, exts)
         if "id" in ext:
-            msg = check_primitive("string", ext["id"])
-            if msg:
-                rc.error("value", f"{fp}.id", f"string {msg}", "string-format")
+            problem = check_primitive("string", ext["id"])
+            if problem:
+                rc.error("value", f"{fp}.id", f"string {problem}", "string-format")
         return True
 
     def _extensions(self, node: Node, exts: list) -> None:

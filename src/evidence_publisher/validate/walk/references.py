@@ -105,10 +105,10 @@ class References:
     def _allowed_types(self, profiles: tuple[str, ...]) -> frozenset[str] | None:
         if profiles in self._allowed:
             return self._allowed[profiles]
-        out: set[str] | None = set()
+        result: frozenset[str] | None = None
+        out: set[str] = set()
         for p in profiles:
             if p in _ANY_RESOURCE:
-                out = None
                 break
             m = self.registry.get(p)
             if m is not None:
@@ -116,8 +116,8 @@ class References:
             elif p.startswith(SD_BASE):
                 out.add(p.rsplit("/", 1)[1])
             else:
-                out = None  # an uninstalled profile: its base type is unknown
-                break
-        result = frozenset(out) if out is not None and out else None
+                break  # an uninstalled profile: its base type is unknown
+        else:
+            result = frozenset(out) or None
         self._allowed[profiles] = result
         return result
