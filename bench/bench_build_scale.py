@@ -11,7 +11,8 @@ For each size, in one run (each step a separate process, its peak RSS read with 
     ``resources/`` folder of that build's output;
   * the cost per resource of each, and whether the output of the cached builds is byte-identical
     to the clean one.
-``--write`` replaces the build-scale section of docs/BENCHMARKS.md with the results.
+``--write`` replaces the table of the build-scale section of docs/BENCHMARKS.md (the text after
+it, which says which targets are met, is kept: update it by hand).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def section(results: list[dict], not_run: list[int]) -> str:
         )
     if not_run:
         lines.append(f"- Not run: {', '.join(f'{n:,}' for n in not_run)} studies (see the text below).")
-    lines += ["", "<!-- end section: build-scale -->"]
+    lines.append("<!-- end table: build-scale -->")
     return "\n".join(lines)
 
 
