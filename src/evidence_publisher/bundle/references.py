@@ -44,7 +44,8 @@ def reference_values(node: Any) -> Iterator[str]:
             ref = item.get("reference")
             if isinstance(ref, str):
                 yield ref
-            stack.extend(v for k, v in item.items() if k != "reference" and isinstance(v, dict | list))
+            # a string ``reference`` is yielded above; a dict there is a CodeableReference's Reference
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
         elif isinstance(item, list):
             stack.extend(v for v in item if isinstance(v, dict | list))
 
