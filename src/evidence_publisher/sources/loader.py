@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -13,6 +14,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from evidence_publisher.errors import SourceLocation
+from evidence_publisher.limits import MAPPING_FILE_BYTES, current
 from evidence_publisher.sources.derivation import counts_matching_percentage
 from evidence_publisher.sources.errors import MappingError
 from evidence_publisher.sources.issues import (
@@ -230,9 +232,12 @@ def _parse(
     path: Path, display: str, on_chars: Callable[[int, int], None] | None, store: ParseStore | None
 ) -> tuple[LocatedDocument | None, list[Issue]]:
     """``load_located``, or the same result from ``store`` for a file parsed before."""
-    if store is None:
-        return load_located(path, display, on_chars)
     try:
+        # only a regular file within the size limit is looked up: reading a FIFO would block and
+        # a huge file would be read whole; load_located refuses those with a clear issue
+        info = path.stat()
+        if store is None or not stat.S_ISREG(info.st_mode) or info.st_size > current(MAPPING_FILE_BYTES):
+            return load_located(path, display, on_chars)
         key = parse_key(display, path.read_bytes())
     except OSError:
         return load_located(path, display, on_chars)  # it reports why the file cannot be read
