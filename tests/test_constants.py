@@ -70,3 +70,11 @@ def test_one_list_of_canonical_types() -> None:
 def test_url_searchable_types_are_canonical_types_with_a_url_search() -> None:
     assert constants.URL_SEARCHABLE_TYPES < constants.CANONICAL_TYPES
     assert constants.CANONICAL_TYPES - constants.URL_SEARCHABLE_TYPES == {"ResearchStudy"}
+
+
+def test_every_fhir_version_has_consistent_type_lists_and_packages() -> None:
+    for name, fv in constants.FHIR_VERSIONS.items():
+        assert fv.release == name and constants.fhir_version(name.lower()) is fv
+        assert fv.url_searchable_types <= fv.canonical_types <= fv.output_types | {"Library"}
+        assert fv.core == (f"hl7.fhir.{name.lower()}.core", fv.version)
+    assert constants.DEFAULT_FHIR_VERSION.version == constants.FHIR_VERSION == "5.0.0"

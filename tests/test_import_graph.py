@@ -17,27 +17,22 @@ ROOT = "evidence_publisher"
 # The pipeline's order, earliest first (README, "Layout"). A module may import its own layer and
 # earlier ones. The first layer holds the shared utilities every stage may use.
 LAYERS: list[set[str]] = [
-    {"", "errors", "constants", "limits", "jsonio", "httpread", "urlsafety", "interrupts", "crashlog"},
+    {"", "errors", "constants", "limits", "jsonio", "urlsafety", "interrupts", "crashlog"},
     {"fhirpath"},  # the FHIRPath engine shared by validate and cds
     {"packages"},
-    {"sources"},
+    {"sources", "importers"},  # importers write mappings for sources to read, and use its model
     {"fhir"},
+    {"convert"},  # the R5 output of fhir/ rewritten for another FHIR version
     {"validate"},
     {"bundle"},
+    {"fhirclient"},  # the FHIR REST client of publish, cds and site (it asks bundle what may be replayed)
     {"publish"},
-    {"cds"},  # it uses publish's HTTP helpers
+    {"cds"},
     {"output"},
     {"pipeline", "build_cache", "build_summary"},
     {"site"},  # built from the output of a build (or a server)
     {"cli", "cli_render"},
 ]
-# Cycles being removed on another branch, with the reason they are tolerated until it merges.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({f"{ROOT}.publish.auth", f"{ROOT}.publish.client"}): (
-        "SmartBackendAuth is typed with FhirClient, which holds an Auth; the rest-client branch "
-        "merges the HTTP clients of publish and cds and removes this"
-    ),
-}
 
 
 def module_names() -> dict[str, Path]:
@@ -104,14 +99,8 @@ def test_no_stage_imports_a_later_one() -> None:
 
 def test_no_import_cycles() -> None:
     graph = imports()
-    cycles = [c for c in _strongly_connected(graph) if len(c) > 1 and frozenset(c) not in KNOWN_CYCLES]
+    cycles = [c for c in _strongly_connected(graph) if len(c) > 1]
     assert cycles == [], "modules that import each other (directly or around a loop)"
-
-
-def test_known_cycles_still_exist() -> None:
-    """An entry of KNOWN_CYCLES that no longer is a cycle must go, so the list cannot go stale."""
-    found = {frozenset(c) for c in _strongly_connected(imports()) if len(c) > 1}
-    assert set(KNOWN_CYCLES) <= found
 
 
 def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rich.console import Console
 
 from evidence_publisher import __version__, limits
-from evidence_publisher.cli_render import CliConsole, Column, print_table, progress_display
+from evidence_publisher.cli_render import (
+    Cell,
+    CliConsole,
+    Column,
+    JsonListSpool,
+    print_table,
+    progress_display,
+)
+from evidence_publisher.constants import FHIR_VERSIONS
 from evidence_publisher.errors import EvidencePublisherError, ExitCode, UsageError
 from evidence_publisher.interrupts import Terminated, terminate_as_exception
 
@@ -33,6 +41,7 @@ if TYPE_CHECKING:  # imported late by the commands that use them, to start quick
     from evidence_publisher.packages import InstalledPackage, PackageCache, PackageSpec
     from evidence_publisher.publish import FhirClient, ProgressEvent, PublishResult
     from evidence_publisher.site import SiteResult
+    from evidence_publisher.validate.summary import ValidationSummary
 
 DEFAULT_MAPPINGS = Path("mappings/lupus-msc")
 DEFAULT_OUT = Path("dist")
@@ -51,7 +60,7 @@ def _stdout() -> Console:
 # build
 # --------------------------------------------------------------------------------------------
 def _add_build_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("build", help="compile mapping files into FHIR R5 resources and Bundles")
+    p = sub.add_parser("build", help="compile mapping files into FHIR resources (R5, or R4B) and Bundles")
     p.add_argument(
         "mappings",
         nargs="*",
@@ -77,12 +86,24 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="neither read nor update the build cache (docs/build-cache.md; or EVIDENCE_PUBLISHER_CACHE=off)",
     )
+    p.add_argument(
+        "--fhir-version",
+        choices=["R5", "R4B"],
+        default="R5",
+        help="FHIR version written: R5, or R4B (4.3.0; converted, see docs/fhir-versions.md) (default: R5)",
+    )
     p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     p.add_argument(
         "--site",
         type=_path,
         metavar="SITE",
         help="also write the static HTML site to SITE (new, empty or a previous site; checked first)",
+    )
+    p.add_argument(
+        "--package",
+        type=_path,
+        metavar="FILE.tgz",
+        help="also write the build as a FHIR NPM package (see the package command)",
     )
 
 
@@ -96,6 +117,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
         from evidence_publisher.site.output import check_site_dir, protected_places
 
         check_site_dir(args.site, protected_places([args.out]))  # refuse before anything is written
+    if args.package is not None:
+        from evidence_publisher.packages.writer import check_out_file
+
+        check_out_file(args.package)
     cache = None if args.no_cache else BuildCache.default()
     try:
         with progress_display(err) as (progress, console):
@@ -106,6 +131,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
                 validate=not args.no_validate,
                 log=lambda msg: console.print(msg, markup=False),
                 progress=progress,
+                fhir=FHIR_VERSIONS[args.fhir_version],
                 cache=cache,
             )
     finally:
@@ -114,6 +140,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if args.format == "json":
         from evidence_publisher.jsonio import dumps
 
+        # stdout holds the report only; the site's and the package's lines go to stderr
+        if args.site is not None:
+            from evidence_publisher.site import make_site, read_build
+
+            _print_site(make_site(read_build(args.out), args.site, [args.out]), err, err)
+        if args.package is not None:
+            _write_package(args.out, args.package, None, err, err)
         out.print(dumps(result.report), end="", markup=False)
         return ExitCode.OK
     out.print(
@@ -132,7 +165,48 @@ def _cmd_build(args: argparse.Namespace) -> int:
         from evidence_publisher.site import make_site, read_build
 
         _print_site(make_site(read_build(args.out), args.site, [args.out]), out, err)
+    if args.package is not None:
+        _write_package(args.out, args.package, None, out, err)
     return ExitCode.OK
+
+
+def _add_package_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "package",
+        help="write a build as a FHIR NPM package (package.tgz) for FHIR servers, validators and IG tools",
+        description="Write the resources of a build as a FHIR NPM package: package/package.json, "
+        "package/.index.json and package/<Type>-<id>.json, deterministic. See docs/packages.md.",
+    )
+    p.add_argument("dist", type=_path, metavar="DIST", help="build output directory")
+    p.add_argument("--out", type=_path, required=True, metavar="FILE.tgz", help="the package file to write")
+    p.add_argument("--name", help="package name (default: the base URL host reversed, then the corpus id)")
+    p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+
+
+def _cmd_package(args: argparse.Namespace) -> int:
+    out, err = _stdout(), _stderr()
+    _write_package(args.dist, args.out, args.name, out, err, as_json=args.format == "json")
+    return ExitCode.OK
+
+
+def _write_package(
+    dist: Path, target: Path, name: str | None, out: Console, err: Console, *, as_json: bool = False
+) -> None:
+    from evidence_publisher.packages.writer import package_build
+
+    built = package_build(dist, target, name=name, progress=lambda m: err.print(m, markup=False))
+    if as_json:
+        from evidence_publisher.jsonio import dumps
+
+        doc = {"file": str(target), "resources": built.resource_count, "package": built.manifest}
+        out.print(dumps(doc), end="", markup=False)
+        return
+    deps = ", ".join(f"{n}#{v}" for n, v in built.manifest["dependencies"].items())
+    out.print(
+        f"[bold green]Packaged {built.resource_count} resources[/] as {built.spec} into {target}",
+        highlight=False,
+    )
+    out.print(f"  depends on {deps}", markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,6 +280,30 @@ def _print_site(result: SiteResult, out: Console, err: Console) -> None:
     for warning in result.model.warnings:
         err.print(f"[yellow]warning:[/] {warning}", markup=True)
     out.print(f"[bold green]Wrote the site[/] ({result.pages} pages) to {result.out_dir}/index.html")
+
+
+# --------------------------------------------------------------------------------------------
+# convert
+# --------------------------------------------------------------------------------------------
+def _add_convert_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="rewrite a build's recommendation for another FHIR version")
+    p.add_argument(
+        "target", choices=["r4"], help="r4: PlanDefinition + ActivityDefinition for an R4 CDS engine"
+    )
+    p.add_argument("source", type=_path, help="build output directory")
+    p.add_argument("--out", type=_path, required=True, help="a new (or empty) directory for the R4 files")
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from evidence_publisher.convert.r4 import read_build, to_r4, write_r4
+
+    result = to_r4(read_build(args.source))
+    written = write_r4(result, args.out)
+    err = _stderr()
+    for line in result.conversions:
+        err.print(f"  {line}", markup=False)
+    err.print(f"Wrote {len(written)} R4 files to {args.out}", markup=False)
+    return ExitCode.OK
 
 
 # --------------------------------------------------------------------------------------------
@@ -450,59 +548,87 @@ def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     p.add_argument("--errors-only", action="store_true", help="list only errors in the table (text format)")
+    p.add_argument(
+        "--fhir-version",
+        choices=["R5", "R4B"],
+        default="R5",
+        help="FHIR version of the input: its packages are the definitions (default: R5)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        help="worker processes for large inputs (default: the number of CPUs)",
+    )
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from evidence_publisher.jsonio import dumps
     from evidence_publisher.validate import Validator
     from evidence_publisher.validate.inputs import expand_paths
-    from evidence_publisher.validate.outcome import resource_label, split_diagnostics
+    from evidence_publisher.validate.stream import FileValidation, default_jobs
+    from evidence_publisher.validate.summary import ValidationSummary
 
     out, err = _stdout(), _stderr()
     expand_paths(args.paths)  # fail on a missing path before loading any definitions
-    validator = Validator.from_cache(progress=lambda msg: err.print(msg, markup=False))
-    report = validator.validate_files(args.paths)
-    for note in report.notes:
-        err.print(f"note: {note}", markup=False)
-    if args.format == "json":
-        doc = {
-            "errors": report.error_count,
-            "warnings": report.warning_count,
-            "notes": report.notes,
-            "outcomes": [
-                {"source": src, "resource": resource_label(res), "outcome": oo}
-                for (res, oo), src in zip(report.outcomes, report.sources, strict=True)
-            ],
-        }
-        out.print(dumps(doc), end="", markup=False)
-    else:
-        rows: list[list[str | tuple[str, str]]] = []
-        styles = {"fatal": "bold red", "error": "red", "warning": "yellow"}
-        for (res, oo), src in zip(report.outcomes, report.sources, strict=True):
-            for issue in oo.get("issue", ()):
-                sev = issue.get("severity", "")
-                if sev == "information" or (args.errors_only and sev == "warning"):
-                    continue
-                rule, msg = split_diagnostics(issue)
-                rows.append(
-                    [
-                        src,
-                        resource_label(res),
-                        (sev, styles.get(sev, "")),
-                        rule,
-                        ", ".join(issue.get("expression", ())),
-                        msg,
-                    ]
-                )
-        if rows:
-            columns = ("file", "resource", "severity", "rule", "FHIRPath", "message")
-            print_table(out, [Column(c) for c in columns], rows)
-        colour = "red" if report.error_count else "green"
+    validator = Validator.from_cache(
+        progress=lambda msg: err.print(msg, markup=False), fhir=FHIR_VERSIONS[args.fhir_version]
+    )
+    summary = ValidationSummary(errors_only=args.errors_only)
+    show_progress = args.format == "text"
+    with progress_display(err, show_progress) as (progress, console), JsonListSpool("outcomes") as spool:
+        jobs = args.jobs or default_jobs()
+        run = FileValidation(validator, args.paths, jobs=jobs, progress=progress)
+        for note in run.notes:
+            console.print(f"note: {note}", markup=False)
+        for checked in run:
+            summary.add(checked)
+            if args.format == "json":
+                spool.add({"source": checked.source, "resource": checked.label, "outcome": checked.outcome})
+        if args.format == "json":
+            head = {"errors": summary.errors, "warnings": summary.warnings, "notes": run.notes}
+            spool.write_document(out, head)
+    if args.format == "text":
+        _print_validation(out, summary)
+    return ExitCode.INVALID_OUTPUT if summary.errors else ExitCode.OK
+
+
+def _print_validation(out: Console, summary: ValidationSummary) -> None:
+    """The first problems one per row, then (for large runs) counts by type and by rule, then totals."""
+    styles = {"fatal": "bold red", "error": "red", "warning": "yellow"}
+    if summary.rows:
+        rows: list[list[Cell]] = [
+            [r.source, r.resource, (r.severity, styles.get(r.severity, "")), r.rule, r.expression, r.message]
+            for r in summary.rows
+        ]
+        heads = ("file", "resource", "severity", "rule", "FHIRPath", "message")
+        print_table(out, [Column(h) for h in heads], rows)
+    if summary.rows_left_out:
         out.print(
-            f"[bold {colour}]{len(report.outcomes)} resources: {report.error_count} errors, "
-            f"{report.warning_count} warnings[/]"
+            f"{summary.rows_left_out:,} more problems not listed (the first {len(summary.rows):,} are); "
+            "--format json gives every outcome",
+            markup=False,
         )
-    return ExitCode.INVALID_OUTPUT if report.error_count else ExitCode.OK
+    if summary.detailed:
+        right = ("resources", "with errors", "errors", "warnings", "issues")
+        type_heads = ("type", "resources", "with errors", "errors", "warnings")
+        types: list[list[Cell]] = [
+            [rtype, f"{c.resources:,}", f"{c.with_errors:,}", f"{c.errors:,}", f"{c.warnings:,}"]
+            for rtype, c in summary.types()
+        ]
+        columns = [Column(h, "right" if h in right else "left") for h in type_heads]
+        print_table(out, columns, types, title="by type")
+        if summary.by_problem:
+            problem_heads = ("severity", "rule", "issues", "resources", "example")
+            problems: list[list[Cell]] = [
+                [(p.severity, styles.get(p.severity, "")), p.rule, f"{p.issues:,}", f"{p.resources:,}", ex]
+                for p in summary.problems()
+                for ex in [p.example]
+            ]
+            columns = [Column(h, "right" if h in right else "left") for h in problem_heads]
+            print_table(out, columns, problems, title="problems by rule")
+    colour = "red" if summary.errors else "green"
+    totals = f"{summary.resources} resources: {summary.errors} errors, {summary.warnings} warnings"
+    out.print(f"[bold {colour}]{totals}[/]")
 
 
 # --------------------------------------------------------------------------------------------
@@ -523,7 +649,11 @@ def _add_packages_parser(sub: argparse._SubParsersAction) -> None:
         parents=[common],
         help="install FHIR packages (default: the pinned R5 set and the local EBM extensions)",
     )
-    inst.add_argument("specs", nargs="*", help="NAME#VERSION, e.g. hl7.fhir.r5.examples#5.0.0")
+    inst.add_argument(
+        "specs",
+        nargs="*",
+        help="NAME#VERSION, e.g. hl7.fhir.r5.examples#5.0.0, or a package file (.tgz) to install from",
+    )
     inst.add_argument(
         "--registry",
         help="FHIR package registry base URL, or 'off' "
@@ -561,6 +691,11 @@ def _print_package_table(rows: list[dict], title: str) -> None:
         for r in rows
     ]
     print_table(_stdout(), columns, cells, title=title)
+
+
+def _is_package_file(given: str) -> bool:
+    """A path to a tarball rather than NAME#VERSION: it ends in .tgz / .tar.gz or names a file."""
+    return given.lower().endswith((".tgz", ".tar.gz")) or ("#" not in given and Path(given).is_file())
 
 
 def _cmd_packages(args: argparse.Namespace) -> int:
@@ -601,7 +736,14 @@ def _cmd_packages(args: argparse.Namespace) -> int:
             style = "yellow" if message.startswith("warning:") else None
             bar.console.print(message, markup=False, style=style)
 
-        pkgs = cache.ensure(args.specs or None, progress=say, on_bytes=on_bytes, retry_missing=True)
+        specs: list[str] = []
+        for given in args.specs:
+            if _is_package_file(given):
+                # the file's own package, then (below) its dependencies like any other package
+                specs.append(str(cache.install_file(Path(given), say).spec))
+            else:
+                specs.append(given)
+        pkgs = cache.ensure(specs or None, progress=say, on_bytes=on_bytes, retry_missing=True)
     rows = [_package_row(pkg, cache) for pkg in pkgs]
     if args.format == "json":
         _stdout().print(dumps(rows), end="", markup=False)
@@ -905,7 +1047,11 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         type=_positive_int,
         help=f"request body limit (default {limits.CDS_BODY_BYTES.default})",
     )
-    p.add_argument("--replay-store", help="sqlite file for seen JWT jti (shared by workers)")
+    p.add_argument(
+        "--replay-store",
+        help="seen JWT jti: a sqlite file (shared by workers on one host) or redis://HOST:PORT/DB "
+        "(shared by hosts; a password belongs in the config file, not on the command line)",
+    )
     p.add_argument(
         "--allow-http-fhir-server",
         action="store_const",
@@ -953,8 +1099,15 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from evidence_publisher.cds import server
     from evidence_publisher.cds.config import CdsConfig
+    from evidence_publisher.cds.errors import CdsConfigError
+    from evidence_publisher.cds.replay import url_has_password
 
     overrides = _named_for(CdsConfig, args)  # a flag left out is None: the config file or default holds
+    if args.replay_store and url_has_password(args.replay_store):
+        raise CdsConfigError(
+            "--replay-store carries a password, which other users can read in the process list",
+            details=["put the URL in the config file instead: replay_store: redis://:PASSWORD@HOST:PORT/DB"],
+        )
     overrides["source"] = str(args.source) if args.source else None
     overrides["fhir_server_auth"] = _auth_config(args)
     if args.source is None and args.fhir_server is None and args.config is None:
@@ -1041,11 +1194,13 @@ _COMMANDS = {
     "new": _cmd_new,
     "validate": _cmd_validate,
     "packages": _cmd_packages,
+    "package": _cmd_package,
     "publish": _cmd_publish,
     "verify": _cmd_verify,
     "serve": _cmd_serve,
     "apply": _cmd_apply,
     "site": _cmd_site,
+    "convert": _cmd_convert,
 }
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -1185,9 +1340,11 @@ def make_parser() -> argparse.ArgumentParser:
         _add_new_parser,
         _add_validate_parser,
         _add_packages_parser,
+        _add_package_parser,
         _add_publish_parser,
         _add_serve_parser,
         _add_site_parser,
+        _add_convert_parser,
     ):
         add(sub)
     for command in _subcommands(parser):
@@ -1223,7 +1380,7 @@ def _print_json_failure(args: argparse.Namespace, doc: dict) -> None:
 
 
 def _error_document(exc: EvidencePublisherError) -> dict:
-    from evidence_publisher.importers.issues import RecordImportError
+    from evidence_publisher.importers.errors import RecordImportError
     from evidence_publisher.sources.errors import MappingError
 
     doc = {

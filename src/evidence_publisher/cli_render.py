@@ -8,6 +8,7 @@ on it; progress is a line every few seconds during a long stage, and nothing for
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TaskProgressColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
+
+from evidence_publisher.jsonio import dumps
 
 PIPE_PROGRESS_SECONDS = 5.0
 
@@ -162,3 +165,45 @@ class _PipeTicker:
     def __exit__(self, *_exc: object) -> None:
         self.stop.set()
         self.thread.join()
+
+
+# --------------------------------------------------------------------------------------------
+# a long JSON list, written once the rest of its document is known
+# --------------------------------------------------------------------------------------------
+class JsonListSpool:
+    """The items of one list of a JSON document, kept in a temporary file until the other keys
+    are known (counts, say), then written out: the same bytes ``jsonio.dumps`` gives for the whole
+    document, without holding every item in memory."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.file = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.count = 0
+
+    def __enter__(self) -> JsonListSpool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.file.close()
+
+    def add(self, item: object) -> None:
+        text = dumps(item).rstrip("\n").replace("\n", "\n    ")
+        self.file.write((",\n    " if self.count else "    ") + text)
+        self.count += 1
+
+    def write_document(self, console: Console, head: dict) -> None:
+        """``head`` and the list under ``key``, keys sorted, to ``console``'s file."""
+        if not self.count:
+            console.file.write(dumps({**head, self.key: []}))
+            return
+        marker = "\u0000spooled list\u0000"
+        before, after = dumps({**head, self.key: marker}).split(dumps(marker).rstrip("\n"), 1)
+        try:
+            console.file.write(before + "[\n")
+            self.file.seek(0)
+            while block := self.file.read(1 << 20):
+                console.file.write(block)
+            console.file.write("\n  ]" + after)
+        except BrokenPipeError:
+            console.on_broken_pipe()
+            raise

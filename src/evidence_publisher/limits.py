@@ -13,7 +13,6 @@ variable, the default.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from evidence_publisher.errors import InvalidLimitError
@@ -93,21 +92,19 @@ def current(limit: Limit) -> int:
 
 
 def json_depth(value: object, limit: int) -> int:
-    """Depth of nested lists/dicts in ``value`` (iterative; stops as soon as ``limit`` is passed)."""
-    deepest = 0
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children: Iterable[object]
-        if isinstance(node, dict):
-            children = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
+    """Depth of nested lists/dicts in ``value`` (one level at a time, without recursion; stops as
+    soon as ``limit`` is passed)."""
+    if not isinstance(value, dict | list):
+        return 0
+    level: list[dict | list] = [value]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return depth
+        below: list[dict | list] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            below += [c for c in children if isinstance(c, dict | list)]
+        level = below
+    return depth

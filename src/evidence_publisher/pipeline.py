@@ -18,6 +18,8 @@ from evidence_publisher.bundle import collection_bundle, dependency_order
 from evidence_publisher.bundle.collection import COLLECTION_HEAD, collection_entries, ndjson_lines
 from evidence_publisher.bundle.references import RELATIVE_REF, iter_references, reference_values
 from evidence_publisher.bundle.transaction import TRANSACTION_HEAD, local_ref, transaction_entries
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
+from evidence_publisher.convert import UnsupportedFhirVersionError, to_r4b
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
 from evidence_publisher.jsonio import dumps, iter_dumps
 from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
@@ -58,9 +60,15 @@ def dangling_references(resources: list[dict]) -> list[str]:
     return problems
 
 
-def _official_validation(resources: list[dict], order: list[dict], log: Callable[[str], None]) -> list[str]:
-    """Validate against the official StructureDefinitions (installs the packages on first use)."""
-    validator = Validator.from_cache(progress=log)
+def _official_validation(
+    resources: list[dict],
+    order: list[dict],
+    log: Callable[[str], None],
+    fhir: FhirVersion = DEFAULT_FHIR_VERSION,
+) -> list[str]:
+    """Validate against the official StructureDefinitions of ``fhir`` (installs the packages on
+    first use)."""
+    validator = Validator.from_cache(progress=log, fhir=fhir)
     bundle = collection_bundle(resources, "https://build.invalid", order)
     return error_lines(validator.validate(resources, bundle=bundle))
 
@@ -71,13 +79,15 @@ def _validate_changed(
     cache: BuildCache | None,
     log: Callable[[str], None],
     progress: Progress,
+    fhir: FhirVersion = DEFAULT_FHIR_VERSION,
 ) -> tuple[list[str], list[str]]:
     """Validate the resources the cache has not seen valid; (problems, cache keys of the valid).
 
     A subset is validated in a collection Bundle with the resources it references, so that its
-    references resolve as they do in the whole build.
+    references resolve as they do in the whole build. The cache serves R5 builds only (its
+    package identity is that of the R5 packages); other versions are always validated whole.
     """
-    if cache is None:
+    if cache is None or fhir is not DEFAULT_FHIR_VERSION:
         todo, keys = order, {}
     else:
         keys = validation_keys(resources, packages_identity())
@@ -88,13 +98,13 @@ def _validate_changed(
     # the validator reports no per-resource progress: the stage is shown without a count
     progress(f"validating {len(todo)} resources against the official FHIR definitions", 0, None)
     if len(todo) == len(resources):
-        problems = _official_validation(resources, order, log)
+        problems = _official_validation(resources, order, log, fhir)
     else:
         wanted = {local_ref(r) for r in todo}
         for res in todo:
             wanted.update(reference_values(res))
         subset = [r for r in order if local_ref(r) in wanted]
-        problems = _official_validation(subset, subset, log)
+        problems = _official_validation(subset, subset, log, fhir)
     return problems, [keys[local_ref(r)] for r in todo] if keys else []
 
 
@@ -103,6 +113,7 @@ def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
         **build_marker(),
         "corpus": corpus.id,
         "title": corpus.title,
+        "publisher": corpus.publisher,
         "version": corpus.version,
         "date": corpus.date,
         "base_url": base_url,
@@ -126,11 +137,13 @@ def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
     }
 
 
-def render_outputs(resources: list[dict], report: dict, base_url: str) -> dict[str, str]:
+def render_outputs(
+    resources: list[dict], report: dict, base_url: str, fhir: FhirVersion = DEFAULT_FHIR_VERSION
+) -> dict[str, str]:
     """Every output file as ``relative path -> canonical JSON text``."""
     return {
         rel: text if isinstance(text, str) else "".join(text)
-        for rel, text in iter_outputs(resources, report, base_url)
+        for rel, text in iter_outputs(resources, report, base_url, fhir=fhir)
     }
 
 
@@ -145,6 +158,7 @@ def iter_outputs(
     base_url: str,
     order: list[dict] | None = None,
     on_item: Callable[[], None] = lambda: None,
+    fhir: FhirVersion = DEFAULT_FHIR_VERSION,
 ) -> Iterator[tuple[str, str | Iterable[str]]]:
     """Every output file as ``(relative path, canonical JSON text)``, the text made as it is
     written: only one resource's text (or one Bundle entry's) is held at a time.
@@ -154,7 +168,7 @@ def iter_outputs(
     Bundle entry and NDJSON line.
     """
     order = dependency_order(resources) if order is None else order
-    transaction = transaction_entries(resources, order)  # raises BundleError now, not halfway
+    transaction = transaction_entries(resources, order, fhir)  # raises BundleError now, not halfway
     yield "build-report.json", dumps(report)
     collection = collection_entries(resources, base_url, order)
     yield "bundle-collection.json", iter_dumps(COLLECTION_HEAD, "entry", _counted(collection, on_item))
@@ -170,6 +184,31 @@ def _counted(items: Iterable[T], on_item: Callable[[], None]) -> Iterator[T]:
     for item in items:
         yield item
         on_item()
+
+
+def _convert(resources: list[dict], report: dict, fhir: FhirVersion) -> list[dict]:
+    """The R5 resources in ``fhir``'s shape; the report gains the version and every conversion."""
+    if fhir.release != "R4B":
+        raise UnsupportedFhirVersionError(
+            f"build cannot write FHIR {fhir.release} yet",
+            details=["choose --fhir-version R5 (the default) or R4B"],
+        )
+    converted = to_r4b(resources)
+    by_key = {f"{r['resourceType']}/{r['id']}": r for r in converted.resources}
+    entries = []
+    for entry in report["resources"]:
+        key = f"{entry['type']}/{entry['id']}"
+        res = by_key.get(converted.moved.get(key, key))
+        if res is None or res["id"] != entry["id"]:
+            continue  # folded into another resource (a certainty rating into its Evidence)
+        entries.append(
+            {**entry, "type": res["resourceType"], "url": res.get("url"), "version": res.get("version")}
+        )
+    report["resources"] = entries
+    report["resource_count"] = len(converted.resources)
+    report["fhir_version"] = {"release": fhir.release, "version": fhir.version}
+    report["conversions"] = [c.as_dict() for c in converted.conversions]
+    return converted.resources
 
 
 @dataclass
@@ -204,13 +243,15 @@ def build(
     log: Callable[[str], None] = lambda _msg: None,
     progress: Progress = lambda _stage, _done, _total: None,
     cache: BuildCache | None = None,
+    fhir: FhirVersion = DEFAULT_FHIR_VERSION,
 ) -> BuildResult:
     """Run the whole build; raise before writing anything if any step finds a problem.
 
     ``out_dir`` is checked before the mappings are read, and again with the source documents
-    directory once the corpus file has named it. ``cache`` (see ``build_cache.py``) lets unchanged
-    mapping files skip their YAML parse and unchanged resources their validation; it is saved
-    only when the build succeeded.
+    directory once the corpus file has named it. ``fhir`` is the FHIR version written: R5 (what
+    the mappers produce) or R4B (converted by ``convert/``, every conversion in the report).
+    ``cache`` (see ``build_cache.py``) lets unchanged mapping files skip their YAML parse and
+    unchanged resources their validation; it is saved only when the build succeeded.
     """
     check_out_dir(out_dir, protected_dirs(paths))
 
@@ -223,17 +264,19 @@ def build(
     mapped = compile_mappings(paths, base_url, on_load, cache, on_compile)
     compiled, report = mapped.compiled, mapped.report
     resources = compiled.resources
+    if fhir is not DEFAULT_FHIR_VERSION:
+        resources = _convert(resources, report, fhir)
     problems = dangling_references(resources)
     order = dependency_order(resources)
     newly_valid: list[str] = []
     if not problems and validate:
-        problems, newly_valid = _validate_changed(resources, order, cache, log, progress)
+        problems, newly_valid = _validate_changed(resources, order, cache, log, progress, fhir)
     elif not problems:
         # Without official validation, parsing with fhir.resources is the only structural check.
         # With it, the validator walks each resource against the StructureDefinitions (elements,
         # cardinality, types, primitives, choice types), which covers everything this parse finds,
         # so running both only doubled the cost (publish already relies on the validator alone).
-        problems = structural_problems(resources)
+        problems = structural_problems(resources, fhir)
     if problems:
         raise ValidationFailedError(
             f"{len(problems)} problems in the generated FHIR resources; nothing was written",
@@ -249,7 +292,8 @@ def build(
         if written[0] % _WRITE_PROGRESS_EVERY == 0:
             progress(stage, written[0], 4 * len(resources))
 
-    write_atomically(out_dir, iter_outputs(resources, report, report["base_url"], order, on_item), protected)
+    outputs = iter_outputs(resources, report, report["base_url"], order, on_item, fhir)
+    write_atomically(out_dir, outputs, protected)
     progress(stage, 4 * len(resources), 4 * len(resources))
     if cache is not None:
         cache.mark_valid(newly_valid)

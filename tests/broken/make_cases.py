@@ -141,6 +141,11 @@ CASES: dict[str, tuple[str, str, str]] = {
     "impossible-date": ('date: "2026-11-22"\n', "date: 2026-13-45\n", BASE),
     "impossible-day": ('date: "2026-11-22"\n', 'date: "2026-02-29"\n', BASE),
     "control-character-escape": ("    description: Relapses.\n", '    description: "Relapses.\\0"\n', BASE),
+    "skeleton-placeholder-left": (
+        "    description: Relapses.\n",
+        "    description: TODO describe the result\n",
+        BASE,
+    ),
 }
 
 

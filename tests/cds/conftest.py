@@ -237,3 +237,27 @@ def live_noauth(dist: Path, keys: Keys) -> Iterator[Live]:
         client = Live(st, keys)
         yield client
         client.http.close()
+
+
+_redis_state: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def redis_exe() -> str:
+    """Debian's redis-server (installed here when missing and root); the tests skip without it."""
+    from .redis_server import ensure_redis
+
+    if "skipped" in _redis_state:
+        pytest.skip(f"redis-server unavailable: {_redis_state['skipped']}")
+    try:
+        return ensure_redis()
+    except RuntimeError as exc:
+        _redis_state["skipped"] = str(exc)
+        pytest.skip(f"redis-server unavailable: {exc}")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if "skipped" in _redis_state:
+        terminalreporter.write_line(
+            f"REDIS REPLAY-STORE TESTS SKIPPED: {_redis_state['skipped']}", red=True, bold=True
+        )

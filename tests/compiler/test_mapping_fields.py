@@ -200,7 +200,16 @@ def _pattern(annotation: Any) -> str | None:
     return None
 
 
-TEXT_CANDIDATES = ("probe-changed", "https://example.org/probe", "1990-02-03", "2099-11-30")
+TEXT_CANDIDATES = (
+    "probe-changed",
+    "https://example.org/probe",
+    "1990-02-03",
+    "2099-11-30",
+    "0378-5955",  # ISSNs
+    "2049-3630",
+    "0" * 64,  # SHA-256 digests
+    "f" * 64,
+)
 
 
 def new_values(annotation: Any, current: Any, pattern: str | None = None) -> Iterator[Any]:
@@ -234,7 +243,11 @@ def new_values(annotation: Any, current: Any, pattern: str | None = None) -> Ite
         yield Decimal("0.5")
     elif tp is str:
         texts = [f"{current}-changed"] if current else []
-        yield from (t for t in [*texts, *TEXT_CANDIDATES] if pattern is None or re.fullmatch(pattern, t))
+        yield from (
+            t
+            for t in [*texts, *TEXT_CANDIDATES]
+            if t != current and (pattern is None or re.fullmatch(pattern, t))
+        )
     elif isinstance(tp, type) and issubclass(tp, BaseModel) and current is None:
         yield example(tp)
 

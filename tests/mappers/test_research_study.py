@@ -20,13 +20,15 @@ SOURCE = corpus().sources[0]
 
 
 def _study(**changes: Any) -> dict:
+    pub = publication(study={**study_dict(), **changes})
     return map_research_study(
         CTX,
-        publication(study={**study_dict(), **changes}),
+        pub,
         SOURCE,
         population_group="trial-population",
         intervention_variable="msct",
         study_citation="trial-2010",
+        citation=pub.citation,
         reported_in=None,
         extra_notes=["Limitation: no control group."],
     )
@@ -90,13 +92,15 @@ def test_a_grant_named_by_two_funding_lines_is_one_identifier_of_the_first_funde
             {"funder": "Foundation B", "grants": ["G-1"]},
         ],
     }
+    pub = publication(citation=cit)
     res = map_research_study(
         CTX,
-        publication(citation=cit),
+        pub,
         SOURCE,
         population_group="trial-population",
         intervention_variable="msct",
         study_citation=None,
+        citation=pub.citation,
         reported_in=None,
         extra_notes=[],
     )
@@ -160,6 +164,7 @@ def test_a_study_known_only_through_another_document_says_so() -> None:
         population_group="trial-population",
         intervention_variable="msct",
         study_citation=None,
+        citation=None,
         reported_in="blog-2012",
         extra_notes=[],
     )
@@ -174,6 +179,52 @@ def test_a_study_known_only_through_another_document_says_so() -> None:
     assert (
         "<th>Known only through</th><td>A blog post (b.txt, blog); not identified</td>" in res["text"]["div"]
     )
+
+
+def test_title_grants_and_funders_come_from_the_citation_given_not_the_publications_own() -> None:
+    """A study whose citation lives in another mapping file (``citation_in``) gets that citation."""
+    other = {
+        **citation_dict(),
+        "title": "The trial's own report",
+        "funding": [{"funder": "Health Agency", "grants": ["H-9"]}],
+    }
+    holder = publication(id="trial-report", citation=other)
+    res = map_research_study(
+        CTX,
+        publication(),
+        SOURCE,
+        population_group="trial-population",
+        intervention_variable="msct",
+        study_citation="trial-report",
+        citation=holder.citation,
+        reported_in=None,
+        extra_notes=[],
+    )
+    assert res["title"] == "The trial's own report"
+    grants = [i for i in res["identifier"] if i.get("use") == "secondary"]
+    assert [(g["value"], g["assigner"]["display"]) for g in grants] == [("H-9", "Health Agency")]
+    assert [p["name"] for p in res["associatedParty"]] == ["Health Agency"]
+    assert "Funding line 1: Health Agency [H-9]." in [n["text"] for n in res["note"]]
+    assert res["relatedArtifact"][0]["resourceReference"] == {"reference": "Citation/trial-report"}
+
+
+def test_without_a_citation_the_title_is_the_publications_label_and_no_funding_is_claimed() -> None:
+    res = map_research_study(
+        CTX,
+        publication(),
+        SOURCE,
+        population_group="trial-population",
+        intervention_variable="msct",
+        study_citation=None,
+        citation=None,
+        reported_in=None,
+        extra_notes=[],
+    )
+    assert res["title"] == publication().label
+    assert [i for i in res["identifier"] if i.get("use") == "secondary"] == []
+    assert "associatedParty" not in res
+    assert not any(n["text"].startswith("Funding") for n in res.get("note", []))
+    assert "<th>Funder</th>" not in res["text"]["div"]
 
 
 def test_follow_up_without_a_mean_and_with_patients_followed_longer() -> None:

@@ -45,9 +45,9 @@ class Counting:
             self.parsed.append(display)
             return real_load(path, display, *rest)  # type: ignore[arg-type]
 
-        def official(resources: list[dict], order: list[dict], log: object) -> list[str]:
+        def official(resources: list[dict], order: list[dict], *rest: object) -> list[str]:
             self.validated.extend(f"{r['resourceType']}/{r['id']}" for r in resources)
-            return real_validation(resources, order, log)  # type: ignore[arg-type]
+            return real_validation(resources, order, *rest)  # type: ignore[arg-type]
 
         monkeypatch.setattr(loader, "load_located", load_located)
         monkeypatch.setattr(pipeline, "_official_validation", official)

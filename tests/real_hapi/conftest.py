@@ -35,7 +35,7 @@ _state: dict[str, Any] = {}
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "hapi_url" in getattr(item, "fixturenames", ()):
+        if {"hapi_url", "hapi_r4_url"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.real_hapi)
 
 
@@ -70,6 +70,33 @@ def hapi_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
 
 
+@pytest.fixture(scope="session")
+def hapi_r4_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The test server in R4 mode with HAPI's clinical-reasoning module (``serve PORT --fhir-version
+    R4``), or ``FHIR_R4_BASE_URL``: a running R4 server with PlanDefinition/$apply."""
+    given = os.environ.get("FHIR_R4_BASE_URL")
+    if given:
+        yield given.rstrip("/")
+        return
+    logs = tmp_path_factory.mktemp("hapi-r4")
+    try:
+        hapi_server.build(logs)
+    except hapi_server.ServerUnavailable as exc:
+        _state["skipped"] = str(exc)
+        pytest.skip(f"{SKIP_REASON}: {exc}")
+    except hapi_server.ServerFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        running = hapi_server.start(logs, fhir_version="R4")
+    except hapi_server.ServerFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield running.base_url
+    finally:
+        running.stop()
+        _state["info_r4"] = f"real HAPI R4 server (clinical reasoning): start {running.start_seconds:.0f} s"
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     """Report every skip for want of the server at one location, so that ``-ra`` shows it once."""
@@ -83,8 +110,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if "skipped" in _state:
         terminalreporter.write_line(f"REAL HAPI TESTS SKIPPED: {_state['skipped']}", red=True, bold=True)
-    elif "info" in _state:
-        terminalreporter.write_line(_state["info"])
+    else:
+        for key in ("info", "info_r4"):
+            if key in _state:
+                terminalreporter.write_line(_state[key])
 
 
 @pytest.fixture

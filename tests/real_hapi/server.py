@@ -128,14 +128,16 @@ class RunningServer:
             self.process.wait(timeout=STOP_TIMEOUT)
 
 
-def start(log_dir: Path, port: int | None = None) -> RunningServer:
-    """Start ``serve PORT`` in a new process group and wait until ``/fhir/metadata`` answers."""
+def start(log_dir: Path, port: int | None = None, fhir_version: str = "R5") -> RunningServer:
+    """Start ``serve PORT [--fhir-version R4]`` in a new process group and wait until
+    ``/fhir/metadata`` answers (R4: with the clinical-reasoning ``$apply`` operations)."""
     port = port or free_port()
-    log = log_dir / "hapi-server.log"
+    log = log_dir / f"hapi-server-{fhir_version}.log"
+    version_args = [] if fhir_version == "R5" else ["--fhir-version", fhir_version]
     started = time.monotonic()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(SERVE), str(port)],
+            [str(SERVE), str(port), *version_args],
             stdout=out,
             stderr=subprocess.STDOUT,
             # the JVM exits when this pipe closes, i.e. also when we die without stopping it

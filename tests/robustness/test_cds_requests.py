@@ -194,6 +194,20 @@ def test_wrongly_typed_data_that_breaks_a_condition_is_400_naming_key_and_elemen
     )
 
 
+@pytest.mark.parametrize("value", ["1.2", "2.0", "true"])
+def test_a_number_written_as_a_string_is_400_not_a_crash(cds, value) -> None:
+    """fhir.resources accepts "1.2" for a decimal (pydantic's lax mode), so the type check behind
+    the 400 must look at JSON kinds itself: FHIR JSON writes numbers and booleans unquoted."""
+    pre = synthetic.prefetch()
+    pre["observation"]["entry"][0]["resource"]["valueQuantity"]["value"] = value
+    resp = post_raw(cds, SVC, dumps(synthetic.hook_request(prefetch=pre), indent=None))
+    text = diagnostics(assert_outcome(resp, 400))
+    assert text.startswith(
+        "prefetch.observation: Observation/pat-1-prot has a value of the wrong type or form at "
+        "valueQuantity.value"
+    )
+
+
 def test_a_bug_is_a_bare_500_with_a_reference_that_the_log_explains(cds, monkeypatch, caplog) -> None:
     from evidence_publisher.cds import evaluate as evaluate_module
     from evidence_publisher.cds.errors import ConditionEvaluationError

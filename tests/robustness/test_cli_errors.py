@@ -31,11 +31,13 @@ COMMAND_ARGV = {
     "new": ["new", "study", "s", "--from", "c"],
     "validate": ["validate", "x.json"],
     "packages": ["packages", "list"],
+    "package": ["package", "dist", "--out", "x.tgz"],
     "publish": ["publish", "--server", "http://127.0.0.1:9/fhir"],
     "verify": ["verify", "--server", "http://127.0.0.1:9/fhir"],
     "serve": ["serve"],
     "apply": ["apply", "--plan", "p", "--patient", "p.json"],
     "site": ["site"],
+    "convert": ["convert", "r4", "dist", "--out", "o"],
 }
 
 

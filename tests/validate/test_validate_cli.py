@@ -67,7 +67,7 @@ def test_package_problems_use_the_packages_exit_code(tmp_path: Path, monkeypatch
     from evidence_publisher.packages import PackageUnavailableError
     from evidence_publisher.validate import adapter
 
-    def unavailable(cache=None, progress=None):
+    def unavailable(cache=None, progress=None, fhir=None):
         raise PackageUnavailableError("hl7.fhir.r5.core#5.0.0 is not cached and cannot be fetched")
 
     monkeypatch.setattr(adapter, "load_definitions", unavailable)

@@ -178,3 +178,104 @@ def test_extension_defined_only_in_a_ballot_is_a_warning(validator):
     assert ("error", "extension-modifier", "Group.extension[0]") in _issues(
         validator, _group(extension=[released])
     )
+
+
+VERSION_USE = "http://hl7.org/fhir/StructureDefinition/version-specific-use"
+UP_TO_R4B = {"url": VERSION_USE, "extension": [{"url": "endFhirVersion", "valueCode": "4.3"}]}
+FROM_R5 = {"url": VERSION_USE, "extension": [{"url": "startFhirVersion", "valueCode": "5.0"}]}
+
+
+def _versioned_sd(base_extension: dict, url: str, *, on_definition=None, contexts=()) -> dict:
+    """The complex test extension under another url, limited to FHIR versions by
+    version-specific-use on the definition and/or on its contexts."""
+    sd = _complex_sd(base_extension)
+    sd["url"] = url
+    sd["snapshot"]["element"][5]["fixedUri"] = url
+    if on_definition is not None:
+        sd["extension"] = [on_definition]
+    if contexts:
+        sd["context"] = [{"type": "element", "expression": e, **x} for e, x in contexts]
+    return sd
+
+
+OLD_EXT = "http://example.org/fhir/StructureDefinition/up-to-r4b"
+R5_CONTEXT_EXT = "http://example.org/fhir/StructureDefinition/basic-in-r5-only"
+R4_CONTEXT_EXT = "http://example.org/fhir/StructureDefinition/basic-in-r4b-only"
+
+
+@pytest.fixture(scope="module")
+def versioned_validator(definitions):
+    base = definitions.structure_definition("Extension")
+    extra = {
+        OLD_EXT: _versioned_sd(base, OLD_EXT, on_definition=UP_TO_R4B),
+        R5_CONTEXT_EXT: _versioned_sd(
+            base, R5_CONTEXT_EXT, contexts=[("Basic", {"extension": [FROM_R5]}), ("Group", {})]
+        ),
+        R4_CONTEXT_EXT: _versioned_sd(
+            base, R4_CONTEXT_EXT, contexts=[("Basic", {"extension": [UP_TO_R4B]}), ("Group", {})]
+        ),
+    }
+    return Validator(_WithExtra(definitions, extra))
+
+
+def test_extension_limited_to_earlier_fhir_versions(versioned_validator):
+    """version-specific-use on the definition: an extension for FHIR up to 4.3 is not for R5."""
+    ext = {"url": OLD_EXT, "extension": [{"url": "part", "valueString": "a"}]}
+    assert ("extension-version", "Basic.extension[0]") in _errs(versioned_validator, _basic(ext))
+
+
+def test_extension_context_limited_to_fhir_versions(versioned_validator):
+    """A context limited to versions R5 is not in does not allow the extension in R5."""
+    part = [{"url": "part", "valueString": "a"}]
+    assert _errs(versioned_validator, _basic({"url": R5_CONTEXT_EXT, "extension": part})) == set()
+    assert ("extension-context", "Basic.extension[0]") in _errs(
+        versioned_validator, _basic({"url": R4_CONTEXT_EXT, "extension": part})
+    )
+
+
+def test_version_limits_of_the_installed_extensions(validator, examples_dir):
+    """codesystem-concept-comments (in R5's registry) is limited to CodeSystem.concept up to
+    FHIR 4.3; operationdefinition-allowed-type (only in the ballot) to FHIR up to 4.3 outright,
+    a warning naming the ballot."""
+    import json
+
+    comments = json.loads((examples_dir / "CodeSystem-administrative-gender.json").read_text())
+    assert ("error", "extension-context", "CodeSystem.concept[0].extension[0]") in _issues(
+        validator, comments
+    )
+    lookup = json.loads((examples_dir / "OperationDefinition-CodeSystem-lookup.json").read_text())
+    issues = _issues(validator, lookup)
+    assert (
+        "warning",
+        "extension-version",
+        "OperationDefinition.parameter[13].part[1].extension[0]",
+    ) in issues
+    assert not [i for i in issues if i[0] == "error"]
+
+
+class _WithPackage(_WithExtra):
+    """The installed definitions, plus the name of a package that is not really there."""
+
+    def __init__(self, inner, name: str) -> None:
+        super().__init__(inner, {})
+        self.packages = [*inner.packages, type("Pkg", (), {"name": name})()]
+
+
+TOOLS_TYPO = {"url": "http://hl7.org/fhir/tools/StructureDefinition/no-bindingg", "valueBoolean": True}
+
+
+def test_unknown_extension_in_an_hl7_namespace(validator, definitions):
+    """Under http://hl7.org/fhir/StructureDefinition/ an unknown url is an error (the extensions
+    package is installed); under http://hl7.org/fhir/tools/ only once hl7.fhir.uv.tools is, since
+    without it a real tools extension (no-binding) cannot be told from a typo."""
+    core_typo = {"url": "http://hl7.org/fhir/StructureDefinition/artifact-statuss", "valueCode": "active"}
+    assert ("error", "extension-unknown", "Group.extension[0].url") in _issues(
+        validator, _group(extension=[core_typo])
+    )
+    assert ("warning", "extension-unknown", "Group.extension[0].url") in _issues(
+        validator, _group(extension=[TOOLS_TYPO])
+    )
+    with_tools = Validator(_WithPackage(definitions, "hl7.fhir.uv.tools.r5"))
+    assert ("error", "extension-unknown", "Group.extension[0].url") in _issues(
+        with_tools, _group(extension=[TOOLS_TYPO])
+    )

@@ -15,8 +15,8 @@ import pytest
 from fhirpathpy.engine.nodes import FP_Type
 
 from evidence_publisher import fhirpath
+from evidence_publisher.constants import UCUM
 from evidence_publisher.fhirpath import fallbacks
-from evidence_publisher.fhirpath.compiler.core import UCUM
 
 PATIENT: dict[str, Any] = {
     "resourceType": "Patient",

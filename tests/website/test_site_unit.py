@@ -4,6 +4,7 @@ plain-words applicability, reading from a server, and what the pages say."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -90,7 +91,7 @@ def test_applicability_is_read_from_the_fhirpath(built_corpus: Path) -> None:
     assert first is not None
     assert "a condition (Condition) whose code is Systemic lupus erythematosus (SNOMED CT 55464009)" in first
     assert "whose clinical status is active, recurrence or relapse" in first
-    assert "whose severity is SNOMED CT 24484000" in first
+    assert "whose severity is Severe (SNOMED CT 24484000)" in first  # the display of its codeFilter
     second = in_words(conditions[1]["expression"]["expression"], displays)
     assert second == (
         "The patient's data holds a medication order (MedicationRequest) whose medication is "
@@ -171,6 +172,17 @@ def test_cli_site_and_build_site(built_corpus: Path, corpus_dir: Path, tmp_path:
         ]
     )
     assert code == 13 and not (tmp_path / "d3").exists()  # refused before the build wrote anything
+
+
+def test_build_site_with_json_output_writes_the_site_and_keeps_stdout_the_report(
+    corpus_dir: Path, tmp_path: Path, capsys
+) -> None:
+    argv = ["build", str(corpus_dir), "--out", str(tmp_path / "dist"), "--no-validate"]
+    assert main([*argv, "--site", str(tmp_path / "site"), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert (tmp_path / "site" / "index.html").is_file()
+    assert json.loads(captured.out)["kind"] == "evidence-publisher-build"
+    assert "Wrote the site" in captured.err
 
 
 def test_site_from_a_fhir_server(built_corpus: Path, httpserver, tmp_path: Path) -> None:

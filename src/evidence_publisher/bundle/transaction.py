@@ -13,13 +13,14 @@ from urllib.parse import quote
 
 from evidence_publisher.bundle.errors import BundleError
 from evidence_publisher.bundle.references import reference_targets, rewrite_references
-from evidence_publisher.constants import URL_SEARCHABLE_TYPES
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
 
 
-def resource_key(resource: dict) -> str:
-    """The natural key of a resource: ``url|version``, else ``identifier system|value``."""
+def resource_key(resource: dict, fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> str:
+    """The natural key of a resource: ``url|version`` (for the types ``fhir`` can search by url),
+    else ``identifier system|value``."""
     rtype = resource.get("resourceType", "?")
-    if rtype in URL_SEARCHABLE_TYPES and resource.get("url"):
+    if rtype in fhir.url_searchable_types and resource.get("url"):
         return f"{resource['url']}|{resource.get('version', '')}"
     ident = _first_identifier(resource)
     if ident is None:
@@ -31,31 +32,32 @@ def resource_key(resource: dict) -> str:
 
 
 def _first_identifier(resource: dict) -> dict | None:
-    for ident in resource.get("identifier", []) or []:
+    idents = resource.get("identifier") or []
+    for ident in [idents] if isinstance(idents, dict) else idents:  # 0..1 in some R4B resources
         if ident.get("system") and ident.get("value"):
             return ident
     return None
 
 
-def conditional_url(resource: dict) -> str:
+def conditional_url(resource: dict, fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> str:
     """``Evidence?url=..&version=..`` or ``Group?identifier=sys|val`` (percent-encoded)."""
     rtype = resource["resourceType"]
-    if rtype in URL_SEARCHABLE_TYPES and resource.get("url"):
+    if rtype in fhir.url_searchable_types and resource.get("url"):
         url = f"{rtype}?url={quote(resource['url'], safe='')}"
         if resource.get("version"):
             url += f"&version={quote(resource['version'], safe='')}"
         return url
     ident = _first_identifier(resource)
     if ident is None:
-        resource_key(resource)  # raises the explanatory error
+        resource_key(resource, fhir)  # raises the explanatory error
         raise AssertionError("resource_key raises for a resource without an identifier")
     token = f"{ident['system']}|{ident['value']}"
     return f"{rtype}?identifier={quote(token, safe='')}"
 
 
-def entry_full_url(resource: dict) -> str:
+def entry_full_url(resource: dict, fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> str:
     """Stable ``urn:uuid`` for a resource: uuid5 of its natural key."""
-    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, resource_key(resource))}"
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, resource_key(resource, fhir))}"
 
 
 def local_ref(resource: dict) -> str:
@@ -88,39 +90,42 @@ def dependency_order(resources: list[dict]) -> list[dict]:
 TRANSACTION_HEAD = {"resourceType": "Bundle", "type": "transaction"}
 
 
-def transaction_bundle(resources: list[dict]) -> dict:
-    """A transaction Bundle of conditional PUTs for ``resources`` (relative references inside).
+def transaction_bundle(resources: list[dict], fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> dict:
+    """A transaction Bundle of conditional PUTs for ``resources`` (relative references inside),
+    keyed as a server of FHIR version ``fhir`` can search them.
 
     Raises BundleError when two resources share a key (a server would merge them) or a resource
     references something that is neither in the set nor external.
     """
-    return {**TRANSACTION_HEAD, "entry": list(transaction_entries(resources))}
+    return {**TRANSACTION_HEAD, "entry": list(transaction_entries(resources, fhir=fhir))}
 
 
-def transaction_entries(resources: list[dict], order: list[dict] | None = None) -> Iterator[dict]:
-    """The entries of ``transaction_bundle(resources)``, made one at a time (keys are checked first).
+def transaction_entries(
+    resources: list[dict], order: list[dict] | None = None, fhir: FhirVersion = DEFAULT_FHIR_VERSION
+) -> Iterator[dict]:
+    """The entries of ``transaction_bundle(resources, fhir)``, made one at a time (keys are checked first).
 
     ``order`` is ``dependency_order(resources)`` when the caller has it already.
     """
     seen: dict[str, str] = {}
     for res in resources:
-        key = resource_key(res)
+        key = resource_key(res, fhir)
         if key in seen:
             raise BundleError(
                 f"{local_ref(res)} and {seen[key]} share the key {key!r}; one entry per key per "
                 "transaction, otherwise the server silently merges or rejects them",
             )
         seen[key] = local_ref(res)
-    full_urls = {local_ref(r): entry_full_url(r) for r in resources}
-    return _entries(full_urls, dependency_order(resources) if order is None else order)
+    full_urls = {local_ref(r): entry_full_url(r, fhir) for r in resources}
+    return _entries(full_urls, dependency_order(resources) if order is None else order, fhir)
 
 
-def _entries(full_urls: dict[str, str], order: list[dict]) -> Iterator[dict]:
+def _entries(full_urls: dict[str, str], order: list[dict], fhir: FhirVersion) -> Iterator[dict]:
     for res in order:
         body = {k: v for k, v in res.items() if k != "id"}
         yield {
             "fullUrl": full_urls[local_ref(res)],
-            "request": {"method": "PUT", "url": conditional_url(res)},
+            "request": {"method": "PUT", "url": conditional_url(res, fhir)},
             "resource": rewrite_references(body, full_urls.get),
         }
 

@@ -34,7 +34,13 @@ from evidence_publisher.cds.errors import (
 )
 from evidence_publisher.cds.hook_request import kind
 from evidence_publisher.cds.outcome import operation_outcome
-from evidence_publisher.cds.replay import MemoryReplayStore, ReplayStore, SqliteReplayStore
+from evidence_publisher.cds.replay import (
+    MemoryReplayStore,
+    RedisReplayStore,
+    ReplayStore,
+    SqliteReplayStore,
+    is_redis_url,
+)
 from evidence_publisher.cds.service import CdsService
 from evidence_publisher.errors import InputLimitError
 from evidence_publisher.jsonio import dumps, parse_untrusted
@@ -108,7 +114,13 @@ class CorsMiddleware(CORSMiddleware):
 
 
 def make_replay_store(config: CdsConfig) -> ReplayStore:
-    return SqliteReplayStore(config.replay_store) if config.replay_store else MemoryReplayStore()
+    if not config.replay_store:
+        return MemoryReplayStore()
+    if is_redis_url(config.replay_store):
+        store = RedisReplayStore(config.replay_store)
+        store.check()
+        return store
+    return SqliteReplayStore(config.replay_store)
 
 
 def create_app(

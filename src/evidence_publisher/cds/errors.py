@@ -72,6 +72,14 @@ class AuthenticationError(CdsRequestError):
     issue_code = "login"
 
 
+class ReplayStoreUnavailableError(CdsRequestError):
+    """The shared jti store (Redis) did not answer or refused: the token cannot be checked for
+    replay, so the request is refused (fail closed), never accepted."""
+
+    status = 503
+    issue_code = "transient"
+
+
 class ForbiddenOriginError(CdsRequestError):
     status = 403
     issue_code = "forbidden"

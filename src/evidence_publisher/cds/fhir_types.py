@@ -12,7 +12,10 @@ elements, which the conditions simply do not see.
 
 from __future__ import annotations
 
+import decimal
 import re
+import types
+import typing
 from functools import lru_cache
 from typing import Any
 
@@ -66,4 +69,62 @@ def type_problems(resource: dict[str, Any]) -> list[str]:
         return sorted(set(paths))
     except (TypeError, ValueError, RecursionError):
         return ["(the resource)"]
-    return []
+    return sorted(set(_json_kind_problems(model, resource, "")))
+
+
+def _leaf_kind(annotation: Any) -> type | str | None:
+    """The Python type behind a field (``Optional``/``List``/``Annotated`` peeled), or the name of
+    the complex type (``QuantityType`` -> ``Quantity``) whose model describes it."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType, list):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return None
+            annotation = args[0]
+        else:
+            break
+    if annotation in (bool, int, decimal.Decimal):
+        return annotation
+    name = getattr(annotation, "__name__", "")
+    return name[: -len("Type")] if name.endswith("Type") and name[:1].isupper() else None
+
+
+def _json_kind_problems(model: type[pydantic.BaseModel], data: Any, path: str) -> list[str]:
+    """Paths where a JSON string stands for a FHIR decimal, integer or boolean. fhir.resources
+    (pydantic in lax mode) accepts ``"1.2"`` as a decimal, but FHIR JSON writes numbers and booleans
+    unquoted, and the conditions' FHIRPath engine fails on the string."""
+    out: list[str] = []
+    if not isinstance(data, dict):
+        return out
+    fields = model.model_fields
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None:
+            continue
+        kind = _leaf_kind(field.annotation)
+        here = f"{path}.{key}" if path else key
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            where = f"{here}[{i}]" if isinstance(value, list) else here
+            if kind is bool and not isinstance(item, bool):
+                out.append(where)
+            elif kind in (int, decimal.Decimal) and (
+                isinstance(item, bool) or not isinstance(item, int | float | decimal.Decimal)
+            ):
+                out.append(where)
+            elif isinstance(kind, str) and isinstance(item, dict):
+                sub = _complex_model(kind)
+                if sub is not None:
+                    out += _json_kind_problems(sub, item, where)
+    return out
+
+
+@lru_cache(maxsize=512)
+def _complex_model(name: str) -> type[pydantic.BaseModel] | None:
+    try:
+        model = get_fhir_model_class(name)
+    except (ValueError, ImportError, KeyError):
+        return None
+    return model if isinstance(model, type) and issubclass(model, pydantic.BaseModel) else None

@@ -15,8 +15,10 @@ from urllib.parse import urlencode
 import requests
 
 from evidence_publisher.cds.errors import KnowledgeLoadError
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION
 from evidence_publisher.fhirclient import Auth, FhirClient, FhirClientError, HttpOptions
 from evidence_publisher.jsonio import load_file
+from evidence_publisher.publish.loading import built_release
 
 NO_CACHE = {"Cache-Control": "no-cache"}
 
@@ -95,6 +97,13 @@ def load_from_path(path: str | Path) -> KnowledgeBase:
     """Load a build directory (``resources/`` inside it), a directory of JSON or one Bundle file."""
     p = Path(path)
     if p.is_dir():
+        release = built_release(p)
+        if release != DEFAULT_FHIR_VERSION.release:
+            raise KnowledgeLoadError(
+                f"{str(p)!r} is a FHIR {release} build; serve and apply read "
+                f"{DEFAULT_FHIR_VERSION.release} builds",
+                details=[f"build without --fhir-version for {DEFAULT_FHIR_VERSION.release}"],
+            )
         folder = p / "resources" if (p / "resources").is_dir() else p
         files = sorted(folder.glob("*.json"))
         if not files:

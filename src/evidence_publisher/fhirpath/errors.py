@@ -2,7 +2,8 @@
 
 Callers turn them into their own reports: the validator into a ``processing`` issue for the
 invariant, the CDS service into a ``RecommendationError`` (at load) or a
-``ConditionEvaluationError`` (per call). None reaches the CLI on its own.
+``ConditionEvaluationError`` (per call), the site into a condition shown without plain words.
+None reaches the CLI on its own.
 """
 
 from __future__ import annotations

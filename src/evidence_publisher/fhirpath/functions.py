@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from evidence_publisher.constants import CORE_SD
 from evidence_publisher.fhirpath.adapter import resource_node
 from evidence_publisher.fhirpath.boundaries import boundary, comparable
 from evidence_publisher.fhirpath.hooks import Hooks
@@ -23,7 +24,7 @@ def conforms_to(inputs: list, url: str) -> list:
     """True/False for the base resource profiles (by resourceType), empty (unknown) otherwise."""
     if len(inputs) != 1 or not isinstance(inputs[0], dict):
         return []
-    if url.startswith("http://hl7.org/fhir/StructureDefinition/"):
+    if url.startswith(CORE_SD):
         name = url.rsplit("/", 1)[1]
         if name[:1].isupper() and "-" not in name:
             return [inputs[0].get("resourceType") == name]

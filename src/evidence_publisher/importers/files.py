@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from evidence_publisher.importers.issues import ImportRefusedError
+from evidence_publisher.importers.errors import ImportRefusedError
 from evidence_publisher.interrupts import signal_guard
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from evidence_publisher.importers.errors import CorpusNotFoundError, ImportRefusedError
 from evidence_publisher.importers.files import PlannedFile
-from evidence_publisher.importers.issues import CorpusNotFoundError, ImportRefusedError
 from evidence_publisher.importers.plan import schema_files
 from evidence_publisher.importers.yamltext import SCHEMA_DIR, block, comment, schema_line
 from evidence_publisher.jsonio import dumps

@@ -19,14 +19,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from evidence_publisher.errors import InputLimitError
+from evidence_publisher.importers.errors import CorpusNotFoundError, ImportRefusedError, RecordImportError
 from evidence_publisher.importers.files import PlannedFile, write_files
 from evidence_publisher.importers.formats import read_records
-from evidence_publisher.importers.issues import (
-    CorpusNotFoundError,
-    ImportRefusedError,
-    RecordImportError,
-    RecordIssue,
-)
+from evidence_publisher.importers.issues import RecordIssue
 from evidence_publisher.importers.reading import UnreadableExportError
 from evidence_publisher.importers.record import FORMATS, Record
 from evidence_publisher.importers.register import add_entries

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from evidence_publisher.importers.issues import ImportRefusedError
+from evidence_publisher.importers.errors import ImportRefusedError
 from evidence_publisher.importers.yamltext import block
 from evidence_publisher.sources.model import Corpus
 from evidence_publisher.sources.yamlload import LocatedDocument, parse_located

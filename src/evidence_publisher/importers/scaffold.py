@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from evidence_publisher.importers.errors import CorpusNotFoundError, ImportRefusedError
 from evidence_publisher.importers.files import PlannedFile
-from evidence_publisher.importers.issues import CorpusNotFoundError, ImportRefusedError
 from evidence_publisher.importers.plan import CorpusState, schema_files
 from evidence_publisher.importers.yamltext import block, comment, comment_lines, schema_line
 from evidence_publisher.sources.model import Publication, Recommendation

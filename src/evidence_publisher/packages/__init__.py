@@ -14,6 +14,7 @@ from evidence_publisher.packages.errors import (
     CacheWriteError,
     InvalidPackageSpecError,
     MalformedPackageError,
+    PackageInputError,
     PackageIntegrityError,
     PackageUnavailableError,
     UnsafeArchiveError,
@@ -32,6 +33,8 @@ from evidence_publisher.packages.spec import (
     STAND_INS,
     TERMINOLOGY_R5,
     PackageSpec,
+    default_packages,
+    foreign_core_names,
     is_prerelease,
 )
 
@@ -55,10 +58,13 @@ __all__ = [
     "InvalidPackageSpecError",
     "MalformedPackageError",
     "PackageCache",
+    "PackageInputError",
     "PackageIntegrityError",
     "PackageSpec",
     "PackageUnavailableError",
     "UnsafeArchiveError",
+    "default_packages",
     "default_root",
+    "foreign_core_names",
     "is_prerelease",
 ]

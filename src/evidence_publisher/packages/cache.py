@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence_publisher import jsonio
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FHIR_VERSIONS, FhirVersion
 from evidence_publisher.packages import ebm_local
 from evidence_publisher.packages.archive import extract_tarball, normalise_layout
 from evidence_publisher.packages.definitions import Definitions
@@ -23,6 +24,7 @@ from evidence_publisher.packages.errors import (
 )
 from evidence_publisher.packages.index import ensure_index, write_atomically
 from evidence_publisher.packages.installed import INSTALL_RECORD, InstalledPackage
+from evidence_publisher.packages.integrity import hash_file
 from evidence_publisher.packages.sources import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_REGISTRY,
@@ -34,11 +36,12 @@ from evidence_publisher.packages.sources import (
     SourceMiss,
 )
 from evidence_publisher.packages.spec import (
-    DEFAULT_PACKAGES,
     LOCAL_EBM_PACKAGE,
     OPTIONAL_DEFAULTS,
     STAND_INS,
     PackageSpec,
+    default_packages,
+    foreign_core_names,
 )
 
 CACHE_ENV = "FHIR_PACKAGE_CACHE"
@@ -75,7 +78,7 @@ class PackageCache:
         )
         self.npm: NpmSource | None = NpmSource(npm) if use_npm else None
         self._packages: dict[PackageSpec, InstalledPackage] = {}
-        self._definitions: dict[tuple[PackageSpec, ...] | None, Definitions] = {}
+        self._definitions: dict[tuple[PackageSpec, ...] | str, Definitions] = {}
 
     @classmethod
     def default(cls, **kwargs: Any) -> PackageCache:
@@ -119,15 +122,25 @@ class PackageCache:
         specs: Sequence[PackageSpec | str] | None = None,
         *,
         progress: Progress | None = None,
+        fhir: FhirVersion = DEFAULT_FHIR_VERSION,
     ) -> Definitions:
-        """A lazy resolver over ``specs`` (default: the pinned set) and their dependencies.
+        """A lazy resolver over ``specs`` (default: the pinned set of the FHIR version ``fhir``)
+        and their dependencies. The core packages of other FHIR versions that a dependency pulls
+        in (the local EBM package depends on R5) are left out of a default set's resolver.
 
         Installs what is missing first (see ``ensure``). Repeated calls share one resolver.
         """
-        key = None if specs is None else tuple(PackageSpec.parse(s) for s in specs)
+        key = fhir.release if specs is None else tuple(PackageSpec.parse(s) for s in specs)
         defs = self._definitions.get(key)
         if defs is None:
-            defs = Definitions(self.ensure(specs, progress=progress))
+            packages = self.ensure(specs, progress=progress, fhir=fhir)
+            cross_version = None
+            if specs is None:
+                packages = [p for p in packages if p.name not in foreign_core_names(fhir)]
+                if fhir.cross_version_source is not None:
+                    source = FHIR_VERSIONS[fhir.cross_version_source]
+                    cross_version = Definitions(self.ensure([PackageSpec(*source.core)], progress=progress))
+            defs = Definitions(packages, cross_version=cross_version)
             self._definitions[key] = defs
         return defs
 
@@ -139,8 +152,10 @@ class PackageCache:
         *,
         on_bytes: BytesCallback | None = None,
         retry_missing: bool = False,
+        fhir: FhirVersion = DEFAULT_FHIR_VERSION,
     ) -> list[InstalledPackage]:
-        """Make ``specs`` (default: the pinned set) and their dependencies available.
+        """Make ``specs`` (default: the pinned set of the FHIR version ``fhir``) and their
+        dependencies available.
 
         Returns the available packages: requested ones first, in order, then dependencies.
         A requested package that cannot be had raises ``PackageUnavailableError`` (after every
@@ -150,7 +165,7 @@ class PackageCache:
         """
         say = progress or _quiet
         if specs is None:
-            requested = list(DEFAULT_PACKAGES)
+            requested = list(default_packages(fhir))
             optional = set(OPTIONAL_DEFAULTS)
         else:
             requested = [PackageSpec.parse(s) for s in specs]
@@ -312,27 +327,64 @@ class PackageCache:
                 return pkg
         raise PackageUnavailableError(f"{spec} could not be fetched", details=misses)
 
-    def _unpack_and_commit(self, spec: PackageSpec, fetched: FetchedTarball, work: Path) -> InstalledPackage:
+    def install_file(self, path: Path, say: Progress | None = None) -> InstalledPackage:
+        """Install a package tarball from a local file (e.g. one written by ``package``), through the
+        same safe extraction as a download. The name and version come from its package.json; an
+        installed copy of the same NAME#VERSION is replaced. The file itself is left as it is."""
+        say = say or _quiet
+        self._clean_stale_tmp()
+        with self._scratch() as work:
+            copy = work / "from-file.tgz"
+            try:
+                shutil.copyfile(path, copy)
+            except OSError as exc:
+                raise PackageUnavailableError(
+                    f"cannot read the package file {str(path)!r} ({exc.strerror or exc})",
+                    details=["give the path of a FHIR package tarball (.tgz), e.g. one written by `package`"],
+                ) from None
+            digest = hash_file(copy).digest("sha256").hex()
+            fetched = FetchedTarball(
+                copy, "file", str(path.resolve()), f"sha256 {digest} (not checked: a local file)"
+            )
+            pkg = self._unpack_and_commit(None, fetched, work)
+        say(f"Installed {pkg.spec} from {path} ({len(pkg.index)} resources)")
+        return pkg
+
+    def _unpack_and_commit(
+        self, spec: PackageSpec | None, fetched: FetchedTarball, work: Path
+    ) -> InstalledPackage:
+        """Unpack, check and move into place; ``spec`` None takes the name and version from the
+        package's own package.json (a local file), else they must match it."""
         staged = work / "staged"
         staged.mkdir()
         extract_tarball(fetched.path, staged)
         fetched.path.unlink(missing_ok=True)
         package_dir = normalise_layout(staged)
         manifest_path = package_dir / "package.json"
+        shown = str(spec) if spec else fetched.location
         if not manifest_path.is_file():
             raise MalformedPackageError(
-                f"{spec} from {fetched.location} has no package/package.json",
+                f"{shown} from {fetched.location} has no package/package.json",
                 details=["it is not a FHIR package; nothing was installed"],
             )
         try:
             manifest = jsonio.load_file(manifest_path)
         except ValueError as exc:
             raise MalformedPackageError(
-                f"{spec} from {fetched.location}: package.json is not valid JSON ({exc})"
+                f"{shown} from {fetched.location}: package.json is not valid JSON ({exc})"
             ) from exc
         manifest = manifest if isinstance(manifest, dict) else {}
         got = (manifest.get("name"), manifest.get("version"))
-        if got != (spec.name, spec.version):
+        if spec is None:
+            if not all(isinstance(v, str) for v in got):
+                raise MalformedPackageError(
+                    f"{fetched.location}: package.json has no name and version",
+                    details=[
+                        "a FHIR package.json names the package and its exact version; nothing was installed"
+                    ],
+                )
+            spec = PackageSpec(str(got[0]), str(got[1]))
+        elif got != (spec.name, spec.version):
             raise MalformedPackageError(
                 f"{fetched.location} delivered {got[0]!r}#{got[1]!r}, not {spec}",
                 details=["nothing was installed"],
@@ -344,7 +396,7 @@ class PackageCache:
             "verified_with": fetched.verified_with or "none (the source published no hash)",
         }
         (staged / INSTALL_RECORD).write_text(jsonio.dumps(record), encoding="utf-8")
-        return self._commit(spec, staged, replace_valid=False)
+        return self._commit(spec, staged, replace_valid=fetched.source == "file")
 
     def _install_generated(self, spec: PackageSpec, digest: str) -> InstalledPackage:
         with self._scratch() as work:

@@ -11,11 +11,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from evidence_publisher import jsonio
-from evidence_publisher.constants import CORE_SD
+from evidence_publisher.constants import CORE_SD, FHIR_VERSIONS
 from evidence_publisher.packages.installed import InstalledPackage
 from evidence_publisher.packages.spec import is_prerelease
 
 _Candidate = tuple[InstalledPackage, dict[str, Any]]
+_CORE_NAMES = frozenset(v.core[0] for v in FHIR_VERSIONS.values())
 # CodeSystem.content values that carry the concepts, best first.
 _CONTENT_RANK = {"complete": 0, "supplement": 1, "fragment": 2, "example": 3, "not-present": 4}
 
@@ -23,8 +24,14 @@ _CONTENT_RANK = {"complete": 0, "supplement": 1, "fragment": 2, "example": 3, "n
 class Definitions:
     """Resolves canonical URLs (StructureDefinition, ValueSet, CodeSystem, ...) to parsed dicts."""
 
-    def __init__(self, packages: Sequence[InstalledPackage]) -> None:
+    def __init__(
+        self, packages: Sequence[InstalledPackage], *, cross_version: Definitions | None = None
+    ) -> None:
+        """``cross_version``: the definitions of the FHIR release whose elements these packages'
+        release carries in cross-version extensions (R5 for R4B); its code systems answer where
+        ``packages`` define none (see ``other_release_code_system``)."""
         self.packages: list[InstalledPackage] = list(packages)
+        self.cross_version = cross_version
         self._by_url: dict[str, list[_Candidate]] | None = None
         self._by_type: dict[str, list[_Candidate]] | None = None
         self._released: frozenset[str] | None = None
@@ -113,7 +120,11 @@ class Definitions:
         )
         for _, (pkg, entry) in ranked:
             return pkg.load(entry["filename"])
-        return None
+        return self.cross_version.code_system(url) if self.cross_version is not None else None
+
+    def other_release_code_system(self, url: str) -> dict[str, Any] | None:
+        """The cross-version release's own edition of code system ``url`` (None without one)."""
+        return self.cross_version.code_system(url) if self.cross_version is not None else None
 
     def iter_resources(self, resource_type: str) -> Iterator[dict[str, Any]]:
         """Every resource of one type, package by package (parses each file on first use)."""
@@ -124,7 +135,7 @@ class Definitions:
             yield pkg.load(entry["filename"])
 
     def released_extension_urls(self) -> frozenset[str]:
-        """Extension URLs that a released package vouches for: those the R5 core package's
+        """Extension URLs that a released package vouches for: those a core package's
         extension registry links (``other/spec.internals``, written when R5 was published) and
         those defined by any installed package whose version is not a pre-release."""
         if self._released is None:
@@ -133,7 +144,7 @@ class Definitions:
                 if is_prerelease(pkg.version):
                     continue
                 internals = pkg.path / "other" / "spec.internals"
-                if pkg.name.startswith("hl7.fhir.r5.core") and internals.is_file():
+                if pkg.name in _CORE_NAMES and internals.is_file():
                     with contextlib.suppress(OSError, ValueError):
                         paths = jsonio.loads(internals.read_bytes().removeprefix(b"\xef\xbb\xbf")).get(
                             "paths"

@@ -35,3 +35,9 @@ class CacheWriteError(EvidencePublisherError):
     """The cache directory cannot be written."""
 
     exit_code = ExitCode.WRITE_FAILED
+
+
+class PackageInputError(EvidencePublisherError):
+    """The directory given to ``package`` (or ``build --package``) is not a readable build output."""
+
+    exit_code = ExitCode.INVALID_OUTPUT

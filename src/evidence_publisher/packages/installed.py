@@ -63,7 +63,7 @@ class InstalledPackage:
 
     @property
     def source(self) -> str:
-        """Where it came from: "registry", "npm", "generated", or "unknown" (copied in)."""
+        """Where it came from: "registry", "npm", "file", "generated", or "unknown" (copied in)."""
         return str(self.install_record.get("source") or "unknown")
 
     def load(self, filename: str) -> dict[str, Any]:

@@ -45,7 +45,7 @@ class SourceMiss(Exception):
 @dataclass(frozen=True)
 class FetchedTarball:
     path: Path
-    source: str  # "registry" | "npm"
+    source: str  # "registry" | "npm" | "file" (packages install FILE.tgz)
     location: str  # registry URL or the npm command
     verified_with: str  # hash algorithm used, "" when the source published none
 

@@ -6,12 +6,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from evidence_publisher.constants import FHIR_RELEASE, FHIR_VERSION
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
 from evidence_publisher.fhirclient.outcome import clean_text
 from evidence_publisher.jsonio import as_object
 from evidence_publisher.publish.errors import ServerUnsuitableError
 
-FHIR_R5 = re.compile(re.escape(FHIR_VERSION.rsplit(".", 1)[0]) + r"\.\d+$")  # any patch of the release
+
+def _release_pattern(fhir: FhirVersion) -> re.Pattern[str]:
+    return re.compile(re.escape(fhir.major_minor) + r"\.\d+$")  # any patch of the release
+
+
 # Per resource type: upsert by conditional PUT, and search to preview / verify.
 TYPE_INTERACTIONS = ("update", "search-type")
 
@@ -29,8 +33,10 @@ def check_capability(
     *,
     need_transaction: bool = True,
     search_params: Mapping[str, set[str]] | None = None,
+    fhir: FhirVersion = DEFAULT_FHIR_VERSION,
 ) -> ServerInfo:
-    """Raise ServerUnsuitableError naming everything missing; return what we learned otherwise."""
+    """Raise ServerUnsuitableError naming everything missing (a server of another FHIR version
+    than ``fhir`` among it); return what we learned otherwise."""
     if not isinstance(statement, dict) or statement.get("resourceType") != "CapabilityStatement":
         raise ServerUnsuitableError(
             "GET [base]/metadata did not return a CapabilityStatement; is --server the FHIR base "
@@ -38,10 +44,10 @@ def check_capability(
         )
     missing: list[str] = []
     version = clean_text(statement.get("fhirVersion", ""), 40)
-    if not FHIR_R5.match(version):
+    if not _release_pattern(fhir).match(version):
         missing.append(
-            f"fhirVersion is {version or '(missing)'!r}, need {FHIR_VERSION.rsplit('.', 1)[0]}.x "
-            f"(FHIR {FHIR_RELEASE}); for HAPI start it with hapi.fhir.fhir_version={FHIR_RELEASE}"
+            f"fhirVersion is {version or '(missing)'!r}, need {fhir.major_minor}.x "
+            f"(FHIR {fhir.release}); for HAPI start it with hapi.fhir.fhir_version={fhir.release}"
         )
     rest = next((r for r in _objects(statement.get("rest")) if r.get("mode") == "server"), None)
     if rest is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evidence_publisher import jsonio
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION
 from evidence_publisher.publish.errors import InvalidPublishInputError, PublishSourceError
 
 MAPPING_SUFFIXES = (".yaml", ".yml")
@@ -35,12 +36,34 @@ def source_kind(path: Path) -> str:
     )
 
 
+def built_release(path: Path) -> str:
+    """The FHIR release a build directory holds: ``fhir_version.release`` of its report (R4B
+    builds), else the default (R5 builds, and folders without a report)."""
+    try:
+        report = jsonio.loads_untrusted((path / "build-report.json").read_bytes(), "build-report.json")
+    except (OSError, ValueError):
+        return DEFAULT_FHIR_VERSION.release
+    version = report.get("fhir_version") if isinstance(report, dict) else None
+    release = version.get("release") if isinstance(version, dict) else None
+    return release if isinstance(release, str) else DEFAULT_FHIR_VERSION.release
+
+
 def load_dist(path: Path) -> list[dict]:
     """Every resource in ``path/resources/*.json`` (or ``path/*.json``), in file-name order.
 
     The files are read as untrusted input: size and nesting limits apply (``InputLimitError``,
     exit 14) and a duplicated JSON key is an error."""
     folder = path / "resources" if (path / "resources").is_dir() else path
+    release = built_release(path)
+    if release != DEFAULT_FHIR_VERSION.release:
+        raise InvalidPublishInputError(
+            f"{str(path)!r} is a FHIR {release} build; publish, verify and site read "
+            f"{DEFAULT_FHIR_VERSION.release} builds",
+            details=[
+                f"build without --fhir-version for {DEFAULT_FHIR_VERSION.release}, or load "
+                f"{release} builds' bundle-transaction.json with the {release} server's own tools"
+            ],
+        )
     resources = []
     for file in sorted(folder.glob("*.json")):
         try:

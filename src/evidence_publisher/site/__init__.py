@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evidence_publisher.errors import UnsafeOutputError, WriteError
-from evidence_publisher.site.inputs import SiteInput, SiteInputError, read_build, read_report, read_server
+from evidence_publisher.site.errors import SiteInputError
+from evidence_publisher.site.inputs import SiteInput, read_build, read_report, read_server
 from evidence_publisher.site.model import build_model
 from evidence_publisher.site.output import protected_places, write_site
 from evidence_publisher.site.pages import SiteModel

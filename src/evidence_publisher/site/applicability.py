@@ -1,6 +1,6 @@
 """Applicability in plain words, read from a PlanDefinition condition's FHIRPath.
 
-The words are generated from the expression itself (parsed with fhirpathpy's grammar), not copied
+The words are generated from the expression itself (parsed by the ``fhirpath`` package), not copied
 from the curator's description, so a reader sees what the rule actually tests. Only the shapes the
 conditions are built from are put into words (a resource of a type with a ``where`` over codes,
 statuses and their alternatives); anything else raises ``NotInWords`` and the page shows the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fhirpathpy.parser import parse
+from evidence_publisher import fhirpath
 
 SYSTEM_NAMES = {
     "http://snomed.info/sct": "SNOMED CT",
@@ -130,7 +130,7 @@ class Words:
         return f"{display} ({name} {code})" if display else f"{name} {code}"
 
     def condition(self, expression: str) -> str:
-        tree = _simplify(parse(expression))
+        tree = _simplify(fhirpath.expression(expression).tree)
         if not isinstance(tree, Path) or len(tree.steps) != 5 or tree.steps[:2] != ("entry", "resource"):
             raise NotInWords("expected entry.resource.ofType(T).where(...).exists()")
         of_type, where, exists = tree.steps[2:]
@@ -197,7 +197,5 @@ def in_words(expression: str, displays: dict[tuple[str, str], str]) -> str | Non
     """The condition in plain words, or None when its shape is not covered."""
     try:
         return Words(displays).condition(expression)
-    except (NotInWords, KeyError, IndexError, TypeError):
-        return None
-    except Exception:  # fhirpathpy's ANTLR parser raises its own types on bad syntax
+    except (NotInWords, fhirpath.FhirPathSyntaxError, KeyError, IndexError, TypeError):
         return None

@@ -9,28 +9,14 @@ from typing import overload
 from urllib.parse import quote
 
 from evidence_publisher import jsonio
-from evidence_publisher.errors import EvidencePublisherError, ExitCode, InputLimitError
+from evidence_publisher.constants import CANONICAL_TYPES
+from evidence_publisher.errors import InputLimitError
 from evidence_publisher.publish import FhirClient, InvalidPublishInputError, load_dist
+from evidence_publisher.site.errors import SiteInputError
 
 REPORT_FILE = "build-report.json"
-# the resource types a build writes, fetched from a server in this order
-SITE_TYPES = (
-    "Composition",
-    "PlanDefinition",
-    "ActivityDefinition",
-    "ArtifactAssessment",
-    "Evidence",
-    "EvidenceVariable",
-    "Group",
-    "ResearchStudy",
-    "Citation",
-)
-
-
-class SiteInputError(EvidencePublisherError):
-    """The build output or server resources given to ``site`` are missing or cannot be used."""
-
-    exit_code = ExitCode.INVALID_OUTPUT
+# the resource types a build writes (no mapper writes a Library), fetched from a server in this order
+SITE_TYPES = tuple(sorted((CANONICAL_TYPES - {"Library"}) | {"ArtifactAssessment", "Group"}))
 
 
 @dataclass

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from html.parser import HTMLParser
 
+from evidence_publisher.constants import EBM_SD
+
 # proportions, counts and within-patient changes are not values of the outcome over time
 SERIES_EXCLUDED = ("C44256", "C25463", "TBD:0000177")
-BASELINE_PROFILE = "http://hl7.org/fhir/uv/ebm/StructureDefinition/baseline-measure-evidence"
+BASELINE_PROFILE = EBM_SD + "baseline-measure-evidence"
 CERTAINTY_LABELS = {"high": "High", "moderate": "Moderate", "low": "Low", "very-low": "Very low"}
 CONCERN_LABELS = {
     "no-concern": "no concern",

@@ -59,6 +59,20 @@ class CodingChecks:
             self._systems[system] = hit
         return hit
 
+    def _other_release_defines(self, system: str, code: str) -> str | None:
+        """The version of the other FHIR release whose edition of ``system`` defines ``code``."""
+        lookup = getattr(self.definitions, "other_release_code_system", None)
+        cs = lookup(system) if lookup is not None else None
+        if not isinstance(cs, dict):
+            return None
+        stack = list(cs.get("concept") or ())
+        while stack:
+            c = stack.pop()
+            if isinstance(c, dict) and c.get("code") == code:
+                return str(cs.get("version", "?"))
+            stack.extend(c.get("concept") or () if isinstance(c, dict) else ())
+        return None
+
     def check(self, coding: Any, fp: str) -> list[Issue]:
         if not isinstance(coding, dict):
             return []
@@ -76,6 +90,11 @@ class CodingChecks:
         names = concepts.get(code)
         if names is None:
             msg = f"code {code!r} is not defined by the code system {system} (content complete)"
+            other = self._other_release_defines(system, code)
+            if other is not None:
+                # cross-version content (an R5 element carried into R4B) uses the newer edition
+                msg = f"{msg}; its FHIR {other} edition defines it (cross-version content)"
+                return [Issue("warning", "code-invalid", f"{fp}.code", msg, "coding-code")]
             return [Issue("error", "code-invalid", f"{fp}.code", msg, "coding-code")]
         if isinstance(display, str) and names and _norm(display) not in names:
             shown = ", ".join(sorted(repr(n) for n in names)[:4])

@@ -104,9 +104,10 @@ def _plan_directory(directory: Path, plan: InputPlan) -> None:
     if not is_build_output(directory):
         plan.groups.extend([(f, False)] for f in found)
         return
-    copies = {directory / name for name in _BUILD_COPIES}
-    resources = [f for f in found if (directory / "resources") in f.parents]
-    others = [f for f in found if f not in resources and not ({f, *f.parents} & copies)]
+    # by the first part under ``directory`` (comparing Path parents is quadratic at 80,000 files)
+    top = {f: f.relative_to(directory).parts[0] for f in found}
+    resources = [f for f in found if top[f] == "resources"]
+    others = [f for f in found if top[f] not in ("resources", *_BUILD_COPIES)]
     if resources:
         plan.groups.append([(f, False) for f in resources])
     plan.groups.extend([(f, False)] for f in others)
@@ -155,19 +156,25 @@ def read_documents(path: Path) -> Iterator[InputDocument]:
 
     Raises ``InputLimitError`` when the file or a document passes a limit.
     """
+    for source, text, error in read_texts(path):
+        yield InputDocument(source, error=error) if text is None else parse_document(text, source)
+
+
+def read_texts(path: Path) -> Iterator[tuple[str, bytes | None, str | None]]:
+    """(source, text, why it cannot be read) of each document of one file, not parsed yet."""
     label = STDIN_LABEL if str(path) == STDIN else str(path)
     try:
         data = _read_stdin() if str(path) == STDIN else _read_limited(path)
     except OSError as exc:
-        yield InputDocument(label, error=f"cannot read: {_os_reason(path, exc)}")
+        yield label, None, f"cannot read: {_os_reason(path, exc)}"
         return
     if _is_ndjson(path, data):
         for n, line in enumerate(data.splitlines(), start=1):
             if not line.strip():
                 continue
-            yield _parse(line, f"{label}:{n}")
+            yield f"{label}:{n}", line, None
         return
-    yield _parse(data, label)
+    yield label, data, None
 
 
 def _read_limited(path: Path) -> bytes:
@@ -214,7 +221,7 @@ def _os_reason(path: Path, exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _parse(text: bytes, source: str) -> InputDocument:
+def parse_document(text: bytes, source: str) -> InputDocument:
     try:
         parsed = jsonio.parse_untrusted(text, source)
     except InputLimitError:

@@ -209,6 +209,25 @@ CHECKERS: dict[str, Callable[[object], str | None]] = {
 }
 
 
+# The same texts come back in every resource of a corpus (systems, codes, narratives): their
+# verdicts are kept, for texts up to _MEMO_CHARS long and up to _MEMO_SIZE of them at a time.
+_MEMO_SIZE = 4096
+_MEMO_CHARS = 4096
+_memo: dict[tuple[str, str], str | None] = {}
+
+
 def check_primitive(type_code: str, value: object) -> str | None:
     checker = CHECKERS.get(type_code)
-    return checker(value) if checker else None
+    if checker is None:
+        return None
+    if type(value) is not str or len(value) > _MEMO_CHARS:
+        return checker(value)
+    key = (type_code, value)
+    try:
+        return _memo[key]
+    except KeyError:
+        pass
+    if len(_memo) >= _MEMO_SIZE:
+        _memo.clear()
+    verdict = _memo[key] = checker(value)
+    return verdict

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
 from evidence_publisher.validate.outcome import ValidationReport
 
 
@@ -20,10 +23,14 @@ def error_lines(report: ValidationReport) -> list[str]:
     return lines
 
 
-def structural_problems(resources: list[dict]) -> list[str]:
-    """Parse each resource with fhir.resources: structure only (python-stack.md §1), no packages needed."""
-    from fhir.resources import get_fhir_model_class
+def structural_problems(resources: list[dict], fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> list[str]:
+    """Parse each resource with fhir.resources' models of ``fhir``: structure only (python-stack.md
+    §1), no packages needed. A version without models there (R4) is left to the validator."""
     from pydantic import ValidationError
+
+    if fhir.models_module is None:
+        return []
+    get_fhir_model_class = importlib.import_module(fhir.models_module).get_fhir_model_class
 
     problems = []
     for res in resources:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
 from evidence_publisher.validate.definitions import DefinitionSource
-from evidence_publisher.validate.errors import NoResourcesError
-from evidence_publisher.validate.inputs import STDIN, STDIN_LABEL, plan_inputs, read_documents
 from evidence_publisher.validate.model import ModelRegistry
 from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome
+from evidence_publisher.validate.stream import FileValidation
 from evidence_publisher.validate.terminology import Terminology
 from evidence_publisher.validate.walk import BundleIndex, ResourceContext, Walker
 
@@ -26,21 +25,35 @@ class Validator:
     ``code_system(url)`` and ``by_url(url)`` (the packages stage's ``Definitions``).
     """
 
-    def __init__(self, definitions: DefinitionSource, *, profile_rules: bool = True) -> None:
+    def __init__(
+        self,
+        definitions: DefinitionSource,
+        *,
+        profile_rules: bool = True,
+        fhir: FhirVersion = DEFAULT_FHIR_VERSION,
+    ) -> None:
+        """``definitions`` are those of FHIR version ``fhir``; the EBM rules (``profile_rules``)
+        run only for a version they are written for (R5)."""
         self.definitions = definitions
+        self.fhir = fhir
         self.registry = ModelRegistry(definitions)
         self.terminology = Terminology(definitions)
         self.walker = Walker(self.registry, self.terminology)
-        self.profile_rules = profile_rules
+        self.profile_rules = profile_rules and fhir.ebm_rules
 
     @classmethod
     def from_cache(
-        cls, cache: PackageCache | None = None, progress: Callable[[str], None] | None = None
+        cls,
+        cache: PackageCache | None = None,
+        progress: Callable[[str], None] | None = None,
+        *,
+        fhir: FhirVersion = DEFAULT_FHIR_VERSION,
     ) -> Validator:
-        """Build a validator on the package cache, installing the pinned packages if needed."""
+        """Build a validator on the package cache for the FHIR version ``fhir`` (default R5),
+        installing its pinned packages if needed."""
         from evidence_publisher.validate.adapter import load_definitions
 
-        return cls(load_definitions(cache, progress))
+        return cls(load_definitions(cache, progress, fhir), fhir=fhir)
 
     # ------------------------------------------------------------------ API
     def validate_resource(self, resource: dict) -> dict:
@@ -63,11 +76,11 @@ class Validator:
         index = BundleIndex.of(bundle) if isinstance(bundle, dict) else None
         done: set[int] = set()
         if isinstance(bundle, dict):
-            self._validate_into(bundle, report, None, done)
+            self.validate_into(bundle, report, None, done)
         for res in resources:
             if id(res) in done:
                 continue
-            self._validate_into(res, report, index, done)
+            self.validate_into(res, report, index, done)
         return report
 
     def validate_files(self, paths: Iterable[str | Path]) -> ValidationReport:
@@ -82,45 +95,10 @@ class Validator:
         once, through its ``resources/`` files. Raises ``NoResourcesError`` when no FHIR
         resource was found, and ``InputLimitError`` when an input passes a limit.
         """
-        report = ValidationReport()
-        plan = plan_inputs(paths)
-        report.notes.extend(plan.notes)
-        skipped: list[str] = []
-        for group in plan.groups:
-            resources: list[dict] = []
-            sources: list[str] = []
-            duplicates: dict[int, list[Issue]] = {}
-            for path, explicit in group:
-                for doc in read_documents(path):
-                    if not explicit and isinstance(doc.resource, dict) and "resourceType" not in doc.resource:
-                        skipped.append(doc.source)
-                        continue  # a non-FHIR JSON file found in a directory (e.g. build-report.json)
-                    if doc.error is not None or not isinstance(doc.resource, dict):
-                        why = doc.error or "a FHIR resource must be a JSON object"
-                        issue = Issue("fatal", "structure", "", why, "json")
-                        report.outcomes.append(({"source": doc.source}, operation_outcome([issue])))
-                        report.sources.append(doc.source)
-                        continue
-                    _duplicate_key_issues(doc.resource, doc.duplicate_keys, duplicates)
-                    resources.append(doc.resource)
-                    sources.append(STDIN_LABEL if str(path) == STDIN else str(path))
-            if not resources:
-                continue
-            bundle = _pseudo_bundle(resources) if len(resources) > 1 else None
-            for res, source in zip(resources, sources, strict=True):
-                sub = ValidationReport()
-                self._validate_into(res, sub, bundle, set(), duplicates)
-                report.extend(sub, source)
-        if not report.outcomes:
-            found = f" (found only JSON without resourceType: {', '.join(skipped[:5])})" if skipped else ""
-            raise NoResourcesError(
-                f"no FHIR resources to validate{found}",
-                details=["give FHIR R5 resources: JSON objects with a resourceType, as JSON or NDJSON"],
-            )
-        return report
+        return FileValidation(self, paths, keep_resources=True).report()
 
     # ------------------------------------------------------------------ internals
-    def _validate_into(
+    def validate_into(
         self,
         res: dict,
         report: ValidationReport,
@@ -182,44 +160,6 @@ class Validator:
             return index.resolve(ref) if index is not None else None
 
         return check_profiles(res, resolve, self.terminology)
-
-
-_ENTRY_RESOURCE = re.compile(r"entry\[(\d+)\]\.resource\.(.+)")
-
-
-def _duplicate_key_issues(resource: dict, paths: list[str], into: dict[int, list[Issue]]) -> None:
-    """One ``json-duplicate-key`` error per duplicated key, on the resource that holds it (a
-    Bundle entry's resource gets its own), with the FHIRPath of the key."""
-    for path in paths:
-        target, rel = resource, path
-        m = _ENTRY_RESOURCE.fullmatch(path)
-        if m and resource.get("resourceType") == "Bundle":
-            entries = resource.get("entry")
-            i = int(m.group(1))
-            if isinstance(entries, list) and i < len(entries) and isinstance(entries[i], dict):
-                inner = entries[i].get("resource")
-                if isinstance(inner, dict):
-                    target, rel = inner, m.group(2)
-        rtype = target.get("resourceType")
-        expression = f"{rtype if isinstance(rtype, str) else 'Resource'}.{rel}"
-        key = rel.rsplit(".", 1)[-1]
-        into.setdefault(id(target), []).append(
-            Issue(
-                "error",
-                "structure",
-                expression,
-                f"the JSON key {key!r} appears more than once in the same object; JSON readers keep "
-                "one of the values (which one differs between readers)",
-                "json-duplicate-key",
-            )
-        )
-
-
-def _pseudo_bundle(resources: list[dict]) -> BundleIndex:
-    index = BundleIndex()
-    for res in resources:
-        index.add(res)
-    return index
 
 
 def _prefix_entry(bundle: dict, entry: dict, issues: list[Issue]) -> list[Issue]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from evidence_publisher.constants import UCUM
 from evidence_publisher.fhirpath import adapter
 from evidence_publisher.fhirpath.compiler import (
     conversion,
@@ -24,7 +25,6 @@ from evidence_publisher.fhirpath.compiler import (
     types,
 )
 from evidence_publisher.fhirpath.compiler.core import (
-    UCUM,
     Coll,
     Env,
     Fallback,

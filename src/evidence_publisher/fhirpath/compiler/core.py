@@ -54,7 +54,6 @@ Inv = Callable[[Env, Coll, Coll], Coll]  # (env, $this, input) -> result
 # a chapter's function table: name -> (accepted parameter counts, builder(*parameter Fns) -> Inv)
 Functions = dict[str, tuple[tuple[int, ...], Callable[..., Inv]]]
 
-UCUM = "http://unitsofmeasure.org"  # also in constants.py: this package imports nothing outside itself
 TRUE: Coll = [(True, None)]
 FALSE: Coll = [(False, None)]
 

@@ -134,6 +134,21 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+def _same_unit_values(x: Any, y: Any) -> tuple[Any, Any] | None:
+    """The values of two FHIR Quantity objects with the same system and code (or, without a code,
+    the same unit), else None: other units need a conversion the compiled engine leaves alone."""
+    if not (isinstance(x, dict) and isinstance(y, dict)):
+        return None
+    xv, yv = x.get("value"), y.get("value")
+    if not (is_number(xv) and is_number(yv)) or x.get("comparator") or y.get("comparator"):
+        return None
+    if x.get("code") is not None or y.get("code") is not None:
+        same = (x.get("system"), x.get("code")) == (y.get("system"), y.get("code"))
+    else:
+        same = x.get("unit") == y.get("unit")
+    return (xv, yv) if same else None
+
+
 def _inequality(op: str) -> Callable[[Fn, Fn], Fn]:
     cmp = _COMPARE[op]
 
@@ -150,6 +165,9 @@ def _inequality(op: str) -> Callable[[Fn, Fn], Fn]:
                 return boolean(cmp(x, y))
             if isinstance(x, bool) and isinstance(y, bool):
                 return boolean(cmp(x, y))
+            same_unit = _same_unit_values(x, y)
+            if same_unit is not None:  # two FHIR Quantities in one unit (R4's rng-2: low <= high)
+                return boolean(cmp(*same_unit))
             plain = left[0][1] is None and right[0][1] is None
             if plain and (isinstance(x, FP_Type) or isinstance(y, FP_Type)):
                 # boundaries are fhirpathpy's own types: let its comparison decide (precision rules)

@@ -53,13 +53,25 @@ class BundleIndex:
         hit = self.by_full_url.get(ref)
         if hit is not None:
             return hit
-        m = ABS_REF.fullmatch(ref)
-        if m:
-            return self.by_type_id.get(f"{m[2]}/{m[3]}")
-        m = REL_REF.fullmatch(ref)
-        if m:
-            return self.by_type_id.get(f"{m[1]}/{m[2]}")
-        return None
+        key = type_id_key(ref)
+        return None if key is None else self.by_type_id.get(key)
+
+    def resolve_full(self, ref: str) -> dict | None:
+        """The whole target resource, for FHIRPath's ``resolve()``. ``resolve`` may answer with
+        less (its type, ``meta`` and ``category``: all the other checks read of a target) when
+        the targets are not held in memory."""
+        return self.resolve(ref)
+
+
+def type_id_key(ref: str) -> str | None:
+    """``Type/id`` of a relative or absolute literal reference (None for other forms)."""
+    m = ABS_REF.fullmatch(ref)
+    if m:
+        return f"{m[2]}/{m[3]}"
+    m = REL_REF.fullmatch(ref)
+    if m:
+        return f"{m[1]}/{m[2]}"
+    return None
 
 
 @dataclass
@@ -98,6 +110,12 @@ class ResourceContext:
         if self.bundle is not None:
             return self.bundle.resolve(ref)
         return None
+
+    def resolve_full(self, ref: str) -> dict | None:
+        """Like ``resolve``, but the whole target (see ``BundleIndex.resolve_full``)."""
+        if self.bundle is not None and not ref.startswith("#"):
+            return self.bundle.resolve_full(ref)
+        return self.resolve(ref)
 
     def add_ref(self, value: str) -> None:
         ctx: ResourceContext | None = self

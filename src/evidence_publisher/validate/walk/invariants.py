@@ -9,7 +9,7 @@ reached without it, and both answers are recorded.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evidence_publisher import fhirpath
 from evidence_publisher.fhirpath.shortcuts import compile_shortcut
@@ -17,9 +17,7 @@ from evidence_publisher.validate import native
 from evidence_publisher.validate.model import Constraint, ElementDef, TypeModel
 from evidence_publisher.validate.outcome import Issue
 from evidence_publisher.validate.walk.context import Node, ResourceContext
-
-if TYPE_CHECKING:
-    from evidence_publisher.validate.walk.walker import Entry, Walker
+from evidence_publisher.validate.walk.walking import Entry, Walking
 
 NATIVE_KEYS = frozenset({"ele-1", "ext-1", "dom-2", "dom-3", "dom-4", "dom-5", "dom-6"})
 ELE1 = Constraint("ele-1", "error", "", native.ELE1, "")
@@ -28,7 +26,7 @@ Subject = tuple[Any, str, Any]  # what an invariant ran on: (data, type path, _e
 
 
 class Invariants:
-    def __init__(self, walker: Walker) -> None:
+    def __init__(self, walker: Walking) -> None:
         self.walker = walker
         self._constraints: dict[tuple[int, str], tuple[Constraint, ...]] = {}
         self._primitive_constraints: dict[int, tuple[Constraint, ...]] = {}
@@ -148,7 +146,7 @@ class Invariants:
             type_path,
             resource=rc.resource,
             root_resource=rc.root_resource,
-            hooks=fhirpath.Hooks(rc.resolve, self.walker.member_of),
+            hooks=fhirpath.Hooks(rc.resolve_full, self.walker.member_of),
         )
         if result is None:
             return None
@@ -171,7 +169,7 @@ class Invariants:
         differential.append((c.key, type_path, ok, fp_ok, data, ext))
 
 
-def _reference_result(c: Constraint, rc: ResourceContext, subject: Subject, walker: Walker) -> list:
+def _reference_result(c: Constraint, rc: ResourceContext, subject: Subject, walker: Walking) -> list:
     """fhirpathpy's answer (the reference implementation), raising fhirpath.FhirPathError."""
     data, type_path, ext = subject
     return fhirpath.invariant(c.expression).reference_result(
@@ -179,7 +177,7 @@ def _reference_result(c: Constraint, rc: ResourceContext, subject: Subject, walk
         type_path,
         resource=rc.resource,
         root_resource=rc.root_resource,
-        hooks=fhirpath.Hooks(rc.resolve, walker.member_of),
+        hooks=fhirpath.Hooks(rc.resolve_full, walker.member_of),
         ext=ext,
     )
 

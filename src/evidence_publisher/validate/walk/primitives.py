@@ -7,21 +7,19 @@ extensions, ele-1, bindings, fixed/pattern values and the element's invariants.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evidence_publisher.validate.model import ElementDef
 from evidence_publisher.validate.primitives import check_primitive
 from evidence_publisher.validate.walk.bindings import BINDABLE_TYPES
 from evidence_publisher.validate.walk.context import Node
-
-if TYPE_CHECKING:
-    from evidence_publisher.validate.walk.walker import Walker
+from evidence_publisher.validate.walk.walking import Walking
 
 _LOCAL_REF_TYPES = ("canonical", "uri", "url")
 
 
 class Primitives:
-    def __init__(self, walker: Walker) -> None:
+    def __init__(self, walker: Walking) -> None:
         self.walker = walker
         self._element_extension: ElementDef | None = None
 

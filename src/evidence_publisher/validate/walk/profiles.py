@@ -9,20 +9,16 @@ collapse in the OperationOutcome. EBM profiles are checked by ``ebm.py`` instead
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
+from evidence_publisher.constants import EBM_SD
 from evidence_publisher.validate import slicing
 from evidence_publisher.validate.model import PRIMITIVE_TYPES, ElementDef, Slice, TypeModel
 from evidence_publisher.validate.walk.context import Node, ResourceContext
-
-if TYPE_CHECKING:
-    from evidence_publisher.validate.walk.walker import Walker
-
-EBM_BASE = "http://hl7.org/fhir/uv/ebm/StructureDefinition/"
+from evidence_publisher.validate.walk.walking import Walking
 
 
 class Profiles:
-    def __init__(self, walker: Walker) -> None:
+    def __init__(self, walker: Walking) -> None:
         self.walker = walker
         self.registry = walker.registry
 
@@ -32,7 +28,7 @@ class Profiles:
         if not isinstance(profiles, list):
             return
         for i, url in enumerate(profiles):
-            if not isinstance(url, str) or url.startswith(EBM_BASE):
+            if not isinstance(url, str) or url.startswith(EBM_SD):
                 continue
             profile = self.registry.get(url.split("|", 1)[0])
             at = f"{fp}.meta.profile[{i}]"

@@ -24,8 +24,8 @@ from evidence_publisher.validate.walk.invariants import Invariants
 from evidence_publisher.validate.walk.primitives import Primitives
 from evidence_publisher.validate.walk.profiles import Profiles
 from evidence_publisher.validate.walk.references import References
+from evidence_publisher.validate.walk.walking import Entry
 
-Entry = tuple[ElementDef, str | None]  # a row of TypeModel.children: element, type (None: its only one)
 CardinalityPlan = tuple[tuple[ElementDef, ...], dict[str, ElementDef]]  # required elements, all by path
 _NO_CHILDREN: dict[str, Entry] = {}
 

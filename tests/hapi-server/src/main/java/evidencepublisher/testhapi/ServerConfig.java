@@ -6,7 +6,6 @@ import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
 import ca.uhn.fhir.jpa.api.config.ThreadPoolFactoryConfig;
 import ca.uhn.fhir.jpa.batch2.JpaBatch2Config;
 import ca.uhn.fhir.jpa.config.HapiJpaConfig;
-import ca.uhn.fhir.jpa.config.r5.JpaR5Config;
 import ca.uhn.fhir.jpa.config.util.HapiEntityManagerFactoryUtil;
 import ca.uhn.fhir.jpa.model.config.PartitionSettings;
 import ca.uhn.fhir.jpa.model.config.SubscriptionSettings;
@@ -28,12 +27,12 @@ import org.springframework.orm.jpa.JpaTransactionManager;
 import org.springframework.orm.jpa.LocalContainerEntityManagerFactoryBean;
 
 /**
- * HAPI's own R5 JPA configuration plus what a deployment must supply itself: storage settings,
- * a data source, the JPA entity manager factory and a transaction manager.
+ * HAPI's own JPA configuration (without the FHIR-version part: R5Config or R4CrConfig adds it)
+ * plus what a deployment must supply itself: storage settings, a data source, the JPA entity
+ * manager factory and a transaction manager.
  */
 @Configuration
 @Import({
-	JpaR5Config.class,
 	ThreadPoolFactoryConfig.class,
 	HapiJpaConfig.class,
 	JpaBatch2Config.class,
