@@ -21,6 +21,22 @@ def fhirpath_strict() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def build_cache_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The CLI's build cache goes to a directory of this test session, never the user's."""
+    import os
+
+    from evidence_publisher.build_cache import CACHE_ENV
+
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("build-cache"))
+    yield
+    if before is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = before
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT

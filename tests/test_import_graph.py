@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"publish"},
     {"cds"},
     {"output"},
-    {"pipeline"},
+    {"pipeline", "build_cache", "build_summary"},
     {"site"},  # built from the output of a build (or a server)
     {"cli", "cli_render"},
 ]

@@ -82,6 +82,11 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
         help="skip validation against the official FHIR definitions (structural check still runs)",
     )
     p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor update the build cache (docs/build-cache.md; or EVIDENCE_PUBLISHER_CACHE=off)",
+    )
+    p.add_argument(
         "--fhir-version",
         choices=["R5", "R4B"],
         default="R5",
@@ -103,6 +108,7 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    from evidence_publisher.build_cache import BuildCache
     from evidence_publisher.pipeline import build
 
     out, err = _stdout(), _stderr()
@@ -115,16 +121,22 @@ def _cmd_build(args: argparse.Namespace) -> int:
         from evidence_publisher.packages.writer import check_out_file
 
         check_out_file(args.package)
-    with progress_display(err) as (progress, console):
-        result = build(
-            mappings,
-            out_dir=args.out,
-            base_url=args.base_url,
-            validate=not args.no_validate,
-            log=lambda msg: console.print(msg, markup=False),
-            progress=progress,
-            fhir=FHIR_VERSIONS[args.fhir_version],
-        )
+    cache = None if args.no_cache else BuildCache.default()
+    try:
+        with progress_display(err) as (progress, console):
+            result = build(
+                mappings,
+                out_dir=args.out,
+                base_url=args.base_url,
+                validate=not args.no_validate,
+                log=lambda msg: console.print(msg, markup=False),
+                progress=progress,
+                fhir=FHIR_VERSIONS[args.fhir_version],
+                cache=cache,
+            )
+    finally:
+        if cache is not None:
+            cache.close()
     if args.format == "json":
         from evidence_publisher.jsonio import dumps
 
@@ -141,11 +153,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
         f"[bold green]Built {len(result.resources)} resources[/] from "
         f"{result.mapping_file_count} mapping files into {args.out}/",
     )
-    counts: dict[str, int] = {}
-    for res in result.resources:
-        counts[res["resourceType"]] = counts.get(res["resourceType"], 0) + 1
-    for rtype in sorted(counts):
-        out.print(f"  {rtype:<20} {counts[rtype]:>4}")
+    from evidence_publisher.build_summary import counts_by_type
+
+    counts = counts_by_type(result.resources)
+    width = max([4, *(len(f"{n:,}") for _, n in counts)])
+    for rtype, count in counts:
+        out.print(f"  {rtype:<20} {count:>{width},}", markup=False)
     if result.conflicts:
         out.print(f"[yellow]{len(result.conflicts)} recorded source conflicts[/] (see build-report.json)")
     if args.site is not None:

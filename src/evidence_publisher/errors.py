@@ -83,6 +83,13 @@ class WriteError(EvidencePublisherError):
     exit_code = ExitCode.WRITE_FAILED
 
 
+class BuildCacheError(EvidencePublisherError):
+    """The build cache cannot be opened or saved (not a cache, unreadable, locked too long)
+    (build_cache.py)."""
+
+    exit_code = ExitCode.WRITE_FAILED
+
+
 class UnsafeOutputError(EvidencePublisherError):
     """``--out`` names a place that replacing would lose files the build did not create (output.py)."""
 

@@ -10,6 +10,7 @@ find duplicate keys (JSON parsers silently keep the last one).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,32 @@ def dumps(obj: Any, *, indent: int | None = 2) -> str:
         allow_nan=False,
     )
     return text if indent is None else text + "\n"
+
+
+_SLOT = "\u0000items\u0000"
+
+
+def iter_dumps(obj: dict, key: str, items: Iterable[Any]) -> Iterator[str]:
+    """The text of ``dumps({**obj, key: list(items)})``, in pieces, one item serialised at a time.
+
+    For writing a large Bundle without holding its text (or all its entries) in memory at once.
+    """
+    head, slot, tail = dumps({**obj, key: [_SLOT]}).partition(dumps(_SLOT, indent=None))
+    assert slot, "the placeholder is written as it is"
+    indent = head[head.rindex("\n") + 1 :]
+    first = True
+    for item in items:
+        text = dumps(item)[:-1].replace("\n", "\n" + indent)
+        if first:
+            yield head
+            yield text
+            first = False
+        else:
+            yield f",\n{indent}{text}"
+    if first:  # no items: an empty list has its own form
+        yield dumps({**obj, key: []})
+    else:
+        yield tail
 
 
 def loads(text: str | bytes) -> Any:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,14 +202,21 @@ def _report_problem(report: Path) -> str | None:
     return None
 
 
+# relative path -> text, or (relative path, text or text in pieces) pairs written in the order given
+Files = Mapping[str, str] | Iterable[tuple[str, "str | Iterable[str]"]]
+
+
 def write_atomically(
     out_dir: Path,
-    files: dict[str, str],
+    files: Files,
     protected: Iterable[Protected] = (),
     on_file: Callable[[int], None] = lambda _done: None,
     kind: OutputKind | None = None,
 ) -> Path:
-    """Write ``files`` (relative path -> text) as the directory ``out_dir``, or raise and change nothing.
+    """Write ``files`` as the directory ``out_dir``, or raise and change nothing.
+
+    ``files`` maps relative paths to text (written in path order), or yields (relative path, text)
+    pairs, the text possibly in pieces, so that a large output is made as it is written.
 
     Returns the real path written. SIGINT or SIGTERM during the write ends it (as ``KeyboardInterrupt``
     or ``Terminated``) with the temporary directory removed and ``out_dir`` as it was; the creation of
@@ -225,14 +232,15 @@ def write_atomically(
     return target
 
 
-def _write(target: Path, files: dict[str, str], on_file: Callable[[int], None], guard: SignalGuard) -> None:
+def _write(target: Path, files: Files, on_file: Callable[[int], None], guard: SignalGuard) -> None:
     tmp: Path | None = None
     try:
         with guard.held():
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
             tmp.chmod(0o777 & ~_umask())
-        for done, (rel, text) in enumerate(sorted(files.items()), 1):
+        pairs = sorted(files.items()) if isinstance(files, Mapping) else files
+        for done, (rel, text) in enumerate(pairs, 1):
             write_file(tmp / rel, text)
             on_file(done)
         with guard.held():
@@ -244,10 +252,14 @@ def _write(target: Path, files: dict[str, str], on_file: Callable[[int], None], 
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_file(path: Path, text: str) -> None:
+def write_file(path: Path, text: str | Iterable[str]) -> None:
     """One output file (a module-level function so that tests can slow the write down)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    with path.open("w", encoding="utf-8") as handle:
+        if isinstance(text, str):
+            handle.write(text)
+        else:
+            handle.writelines(text)
 
 
 def _replace(target: Path, new: Path) -> None:

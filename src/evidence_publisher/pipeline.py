@@ -7,21 +7,30 @@ checked first (see ``output.py``), so a build never replaces anything but a prev
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from evidence_publisher.bundle import collection_bundle, ndjson_by_type, transaction_bundle
-from evidence_publisher.bundle.references import iter_references
+from evidence_publisher.build_cache import BuildCache, packages_identity, validation_keys
+from evidence_publisher.build_summary import summarise_problems
+from evidence_publisher.bundle import collection_bundle, dependency_order
+from evidence_publisher.bundle.collection import COLLECTION_HEAD, collection_entries, ndjson_lines
+from evidence_publisher.bundle.references import RELATIVE_REF, iter_references, reference_values
+from evidence_publisher.bundle.transaction import TRANSACTION_HEAD, local_ref, transaction_entries
 from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
 from evidence_publisher.convert import UnsupportedFhirVersionError, to_r4b
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
-from evidence_publisher.jsonio import dumps
+from evidence_publisher.jsonio import dumps, iter_dumps
 from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
 from evidence_publisher.sources import load_corpus
 from evidence_publisher.sources.loader import LoadProgress
 from evidence_publisher.sources.model import Corpus
+from evidence_publisher.sources.parsecache import ParseStore
 from evidence_publisher.validate import ValidationFailedError, Validator, error_lines, structural_problems
+
+T = TypeVar("T")
+_WRITE_PROGRESS_EVERY = 200  # resources written between two progress calls
 
 # (what is being done, how much of it is done, the total or None), in the stage's own unit
 Progress = Callable[[str, int, "int | None"], None]
@@ -39,6 +48,8 @@ def dangling_references(resources: list[dict]) -> list[str]:
     known = {f"{r['resourceType']}/{r['id']}" for r in resources}
     problems = []
     for res in resources:
+        if all(not RELATIVE_REF.match(ref) or ref in known for ref in reference_values(res)):
+            continue  # the usual case, found without building paths
         for path, ref in iter_references(res):
             target = ref["reference"]
             if "/" in target and not target.startswith(("http", "urn:", "#")) and target not in known:
@@ -50,13 +61,51 @@ def dangling_references(resources: list[dict]) -> list[str]:
 
 
 def _official_validation(
-    resources: list[dict], log: Callable[[str], None], fhir: FhirVersion = DEFAULT_FHIR_VERSION
+    resources: list[dict],
+    order: list[dict],
+    log: Callable[[str], None],
+    fhir: FhirVersion = DEFAULT_FHIR_VERSION,
 ) -> list[str]:
     """Validate against the official StructureDefinitions of ``fhir`` (installs the packages on
     first use)."""
     validator = Validator.from_cache(progress=log, fhir=fhir)
-    report = validator.validate(resources, bundle=collection_bundle(resources, "https://build.invalid"))
-    return error_lines(report)
+    bundle = collection_bundle(resources, "https://build.invalid", order)
+    return error_lines(validator.validate(resources, bundle=bundle))
+
+
+def _validate_changed(
+    resources: list[dict],
+    order: list[dict],
+    cache: BuildCache | None,
+    log: Callable[[str], None],
+    progress: Progress,
+    fhir: FhirVersion = DEFAULT_FHIR_VERSION,
+) -> tuple[list[str], list[str]]:
+    """Validate the resources the cache has not seen valid; (problems, cache keys of the valid).
+
+    A subset is validated in a collection Bundle with the resources it references, so that its
+    references resolve as they do in the whole build. The cache serves R5 builds only (its
+    package identity is that of the R5 packages); other versions are always validated whole.
+    """
+    if cache is None or fhir is not DEFAULT_FHIR_VERSION:
+        todo, keys = order, {}
+    else:
+        keys = validation_keys(resources, packages_identity())
+        known = cache.validated(keys.values())
+        todo = [r for r in order if keys[local_ref(r)] not in known]
+    if not todo:
+        return [], []
+    # the validator reports no per-resource progress: the stage is shown without a count
+    progress(f"validating {len(todo)} resources against the official FHIR definitions", 0, None)
+    if len(todo) == len(resources):
+        problems = _official_validation(resources, order, log, fhir)
+    else:
+        wanted = {local_ref(r) for r in todo}
+        for res in todo:
+            wanted.update(reference_values(res))
+        subset = [r for r in order if local_ref(r) in wanted]
+        problems = _official_validation(subset, subset, log, fhir)
+    return problems, [keys[local_ref(r)] for r in todo] if keys else []
 
 
 def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
@@ -92,15 +141,49 @@ def render_outputs(
     resources: list[dict], report: dict, base_url: str, fhir: FhirVersion = DEFAULT_FHIR_VERSION
 ) -> dict[str, str]:
     """Every output file as ``relative path -> canonical JSON text``."""
-    files: dict[str, str] = {}
+    return {
+        rel: text if isinstance(text, str) else "".join(text)
+        for rel, text in iter_outputs(resources, report, base_url, fhir=fhir)
+    }
+
+
+def output_count(resources: list[dict]) -> int:
+    """How many files ``iter_outputs`` yields."""
+    return len(resources) + len({r["resourceType"] for r in resources}) + 3
+
+
+def iter_outputs(
+    resources: list[dict],
+    report: dict,
+    base_url: str,
+    order: list[dict] | None = None,
+    on_item: Callable[[], None] = lambda: None,
+    fhir: FhirVersion = DEFAULT_FHIR_VERSION,
+) -> Iterator[tuple[str, str | Iterable[str]]]:
+    """Every output file as ``(relative path, canonical JSON text)``, the text made as it is
+    written: only one resource's text (or one Bundle entry's) is held at a time.
+
+    ``order`` is ``dependency_order(resources)`` when the caller has it already. Bundle keys are
+    checked before the first file is yielded. ``on_item`` is called after each resource file,
+    Bundle entry and NDJSON line.
+    """
+    order = dependency_order(resources) if order is None else order
+    transaction = transaction_entries(resources, order, fhir)  # raises BundleError now, not halfway
+    yield "build-report.json", dumps(report)
+    collection = collection_entries(resources, base_url, order)
+    yield "bundle-collection.json", iter_dumps(COLLECTION_HEAD, "entry", _counted(collection, on_item))
+    yield "bundle-transaction.json", iter_dumps(TRANSACTION_HEAD, "entry", _counted(transaction, on_item))
+    for rtype, lines in ndjson_lines(resources):
+        yield f"ndjson/{rtype}.ndjson", _counted(lines, on_item)
     for res in resources:
-        files[f"resources/{res['resourceType']}-{res['id']}.json"] = dumps(res)
-    files["bundle-transaction.json"] = dumps(transaction_bundle(resources, fhir))
-    files["bundle-collection.json"] = dumps(collection_bundle(resources, base_url))
-    for rtype, text in ndjson_by_type(resources).items():
-        files[f"ndjson/{rtype}.ndjson"] = text
-    files["build-report.json"] = dumps(report)
-    return files
+        yield f"resources/{res['resourceType']}-{res['id']}.json", dumps(res)
+        on_item()
+
+
+def _counted(items: Iterable[T], on_item: Callable[[], None]) -> Iterator[T]:
+    for item in items:
+        yield item
+        on_item()
 
 
 def _convert(resources: list[dict], report: dict, fhir: FhirVersion) -> list[dict]:
@@ -137,10 +220,14 @@ class CompiledMappings:
 
 
 def compile_mappings(
-    paths: list[Path], base_url: str | None = None, on_load: Callable[[LoadProgress], None] | None = None
+    paths: list[Path],
+    base_url: str | None = None,
+    on_load: Callable[[LoadProgress], None] | None = None,
+    store: ParseStore | None = None,
+    on_compile: Callable[[int, int], None] | None = None,
 ) -> CompiledMappings:
-    corpus = load_corpus(paths, progress=on_load)
-    compiled = compile_corpus(corpus, base_url)
+    corpus = load_corpus(paths, progress=on_load, store=store)
+    compiled = compile_corpus(corpus, base_url, on_compile)
     effective_base = (base_url or corpus.corpus.base_url).rstrip("/")
     report = make_report(corpus.corpus, effective_base, compiled)
     sources_dir = Path(corpus.corpus_doc.file).parent / corpus.corpus.sources_dir
@@ -155,6 +242,7 @@ def build(
     validate: bool = True,
     log: Callable[[str], None] = lambda _msg: None,
     progress: Progress = lambda _stage, _done, _total: None,
+    cache: BuildCache | None = None,
     fhir: FhirVersion = DEFAULT_FHIR_VERSION,
 ) -> BuildResult:
     """Run the whole build; raise before writing anything if any step finds a problem.
@@ -162,29 +250,52 @@ def build(
     ``out_dir`` is checked before the mappings are read, and again with the source documents
     directory once the corpus file has named it. ``fhir`` is the FHIR version written: R5 (what
     the mappers produce) or R4B (converted by ``convert/``, every conversion in the report).
+    ``cache`` (see ``build_cache.py``) lets unchanged mapping files skip their YAML parse and
+    unchanged resources their validation; it is saved only when the build succeeded.
     """
     check_out_dir(out_dir, protected_dirs(paths))
 
     def on_load(at: LoadProgress) -> None:
         progress(f"reading {at.files_total} mapping files", at.bytes_done, at.bytes_total or None)
 
-    mapped = compile_mappings(paths, base_url, on_load)
+    def on_compile(done: int, total: int) -> None:
+        progress(f"compiling {total} mapping files into FHIR resources", done, total)
+
+    mapped = compile_mappings(paths, base_url, on_load, cache, on_compile)
     compiled, report = mapped.compiled, mapped.report
     resources = compiled.resources
     if fhir is not DEFAULT_FHIR_VERSION:
         resources = _convert(resources, report, fhir)
-    problems = structural_problems(resources, fhir) + dangling_references(resources)
+    problems = dangling_references(resources)
+    order = dependency_order(resources)
+    newly_valid: list[str] = []
     if not problems and validate:
-        # the validator reports no per-resource progress: the stage is shown without a count
-        progress(f"validating {len(resources)} resources against the official FHIR definitions", 0, None)
-        problems = _official_validation(resources, log, fhir)
+        problems, newly_valid = _validate_changed(resources, order, cache, log, progress, fhir)
+    elif not problems:
+        # Without official validation, parsing with fhir.resources is the only structural check.
+        # With it, the validator walks each resource against the StructureDefinitions (elements,
+        # cardinality, types, primitives, choice types), which covers everything this parse finds,
+        # so running both only doubled the cost (publish already relies on the validator alone).
+        problems = structural_problems(resources, fhir)
     if problems:
         raise ValidationFailedError(
             f"{len(problems)} problems in the generated FHIR resources; nothing was written",
-            details=problems,
+            details=summarise_problems(problems),
         )
     protected = protected_dirs(paths, mapped.sources_dir)
-    files = render_outputs(resources, report, report["base_url"], fhir)
-    stage = f"writing {len(files)} files"
-    write_atomically(out_dir, files, protected, on_file=lambda done: progress(stage, done, len(files)))
+    # progress counts resources written (each is written four times: its file, two Bundles, NDJSON)
+    stage = f"writing {output_count(resources)} files"
+    written = [0]
+
+    def on_item() -> None:
+        written[0] += 1
+        if written[0] % _WRITE_PROGRESS_EVERY == 0:
+            progress(stage, written[0], 4 * len(resources))
+
+    outputs = iter_outputs(resources, report, report["base_url"], order, on_item, fhir)
+    write_atomically(out_dir, outputs, protected)
+    progress(stage, 4 * len(resources), 4 * len(resources))
+    if cache is not None:
+        cache.mark_valid(newly_valid)
+        cache.commit()
     return BuildResult(resources, report, mapped.file_count, compiled.conflicts)

@@ -163,12 +163,12 @@ def slow_stage(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Reading the mapping files takes ``seconds`` (each file is slowed down in the loader's callback)."""
     real = pipeline.load_corpus
 
-    def slow(paths, progress=None):
+    def slow(paths, progress=None, store=None):
         def on_file(at):
             time.sleep(seconds / 11)
             progress(at)
 
-        return real(paths, progress=on_file)
+        return real(paths, progress=on_file, store=store)
 
     monkeypatch.setattr(pipeline, "load_corpus", slow)
 

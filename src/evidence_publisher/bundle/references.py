@@ -34,9 +34,25 @@ def iter_references(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
             yield from iter_references(item, f"{path}[{i}]")
 
 
+def reference_values(node: Any) -> Iterator[str]:
+    """Every ``Reference.reference`` string under ``node``, as ``iter_references`` finds them but
+    without building paths (the build asks this of every resource more than once)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("reference")
+            if isinstance(ref, str):
+                yield ref
+            # a string ``reference`` is yielded above; a dict there is a CodeableReference's Reference
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
+
+
 def reference_targets(resource: dict) -> set[str]:
     """The relative ``Type/id`` references ``resource`` makes (its outgoing edges)."""
-    return {ref["reference"] for _, ref in iter_references(resource) if RELATIVE_REF.match(ref["reference"])}
+    return {ref for ref in reference_values(resource) if RELATIVE_REF.match(ref)}
 
 
 def rewrite_references(resource: Any, mapping: Callable[[str], str | None]) -> Any:

@@ -8,6 +8,7 @@ to those fullUrls, so a server can upsert the whole set atomically and repeatabl
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from urllib.parse import quote
 
 from evidence_publisher.bundle.errors import BundleError
@@ -86,12 +87,25 @@ def dependency_order(resources: list[dict]) -> list[dict]:
     return ordered
 
 
+TRANSACTION_HEAD = {"resourceType": "Bundle", "type": "transaction"}
+
+
 def transaction_bundle(resources: list[dict], fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> dict:
     """A transaction Bundle of conditional PUTs for ``resources`` (relative references inside),
     keyed as a server of FHIR version ``fhir`` can search them.
 
     Raises BundleError when two resources share a key (a server would merge them) or a resource
     references something that is neither in the set nor external.
+    """
+    return {**TRANSACTION_HEAD, "entry": list(transaction_entries(resources, fhir=fhir))}
+
+
+def transaction_entries(
+    resources: list[dict], order: list[dict] | None = None, fhir: FhirVersion = DEFAULT_FHIR_VERSION
+) -> Iterator[dict]:
+    """The entries of ``transaction_bundle(resources, fhir)``, made one at a time (keys are checked first).
+
+    ``order`` is ``dependency_order(resources)`` when the caller has it already.
     """
     seen: dict[str, str] = {}
     for res in resources:
@@ -103,18 +117,17 @@ def transaction_bundle(resources: list[dict], fhir: FhirVersion = DEFAULT_FHIR_V
             )
         seen[key] = local_ref(res)
     full_urls = {local_ref(r): entry_full_url(r, fhir) for r in resources}
-    entries = []
-    for res in dependency_order(resources):
+    return _entries(full_urls, dependency_order(resources) if order is None else order, fhir)
+
+
+def _entries(full_urls: dict[str, str], order: list[dict], fhir: FhirVersion) -> Iterator[dict]:
+    for res in order:
         body = {k: v for k, v in res.items() if k != "id"}
-        body = rewrite_references(body, full_urls.get)
-        entries.append(
-            {
-                "fullUrl": full_urls[local_ref(res)],
-                "request": {"method": "PUT", "url": conditional_url(res, fhir)},
-                "resource": body,
-            }
-        )
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        yield {
+            "fullUrl": full_urls[local_ref(res)],
+            "request": {"method": "PUT", "url": conditional_url(res, fhir)},
+            "resource": rewrite_references(body, full_urls.get),
+        }
 
 
 def is_replayable(bundle: dict) -> bool:

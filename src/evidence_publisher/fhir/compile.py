@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -80,15 +81,14 @@ class _Where:
         return str(replace(loc, file=rel))
 
 
+_PROGRESS_EVERY = 20  # publications between two progress calls
+
+
 def document_citation(corpus: LoadedCorpus, source_id: str) -> str | None:
     """The Citation that stands for corpus document ``source_id`` (the publication whose record
     that document is; publications it only names are ``in_corpus: false``)."""
-    for item in corpus.publications.values():
-        pub = item.model
-        assert isinstance(pub, Publication)
-        if pub.source == source_id and pub.citation is not None and pub.in_corpus:
-            return citation_id(pub)
-    return None
+    pub = corpus.record_of(source_id)
+    return citation_id(pub) if pub is not None else None
 
 
 def cited_publication(corpus: LoadedCorpus, pub: Publication) -> Publication | None:
@@ -124,15 +124,23 @@ def _covariate_reason(agent: Agent) -> str:
     )
 
 
-def compile_corpus(corpus: LoadedCorpus, base_url: str | None = None) -> Compiled:
+def compile_corpus(
+    corpus: LoadedCorpus, base_url: str | None = None, progress: Callable[[int, int], None] | None = None
+) -> Compiled:
+    """Every resource of the corpus; ``progress`` (optional) gets (mapping files done, total)."""
     ctx = Context.from_corpus(corpus.corpus, base_url)
     out = Compiled()
     where = _Where(corpus)
     studies: list[StudyResults] = []
-    for pub_id in sorted(corpus.publications):
+    total = len(corpus.publications) + len(corpus.recommendations)
+    for done, pub_id in enumerate(sorted(corpus.publications)):
+        if progress is not None and done % _PROGRESS_EVERY == 0:
+            progress(done, total)
         study = _compile_publication(ctx, corpus, corpus.publications[pub_id], out, where)
         if study is not None:
             studies.append(study)
+    if progress is not None:
+        progress(len(corpus.publications), total)
     for rec_id in sorted(corpus.recommendations):
         _compile_recommendation(ctx, corpus, corpus.recommendations[rec_id], out, where, studies)
     out.resources.sort(key=lambda r: (r["resourceType"], r["id"]))

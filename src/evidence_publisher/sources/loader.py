@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -13,6 +14,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from evidence_publisher.errors import SourceLocation
+from evidence_publisher.limits import MAPPING_FILE_BYTES, current
 from evidence_publisher.sources.derivation import counts_matching_percentage
 from evidence_publisher.sources.errors import MappingError
 from evidence_publisher.sources.issues import (
@@ -39,6 +41,7 @@ from evidence_publisher.sources.model import (
     Result,
     SourceDocument,
 )
+from evidence_publisher.sources.parsecache import ParseStore, decode, encode, parse_key
 from evidence_publisher.sources.quotes import (
     FormulaError,
     agrees_at_precision,
@@ -97,6 +100,9 @@ class LoadedCorpus:
     # consequences under that file's first error instead
     broken_ids: dict[str, _Broken] = field(default_factory=dict)
     _result_index: dict[str, dict[str, Result]] = field(default_factory=dict, repr=False)
+    # built on first use: compiling asks once per result, so a scan each time is quadratic
+    _source_index: dict[str, SourceDocument] | None = field(default=None, repr=False)
+    _record_index: dict[str, Publication] | None = field(default=None, repr=False)
 
     def missing_publication(self, pub_id: str | None, at: SourceLocation, fld: str) -> bool:
         """True when ``pub_id`` names no publication (a reference into a broken file is noted)."""
@@ -117,7 +123,23 @@ class LoadedCorpus:
         return 1 + len(self.publications) + len(self.recommendations)
 
     def source(self, source_id: str) -> SourceDocument:
-        return next(s for s in self.corpus.sources if s.id == source_id)
+        if self._source_index is None:
+            self._source_index = {}
+            for src in self.corpus.sources:
+                self._source_index.setdefault(src.id, src)
+        return self._source_index[source_id]
+
+    def record_of(self, source_id: str) -> Publication | None:
+        """The publication (with a citation, in the corpus) whose record document ``source_id`` is;
+        the first one in load order if several claim it (a load error says so)."""
+        if self._record_index is None:
+            self._record_index = {}
+            for item in self.publications.values():
+                pub = item.model
+                assert isinstance(pub, Publication)
+                if pub.citation is not None and pub.in_corpus:
+                    self._record_index.setdefault(pub.source, pub)
+        return self._record_index.get(source_id)
 
     def result(self, ref: str) -> tuple[Publication, Result] | None:
         pub_id, _, result_id = ref.partition("/")
@@ -206,6 +228,28 @@ def _file_sizes(files: list[Path]) -> list[int]:
     return sizes
 
 
+def _parse(
+    path: Path, display: str, on_chars: Callable[[int, int], None] | None, store: ParseStore | None
+) -> tuple[LocatedDocument | None, list[Issue]]:
+    """``load_located``, or the same result from ``store`` for a file parsed before."""
+    try:
+        # only a regular file within the size limit is looked up: reading a FIFO would block and
+        # a huge file would be read whole; load_located refuses those with a clear issue
+        info = path.stat()
+        if store is None or not stat.S_ISREG(info.st_mode) or info.st_size > current(MAPPING_FILE_BYTES):
+            return load_located(path, display, on_chars)
+        key = parse_key(display, path.read_bytes())
+    except OSError:
+        return load_located(path, display, on_chars)  # it reports why the file cannot be read
+    kept = store.get_parsed(key)
+    if kept is not None:
+        return decode(display, kept), []
+    doc, issues = load_located(path, display, on_chars)
+    if doc is not None and not issues:  # only a clean parse is worth keeping
+        store.put_parsed(key, encode(doc))
+    return doc, issues
+
+
 def _within_file(
     progress: Callable[[LoadProgress], None], at: LoadProgress, size: int
 ) -> Callable[[int, int], None]:
@@ -217,11 +261,16 @@ def _within_file(
     return on_chars
 
 
-def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | None = None) -> LoadedCorpus:
+def load_corpus(
+    paths: list[Path],
+    progress: Callable[[LoadProgress], None] | None = None,
+    store: ParseStore | None = None,
+) -> LoadedCorpus:
     """Parse, validate and cross-check mapping files; raise MappingError listing every problem.
 
     ``progress`` (optional) is called before each file, now and then inside a large file, and
-    once at the end.
+    once at the end. ``store`` (optional) holds the parses of files read before: a file whose
+    bytes are unchanged is not parsed again (schema and cross-file checks always run).
     """
     files, issues = collect_files(paths)
     loaded: list[Loaded] = []
@@ -235,7 +284,7 @@ def load_corpus(paths: list[Path], progress: Callable[[LoadProgress], None] | No
         if progress is not None:
             progress(LoadProgress(display, n, len(files), done, total))
             on_chars = _within_file(progress, LoadProgress(display, n, len(files), done, total), size)
-        doc, parse_issues = load_located(path, display, on_chars)
+        doc, parse_issues = _parse(path, display, on_chars, store)
         done += size
         issues.extend(parse_issues)
         if doc is None:

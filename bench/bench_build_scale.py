@@ -1,0 +1,163 @@
+"""Build cost at scale: generated corpora of N studies, side by side with a bare parse of the output.
+
+    nice .venv/bin/python bench/bench_build_scale.py [--sizes 1000 10000] [--write]
+
+For each size, in one run (each step a separate process, its peak RSS read with ``os.wait4``):
+  * the corpus is generated (bench/generate_corpus.py);
+  * ``build --no-validate --no-cache`` and ``build --no-cache`` (full validation), clean;
+  * ``build`` with an empty cache (fills it), then the incremental rebuild after one mapping file
+    is changed (the cache warm);
+  * the baseline: ``json.loads`` + fhir.resources ``model_validate`` of every file in the
+    ``resources/`` folder of that build's output;
+  * the cost per resource of each, and whether the output of the cached builds is byte-identical
+    to the clean one.
+``--write`` replaces the table of the build-scale section of docs/BENCHMARKS.md (the text after
+it, which says which targets are met, is kept: update it by hand).
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "BENCHMARKS.md"
+CLI = [str(Path(sys.executable).with_name("evidence-publisher"))]
+BASELINE = """
+import json, sys
+from pathlib import Path
+from fhir.resources import get_fhir_model_class
+for path in sorted(Path(sys.argv[1]).glob("*.json")):
+    doc = json.loads(path.read_bytes())
+    get_fhir_model_class(doc["resourceType"]).model_validate(doc)
+"""
+MB = 1024 * 1024
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_mb: float
+
+
+def run(cmd: list[str], env: dict[str, str]) -> Run:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode(errors='replace')[-3000:]}"
+        )
+    return Run(seconds, usage.ru_maxrss / 1024)  # ru_maxrss is in KB on Linux
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    return files_a == files_b and all(filecmp.cmp(a / f, b / f, shallow=False) for f in files_a)
+
+
+def measure(size: int, work: Path) -> dict:
+    corpus, cache = work / f"corpus-{size}", work / f"cache-{size}"
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "generate_corpus.py"), str(size), str(corpus)], check=True
+    )
+    generated = time.perf_counter() - start
+    env = {**os.environ, "EVIDENCE_PUBLISHER_CACHE": str(cache)}
+    build = [*CLI, "build", str(corpus)]
+    rows = {"generate": Run(generated, 0.0)}
+    rows["build --no-validate"] = run([*build, "--out", str(work / "nv"), "--no-validate", "--no-cache"], env)
+    rows["build"] = run([*build, "--out", str(work / "clean"), "--no-cache"], env)
+    rows["build, cache empty"] = run([*build, "--out", str(work / "cold")], env)
+    changed = corpus / "phase1-bm-msc-ln.yaml"
+    changed.write_text(changed.read_text().replace("during dose escalation.", "during the dose escalation."))
+    rows["rebuild, 1 file changed"] = run([*build, "--out", str(work / "warm")], env)
+    rows["baseline"] = run([sys.executable, "-c", BASELINE, str(work / "clean" / "resources")], env)
+    resources = len(list((work / "clean" / "resources").glob("*.json")))
+    identical = same_tree(work / "clean", work / "cold")
+    run([*build, "--out", str(work / "clean2"), "--no-cache"], env)  # the changed corpus, clean
+    identical_warm = same_tree(work / "clean2", work / "warm")
+    for name in ("nv", "clean", "cold", "warm", "clean2"):
+        shutil.rmtree(work / name, ignore_errors=True)
+    shutil.rmtree(corpus)
+    shutil.rmtree(cache)
+    return {"size": size, "resources": resources, "rows": rows, "identical": identical and identical_warm}
+
+
+def section(results: list[dict], not_run: list[int]) -> str:
+    sizes = " ".join(str(r["size"]) for r in results)
+    lines = [
+        "<!-- section: build-scale (owned by bench/bench_build_scale.py) -->",
+        "## Build at scale (generated corpora)",
+        "",
+        f"`nice .venv/bin/python bench/bench_build_scale.py --sizes {sizes}` "
+        f"on {os.cpu_count()} cores ({platform.python_implementation()} {platform.python_version()}), "
+        "one run each, every step in its own process (peak RSS from `os.wait4`). Corpora from "
+        "`bench/generate_corpus.py` (clones of the four seed studies). The baseline is `json.loads` + "
+        "fhir.resources `model_validate` of every file in the build's `resources/`.",
+        "",
+        "| studies | resources | step | s | ms/resource | x baseline | peak RSS MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for res in results:
+        base = res["rows"]["baseline"].seconds
+        for name, r in res["rows"].items():
+            per = f"{1000 * r.seconds / res['resources']:.2f}" if name != "generate" else ""
+            ratio = f"{r.seconds / base:.1f}" if name.startswith("build") else ""
+            rss = f"{r.peak_mb:.0f}" if r.peak_mb else ""
+            where = f"| {res['size']:,} | {res['resources']:,} | {name} "
+            lines.append(f"{where}| {r.seconds:.1f} | {per} | {ratio} | {rss} |")
+    lines.append("")
+    for res in results:
+        same = "byte-identical" if res["identical"] else "DIFFERENT"
+        lines.append(
+            f"- {res['size']:,} studies: cached builds' output vs a clean build of the same corpus: {same}."
+        )
+    if not_run:
+        lines.append(f"- Not run: {', '.join(f'{n:,}' for n in not_run)} studies (see the text below).")
+    lines.append("<!-- end table: build-scale -->")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000])
+    ap.add_argument("--not-run", type=int, nargs="*", default=[], help="sizes to name as not run")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ep-bench-scale-"))
+    try:
+        results = [measure(size, work) for size in args.sizes]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = section(results, args.not_run)
+    print(text)
+    if args.write:
+        doc = DOC.read_text(encoding="utf-8")
+        pattern = re.compile(r"<!-- section: build-scale .*?<!-- end section: build-scale -->", re.DOTALL)
+        doc = (
+            pattern.sub(lambda _m: text, doc)
+            if pattern.search(doc)
+            else doc.rstrip("\n") + "\n\n" + text + "\n"
+        )
+        DOC.write_text(doc, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""The build cache: what a rebuild reuses from earlier builds.
+
+It lives in one SQLite file, ``build-cache.sqlite``, in ``$EVIDENCE_PUBLISHER_CACHE`` if set, else
+``$XDG_CACHE_HOME/evidence-publisher``, else ``~/.cache/evidence-publisher``. Setting
+``EVIDENCE_PUBLISHER_CACHE=off`` (or ``build --no-cache``) builds without it; deleting the file
+clears it (it is rebuilt as needed). It holds two kinds of entries:
+
+- ``parsed``: a mapping file's YAML parse (data and line/column marks), keyed by the file's bytes,
+  its shown name and the input limits in force (``sources/parsecache.py``). Schema checks, quote
+  checks against the source documents and the cross-file checks run on every build, so a changed
+  source document is always noticed.
+- ``valid``: a generated resource that the official validator found without error, keyed by its
+  canonical JSON, the JSON of each resource it references directly (the validator reads those to
+  check reference targets) and the identity of the FHIR packages in use. A resource that does not
+  change is not validated again.
+
+Every key includes the tool's identity: its version and a digest of its own code, so a new
+version (or an edited checkout) never reuses the entries of another. Output is written from the
+current build only, so a build with the cache writes the same bytes as one without.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+from evidence_publisher import __version__
+from evidence_publisher.bundle.references import RELATIVE_REF, reference_values
+from evidence_publisher.errors import BuildCacheError
+from evidence_publisher.jsonio import dumps
+from evidence_publisher.packages import PackageCache
+from evidence_publisher.packages.spec import DEFAULT_PACKAGES, STAND_INS
+
+CACHE_ENV = "EVIDENCE_PUBLISHER_CACHE"
+CACHE_FILE = "build-cache.sqlite"
+_DISABLED = {"", "off", "none", "0", "false"}
+_TIMEOUT_SECONDS = 30.0  # waiting for another build that is writing to the cache
+_BATCH = 2000  # entries per write
+
+
+def cache_dir() -> Path | None:
+    """Where the cache lives, or None when it is switched off."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured is not None:
+        return None if configured.strip().lower() in _DISABLED else Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "evidence-publisher"
+
+
+@cache
+def tool_identity() -> str:
+    """The version and a digest of this package's code (an edited checkout is another tool)."""
+    digest = hashlib.sha256(__version__.encode())
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def packages_identity(packages: PackageCache | None = None) -> str:
+    """The FHIR packages the validator would load: which are installed, with their manifests."""
+    pc = packages if packages is not None else PackageCache.default()
+    digest = hashlib.sha256(str(pc.root.resolve()).encode())
+    for spec in DEFAULT_PACKAGES + tuple(s for alts in STAND_INS.values() for s in alts):
+        pkg = pc.get(spec.name, spec.version)
+        digest.update(f"\0{spec}\0".encode())
+        if pkg is None:
+            digest.update(b"missing")
+            continue
+        for name in ("package.json", ".index.json"):
+            path = pkg.path / name
+            if path.is_file():
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class BuildCache:
+    """The entries of one cache file. New entries are written in small batches (and by ``commit``),
+    so two builds sharing the cache wait for each other only briefly; every entry is true on its
+    own, so one written by a build that failed later is still good."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.prefix = tool_identity()
+        self.pending: list[tuple[str, bytes]] = []
+        with self._guard("cannot be used"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=_TIMEOUT_SECONDS)
+            self.db.execute("PRAGMA journal_mode=WAL")  # readers do not wait for a writer
+            self.db.execute("PRAGMA synchronous=NORMAL")  # a cache may lose its last entries
+            self.db.execute("CREATE TABLE IF NOT EXISTS entry (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except (OSError, sqlite3.Error) as exc:
+            raise BuildCacheError(
+                f"the build cache {self.path} {what}: {exc}",
+                details=[f"delete it (it is rebuilt as needed), or build with --no-cache or {CACHE_ENV}=off"],
+            ) from exc
+
+    @classmethod
+    def default(cls) -> BuildCache | None:
+        where = cache_dir()
+        return None if where is None else cls(where / CACHE_FILE)
+
+    def _key(self, kind: str, key: str) -> str:
+        return hashlib.sha256(f"{self.prefix}\0{kind}\0{key}".encode()).hexdigest()
+
+    def _get(self, kind: str, key: str) -> bytes | None:
+        with self._guard("cannot be read"):
+            row = self.db.execute("SELECT value FROM entry WHERE key = ?", (self._key(kind, key),)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _put(self, kind: str, key: str, value: bytes) -> None:
+        self.pending.append((self._key(kind, key), value))
+        if len(self.pending) >= _BATCH:
+            self.commit()
+
+    # parsed mapping files (sources.parsecache.ParseStore)
+    def get_parsed(self, key: str) -> bytes | None:
+        return self._get("parsed", key)
+
+    def put_parsed(self, key: str, value: bytes) -> None:
+        self._put("parsed", key, value)
+
+    # validated resources
+    def validated(self, keys: Iterable[str]) -> set[str]:
+        """Those of ``keys`` recorded as valid."""
+        return {key for key in keys if self._get("valid", key) is not None}
+
+    def mark_valid(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._put("valid", key, b"")
+
+    def commit(self) -> None:
+        """Write the entries not written yet."""
+        with self._guard("cannot be written"), self.db:
+            self.db.executemany("INSERT OR REPLACE INTO entry VALUES (?, ?)", self.pending)
+        self.pending.clear()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def validation_keys(resources: list[dict], packages: str) -> dict[str, str]:
+    """``Type/id -> key`` for each resource: its JSON, its direct reference targets' JSON, the packages."""
+    texts = {f"{r['resourceType']}/{r['id']}": dumps(r, indent=None) for r in resources}
+    digests = {ref: hashlib.sha256(text.encode()).hexdigest() for ref, text in texts.items()}
+    keys = {}
+    for res in resources:
+        ref = f"{res['resourceType']}/{res['id']}"
+        targets = sorted({t for t in reference_values(res) if RELATIVE_REF.match(t)})
+        parts = [packages, digests[ref], *(f"{t}={digests.get(t, '-')}" for t in targets)]
+        keys[ref] = hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return keys

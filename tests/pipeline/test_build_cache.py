@@ -1,0 +1,156 @@
+"""The build cache (src/evidence_publisher/build_cache.py): a rebuild reuses what did not change,
+writes the same bytes as a clean build, and notices every change that matters."""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from evidence_publisher import build_cache, pipeline
+from evidence_publisher.build_cache import BuildCache
+from evidence_publisher.sources import loader
+from evidence_publisher.sources.errors import MappingError
+from evidence_publisher.sources.parsecache import decode, encode
+from evidence_publisher.sources.yamlload import parse_located
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A copy of the seed corpus with its source documents beside it."""
+    dest = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings" / "lupus-msc", dest)
+    shutil.copytree(ROOT / "examples" / "lupus-msc" / "sources", tmp_path / "sources")
+    corpus_file = dest / "corpus.yaml"
+    corpus_file.write_text(
+        corpus_file.read_text().replace("../../examples/lupus-msc/sources", "../sources"), encoding="utf-8"
+    )
+    return dest
+
+
+class Counting:
+    """Counts YAML parses and validated resources by wrapping the real functions."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.parsed: list[str] = []
+        self.validated: list[str] = []
+        real_load, real_validation = loader.load_located, pipeline._official_validation
+
+        def load_located(path: Path, display: str, *rest: object) -> object:
+            self.parsed.append(display)
+            return real_load(path, display, *rest)  # type: ignore[arg-type]
+
+        def official(resources: list[dict], order: list[dict], *rest: object) -> list[str]:
+            self.validated.extend(f"{r['resourceType']}/{r['id']}" for r in resources)
+            return real_validation(resources, order, *rest)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(loader, "load_located", load_located)
+        monkeypatch.setattr(pipeline, "_official_validation", official)
+
+    def reset(self) -> None:
+        self.parsed.clear()
+        self.validated.clear()
+
+
+def _build(corpus: Path, out: Path, cache: BuildCache | None) -> pipeline.BuildResult:
+    return pipeline.build([corpus], out_dir=out, cache=cache)
+
+
+def _same_tree(a: Path, b: Path) -> bool:
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    return files_a == files_b and all(filecmp.cmp(a / f, b / f, shallow=False) for f in files_a)
+
+
+def test_cached_builds_write_the_bytes_of_a_clean_build(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    count = Counting(monkeypatch)
+    cache = BuildCache(tmp_path / "cache" / "build-cache.sqlite")
+    _build(corpus, tmp_path / "clean", None)
+    _build(corpus, tmp_path / "cold", cache)
+    count.reset()
+    result = _build(corpus, tmp_path / "warm", cache)
+    assert count.parsed == [] and count.validated == []  # nothing parsed or validated again
+    assert _same_tree(tmp_path / "clean", tmp_path / "cold")
+    assert _same_tree(tmp_path / "clean", tmp_path / "warm")
+    assert len(result.resources) == 151
+
+
+def test_a_changed_mapping_redoes_only_what_depends_on_it(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    count = Counting(monkeypatch)
+    cache = BuildCache(tmp_path / "build-cache.sqlite")
+    _build(corpus, tmp_path / "first", cache)
+    phase1 = corpus / "phase1-bm-msc-ln.yaml"
+    phase1.write_text(phase1.read_text().replace("during dose escalation.", "during the dose escalation."))
+    count.reset()
+    _build(corpus, tmp_path / "second", cache)
+    assert [Path(p).name for p in count.parsed] == ["phase1-bm-msc-ln.yaml"]
+    # the changed EvidenceVariable, and the resources that reference it (validated with their targets)
+    validated = set(count.validated)
+    assert "EvidenceVariable/phase1-bm-msc-ln-dose-limiting-toxicity-during-the-trial-measure" in validated
+    assert {ref for ref in validated if "phase1" not in ref} <= {"Citation/summary-stem-cell-lupus"}, (
+        validated
+    )
+    # and the output is that of a clean build of the changed corpus
+    _build(corpus, tmp_path / "clean", None)
+    assert _same_tree(tmp_path / "second", tmp_path / "clean")
+
+
+def test_a_changed_source_document_is_noticed(corpus: Path, tmp_path: Path) -> None:
+    cache = BuildCache(tmp_path / "build-cache.sqlite")
+    _build(corpus, tmp_path / "first", cache)
+    record = tmp_path / "sources" / "004_c594548d5a0f7352.txt"
+    record.write_text(record.read_text().replace("15 patients", "fifteen patients"), encoding="utf-8")
+    with pytest.raises(MappingError, match="problem"):
+        _build(corpus, tmp_path / "second", cache)
+
+
+def test_another_tool_version_reuses_nothing(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    count = Counting(monkeypatch)
+    _build(corpus, tmp_path / "first", BuildCache(tmp_path / "build-cache.sqlite"))
+    monkeypatch.setattr(build_cache, "tool_identity", lambda: "another version")
+    count.reset()
+    _build(corpus, tmp_path / "second", BuildCache(tmp_path / "build-cache.sqlite"))
+    assert len(count.parsed) == 11 and len(count.validated) == 151
+
+
+def test_other_fhir_packages_revalidate(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    count = Counting(monkeypatch)
+    cache = BuildCache(tmp_path / "build-cache.sqlite")
+    _build(corpus, tmp_path / "first", cache)
+    monkeypatch.setattr(pipeline, "packages_identity", lambda: "other packages")
+    count.reset()
+    _build(corpus, tmp_path / "second", cache)
+    assert count.parsed == [] and len(count.validated) == 151
+
+
+def test_a_parse_comes_back_exactly() -> None:
+    text = "b: 858.0\na: [1, yes, ~, 012]\nc: {z: 0.050, y: text}\n"
+    doc, issues = parse_located(text, "f.yaml")
+    assert doc is not None and issues == []
+    again = decode("f.yaml", encode(doc))
+    assert again.data == doc.data and again.locations == doc.locations and again.raw == doc.raw
+    assert list(again.data) == ["b", "a", "c"] and list(again.data["c"]) == ["z", "y"]
+    assert str(again.data["b"]) == "858.0" and str(again.data["c"]["z"]) == "0.050"
+    assert isinstance(again.data["c"]["z"], Decimal) and again.data["a"][1] is True
+
+
+def test_the_cache_lives_where_documented(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv(build_cache.CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert build_cache.cache_dir() == tmp_path / "xdg" / "evidence-publisher"
+    monkeypatch.setenv(build_cache.CACHE_ENV, str(tmp_path / "mine"))
+    assert build_cache.cache_dir() == tmp_path / "mine"
+    monkeypatch.setenv(build_cache.CACHE_ENV, "off")
+    assert build_cache.cache_dir() is None and BuildCache.default() is None
+
+
+def test_a_file_that_is_not_a_cache_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "build-cache.sqlite"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(build_cache.BuildCacheError, match="cannot be used"):
+        BuildCache(bad)
