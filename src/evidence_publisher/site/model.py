@@ -5,16 +5,15 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from evidence_publisher.fhir.common import CERTAINTY_LABELS, DOMAIN_LABELS
+from evidence_publisher.fhir.common import RATING_LABELS as CONCERN_LABELS
 from evidence_publisher.site import svg
 from evidence_publisher.site.applicability import displays_of, in_words
 from evidence_publisher.site.highlight import choose_boxes, highlight
 from evidence_publisher.site.inputs import SiteInput
 from evidence_publisher.site.pages import (
     BASELINE_PROFILE,
-    CERTAINTY_LABELS,
-    CONCERN_LABELS,
     DAYS_PER_UNIT,
-    DOMAIN_LABELS,
     SERIES_EXCLUDED,
     Certainty,
     Chart,

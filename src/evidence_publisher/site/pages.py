@@ -18,25 +18,6 @@ from evidence_publisher.constants import EBM_SD
 # proportions, counts and within-patient changes are not values of the outcome over time
 SERIES_EXCLUDED = ("C44256", "C25463", "TBD:0000177")
 BASELINE_PROFILE = EBM_SD + "baseline-measure-evidence"
-CERTAINTY_LABELS = {"high": "High", "moderate": "Moderate", "low": "Low", "very-low": "Very low"}
-CONCERN_LABELS = {
-    "no-concern": "no concern",
-    "serious-concern": "serious concern",
-    "very-serious-concern": "very serious concern",
-    "extremely-serious-concern": "extremely serious concern",
-    "present": "present",
-    "absent": "absent",
-}
-DOMAIN_LABELS = {
-    "RiskOfBias": "Risk of bias",
-    "Inconsistency": "Inconsistency",
-    "Indirectness": "Indirectness",
-    "Imprecision": "Imprecision",
-    "PublicationBias": "Publication bias",
-    "LargeEffect": "Large effect",
-    "DoseResponseGradient": "Dose-response gradient",
-    "PlausibleConfounding": "Plausible confounding",
-}
 DAYS_PER_UNIT = {
     "h": Decimal(1) / 24,
     "d": Decimal(1),
