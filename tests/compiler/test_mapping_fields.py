@@ -150,13 +150,13 @@ def with_value(corpus: LoadedCorpus, path: Path_, value: Any, validate: bool = T
     if path[0] == "corpus":
         changed = checked(_replace(corpus.corpus, path[1:], value))
         assert isinstance(changed, Corpus)
-        return dataclasses.replace(corpus, corpus=changed)
+        return corpus.with_changes(corpus=changed)
     kind, key = str(path[0]), path[1]
     files = dict(getattr(corpus, kind))
     files[key] = dataclasses.replace(files[key], model=checked(_replace(files[key].model, path[2:], value)))
     if kind == "publications":
-        return dataclasses.replace(corpus, publications=files, _result_index={})
-    return dataclasses.replace(corpus, recommendations=files, _result_index={})
+        return corpus.with_changes(publications=files)
+    return corpus.with_changes(recommendations=files)
 
 
 def renamed(corpus: LoadedCorpus, old: str, new: str) -> LoadedCorpus:
@@ -180,13 +180,11 @@ def renamed(corpus: LoadedCorpus, old: str, new: str) -> LoadedCorpus:
             out[model.id] = dataclasses.replace(loaded, model=model)
         return out
 
-    return dataclasses.replace(
-        corpus,
+    return corpus.with_changes(
         corpus=swap(corpus.corpus),
         publications=files("publications"),
         recommendations=files("recommendations"),
         source_texts={(new if k == old else k): v for k, v in corpus.source_texts.items()},
-        _result_index={},
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -121,6 +122,10 @@ class LoadedCorpus:
     @property
     def file_count(self) -> int:
         return 1 + len(self.publications) + len(self.recommendations)
+
+    def with_changes(self, **changes: Any) -> LoadedCorpus:
+        """A copy with ``changes`` applied and the lookup indexes left to be built again."""
+        return dataclasses.replace(self, **changes, _result_index={}, _source_index=None, _record_index=None)
 
     def source(self, source_id: str) -> SourceDocument:
         if self._source_index is None:
