@@ -17,19 +17,10 @@ from pathlib import Path
 from evidence_publisher import jsonio
 from evidence_publisher.packages import PackageSpec
 
+from .conftest import TARGET_TYPES
 from .hl7_oracle import XVER, Hl7Issue
 from .mutations import CLASSES, generate
 
-TARGET_TYPES = (
-    "Evidence",
-    "EvidenceVariable",
-    "Citation",
-    "PlanDefinition",
-    "ActivityDefinition",
-    "ArtifactAssessment",
-    "Group",
-    "Composition",
-)
 OTHER_SAMPLE = 320  # official examples of other types (the issue asks for at least 300)
 MUTATION_SAMPLE = 320  # mutations (at least 300), spread over the fault classes
 MAX_EXAMPLE_BYTES = 100_000  # the big spec Bundles take minutes in either validator

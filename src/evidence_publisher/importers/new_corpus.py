@@ -7,7 +7,6 @@ published with one. The register (``sources:``) is left out: ``import`` starts i
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,15 +15,15 @@ from pydantic import ValidationError
 from evidence_publisher.importers.errors import CorpusNotFoundError, ImportRefusedError
 from evidence_publisher.importers.files import PlannedFile
 from evidence_publisher.importers.plan import schema_files
+from evidence_publisher.importers.scaffold import SLUG
 from evidence_publisher.importers.yamltext import SCHEMA_DIR, block, comment, schema_line
 from evidence_publisher.jsonio import dumps
+from evidence_publisher.sources.loader import CORPUS_FILE
 from evidence_publisher.sources.model import Corpus
 from evidence_publisher.sources.schema import json_schema
 from evidence_publisher.sources.yamlload import parse_located
 
-CORPUS_FILE = "corpus.yaml"
 SOURCES_DIR = "sources"
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,50}[a-z0-9])?$")
 
 
 @dataclass
@@ -46,7 +45,7 @@ def plan_new_corpus(
 ) -> NewCorpus:
     """The files of a new corpus in ``corpus_dir``; raises when the directory already holds mappings
     (a corpus is never overwritten) or when a given value would not pass the schema."""
-    if not _SLUG.match(corpus_id):
+    if not SLUG.match(corpus_id):
         raise CorpusNotFoundError(
             f"{corpus_id!r} is not a corpus id",
             details=["fix: use lower-case letters, digits and '-', at most 52 characters (e.g. lupus-msc)"],

@@ -18,11 +18,11 @@ from evidence_publisher.importers.errors import CorpusNotFoundError, ImportRefus
 from evidence_publisher.importers.files import PlannedFile
 from evidence_publisher.importers.plan import CorpusState, schema_files
 from evidence_publisher.importers.yamltext import block, comment, comment_lines, schema_line
-from evidence_publisher.sources.model import Publication, Recommendation
+from evidence_publisher.sources.model import SLUG_PATTERN, Publication, Recommendation
 from evidence_publisher.sources.textfile import TextFileError, read_text
 from evidence_publisher.sources.yamlload import parse_located
 
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,50}[a-z0-9])?$")
+SLUG = re.compile(SLUG_PATTERN)  # a mapping id, as the schema checks it
 _DESIGNS = (
     "single-arm-before-after | single-arm | phase-1-dose-escalation | randomized | cohort | case-series "
     "| unknown"
@@ -45,7 +45,7 @@ def plan_new(
     force: bool = False,
     date: str | None = None,
 ) -> Skeleton:
-    if not _SLUG.match(new_id):
+    if not SLUG.match(new_id):
         raise CorpusNotFoundError(
             f"{new_id!r} is not a mapping id",
             details=[

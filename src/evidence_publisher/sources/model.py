@@ -19,9 +19,10 @@ MONTH_NUMBERS = {
         ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1
     )
 }
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,50}[a-z0-9])?$"
 Slug = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,50}[a-z0-9])?$"),
+    StringConstraints(pattern=SLUG_PATTERN),
     Field(description="local id: lower-case letters, digits and '-', at most 52 characters"),
 ]
 _DATE_FORM = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
