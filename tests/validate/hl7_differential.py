@@ -184,10 +184,6 @@ def our_errors(validator, path: Path) -> dict[str, set[str]]:
 # reasons with the specification text behind each). Keys are our rule ids / HL7 message ids.
 DELIBERATE_OURS = {
     "ebm-*": "EBM-on-FHIR profile rules: the guide's R5 package cannot be installed for HL7",
-    "reference-target": "Reference.type: the type of the target 'may be determined by inspection "
-    "of the reference (e.g. a known RESTful URL)'; Basic/x is a Basic whether or not it can be "
-    "read, and targetProfile says the target 'must conform to at least one' profile. HL7 checks "
-    "the type only of targets it reads",
     "reference-format": "a bare id ('example-study') is relative to the service base URL "
     "(Reference.reference), where resources live at [base]/[type]/[id]: it locates no resource. "
     "HL7 accepts it",

@@ -80,11 +80,14 @@ public final class Hl7Oracle {
 
   private static ValidationEngine engine(String core, List<String> packageDirs) throws Exception {
     // Like our validator: an unknown extension is a warning ("any" extension domain), example
-    // URLs (example.org) are accepted, a code system we do not have is not an error.
+    // URLs (example.org) are accepted, a code system we do not have is not an error, and the
+    // type of a relative reference is read from its RESTful URL ([type]/[id]) even when the
+    // target is not in the file (the CLI's -assumeValidRestReferences).
     InstanceValidatorParameters parameters = new InstanceValidatorParameters()
         .addExtension("any")
         .setAllowExampleUrls(true)
-        .setUnknownCodeSystemsCauseErrors(false);
+        .setUnknownCodeSystemsCauseErrors(false)
+        .setAssumeValidRestReferences(true);
     ValidationEngine engine = new ValidationEngine.ValidationEngineBuilder()
         .withDefaultInstanceValidatorParameters(parameters)
         .withVersion("5.0")
