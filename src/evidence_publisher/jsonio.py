@@ -123,9 +123,11 @@ def parse_untrusted(
         except RecursionError:
             raise InputLimitError(where, NESTING_DEPTH, "nesting too deep to parse", max_depth) from None
     # each level opens a { or a [: fewer of them than the limit (a cheap count) bounds the depth
-    if text.count(b"{" if isinstance(text, bytes) else "{") + text.count(
-        b"[" if isinstance(text, bytes) else "["
-    ) <= max_depth:
+    if (
+        text.count(b"{" if isinstance(text, bytes) else "{")
+        + text.count(b"[" if isinstance(text, bytes) else "[")
+        <= max_depth
+    ):
         depth = 0
     else:
         depth = json_depth(value, max_depth)
