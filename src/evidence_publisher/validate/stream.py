@@ -18,6 +18,7 @@ taken back in chunk order, so the output is the same whatever the number of jobs
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import multiprocessing
 import os
@@ -208,6 +209,7 @@ class FileValidation:
         self.progress = progress or (lambda _stage, _done, _total: None)
         self.file_count = sum(len(g.files) for g in self.groups)
         self.resource_count = 0  # known after the first pass
+        self._samples: dict[str, str] = {}  # a file holding one resource, by resourceType
 
     def __iter__(self) -> Iterator[Checked]:
         pooled = self.jobs > 1 and self.file_count >= POOL_FROM_FILES and not self._reads_stdin()
@@ -255,6 +257,8 @@ class FileValidation:
                     group.fatal.append(doc.fatal)
                 elif doc.readable:
                     group.resources += 1
+                    if doc.outline is not None and len(docs) == 1:
+                        self._samples.setdefault(doc.outline[0], path)
                     if doc.key is not None:
                         group.index.place(doc.key, path, doc.ordinal, doc.outline)
             skipped.extend(skips)
@@ -270,6 +274,8 @@ class FileValidation:
     def _second_pass(self, pooled: bool) -> Iterator[Checked]:
         _STATE.update(indexes={gi: g.index for gi, g in enumerate(self.groups)}, keep=self.keep_resources)
         work = [(gi, path, explicit) for gi, g in enumerate(self.groups) for path, explicit in g.files]
+        if pooled:
+            self._warm_up()
         results = self._map(pooled, _check_file, work)
         try:
             done, current = 0, -1
@@ -291,6 +297,17 @@ class FileValidation:
                 self.progress("validating resources", done, self.resource_count)
         finally:
             results.close()  # ends the pool now, not when the generator is collected
+
+    def _warm_up(self) -> None:
+        """Validate one file of each resource type here, its outcomes unused, before the workers
+        are forked: what the validator prepares on first use of a type (its definitions
+        compiled, its invariants parsed) is then done once, not once in every worker."""
+        _STATE["validator"] = self.validator
+        for path in self._samples.values():
+            try:
+                _check_file((-1, path, True))
+            except EvidencePublisherError:
+                pass  # raised again, and reported, when the file's turn comes
 
     def _map(
         self, pooled: bool, fn: Callable[[Any], Any], items: Sequence[Any]
@@ -329,7 +346,14 @@ def _pool_map(jobs: int, fn: Callable[[Any], Any], chunks: list[Sequence[Any]]) 
             yield chunk
 
     context = multiprocessing.get_context("fork")
-    with context.Pool(min(jobs, len(chunks) or 1), initializer=_worker_signals) as pool:
+    # what exists now (the definitions, above all) is left out of the workers' garbage
+    # collections, which would otherwise walk it and copy every page it touches
+    gc.freeze()
+    try:
+        pool = context.Pool(min(jobs, len(chunks) or 1), initializer=_worker_signals)
+    finally:
+        gc.unfreeze()
+    with pool:
         try:
             for result in pool.imap(functools.partial(_chunk, fn), handed_out()):
                 window.release()
