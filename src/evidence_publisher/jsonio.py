@@ -122,15 +122,12 @@ def parse_untrusted(
             value = simplejson.loads(text, use_decimal=True, object_pairs_hook=pairs_hook)
         except RecursionError:
             raise InputLimitError(where, NESTING_DEPTH, "nesting too deep to parse", max_depth) from None
-    # each level opens a { or a [: fewer of them than the limit (a cheap count) bounds the depth
-    if (
-        text.count(b"{" if isinstance(text, bytes) else "{")
-        + text.count(b"[" if isinstance(text, bytes) else "[")
-        <= max_depth
-    ):
-        depth = 0
+    # each level opens a { or a [: when fewer open than the limit allows, no need to measure
+    if isinstance(text, bytes):
+        opened = text.count(b"{") + text.count(b"[")
     else:
-        depth = json_depth(value, max_depth)
+        opened = text.count("{") + text.count("[")
+    depth = json_depth(value, max_depth) if opened > max_depth else opened
     if depth > max_depth:
         raise InputLimitError(where, NESTING_DEPTH, f"nesting of more than {max_depth} levels", max_depth)
     return ParsedJson(value, _paths_of(value, seen_twice) if seen_twice else [])
