@@ -155,13 +155,15 @@ class RefIndex(BundleIndex):
 
     def resolve_full(self, ref: str) -> dict | None:
         key = type_id_key(ref)
-        found = self.lookup(key) if key is not None else None
-        if key is None or found is None:
+        if key is None:
             return None
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        path, ordinal, _outline = found
+        where = self.lookup(key)
+        if where is None:
+            return None
+        path, ordinal, _outline = where
         found = None
         for n, doc in enumerate(read_documents(Path(path))):
             if n == ordinal:

@@ -146,7 +146,7 @@ class Invariants:
             return None
         data, type_path, _ext = subject
         key = None
-        if type(data) is str and len(data) <= _MEMO_CHARS and _value_only(c.expression):
+        if type(data) is str and len(data) <= _MEMO_CHARS and value_only(c.expression):
             key = (c.expression, type_path, data)
             hit = self._memo.get(key)
             if hit is not None and self.walker.differential is None:
@@ -193,7 +193,7 @@ _READS_MORE = re.compile(r"%|\b(?:resolve|memberOf|now|today|timeOfDay|trace|con
 
 
 @functools.cache
-def _value_only(expression: str) -> bool:
+def value_only(expression: str) -> bool:
     """Whether the expression's result on a string depends on that string alone."""
     return _READS_MORE.search(expression) is None
 
