@@ -4,6 +4,7 @@ alone (the parser the validator's outcomes were written with)."""
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,7 @@ import simplejson
 
 from evidence_publisher import jsonio
 from evidence_publisher.errors import InputLimitError
+from evidence_publisher.validate import inputs
 
 TEXTS = [
     b'{"a": 0.050, "b": 1e400, "c": -0.0, "d": 12345678901234567890, "e": [1, 2.5E-3], "f": null}',
@@ -86,3 +88,14 @@ def test_a_deep_document_under_many_braces_is_still_measured():
     deep = b"[" * 6 + b", ".join([b"{}"] * 200) + b"]" * 6
     with pytest.raises(InputLimitError):
         jsonio.parse_untrusted(deep, "x.json", max_depth=4)
+
+
+@pytest.mark.parametrize(("content", "size"), [(b"x" * 10, 10), (b"x" * 14, 10), (b"x" * 30, 10), (b"", 0)])
+def test_a_file_is_read_whole_within_the_limit_even_when_it_grew(content: bytes, size: int):
+    """The size known beforehand is only where reading starts: a file that grew since is read
+    on, and the limit still holds."""
+    if len(content) > 20:
+        with pytest.raises(InputLimitError):
+            inputs._bounded(io.BytesIO(content), "x.json", 20, size)
+    else:
+        assert inputs._bounded(io.BytesIO(content), "x.json", 20, size) == content

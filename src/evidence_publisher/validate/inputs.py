@@ -235,15 +235,22 @@ def _read_limited(path: Path) -> bytes:
     if stat.S_ISREG(info.st_mode) and info.st_size > limit:
         raise InputLimitError(str(path), JSON_FILE_BYTES, f"{info.st_size:,} bytes", limit)
     with path.open("rb") as fh:
-        return _bounded(fh, str(path), limit)
+        return _bounded(fh, str(path), limit, info.st_size if stat.S_ISREG(info.st_mode) else None)
 
 
 def _read_stdin() -> bytes:
     return _bounded(sys.stdin.buffer, STDIN_LABEL, current(JSON_FILE_BYTES))
 
 
-def _bounded(fh: BinaryIO, where: str, limit: int) -> bytes:
-    data = fh.read(limit + 1)
+def _bounded(fh: BinaryIO, where: str, limit: int, size: int | None = None) -> bytes:
+    """At most ``limit`` bytes. ``size`` (a regular file's, when known) is read first: asking
+    for the whole limit at once would have a buffer of that size allocated for every file."""
+    if size is not None and size < limit:
+        data = fh.read(size + 1)
+        if len(data) > size:  # it grew since: read on, within the limit
+            data += fh.read(limit + 1 - len(data))
+    else:
+        data = fh.read(limit + 1)
     if len(data) > limit:
         raise InputLimitError(where, JSON_FILE_BYTES, f"more than {limit:,} bytes", limit)
     return data
