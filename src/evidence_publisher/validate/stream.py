@@ -69,6 +69,7 @@ FileRef = tuple[str, bool]  # (path as given, named explicitly)
 POOL_FROM_FILES = 200  # fewer files are validated in this process: a pool would cost more than it saves
 CHUNK_FILES = 32
 IN_FLIGHT = 4  # chunks per worker handed out ahead of the results taken back
+LOOKUP_CACHE = 1024  # places of resources looked up on disk, kept for the next look-up
 TARGET_CACHE = 256  # resources read again for references, kept for the next reference to them
 UNREADABLE = "(unreadable)"
 
@@ -184,6 +185,8 @@ class DiskRefIndex(RefIndex):
         self.store = store
         self._table = store.new_table("key BLOB PRIMARY KEY, path BLOB, ordinal INTEGER, outline TEXT")
         self._pending: list[tuple[bytes, bytes, int, str | None]] = []
+        self._recent: OrderedDict[str, tuple[str, int, Outline | None] | None] = OrderedDict()
+        self._texts: dict[str, Outline] = {}
 
     def place(self, key: str, path: str, ordinal: int, outline: Outline | None) -> None:
         text = None if outline is None else json.dumps(outline, ensure_ascii=True)
@@ -198,12 +201,29 @@ class DiskRefIndex(RefIndex):
             self._pending = []
 
     def lookup(self, key: str) -> tuple[str, int, Outline | None] | None:
+        # a resource's references are looked up by more than one check: the last few are kept
+        if key in self._recent:
+            self._recent.move_to_end(key)
+            return self._recent[key]
         sql = f"SELECT path, ordinal, outline FROM {self._table} WHERE key = ?"  # noqa: S608
         row = self.store.connection().execute(sql, (_blob(key),)).fetchone()
-        if row is None:
-            return None
-        path, ordinal, text = row
-        return os.fsdecode(path), ordinal, None if text is None else _outline_of(json.loads(text))
+        found = None
+        if row is not None:
+            path, ordinal, text = row
+            found = os.fsdecode(path), ordinal, None if text is None else self._outline(text)
+        self._recent[key] = found
+        if len(self._recent) > LOOKUP_CACHE:
+            self._recent.popitem(last=False)
+        return found
+
+    def _outline(self, text: str) -> Outline:
+        """Equal outlines are read once (a corpus has few distinct ones)."""
+        hit = self._texts.get(text)
+        if hit is None:
+            if len(self._texts) >= LOOKUP_CACHE:
+                self._texts.clear()
+            hit = self._texts[text] = _outline_of(json.loads(text))
+        return hit
 
 
 def _blob(text: str) -> bytes:
