@@ -4,6 +4,7 @@ the same answers and the same outcomes as in memory, and nothing left behind."""
 from __future__ import annotations
 
 import json
+import pickle
 import os
 import shutil
 from pathlib import Path
@@ -144,3 +145,9 @@ def test_outcomes_are_the_same_with_the_index_on_disk_and_any_jobs(seed_dist, tm
     assert any(d.startswith("[ebm-nce-population]") and "target claims" in d for d in issues)
     on_disk = [s._path for s in made if s._path is not None]
     assert on_disk and not any(Path(p).exists() for p in on_disk)  # used, then removed
+
+
+def test_what_workers_send_back_arrives_whole():
+    checked = stream.Checked("f.json", "Group/g", "Group", {"issue": []}, True, {"resourceType": "Group"})
+    doc = stream._Doc(3, "Group/g", True, checked, ("Group", ("p",), (None, "n")))
+    assert pickle.loads(pickle.dumps([checked, doc])) == [checked, doc]
