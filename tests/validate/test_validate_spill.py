@@ -4,8 +4,8 @@ the same answers and the same outcomes as in memory, and nothing left behind."""
 from __future__ import annotations
 
 import json
-import pickle
 import os
+import pickle
 import shutil
 from pathlib import Path
 
