@@ -145,7 +145,7 @@ def _r4_reference(ref: dict[str, Any], where: str) -> tuple[dict[str, Any], str]
     _check_keys(ref, {"reference", "display"}, where)
     literal = ref.get("reference")
     rtype, sep, rid = literal.partition("/") if isinstance(literal, str) else ("", "", "")
-    if not sep or "/" in rid or "://" in literal:
+    if not sep or not rid or "/" in rid:
         raise R4ConversionError(f"{where}: reference {literal!r} is not of the form Type/id")
     r4_type = REFERENCE_TYPES_R4.get(rtype)
     if r4_type is None:
