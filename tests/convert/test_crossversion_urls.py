@@ -2,7 +2,8 @@
 rules give (docs/fhir-versions.md, "Cross-version extension URLs"): the R5 element's release
 ``5.0`` and its path. HL7 publishes the table of R5 paths that such extensions may carry
 (``other/xver-paths-5.0.json`` of hl7.fhir.xver-extensions on npm, the table the HL7 validator
-reads to accept them); every URL we write names a path there, with a value type it lists."""
+reads to accept them); every URL we write names a path there, with a value type it lists, in a
+modifier extension where the element is a modifier."""
 
 from __future__ import annotations
 
@@ -26,17 +27,6 @@ def hl7_paths(package_cache) -> dict[str, Any]:
     return jsonio.load_file(pkg.path / "other" / "xver-paths-5.0.json")
 
 
-# Where the R4B conversion's encoding differs from HL7's table (docs/fhir-versions.md, "Cross-version
-# extension URLs"): pinned, so that a fix (or a change in HL7's table) shows here.
-R4B_DIFFERENCES = {
-    # HL7: a simple extension, value RelatedArtifact (R4B's, R5-only parts in nested extensions);
-    # ours: a complex extension, one sub-extension per R5 child.
-    "Composition.relatesTo": "complex",
-    # HL7: a modifier element (R5 status), so a modifierExtension; ours: an extension.
-    "ResearchStudy.status": "extension",
-}
-
-
 def _extensions(node: Any) -> list[dict[str, Any]]:
     """Every extension or modifier extension with an absolute url, anywhere in ``node`` (the key
     it sits under is added as ``_in``)."""
@@ -58,31 +48,24 @@ def _cross_version(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in _extensions(resources) if "/StructureDefinition/extension-" in e["url"]]
 
 
-def _check(
-    extensions: list[dict[str, Any]], hl7_paths: dict[str, Any], differences: dict[str, str] | None = None
-) -> dict[str, str]:
-    """Asserts each extension against HL7's table; returns the known ``differences`` met."""
+def _check(extensions: list[dict[str, Any]], hl7_paths: dict[str, Any]) -> None:
+    """Asserts each extension against HL7's table (a modifier element in a modifierExtension)."""
     assert extensions
-    met: dict[str, str] = {}
     for ext in extensions:
         match = URL.match(ext["url"])
         assert match is not None and match.group(1) == "5.0", ext["url"]
         path = match.group(2)
         entry = hl7_paths.get(path)
         assert isinstance(entry, dict), f"{path} is not in HL7's table of R5 paths"
-        if differences and path in differences:
-            met[path] = differences[path]
-            continue
         assert ext["_in"] == ("modifierExtension" if entry.get("modifier") else "extension"), ext["url"]
         values = [k for k in ext if k.startswith("value")]
         if values:  # a simple extension: its value is of a type HL7 lists for the element
-            types = {t.partition("(")[0] for t in entry.get("types", ())}
+            types = {t.lstrip("!").partition("(")[0] for t in entry.get("types", ())}  # !: also in R4
             (key,) = values
             assert any(key == "value" + t[0].upper() + t[1:] for t in types), (ext["url"], key, types)
         else:  # a complex extension: one sub-extension per child element HL7 lists
             children = {c.removesuffix("[x]") for c in entry.get("elements", ())}  # event[x]: "event"
             assert {s["url"] for s in ext["extension"]} <= children, (ext["url"], children)
-    return met
 
 
 def test_r4_output_uses_hl7_cross_version_urls(golden_r5: list[dict], hl7_paths: dict[str, Any]) -> None:
@@ -96,11 +79,12 @@ def test_r4_output_uses_hl7_cross_version_urls(golden_r5: list[dict], hl7_paths:
 
 def test_r4b_output_uses_hl7_cross_version_urls(golden_r5: list[dict], hl7_paths: dict[str, Any]) -> None:
     extensions = _cross_version(to_r4b(golden_r5).resources)
-    assert _check(extensions, hl7_paths, R4B_DIFFERENCES) == R4B_DIFFERENCES
+    _check(extensions, hl7_paths)
+    # The two encodings HL7's table decided: a RelatedArtifact value, and a modifier extension.
     relates_to = next(e for e in extensions if e["url"].endswith("-Composition.relatesTo"))
-    assert "extension" in relates_to and hl7_paths["Composition.relatesTo"] == {"types": ["RelatedArtifact"]}
+    assert relates_to["valueRelatedArtifact"]["type"] == "derived-from"
     status = next(e for e in extensions if e["url"].endswith("-ResearchStudy.status"))
-    assert status["_in"] == "extension" and hl7_paths["ResearchStudy.status"]["modifier"] is True
+    assert status["_in"] == "modifierExtension" and status["valueCode"] == "active"
 
 
 def test_a_wrong_release_or_path_is_caught(hl7_paths: dict[str, Any]) -> None:
