@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 class Validator:
-    """Validates FHIR R5 JSON resources (plain dicts) against the installed definitions.
+    """Validates FHIR JSON resources (plain dicts) of the version ``fhir`` (R5 unless told) against
+    the installed definitions of that version.
 
     ``definitions`` is any object with ``structure_definition(url_or_type)``, ``value_set(url)``,
     ``code_system(url)`` and ``by_url(url)`` (the packages stage's ``Definitions``).
