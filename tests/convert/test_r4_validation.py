@@ -67,9 +67,9 @@ def test_the_r4_output_has_no_error_against_r4(validator: Validator, r4: R4Resul
     # The transaction an R4 server loads: only the references to the assessments (not part of the
     # R4 output) stay unresolved, as warnings.
     report = validator.validate([transaction(r4.resources)])
-    issues = [i for _, outcome in report.outcomes for i in outcome.get("issue", [])]
-    assert [i for i in issues if i["severity"] in ("error", "fatal")] == []
-    warnings = [i["diagnostics"] for i in issues if i["severity"] == "warning"]
+    found: list[dict[str, Any]] = [i for _, outcome in report.outcomes for i in outcome.get("issue", [])]
+    assert [i for i in found if i["severity"] in ("error", "fatal")] == []
+    warnings = [i["diagnostics"] for i in found if i["severity"] == "warning"]
     assert warnings and all(w.startswith("[reference-resolve] reference 'Basic/") for w in warnings)
 
 

@@ -274,6 +274,7 @@ def test_a_core_package_no_source_has_is_replaced_by_its_stand_in(
     """hl7.fhir.r4.core#4.0.1 is on no reachable source: the R4 examples package (the same official
     definitions) is installed in its place, used offline afterwards, and listed as standing in."""
     r4 = FHIR_VERSIONS["R4"]
+    assert r4.core_stand_in is not None
     core, stand_in = PackageSpec(*r4.core), PackageSpec(*r4.core_stand_in)
     assert STAND_INS[core] == (stand_in,)
     registry.server.expect_request(f"/{core.name}").respond_with_data("no", status=404)
@@ -302,8 +303,8 @@ def test_a_core_package_no_source_has_is_replaced_by_its_stand_in(
 def test_a_core_package_fails_when_its_stand_in_is_missing_too(
     registry: FakeRegistry, cache_root: Path, no_npm: None
 ):
-    core, stand_in = (PackageSpec(*p) for p in (FHIR_VERSIONS["R4"].core, FHIR_VERSIONS["R4"].core_stand_in))
-    for spec in (core, stand_in):
+    core = PackageSpec(*FHIR_VERSIONS["R4"].core)
+    for spec in (core, *STAND_INS[core]):
         registry.server.expect_request(f"/{spec.name}").respond_with_data("no", status=404)
     with pytest.raises(PackageUnavailableError, match=rf"{re.escape(str(core))} is not in the cache"):
         _cache(cache_root, registry.url).ensure([core])
