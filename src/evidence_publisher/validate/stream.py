@@ -284,7 +284,7 @@ class FileValidation:
     ) -> None:
         self.validator = validator
         self._plan = plan = plan_inputs(paths)
-        self.notes = list(plan.notes)
+        self.notes = [*plan.notes, *getattr(validator, "limits", ())]
         self.groups = [_Group(g) for g in plan.groups]
         self.jobs = max(1, jobs)
         self.keep_resources = keep_resources
