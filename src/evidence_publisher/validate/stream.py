@@ -141,7 +141,7 @@ class RefIndex(BundleIndex):
         self.where[key] = (path, ordinal, outline)
 
     def seal(self) -> None:
-        """Every resource is placed: what is placed from now on is not seen."""
+        """Called when every resource is placed (the index on disk writes what it still holds)."""
 
     def lookup(self, key: str) -> tuple[str, int, Outline | None] | None:
         return self.where.get(key)
@@ -363,10 +363,9 @@ class FileValidation:
     # ------------------------------------------------------------------ second pass: validation
     def _second_pass(self, pooled: bool) -> Iterator[Checked]:
         _STATE.update(indexes={gi: g.index for gi, g in enumerate(self.groups)}, keep=self.keep_resources)
-        work = ((gi, path, explicit) for gi, g in enumerate(self.groups) for path, explicit in g.files)
         if pooled:
             self._warm_up()
-        results = self._map(pooled, _check_file, work)
+        results = self._map(pooled, _check_file, self._refs())
         try:
             done, current = 0, -1
             for (gi, _path, _explicit), file_result in results:
@@ -399,6 +398,7 @@ class FileValidation:
                 pass  # raised again, and reported, when the file's turn comes
 
     def _refs(self) -> Iterator[tuple[int, str, bool]]:
+        """(group, file, named explicitly) of every file, read from disk for a large group."""
         return ((gi, path, explicit) for gi, g in enumerate(self.groups) for path, explicit in g.files)
 
     def _map(
