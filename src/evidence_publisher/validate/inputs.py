@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 from evidence_publisher import jsonio
 from evidence_publisher.errors import InputLimitError
-from evidence_publisher.limits import JSON_FILE_BYTES, current
+from evidence_publisher.limits import JSON_FILE_BYTES, current, read_at_most
 from evidence_publisher.validate.errors import InputNotFoundError, NoResourcesError
 from evidence_publisher.validate.spill import Paths, Store, sort_key
 
@@ -243,14 +243,7 @@ def _read_stdin() -> bytes:
 
 
 def _bounded(fh: BinaryIO, where: str, limit: int, size: int | None = None) -> bytes:
-    """At most ``limit`` bytes. ``size`` (a regular file's, when known) is read first: asking
-    for the whole limit at once would have a buffer of that size allocated for every file."""
-    if size is not None and size < limit:
-        data = fh.read(size + 1)
-        if len(data) > size:  # it grew since: read on, within the limit
-            data += fh.read(limit + 1 - len(data))
-    else:
-        data = fh.read(limit + 1)
+    data = read_at_most(fh, limit, size)
     if len(data) > limit:
         raise InputLimitError(where, JSON_FILE_BYTES, f"more than {limit:,} bytes", limit)
     return data
