@@ -1,0 +1,51 @@
+"""What the suite needs to run in two pytest-xdist workers (``-n 2 --dist loadgroup``, the README
+command): a cross-process lock for set-ups that write one shared place (a Maven build, an apt-get
+install, the repo-local FHIR package cache), and end-of-run lines that a worker hands to the
+controlling process, which alone prints the summary.
+
+Without xdist the lock is just as correct (one holder) and the lines are printed directly.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+LINES = pytest.StashKey[list[tuple[str, bool]]]()
+WORKER_KEY = "session_lines"
+
+
+@contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (created when missing) while the block runs; the
+    kernel releases it when the process dies, so a killed run never leaves it held."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def add_summary_line(config: pytest.Config, text: str, *, loud: bool = False) -> None:
+    """A line for the end of the run (red and bold when ``loud``), from a worker or not."""
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller prints it
+        workeroutput.setdefault(WORKER_KEY, []).append([text, loud])
+    else:
+        config.stash.setdefault(LINES, []).append((text, loud))
+
+
+def lines_from_worker(config: pytest.Config, workeroutput: dict) -> None:
+    for text, loud in workeroutput.get(WORKER_KEY, []):
+        config.stash.setdefault(LINES, []).append((text, loud))
+
+
+def write_summary_lines(config: pytest.Config, terminalreporter: pytest.TerminalReporter) -> None:
+    for text, loud in config.stash.get(LINES, []):
+        terminalreporter.write_line(text, red=loud, bold=loud)
