@@ -1,5 +1,5 @@
 """Shared fixtures: repository paths and one build of the seed corpus per test session; how the
-suite splits over pytest-xdist workers (README: ``-n 2 --dist loadgroup --no-loadscope-reorder``)."""
+suite splits over pytest-xdist workers (README: ``-n 2``)."""
 
 from __future__ import annotations
 
@@ -8,46 +8,38 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.xdist_support import lines_from_worker, write_summary_lines
+from tests.xdist_support import lines_from_worker, work_unit, work_unit_scheduling, write_summary_lines
 
 from evidence_publisher.fhirpath.fallbacks import strict_mode
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "mappings" / "lupus-msc"
 
-# A real server (or one install of it) per run: every test using it runs in one worker.
-SERVER_GROUPS = {"hapi_url": "real-hapi", "hapi_r4_url": "real-hapi", "redis_exe": "redis"}
-# The longest groups (seconds on 2 cores, from --durations) go out first so that no worker is left
-# with one of them at the end. Only the balance depends on this list, never a result.
+# The longest work units (seconds on 2 cores, from --durations) go out first so that no worker is
+# left with one of them at the end. Only the balance depends on this list, never a result.
 LONGEST_FIRST = (
     "tests/validate/test_validate_compiled_differential.py",  # ~175 s
-    "real-hapi",  # ~150 s: two HAPI JVMs start, R5 and R4
+    "tests/real_hapi",  # ~150 s: two HAPI JVMs start, R5 and R4
     "tests/validate/test_validate_hl7_differential.py",  # ~90 s: the HL7 validator JVM
     "tests/validate/test_validate_outcome_golden.py",  # ~55 s
+    "tests/test_readme_commands.py",  # ~45 s
 )
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group the tests for ``--dist loadgroup``: those of one real server together, and those of a
-    module with a module-scoped fixture together (so that it is set up once, not once per worker);
-    the rest are dealt out one by one. Under xdist the longest groups come first."""
-    groups: dict[pytest.Item, str] = {}
-    for item in items:
-        names = getattr(item, "fixturenames", ())
-        server = sorted({SERVER_GROUPS[n] for n in names if n in SERVER_GROUPS})
-        if server:
-            groups[item] = server[0]
-            continue
-        fixtureinfo = getattr(item, "_fixtureinfo", None)
-        defs = fixtureinfo.name2fixturedefs.values() if fixtureinfo else ()
-        if any(d.scope in ("module", "class") for fixturedefs in defs for d in fixturedefs):
-            groups[item] = item.nodeid.split("::", 1)[0]
-    for item, group in groups.items():
-        item.add_marker(pytest.mark.xdist_group(group))
+    """In an xdist worker: the longest work units first (the order the scheduler deals them out)."""
     if hasattr(config, "workerinput"):
-        rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
-        items.sort(key=lambda item: rank.get(groups.get(item, ""), len(rank)))
+        rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``-n 2``: whole work units (tests/xdist_support.py) to a worker, in collection order."""
+    if config.getvalue("dist") != "load":
+        return None  # an explicit --dist is obeyed
+    config.option.loadscopereorder = False  # the order above, not "most tests first"
+    return work_unit_scheduling(config, log)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -1,7 +1,13 @@
-"""What the suite needs to run in two pytest-xdist workers (``-n 2 --dist loadgroup``, the README
-command): a cross-process lock for set-ups that write one shared place (a Maven build, an apt-get
-install, the repo-local FHIR package cache), and end-of-run lines that a worker hands to the
-controlling process, which alone prints the summary.
+"""What the suite needs to run in two pytest-xdist workers (``-n 2``, the README command): work
+units dealt out whole, a cross-process lock for set-ups that write one shared place (a Maven build,
+an apt-get install), and end-of-run lines that a worker hands to the controlling process, which
+alone prints the summary.
+
+A work unit is a test module, so that a module-scoped fixture (the FHIRPath differential's walk
+over every R5 example, a browser, the HL7 validator) is set up in one worker only, and all of
+``tests/real_hapi`` (its two HAPI servers start once per run, not once per worker). xdist's own
+``--dist loadgroup`` would do this with markers, but it renames ``item._nodeid``, which pytest 9.2
+no longer reads, so the groups are silently lost.
 
 Without xdist the lock is just as correct (one holder) and the lines are printed directly.
 """
@@ -12,11 +18,33 @@ import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 LINES = pytest.StashKey[list[tuple[str, bool]]]()
 WORKER_KEY = "session_lines"
+SHARED_SERVER_DIRS = ("tests/real_hapi/",)
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit ``nodeid`` is scheduled with: its module, or the directory of a shared server."""
+    module = nodeid.split("::", 1)[0]
+    for folder in SHARED_SERVER_DIRS:
+        if module.startswith(folder):
+            return folder.rstrip("/")
+    return module
+
+
+def work_unit_scheduling(config: pytest.Config, log: Any) -> Any:
+    """xdist's load-by-scope scheduling with ``work_unit`` as the scope."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnitScheduling(config, log)
 
 
 @contextmanager
