@@ -38,9 +38,9 @@ def work_unit(nodeid: str) -> str:
 
 def work_unit_scheduling(config: pytest.Config, log: Any) -> Any:
     """xdist's load-by-scope scheduling with ``work_unit`` as the scope."""
-    from xdist.scheduler import LoadScopeScheduling
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]  # ships no types
 
-    class WorkUnitScheduling(LoadScopeScheduling):
+    class WorkUnitScheduling(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
             return work_unit(nodeid)
 
