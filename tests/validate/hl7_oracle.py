@@ -166,6 +166,8 @@ class HL7Oracle:
         return [
             java,
             "-Xss8m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
             f"-Duser.home={home}",
             "-Djava.awt.headless=true",
             "-cp",
