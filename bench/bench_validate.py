@@ -27,16 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".fhir-cache"
-TARGET_TYPES = (
-    "Evidence",
-    "EvidenceVariable",
-    "Citation",
-    "PlanDefinition",
-    "ActivityDefinition",
-    "ArtifactAssessment",
-    "Group",
-    "Composition",
-)
+sys.path.insert(0, str(ROOT))
+
+from tests.validate.conftest import TARGET_TYPES  # noqa: E402  (one list, shared with the tests)
 
 
 def best_of(fn, repeat: int) -> float:

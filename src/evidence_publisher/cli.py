@@ -56,6 +56,13 @@ def _stdout() -> Console:
     return CliConsole(highlight=False, soft_wrap=True)
 
 
+def _print_json(doc: object) -> None:
+    """A command's ``--format json`` answer: canonical JSON on stdout, nothing else."""
+    from evidence_publisher.jsonio import dumps
+
+    _stdout().print(dumps(doc), end="", markup=False)
+
+
 # --------------------------------------------------------------------------------------------
 # build
 # --------------------------------------------------------------------------------------------
@@ -138,8 +145,6 @@ def _cmd_build(args: argparse.Namespace) -> int:
         if cache is not None:
             cache.close()
     if args.format == "json":
-        from evidence_publisher.jsonio import dumps
-
         # stdout holds the report only; the site's and the package's lines go to stderr
         if args.site is not None:
             from evidence_publisher.site import make_site, read_build
@@ -147,7 +152,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
             _print_site(make_site(read_build(args.out), args.site, [args.out]), err, err)
         if args.package is not None:
             _write_package(args.out, args.package, None, err, err)
-        out.print(dumps(result.report), end="", markup=False)
+        _print_json(result.report)
         return ExitCode.OK
     out.print(
         f"[bold green]Built {len(result.resources)} resources[/] from "
@@ -196,10 +201,8 @@ def _write_package(
 
     built = package_build(dist, target, name=name, progress=lambda m: err.print(m, markup=False))
     if as_json:
-        from evidence_publisher.jsonio import dumps
-
         doc = {"file": str(target), "resources": built.resource_count, "package": built.manifest}
-        out.print(dumps(doc), end="", markup=False)
+        _print_json(doc)
         return
     deps = ", ".join(f"{n}#{v}" for n, v in built.manifest["dependencies"].items())
     out.print(
@@ -320,10 +323,9 @@ def _add_schema_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from evidence_publisher.jsonio import dumps
     from evidence_publisher.sources.schema import json_schema
 
-    _stdout().print(dumps(json_schema(args.kind)), end="", markup=False)
+    _print_json(json_schema(args.kind))
     return ExitCode.OK
 
 
@@ -390,15 +392,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
         for item in plan.imported
     ]
     if args.format == "json":
-        from evidence_publisher.jsonio import dumps
-
         doc = {
             "ok": True,
             "dry_run": args.dry_run,
             "imported": rows,
             "files": [str(f.path) for f in plan.files],
         }
-        out.print(dumps(doc), end="", markup=False)
+        _print_json(doc)
         return ExitCode.OK
     verb = "Would import" if args.dry_run else "Imported"
     out.print(f"[bold green]{verb} {len(rows)} record{'s' if len(rows) != 1 else ''}[/] into {args.corpus}/")
@@ -479,10 +479,8 @@ def _cmd_new(args: argparse.Namespace) -> int:
     write_files(skeleton.files)
     out = _stdout()
     if args.format == "json":
-        from evidence_publisher.jsonio import dumps
-
         doc = {"ok": True, "kind": args.kind, "id": args.id, "file": str(skeleton.path)}
-        out.print(dumps(doc), end="", markup=False)
+        _print_json(doc)
         return ExitCode.OK
     out.print(f"[bold green]Wrote {skeleton.path}[/]: fill in every TODO from {skeleton.citation.source}")
     return ExitCode.OK
@@ -517,10 +515,8 @@ def _new_corpus(args: argparse.Namespace) -> int:
     write_files(made.files)
     out = _stdout()
     if args.format == "json":
-        from evidence_publisher.jsonio import dumps
-
         doc = {"ok": True, "kind": "corpus", "id": args.id, "file": str(made.path), "todo": made.placeholders}
-        out.print(dumps(doc), end="", markup=False)
+        _print_json(doc)
         return ExitCode.OK
     out.print(f"[bold green]Wrote {made.path}[/]")
     if made.placeholders:
@@ -550,7 +546,7 @@ def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--errors-only", action="store_true", help="list only errors in the table (text format)")
     p.add_argument(
         "--fhir-version",
-        choices=["R5", "R4B"],
+        choices=["R5", "R4B", "R4"],
         default="R5",
         help="FHIR version of the input: its packages are the definitions (default: R5)",
     )
@@ -701,7 +697,6 @@ def _is_package_file(given: str) -> bool:
 def _cmd_packages(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from evidence_publisher.jsonio import dumps
     from evidence_publisher.packages import PackageCache, default_root
 
     err = _stderr()
@@ -710,7 +705,7 @@ def _cmd_packages(args: argparse.Namespace) -> int:
         listed = PackageCache(root)
         rows = [_package_row(pkg, listed) for pkg in listed.installed()]
         if args.format == "json":
-            _stdout().print(dumps(rows), end="", markup=False)
+            _print_json(rows)
         elif rows:
             _print_package_table(rows, f"FHIR packages in {root}")
         else:
@@ -746,7 +741,7 @@ def _cmd_packages(args: argparse.Namespace) -> int:
         pkgs = cache.ensure(specs or None, progress=say, on_bytes=on_bytes, retry_missing=True)
     rows = [_package_row(pkg, cache) for pkg in pkgs]
     if args.format == "json":
-        _stdout().print(dumps(rows), end="", markup=False)
+        _print_json(rows)
     else:
         _print_package_table(rows, f"Available in {root}")
     return ExitCode.OK
@@ -921,10 +916,8 @@ def _render_publish_result(
 ) -> int:
     from rich.markup import escape
 
-    from evidence_publisher.jsonio import dumps
-
     if args.format == "json":
-        out.print(dumps(result.to_json()), end="", markup=False)
+        _print_json(result.to_json())
     else:
         quiet = {"unchanged", "same"}
         # A failed run is summarised in one line below; the per-resource table (every row
@@ -1148,7 +1141,6 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     from evidence_publisher.cds.apply import read_patient_file
     from evidence_publisher.cds.config import CdsConfig, ServerAuthConfig
     from evidence_publisher.cds.service import CdsService
-    from evidence_publisher.jsonio import dumps
 
     config = CdsConfig(
         source=str(_apply_source(args)),
@@ -1160,7 +1152,7 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     patient_doc = read_patient_file(args.patient)  # before loading knowledge: fail fast
     service = CdsService.from_config(config.validate())
     bundle = service.apply(args.plan, patient_doc, args.practitioner, origin=str(args.patient))
-    _stdout().print(dumps(bundle), end="", markup=False)
+    _print_json(bundle)
     applies = bool(bundle["entry"][0]["resource"].get("action"))
     _stderr().print("recommendation applies" if applies else "recommendation does not apply")
     return ExitCode.OK
@@ -1373,10 +1365,8 @@ def render_error(exc: EvidencePublisherError, console: Console) -> None:
 def _print_json_failure(args: argparse.Namespace, doc: dict) -> None:
     """With ``--format json``, a failure is a JSON document on stdout too (the text goes to stderr)."""
     if getattr(args, "format", None) == "json":
-        from evidence_publisher.jsonio import dumps
-
         with contextlib.suppress(OSError):  # stdout closed: the text on stderr has said it
-            _stdout().print(dumps({"ok": False, **doc}), end="", markup=False, highlight=False)
+            _print_json({"ok": False, **doc})
 
 
 def _error_document(exc: EvidencePublisherError) -> dict:
