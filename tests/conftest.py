@@ -1,16 +1,54 @@
-"""Shared fixtures: repository paths and one build of the seed corpus per test session."""
+"""Shared fixtures: repository paths and one build of the seed corpus per test session; how the
+suite splits over pytest-xdist workers (README: ``-n 2``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tests.xdist_support import lines_from_worker, work_unit, work_unit_scheduling, write_summary_lines
 
 from evidence_publisher.fhirpath.fallbacks import strict_mode
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "mappings" / "lupus-msc"
+
+# The longest work units (seconds on 2 cores, from --durations) go out first so that no worker is
+# left with one of them at the end. Only the balance depends on this list, never a result.
+LONGEST_FIRST = (
+    "tests/validate/test_validate_compiled_differential.py",  # ~175 s
+    "tests/real_hapi",  # ~150 s: two HAPI JVMs start, R5 and R4
+    "tests/validate/test_validate_hl7_differential.py",  # ~90 s: the HL7 validator JVM
+    "tests/validate/test_validate_outcome_golden.py",  # ~55 s
+    "tests/test_readme_commands.py",  # ~45 s
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker: the longest work units first (the order the scheduler deals them out)."""
+    if hasattr(config, "workerinput"):
+        rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``-n 2``: whole work units (tests/xdist_support.py) to a worker, in collection order."""
+    if config.getvalue("dist") != "load":
+        return None  # an explicit --dist is obeyed
+    config.option.loadscopereorder = False  # the order above, not "most tests first"
+    return work_unit_scheduling(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    lines_from_worker(node.config, getattr(node, "workeroutput", {}))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    write_summary_lines(config, terminalreporter)
 
 
 @pytest.fixture(scope="session", autouse=True)

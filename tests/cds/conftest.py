@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from starlette.applications import Starlette
+from tests.xdist_support import add_summary_line
 
 from evidence_publisher.cds.app import create_app
 from evidence_publisher.cds.config import CdsConfig, IssuerConfig, OverrideReason
@@ -256,8 +257,9 @@ def redis_exe() -> str:
         pytest.skip(f"redis-server unavailable: {exc}")
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Printed by the controller under xdist (tests/xdist_support.py)."""
     if "skipped" in _redis_state:
-        terminalreporter.write_line(
-            f"REDIS REPLAY-STORE TESTS SKIPPED: {_redis_state['skipped']}", red=True, bold=True
+        add_summary_line(
+            session.config, f"REDIS REPLAY-STORE TESTS SKIPPED: {_redis_state['skipped']}", loud=True
         )

@@ -14,7 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.xdist_support import exclusive
+
 APT_TIMEOUT = 900
+APT_LOCK = Path(tempfile.gettempdir()) / "evidence-publisher-apt.lock"
 START_TIMEOUT = 20.0
 
 
@@ -32,6 +35,14 @@ def ensure_redis() -> str:
         return found
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise RuntimeError("redis-server is not installed, and installing it needs root and apt-get")
+    with exclusive(APT_LOCK):  # one apt-get at a time (pytest-xdist workers, two runs)
+        return _install()
+
+
+def _install() -> str:
+    found = _found()  # installed by another process while this one waited for the lock
+    if found is not None:
+        return found
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "redis-server"]):
         try:

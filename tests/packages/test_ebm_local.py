@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,25 @@ def test_unchanged_table_is_not_rewritten(installed):
         [LOCAL_EBM_PACKAGE], progress=messages.append
     )
     assert messages == []
+
+
+def test_two_processes_installing_it_at_once_both_get_it(cache_root: Path, monkeypatch):
+    """Test workers on a fresh cache: another process moves the package into place between this
+    one's check and its rename; both end with one complete copy and no error."""
+    real_rename = os.rename
+    raced: list[str] = []
+
+    def rename_after_the_other_process(src, dst) -> None:
+        if not raced and Path(dst).name == LOCAL_EBM_PACKAGE.dirname:
+            raced.append(str(dst))
+            PackageCache(cache_root, registry_url="off", use_npm=False).ensure([LOCAL_EBM_PACKAGE])
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename_after_the_other_process)
+    (pkg, *_) = PackageCache(cache_root, registry_url="off", use_npm=False).ensure([LOCAL_EBM_PACKAGE])
+    assert raced
+    assert pkg.source == "generated"
+    assert (pkg.path / "package.json").is_file()
+    assert [p.name for p in cache_root.iterdir() if p.name.startswith(LOCAL_EBM_PACKAGE.name)] == [
+        LOCAL_EBM_PACKAGE.dirname
+    ]

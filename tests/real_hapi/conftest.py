@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.xdist_support import add_summary_line
 
 from evidence_publisher import jsonio
 from evidence_publisher.publish import FhirClient, HttpOptions
@@ -107,13 +108,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     return report
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The end-of-run lines (printed by the controller under xdist, see tests/xdist_support.py)."""
     if "skipped" in _state:
-        terminalreporter.write_line(f"REAL HAPI TESTS SKIPPED: {_state['skipped']}", red=True, bold=True)
+        add_summary_line(session.config, f"REAL HAPI TESTS SKIPPED: {_state['skipped']}", loud=True)
     else:
         for key in ("info", "info_r4"):
             if key in _state:
-                terminalreporter.write_line(_state[key])
+                add_summary_line(session.config, _state[key])
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from tests.xdist_support import exclusive
 
 HERE = Path(__file__).resolve().parent
 SERVER_DIR = HERE.parent / "hapi-server"
@@ -69,7 +70,8 @@ def build(log_dir: Path, server_dir: Path = SERVER_DIR) -> float:
         raise ServerUnavailable(reason)
     log = log_dir / "hapi-build.log"
     started = time.monotonic()
-    with log.open("wb") as out:
+    # one Maven build of the server dir at a time (pytest-xdist workers, two runs)
+    with exclusive(server_dir / "target" / ".build.lock"), log.open("wb") as out:
         try:
             proc = subprocess.run(
                 [str(server_dir / "serve"), "--build-only"],

@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.xdist_support import exclusive
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "tests" / "hl7-validator"
 TARGET = PROJECT / "target"
@@ -158,11 +160,14 @@ class HL7Oracle:
 
     @classmethod
     def command(cls, cache_root: Path, packages: list[str]) -> list[str]:
-        java, classpath = build()
-        home, dirs = scratch_cache(cache_root, packages)
+        with exclusive(TARGET / ".build.lock"):  # one Maven build of tests/hl7-validator at a time
+            java, classpath = build()
+            home, dirs = scratch_cache(cache_root, packages)
         return [
             java,
             "-Xss8m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
             f"-Duser.home={home}",
             "-Djava.awt.headless=true",
             "-cp",

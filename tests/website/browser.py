@@ -13,6 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.xdist_support import exclusive
+
 CHROMIUM = "/usr/bin/chromium"
 DRIVER = "/usr/bin/chromedriver"
 FLAGS = (
@@ -27,6 +29,7 @@ FLAGS = (
     "--disable-dev-shm-usage",
 )
 APT_TIMEOUT = 900
+APT_LOCK = Path(tempfile.gettempdir()) / "evidence-publisher-apt.lock"
 
 
 @dataclass
@@ -48,6 +51,14 @@ def ensure_browser() -> Browser | str:
         return found
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         return "chromium and chromium-driver are not installed, and installing them needs root and apt-get"
+    with exclusive(APT_LOCK):  # one apt-get at a time (pytest-xdist workers, two runs)
+        return _install()
+
+
+def _install() -> Browser | str:
+    found = _found()  # installed by another process while this one waited for the lock
+    if found is not None:
+        return found
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (
         ["apt-get", "update", "-q"],

@@ -428,14 +428,13 @@ class PackageCache:
         """Move a complete staged package into place with renames only.
 
         A complete copy that appeared meanwhile (another process installed it) is kept unless
-        ``replace_valid``; a broken copy (no package/package.json) is always replaced.
+        ``replace_valid`` and its content differs; a broken copy (no package/package.json) is
+        always replaced. Two processes installing one package at once (test workers on a fresh
+        cache) both end with the copy that won the race.
         """
         target = self.root / spec.dirname
-        if not replace_valid and (target / "package" / "package.json").is_file():
-            self._packages.pop(spec, None)
-            pkg = self.get(spec.name, spec.version)
-            assert pkg is not None
-            return pkg
+        if _keeps(target, staged, replace_valid):
+            return self._reloaded(spec)
         try:
             if target.exists():
                 # A broken or outdated copy: move it aside first so the swap is two renames.
@@ -443,12 +442,17 @@ class PackageCache:
                 os.rename(target, old)
             os.rename(staged, target)
         except OSError as exc:
+            if _keeps(target, staged, replace_valid):  # another process committed it meanwhile
+                return self._reloaded(spec)
             raise CacheWriteError(
                 f"cannot move {spec} into the cache at {target} ({exc})",
                 details=[f"check that {self.root} is writable (or set {CACHE_ENV})"],
             ) from exc
-        self._packages.pop(spec, None)
         self._definitions.clear()
+        return self._reloaded(spec)
+
+    def _reloaded(self, spec: PackageSpec) -> InstalledPackage:
+        self._packages.pop(spec, None)
         pkg = self.get(spec.name, spec.version)
         assert pkg is not None
         return pkg
@@ -476,6 +480,26 @@ class PackageCache:
                     shutil.rmtree(child, ignore_errors=True)
             except OSError:
                 continue
+
+
+def _keeps(target: Path, staged: Path, replace_valid: bool) -> bool:
+    """Whether the copy at ``target`` stays instead of ``staged``: it is complete, and either
+    nothing asks to replace it or it was generated from the same content."""
+    if not (target / "package" / "package.json").is_file():
+        return False
+    if not replace_valid:
+        return True
+    ours = _content_sha256(staged)
+    return ours is not None and ours == _content_sha256(target)
+
+
+def _content_sha256(package_root: Path) -> str | None:
+    try:
+        record = jsonio.load_file(package_root / INSTALL_RECORD)
+    except (OSError, ValueError):
+        return None
+    digest = record.get("content_sha256") if isinstance(record, dict) else None
+    return digest if isinstance(digest, str) else None
 
 
 class _MissingRecord:
