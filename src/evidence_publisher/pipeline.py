@@ -28,7 +28,7 @@ from evidence_publisher.bundle.transaction import (
 from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
 from evidence_publisher.convert import UnsupportedFhirVersionError, to_r4b
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
-from evidence_publisher.jsonio import dumps, iter_dumps
+from evidence_publisher.jsonio import dumps, iter_dumps, iter_dumps_pieces
 from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
 from evidence_publisher.sources import load_corpus
 from evidence_publisher.sources.loader import LoadProgress
@@ -188,7 +188,7 @@ def iter_outputs(
     """
     order = dependency_order(resources) if order is None else order
     transaction = transaction_entries(resources, order, fhir)  # raises BundleError now, not halfway
-    yield "build-report.json", dumps(report)
+    yield "build-report.json", iter_dumps_pieces(report)
     collection = collection_entries(resources, base_url, order)
     yield "bundle-collection.json", iter_dumps(COLLECTION_HEAD, "entry", _counted(collection, on_item))
     yield "bundle-transaction.json", iter_dumps(TRANSACTION_HEAD, "entry", _counted(transaction, on_item))
