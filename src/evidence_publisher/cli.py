@@ -546,7 +546,7 @@ def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--errors-only", action="store_true", help="list only errors in the table (text format)")
     p.add_argument(
         "--fhir-version",
-        choices=["R5", "R4B"],
+        choices=["R5", "R4B", "R4"],
         default="R5",
         help="FHIR version of the input: its packages are the definitions (default: R5)",
     )

@@ -62,11 +62,21 @@ class FhirVersion:
     cross_version_source: str | None = None
     # The EBMonFHIR guide, and so its rules in validate/ebm.py, is written for R5 only
     ebm_rules: bool = False
+    # A package with the same official definitions as ``core``, installed when no source has the
+    # core package itself (npm has no hl7.fhir.r4.core; HL7's R4 examples package, published
+    # from the same R4 build, carries every R4 StructureDefinition, ValueSet and CodeSystem)
+    core_stand_in: tuple[str, str] | None = None
 
     @property
     def major_minor(self) -> str:
         """``5.0`` for 5.0.0: what a server's CapabilityStatement.fhirVersion must start with."""
         return self.version.rsplit(".", 1)[0]
+
+    @property
+    def core_names(self) -> tuple[str, ...]:
+        """The names of the packages that hold this release's core definitions: the core package
+        and its stand-in."""
+        return (self.core[0], *(self.core_stand_in[:1] if self.core_stand_in else ()))
 
     @property
     def cross_version_base(self) -> str:
@@ -133,6 +143,7 @@ FHIR_VERSIONS: dict[str, FhirVersion] = {
         output_types=_RECOMMENDATION_TYPES,
         models_module=None,  # fhir.resources has R5, R4B and STU3 models only
         cross_version_source="R5",
+        core_stand_in=("hl7.fhir.r4.examples", "4.0.1"),
     ),
 }
 DEFAULT_FHIR_VERSION = FHIR_VERSIONS["R5"]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from evidence_publisher.cli import main
+from evidence_publisher.constants import FHIR_VERSIONS
 from evidence_publisher.errors import ExitCode
 from evidence_publisher.packages import (
     EXTENSIONS_R5,
     EXTENSIONS_R5_BALLOT,
+    STAND_INS,
     PackageCache,
     PackageIntegrityError,
     PackageSpec,
@@ -263,6 +266,50 @@ def test_extensions_ballot_stands_in_for_the_missing_release(
     assert rows[ext.name]["version"] == ballot.version
     assert rows[ext.name]["standsInFor"] == str(ext)
     assert rows[FAKE]["standsInFor"] is None
+
+
+def test_a_core_package_no_source_has_is_replaced_by_its_stand_in(
+    registry: FakeRegistry, cache_root: Path, no_npm: None, capsys: pytest.CaptureFixture
+):
+    """hl7.fhir.r4.core#4.0.1 is on no reachable source: the R4 examples package (the same official
+    definitions) is installed in its place, used offline afterwards, and listed as standing in."""
+    r4 = FHIR_VERSIONS["R4"]
+    assert r4.core_stand_in is not None
+    core, stand_in = PackageSpec(*r4.core), PackageSpec(*r4.core_stand_in)
+    assert STAND_INS[core] == (stand_in,)
+    registry.server.expect_request(f"/{core.name}").respond_with_data("no", status=404)
+    registry.publish(
+        stand_in.name, stand_in.version, make_tarball(package_files(*stand_in.dirname.split("#")))
+    )
+    messages: list[str] = []
+
+    pkgs = _cache(cache_root, registry.url).ensure([core], progress=messages.append)
+
+    assert [p.spec for p in pkgs] == [stand_in]
+    assert any(
+        m.startswith(f"note: {core} (required) is not available") and f"using {stand_in} in its place" in m
+        for m in messages
+    )
+    registry.server.clear()
+    again = _cache(cache_root, registry.url).ensure([core])
+    assert [p.spec for p in again] == [stand_in]
+    assert registry.requests() == []  # the miss is remembered: no network
+
+    assert main(["packages", "list", "--cache", str(cache_root), "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["name"], row["standsInFor"]) == (stand_in.name, str(core))
+
+
+def test_a_core_package_fails_when_its_stand_in_is_missing_too(
+    registry: FakeRegistry, cache_root: Path, no_npm: None
+):
+    core = PackageSpec(*FHIR_VERSIONS["R4"].core)
+    for spec in (core, *STAND_INS[core]):
+        registry.server.expect_request(f"/{spec.name}").respond_with_data("no", status=404)
+    with pytest.raises(PackageUnavailableError, match=rf"{re.escape(str(core))} is not in the cache"):
+        _cache(cache_root, registry.url).ensure([core])
+    with pytest.raises(PackageUnavailableError):  # also when the miss is remembered
+        _cache(cache_root, registry.url).ensure([core])
 
 
 def test_a_dependency_on_another_version_of_a_present_package_is_not_fetched(

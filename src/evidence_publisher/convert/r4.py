@@ -6,8 +6,10 @@ ActivityDefinitions, rewritten element by element for the R4 StructureDefinition
 what was changed. Nothing is dropped silently:
 
 - ``meta.profile``: the EBM-on-FHIR R5 profiles have no R4 version; removed, and listed.
-- ``RelatedArtifact.resourceReference`` (R5 only; it points at ArtifactAssessments, an R5-only
-  resource) is carried by the official cross-version extension.
+- ``RelatedArtifact.resourceReference`` (R5 only) is carried by the official cross-version
+  extension. Its value is an R4 Reference, so a target whose type R4 lacks (the ArtifactAssessments)
+  is named as the ``Basic`` resource that the FHIR cross-version rules represent it by
+  (``ArtifactAssessment/x`` -> ``Basic/x``); the R4 output does not hold the targets.
 - ``PlanDefinition.action.input`` is a backbone element in R5 (``title``, ``requirement``) and a
   DataRequirement in R4: the requirement is the input, its title the cross-version extension.
 - ``Expression.name`` is an ``id`` in R4 (no ``_``): ``severe_active_sle`` becomes ``severe-active-sle``.
@@ -31,13 +33,30 @@ from pathlib import Path
 from typing import Any
 
 from evidence_publisher import jsonio
+from evidence_publisher.constants import FHIR_VERSIONS
 from evidence_publisher.convert.errors import R4ConversionError
+from evidence_publisher.convert.xver import xver_url
 from evidence_publisher.errors import UnsafeOutputError, UsageError, WriteError
 
-FHIR_VERSION_R4 = "4.0.1"
-XVER_R5 = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
-EXT_RESOURCE_REFERENCE = XVER_R5 + "RelatedArtifact.resourceReference"
-EXT_INPUT_TITLE = XVER_R5 + "PlanDefinition.action.input.title"
+FHIR_VERSION_R4 = FHIR_VERSIONS["R4"].version
+EXT_RESOURCE_REFERENCE = xver_url("RelatedArtifact.resourceReference")
+EXT_INPUT_TITLE = xver_url("PlanDefinition.action.input.title")
+# The R4 type a reference names, per type of R5 resource the build writes. R4 lacks
+# ArtifactAssessment and Citation: the FHIR cross-version rules (hl7.fhir.uv.xver-r5.r4) represent
+# such a resource as a Basic. tests/convert/test_r4_validation.py checks this table against the R4
+# definitions; a type not listed has no rule and stops the conversion.
+REFERENCE_TYPES_R4 = {
+    "ActivityDefinition": "ActivityDefinition",
+    "ArtifactAssessment": "Basic",
+    "Citation": "Basic",
+    "Composition": "Composition",
+    "Evidence": "Evidence",
+    "EvidenceVariable": "EvidenceVariable",
+    "Group": "Group",
+    "Library": "Library",
+    "PlanDefinition": "PlanDefinition",
+    "ResearchStudy": "ResearchStudy",
+}
 # ``text/cql``: an inline CQL expression. R4's expression-language value set has no
 # ``text/cql-expression`` (HAPI's R4 validator refuses it); CR reads ``text/cql`` with no library
 # reference and a dotted expression as an inline expression.
@@ -121,16 +140,38 @@ def _meta(res: dict[str, Any], where: str, log: list[str]) -> None:
             res.pop("meta")
 
 
+def _r4_reference(ref: dict[str, Any], where: str) -> tuple[dict[str, Any], str]:
+    """The R4 form of an R5 Reference and what changed in it (empty when nothing did)."""
+    _check_keys(ref, {"reference", "display"}, where)
+    literal = ref.get("reference")
+    rtype, sep, rid = literal.partition("/") if isinstance(literal, str) else ("", "", "")
+    if not sep or not rid or "/" in rid:
+        raise R4ConversionError(f"{where}: reference {literal!r} is not of the form Type/id")
+    r4_type = REFERENCE_TYPES_R4.get(rtype)
+    if r4_type is None:
+        raise R4ConversionError(
+            f"{where}: references to {rtype} have no R4 rule "
+            f"(known: {', '.join(sorted(REFERENCE_TYPES_R4))}); add one in convert/r4.py"
+        )
+    if r4_type == rtype:
+        return ref, ""
+    return {**ref, "reference": f"{r4_type}/{rid}"}, (
+        f", naming {r4_type}/{rid}: R4 has no {rtype}; the FHIR cross-version rules represent one as a "
+        f"{r4_type} resource (not part of this output)"
+    )
+
+
 def _related_artifacts(items: list[dict[str, Any]], where: str, log: list[str]) -> list[dict[str, Any]]:
     out = []
     for i, item in enumerate(items):
         item = dict(item)
         ref = item.pop("resourceReference", None)
         if ref is not None:
-            item.setdefault("extension", []).append({"url": EXT_RESOURCE_REFERENCE, "valueReference": ref})
+            here = f"{where}.relatedArtifact[{i}].resourceReference"
+            r4_ref, retyped = _r4_reference(ref, here)
+            item.setdefault("extension", []).append({"url": EXT_RESOURCE_REFERENCE, "valueReference": r4_ref})
             log.append(
-                f"{where}.relatedArtifact[{i}].resourceReference ({ref.get('reference')}): "
-                "carried by the cross-version extension (R5 only)"
+                f"{here} ({ref.get('reference')}): carried by the cross-version extension (R5 only){retyped}"
             )
         out.append(item)
     return out

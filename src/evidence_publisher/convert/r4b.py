@@ -199,34 +199,60 @@ def _dicts(value: Any) -> Iterator[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------- handlers
+def _r4b_related_artifact(ra: dict[str, Any], path: str, ctx: _Ctx) -> dict[str, Any] | None:
+    """The R4B RelatedArtifact of an R5 one, or None when R4B's cannot hold it (an R5-only type
+    code or element): ``resourceReference`` becomes ``resource`` when it names a canonical resource
+    of the build, else its cross-version extension."""
+    if ra.get("type") not in _RELATED_ARTIFACT_TYPES or not set(ra) <= _R4B_RELATED_ARTIFACT | {
+        "resourceReference"
+    }:
+        return None
+    ra = dict(ra)
+    ref = ra.pop("resourceReference", None)
+    if ref is not None:
+        canonical = ctx.canonicals.get(ref.get("reference", "")) if set(ref) == {"reference"} else None
+        if canonical is not None:
+            ra["resource"] = canonical
+            ctx.note(f"{path}.resourceReference", f"{path}.resource (canonical {canonical})")
+        else:
+            ra.setdefault("extension", []).extend(
+                encode("RelatedArtifact.resourceReference", ref, "Reference")
+            )
+            ctx.note(
+                f"{path}.resourceReference", f"extension {xver_url('RelatedArtifact.resourceReference')}"
+            )
+    return ra
+
+
 def _related_artifacts(obj: dict[str, Any], key: str, path: str, ctx: _Ctx) -> None:
     kept = []
     for ra in obj.pop(key):
-        if ra.get("type") not in _RELATED_ARTIFACT_TYPES or not set(ra) <= _R4B_RELATED_ARTIFACT | {
-            "resourceReference"
-        }:
+        r4b = _r4b_related_artifact(ra, path, ctx)
+        if r4b is None:
             if unmapped_children(ra, RELATED_ARTIFACT):
                 raise ctx.unmapped(f"{path}.{unmapped_children(ra, RELATED_ARTIFACT)[0]}")
             obj.setdefault("extension", []).extend(encode(path, ra, RELATED_ARTIFACT))
             ctx.note(path, f"extension {xver_url(path)} (type {ra.get('type')!r} is not an R4B code)")
             continue
-        ra = dict(ra)
-        ref = ra.pop("resourceReference", None)
-        if ref is not None:
-            canonical = ctx.canonicals.get(ref.get("reference", "")) if set(ref) == {"reference"} else None
-            if canonical is not None:
-                ra["resource"] = canonical
-                ctx.note(f"{path}.resourceReference", f"{path}.resource (canonical {canonical})")
-            else:
-                ra.setdefault("extension", []).extend(
-                    encode("RelatedArtifact.resourceReference", ref, "Reference")
-                )
-                ctx.note(
-                    f"{path}.resourceReference", f"extension {xver_url('RelatedArtifact.resourceReference')}"
-                )
-        kept.append(ra)
+        kept.append(r4b)
     if kept:
         obj[key] = kept
+
+
+def _related_artifact_extensions(obj: dict[str, Any], key: str, path: str, ctx: _Ctx) -> None:
+    """An R5 element of type RelatedArtifact that R4B lacks (Composition.relatesTo): its
+    cross-version extension with a ``valueRelatedArtifact`` in R4B's shape, as HL7's cross-version
+    definitions type it; a RelatedArtifact R4B's type cannot hold becomes a complex extension."""
+    for ra in obj.pop(key):
+        r4b = _r4b_related_artifact(ra, path, ctx)
+        if r4b is not None:
+            obj.setdefault("extension", []).append({"url": xver_url(path), "valueRelatedArtifact": r4b})
+            ctx.note(path, f"extension {xver_url(path)} (valueRelatedArtifact)")
+            continue
+        if unmapped_children(ra, RELATED_ARTIFACT):
+            raise ctx.unmapped(f"{path}.{unmapped_children(ra, RELATED_ARTIFACT)[0]}")
+        obj.setdefault("extension", []).extend(encode(path, ra, RELATED_ARTIFACT))
+        ctx.note(path, f"extension {xver_url(path)} (type {ra.get('type')!r} is not an R4B code)")
 
 
 def _contributor_entries(obj: dict[str, Any], key: str, path: str, ctx: _Ctx) -> None:
@@ -340,10 +366,14 @@ def _action_inputs(obj: dict[str, Any], key: str, path: str, ctx: _Ctx) -> None:
 def _study_status(obj: dict[str, Any], key: str, path: str, ctx: _Ctx) -> None:
     # R5's status is the publication status of the record; R4B's is the state of the study,
     # which the sources do not give: it is marked absent and the R5 value kept in an extension.
+    # R5's status is a modifier element, so its extension is a modifier extension (as in HL7's
+    # cross-version definitions).
     status = obj.pop(key)
-    obj.setdefault("extension", []).extend(encode(path, status, "code"))
+    obj.setdefault("modifierExtension", []).extend(encode(path, status, "code"))
     obj["_status"] = {"extension": [{"url": DATA_ABSENT_REASON, "valueCode": "unknown"}]}
-    ctx.note(path, f"extension {xver_url(path)}; ResearchStudy.status absent (data-absent-reason unknown)")
+    ctx.note(
+        path, f"modifier extension {xver_url(path)}; ResearchStudy.status absent (data-absent-reason unknown)"
+    )
 
 
 def _single_identifier(obj: dict[str, Any], key: str, path: str, ctx: _Ctx) -> None:
@@ -358,6 +388,7 @@ def _single_identifier(obj: dict[str, Any], key: str, path: str, ctx: _Ctx) -> N
 
 HANDLERS: dict[str, Callable[[dict[str, Any], str, str, _Ctx], None]] = {
     "related_artifacts": _related_artifacts,
+    "related_artifact_extensions": _related_artifact_extensions,
     "contributor_entries": _contributor_entries,
     "publication_forms": _publication_forms,
     "web_locations": _web_locations,

@@ -77,7 +77,7 @@ RULES: dict[str, Rule] = {
     "Composition.identifier": Custom("single_identifier"),
     "Composition.name": Xver("Composition.name", "string"),
     "Composition.note": Xver("Composition.note", "Annotation"),
-    "Composition.relatesTo": Xver("Composition.relatesTo", RELATED_ARTIFACT),
+    "Composition.relatesTo": Custom("related_artifact_extensions"),
     "Composition.url": Xver("Composition.url", "uri"),
     "Composition.version": Xver("Composition.version", "string"),
     # ---------------------------------------------------------------- Evidence

@@ -159,9 +159,10 @@ class PackageCache:
 
         Returns the available packages: requested ones first, in order, then dependencies.
         A requested package that cannot be had raises ``PackageUnavailableError`` (after every
-        other package was tried); a missing dependency or optional default is reported through
-        ``progress`` as a warning and remembered for a day, so that later calls stay offline and
-        fast (``retry_missing=True`` tries again). Works offline when everything is cached.
+        other package was tried), unless its stand-in (``STAND_INS``) can be had; a missing
+        dependency or optional default is reported through ``progress`` as a warning and
+        remembered for a day, so that later calls stay offline and fast (``retry_missing=True``
+        tries again). Works offline when everything is cached.
         """
         say = progress or _quiet
         if specs is None:
@@ -185,22 +186,29 @@ class PackageCache:
             seen.add(spec)
             if parent is not None and any(p.name == spec.name for p in result):
                 continue  # another version is already here (hl7.terminology.r5 7.0.1 for 6.5.0)
-            if not required and not retry_missing and missing.recent(spec):
-                if self.get(spec.name, spec.version) is None:
-                    # tried and failed lately: stay offline, but use a stand-in we have
-                    pkg = self._stand_in(spec, seen, say, on_bytes, missing, retry_missing, quiet=True)
-                    if pkg is not None:
-                        result.append(pkg)
-                        queue.extend((d, False, pkg.spec) for d in self._dependencies(pkg, say))
+            has_stand_in = spec in STAND_INS
+            if (
+                (not required or has_stand_in)
+                and not retry_missing
+                and missing.recent(spec)
+                and self.get(spec.name, spec.version) is None
+            ):
+                # tried and failed lately: stay offline, but use a stand-in we have
+                pkg = self._stand_in(spec, seen, say, on_bytes, missing, retry_missing, quiet=not required)
+                if pkg is not None:
+                    result.append(pkg)
+                    queue.extend((d, False, pkg.spec) for d in self._dependencies(pkg, say))
+                    continue
+                if not required:
                     continue
             try:
                 pkg = self._ensure_one(spec, say, on_bytes)
             except PackageUnavailableError as exc:
-                if required:
+                if required and not has_stand_in:
                     failures.append((spec, exc.details))
                     continue
                 missing.add(spec, "; ".join(exc.details))
-                why = f"dependency of {parent}" if parent else "optional default"
+                why = f"dependency of {parent}" if parent else "required" if required else "optional default"
                 stand_in = self._stand_in(spec, seen, say, on_bytes, missing, retry_missing, quiet=False)
                 if stand_in is not None:
                     say(
@@ -209,6 +217,9 @@ class PackageCache:
                     )
                     result.append(stand_in)
                     queue.extend((d, False, stand_in.spec) for d in self._dependencies(stand_in, say))
+                    continue
+                if required:
+                    failures.append((spec, exc.details))
                     continue
                 say(
                     f"warning: {spec} ({why}) is not available ("

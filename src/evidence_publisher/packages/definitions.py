@@ -16,7 +16,7 @@ from evidence_publisher.packages.installed import InstalledPackage
 from evidence_publisher.packages.spec import is_prerelease
 
 _Candidate = tuple[InstalledPackage, dict[str, Any]]
-_CORE_NAMES = frozenset(v.core[0] for v in FHIR_VERSIONS.values())
+_CORE_NAMES = frozenset(name for v in FHIR_VERSIONS.values() for name in v.core_names)
 # CodeSystem.content values that carry the concepts, best first.
 _CONTENT_RANK = {"complete": 0, "supplement": 1, "fragment": 2, "example": 3, "not-present": 4}
 

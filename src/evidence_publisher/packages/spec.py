@@ -102,20 +102,27 @@ DEFAULT_PACKAGES: tuple[PackageSpec, ...] = default_packages()
 OPTIONAL_DEFAULTS: frozenset[PackageSpec] = frozenset(_spec(v.extensions) for v in FHIR_VERSIONS.values())
 
 #: Packages installed in place of one that no source can provide, best first. The stand-in is
-#: used (and ``packages list`` says so) only while the wanted version is not installed.
+#: used (and ``packages list`` says so) only while the wanted version is not installed. A required
+#: package with a stand-in (a core package, ``FhirVersion.core_stand_in``) fails only when its
+#: stand-in cannot be had either.
 STAND_INS: dict[PackageSpec, tuple[PackageSpec, ...]] = {
-    ext: (PackageSpec(ext.name, EXTENSIONS_R5_BALLOT.version),) for ext in OPTIONAL_DEFAULTS
+    **{ext: (PackageSpec(ext.name, EXTENSIONS_R5_BALLOT.version),) for ext in OPTIONAL_DEFAULTS},
+    **{
+        _spec(v.core): (_spec(v.core_stand_in),)
+        for v in FHIR_VERSIONS.values()
+        if v.core_stand_in is not None
+    },
 }
 
 
 def foreign_core_names(fhir: FhirVersion) -> frozenset[str]:
-    """Names of the core and expansion packages of every FHIR version but ``fhir``."""
-    return frozenset(
-        name
-        for other in FHIR_VERSIONS.values()
-        if other.release != fhir.release
-        for name in (other.core[0], other.expansions[0])
-    )
+    """Names of the core and expansion packages (and core stand-ins) of every FHIR version but
+    ``fhir``."""
+    names: set[str] = set()
+    for other in FHIR_VERSIONS.values():
+        if other.release != fhir.release:
+            names.update((*other.core_names, other.expansions[0]))
+    return frozenset(names)
 
 
 def is_prerelease(version: str) -> bool:

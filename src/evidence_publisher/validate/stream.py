@@ -201,7 +201,7 @@ class FileValidation:
     ) -> None:
         self.validator = validator
         plan = plan_inputs(paths)
-        self.notes = list(plan.notes)
+        self.notes = [*plan.notes, *getattr(validator, "limits", ())]
         self.groups = [_Group([(str(p), explicit) for p, explicit in g]) for g in plan.groups]
         self.jobs = max(1, jobs)
         self.keep_resources = keep_resources

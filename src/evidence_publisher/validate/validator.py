@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
+from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FHIR_VERSIONS, FhirVersion
 from evidence_publisher.validate.definitions import DefinitionSource
 from evidence_publisher.validate.model import ModelRegistry
 from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 class Validator:
-    """Validates FHIR R5 JSON resources (plain dicts) against the installed definitions.
+    """Validates FHIR JSON resources (plain dicts) of the version ``fhir`` (R5 unless told) against
+    the installed definitions of that version.
 
     ``definitions`` is any object with ``structure_definition(url_or_type)``, ``value_set(url)``,
     ``code_system(url)`` and ``by_url(url)`` (the packages stage's ``Definitions``).
@@ -54,6 +55,23 @@ class Validator:
         from evidence_publisher.validate.adapter import load_definitions
 
         return cls(load_definitions(cache, progress, fhir), fhir=fhir)
+
+    @property
+    def limits(self) -> list[str]:
+        """What this validator does not judge for its FHIR version (said with every report)."""
+        out = []
+        if not self.fhir.ebm_rules:
+            out.append(
+                f"the EBMonFHIR profile rules (ebm-*) are written for FHIR R5 and were not run on "
+                f"these {self.fhir.release} resources"
+            )
+        if self.fhir.cross_version_source is not None:
+            source = FHIR_VERSIONS[self.fhir.cross_version_source]
+            out.append(
+                f"cross-version extensions ({source.cross_version_base}...) are checked against the "
+                f"{source.release} element they carry; the elements they may be placed on are not checked"
+            )
+        return out
 
     # ------------------------------------------------------------------ API
     def validate_resource(self, resource: dict) -> dict:

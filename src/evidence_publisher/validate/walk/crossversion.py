@@ -5,9 +5,10 @@ The FHIR cross-version rules give every element of one release an extension in t
 package defines such an extension (the generated packages, hl7.fhir.uv.xver-*, are not on npm),
 it is checked against the element ``Path`` of that release's own definitions (``cross_version``
 of the packages stage's ``Definitions``): the value has one of the element's types; a backbone
-element, or an element of a datatype whose content differs between the two releases, is a
-complex extension whose sub-extensions are the element's children by name (``event`` for
-``event[x]``), each checked the same way, at most ``max`` times.
+element is a complex extension whose sub-extensions are the element's children by name (``event``
+for ``event[x]``), each checked the same way, at most ``max`` times. An element of a datatype whose
+content differs between the two releases is either a value of that type (walked in this release's
+shape, as HL7's definitions carry it) or a complex extension of its R5 children.
 """
 
 from __future__ import annotations
@@ -107,7 +108,9 @@ class CrossVersion:
     def _check(self, data: dict, path: str, elem: dict, at: str) -> list[Problem]:
         values = [k for k in data if _VALUE.match(k)]
         subs = [s for s in data.get("extension") or () if isinstance(s, dict)]
-        if self._complex(elem):
+        # A datatype whose content differs may also be carried as a value of that type, in this
+        # release's shape (HL7's cross-version definitions type Composition.relatesTo so).
+        if self._complex(elem) and not (values and not self._is_backbone(elem)):
             if values:
                 msg = f"{path} is carried as a complex extension (sub-extensions per child), not {values[0]}"
                 return [(f"{at}{values[0]}", msg, "xver-value")]

@@ -281,11 +281,12 @@ def _major_minor(value: object) -> tuple[tuple[int, ...], str] | None:
 
 
 def _release_of(definitions: object) -> FhirVersion:
-    """The FHIR version whose core package the definitions hold first (R5 when none is known)."""
+    """The FHIR version whose core package (or its stand-in) the definitions hold first (R5 when
+    none is known)."""
     for pkg in getattr(definitions, "packages", ()):
         name = getattr(pkg, "name", "")
         for fhir in FHIR_VERSIONS.values():
-            if name == fhir.core[0]:
+            if name in fhir.core_names:
                 return fhir
     return DEFAULT_FHIR_VERSION
 

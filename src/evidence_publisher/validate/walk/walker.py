@@ -70,7 +70,10 @@ class Walker:
             return None
         rtype = res.get("resourceType")
         if not isinstance(rtype, str) or not self.registry.is_resource_type(rtype):
-            msg = f"unknown or missing resourceType {rtype!r}: it must name a concrete FHIR R5 resource type"
+            msg = (
+                f"unknown or missing resourceType {rtype!r}: it must name a concrete FHIR "
+                f"{self.extensions.fhir.release} resource type"
+            )
             issues.append(Issue("error", "structure", fp, msg, "resource-type"))
             return None
         model = self.registry.get(rtype)
