@@ -29,7 +29,7 @@ def _files(resources, report, order=None) -> dict[str, str]:
 
 
 def test_spilled_resources_read_back_as_stored() -> None:
-    items = [
+    items: list[dict] = [
         {"resourceType": "Group", "id": "b", "quantity": Decimal("0.050"), "name": 'é\n"x"'},
         {"resourceType": "Evidence", "id": "z", "note": [{"text": "t"}]},
         {"resourceType": "Evidence", "id": "a"},
@@ -75,7 +75,8 @@ def _resource_dicts_alive(refs: set[str]) -> int:
 
 def test_the_build_holds_no_resource_as_a_dict(tmp_path: Path) -> None:
     result = build([CORPUS], out_dir=tmp_path / "dist", validate=False)
-    refs = {f"{rtype}/{rid}" for rtype, rid in result.resources.keys}  # type: ignore[attr-defined]
+    assert isinstance(result.resources, SpilledResources)
+    refs = {f"{rtype}/{rid}" for rtype, rid in result.resources.keys}
     assert len(refs) > 30
     assert _resource_dicts_alive(refs) == 0
     in_memory = compile_mappings([CORPUS])  # the check itself sees dicts when they are held

@@ -43,7 +43,7 @@ def _ndjson_line(resources: Sequence[dict], index: int) -> str:
     return dumps(resources[index], indent=None) + "\n"
 
 
-def ndjson_by_type(resources: list[dict]) -> dict[str, str]:
+def ndjson_by_type(resources: Sequence[dict]) -> dict[str, str]:
     """``{resourceType: ndjson text}``, one canonical compact line per resource, sorted by id."""
     by_type: dict[str, list[dict]] = {}
     for res in resources:

@@ -101,7 +101,7 @@ def dependency_indices(resources: Sequence[dict]) -> list[int]:
 TRANSACTION_HEAD = {"resourceType": "Bundle", "type": "transaction"}
 
 
-def transaction_bundle(resources: list[dict], fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> dict:
+def transaction_bundle(resources: Sequence[dict], fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> dict:
     """A transaction Bundle of conditional PUTs for ``resources`` (relative references inside),
     keyed as a server of FHIR version ``fhir`` can search them.
 
