@@ -560,12 +560,12 @@ def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from evidence_publisher.validate import Validator
-    from evidence_publisher.validate.inputs import expand_paths
+    from evidence_publisher.validate.inputs import check_inputs
     from evidence_publisher.validate.stream import FileValidation, default_jobs
     from evidence_publisher.validate.summary import ValidationSummary
 
     out, err = _stdout(), _stderr()
-    expand_paths(args.paths)  # fail on a missing path before loading any definitions
+    check_inputs(args.paths)  # fail on a missing path before loading any definitions
     validator = Validator.from_cache(
         progress=lambda msg: err.print(msg, markup=False), fhir=FHIR_VERSIONS[args.fhir_version]
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from evidence_publisher.errors import InvalidLimitError
 
@@ -89,6 +90,20 @@ def current(limit: Limit) -> int:
             return value
         raise InvalidLimitError(f"{limit.env}={raw!r} must be at least 1")
     return limit.default
+
+
+def read_at_most(fh: BinaryIO, limit: int, size: int | None = None) -> bytes:
+    """At most ``limit + 1`` bytes of ``fh`` (one more than the limit shows it was passed).
+
+    ``size``, a regular file's size from ``stat`` when known, is read first: asking for the
+    whole limit at once has a buffer of the limit's size (tens of MB) allocated for every file.
+    """
+    if size is not None and size < limit:
+        data = fh.read(size + 1)
+        if len(data) > size:  # it grew since: read on, within the limit
+            data += fh.read(limit + 1 - len(data))
+        return data
+    return fh.read(limit + 1)
 
 
 def json_depth(value: object, limit: int) -> int:

@@ -71,7 +71,7 @@ class _CountedChunks(list):
 def test_workers_get_only_a_few_chunks_ahead_of_the_results_taken(monkeypatch):
     monkeypatch.setattr(stream, "IN_FLIGHT", 1)
     chunks = _CountedChunks([["ab", "c"]] * 100)
-    results = stream._pool_map(1, len, chunks)
+    results = stream._pool_map(1, len, chunks, len(chunks))
     assert next(results) == [2, 1]
     time.sleep(0.5)  # the pool's task thread would hand out every chunk now if nothing held it
     assert chunks.taken <= 3

@@ -66,6 +66,49 @@ def _parse_atom(text: str) -> Shortcut | None:
     return _atom(m[1], m[2], bool(m[3]))
 
 
+_GUARD_NAME = re.compile(r"([a-z][A-Za-z0-9]*)\.exists\(\)")
+# ref-1: reference.exists() implies (reference.startsWith('#').not() or ...)
+_NOT_STARTS_WITH = re.compile(r"\(([a-z][A-Za-z0-9]*)\.startsWith\('([^'\\]*)'\)\.not\(\)\s+or\s+.*\)", re.S)
+# cnl-0: name.exists() implies name.matches('^[A-Z]([A-Za-z0-9_]){1,254}$')
+_MATCHES = re.compile(r"([a-z][A-Za-z0-9]*)\.matches\('([^'\\]*)'\)")
+
+
+def _string_test(guard: str, rest: str) -> Shortcut | None:
+    """After ``name.exists() implies``: a test of the string ``name`` that its plain JSON string
+    decides (other forms, such as a list or a value held only in ``_name``, are left to FHIRPath).
+
+    ``(name.startsWith('x').not() or ...)`` is true for a string not starting with ``x`` (the
+    rest is not read); ``name.matches('re')`` is ``re`` searched in the string, as the compiled
+    ``matches()`` does (``compiler/strings.py``).
+    """
+    g = _GUARD_NAME.fullmatch(guard.strip())
+    if g is None:
+        return None
+    name = g[1]
+    m = _NOT_STARTS_WITH.fullmatch(rest.strip())
+    if m is not None and m[1] == name:
+        prefix = m[2]
+
+        def not_starts_with(data: Any, _table: Any) -> bool | None:
+            v = data.get(name) if isinstance(data, dict) else None
+            return True if isinstance(v, str) and not v.startswith(prefix) else None
+
+        return not_starts_with
+    m = _MATCHES.fullmatch(rest.strip())
+    if m is not None and m[1] == name and m[2]:
+        try:
+            pattern = re.compile(m[2], re.DOTALL)
+        except re.error:
+            return None
+
+        def matches(data: Any, _table: Any) -> bool | None:
+            v = data.get(name) if isinstance(data, dict) else None
+            return pattern.search(v) is not None if isinstance(v, str) else None
+
+        return matches
+    return None
+
+
 @cache
 def compile_shortcut(expression: str) -> Shortcut | None:
     expr = expression.strip()
@@ -88,7 +131,7 @@ def compile_shortcut(expression: str) -> Shortcut | None:
     m = re.match(r"^(.+?)\s+implies\s+(.+)$", expr, re.S)
     if m:
         guard = _parse_atom(m[1])
-        rest = _parse_atom(m[2])
+        rest = _parse_atom(m[2]) or _string_test(m[1], m[2])
         if guard is not None:
 
             def implication(data: Any, table: Any) -> bool | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from evidence_publisher.errors import InputLimitError
 from evidence_publisher.importers.issues import RecordIssue
-from evidence_publisher.limits import RECORD_FILE_BYTES, current
+from evidence_publisher.limits import RECORD_FILE_BYTES, current, read_at_most
 
 
 class UnreadableExportError(Exception):
@@ -32,7 +32,7 @@ def read_export(path: Path, display: str) -> bytes:
         if info.st_size > limit:
             raise InputLimitError(display, RECORD_FILE_BYTES, f"{info.st_size:,} bytes", limit)
         with path.open("rb") as fh:
-            data = fh.read(limit + 1)
+            data = read_at_most(fh, limit, info.st_size)
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             problem, fix = "the export file does not exist", "correct the path"

@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 
 from evidence_publisher.errors import SourceLocation
-from evidence_publisher.limits import MAPPING_FILE_BYTES, current
+from evidence_publisher.limits import MAPPING_FILE_BYTES, current, read_at_most
 from evidence_publisher.sources.issues import ControlCharacter, InputLimit, Issue, NotUtf8, UnreadableFile
 
 # YAML's own line breaks (PyYAML and libyaml count all of them), so our line numbers match theirs
@@ -68,7 +68,7 @@ def read_text(path: Path, display: str, what: str = "mapping file") -> str:
         if info.st_size > limit:
             raise TextFileError(_too_big(where, what, info.st_size, limit))
         with path.open("rb") as fh:
-            data = fh.read(limit + 1)
+            data = read_at_most(fh, limit, info.st_size)
     except OSError as exc:
         raise TextFileError(_os_issue(path, where, what, exc)) from None
     if len(data) > limit:  # the file grew after stat

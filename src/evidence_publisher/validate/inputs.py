@@ -19,8 +19,9 @@ from typing import Any, BinaryIO
 
 from evidence_publisher import jsonio
 from evidence_publisher.errors import InputLimitError
-from evidence_publisher.limits import JSON_FILE_BYTES, current
+from evidence_publisher.limits import JSON_FILE_BYTES, current, read_at_most
 from evidence_publisher.validate.errors import InputNotFoundError, NoResourcesError
+from evidence_publisher.validate.spill import Paths, Store, sort_key
 
 SUFFIXES = (".json", ".ndjson", ".jsonl")
 STDIN = "-"
@@ -40,34 +41,63 @@ class InputDocument:
     duplicate_keys: list[str] = field(default_factory=list)  # paths such as "entry[0].resource.id"
 
 
+FileGroup = Paths | list[tuple[str, bool]]  # (file, named explicitly), in the order to read them
+
+
 @dataclass
 class InputPlan:
-    """What to read: groups of files validated together (references resolve inside a group)."""
+    """What to read: groups of files validated together (references resolve inside a group).
 
-    groups: list[list[tuple[Path, bool]]] = field(default_factory=list)  # (file, named explicitly)
+    The files of a large directory are kept in a temporary file (``spill.Paths``): ``close``
+    deletes it.
+    """
+
+    groups: list[FileGroup] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the reader decided, for the user
+    store: Store = field(default_factory=Store)
 
     @property
     def files(self) -> list[tuple[Path, bool]]:
-        return [f for group in self.groups for f in group]
+        return [(Path(f), explicit) for group in self.groups for f, explicit in group]
+
+    def close(self) -> None:
+        self.store.close()
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Files named directly, plus every *.json / *.ndjson under named directories (sorted)."""
-    return [p for p, _explicit in plan_inputs(paths).files]
+    plan = plan_inputs(paths)
+    try:
+        return [p for p, _explicit in plan.files]
+    finally:
+        plan.close()
+
+
+def check_inputs(paths: Iterable[str | Path]) -> None:
+    """Raise as ``plan_inputs`` does (a path missing, nothing to read), holding nothing."""
+    plan_inputs(paths).close()
 
 
 def plan_inputs(paths: Iterable[str | Path]) -> InputPlan:
     """Expand the paths given to ``validate``; raise when one is missing or none holds input."""
     plan = InputPlan()
+    try:
+        _plan(paths, plan)
+    except BaseException:
+        plan.close()
+        raise
+    return plan
+
+
+def _plan(paths: Iterable[str | Path], plan: InputPlan) -> None:
     for raw in paths:
         p = Path(raw)
         if str(raw) == STDIN:
-            plan.groups.append([(Path(STDIN), True)])
+            plan.groups.append([(STDIN, True)])
         elif p.is_dir():
             _plan_directory(p, plan)
         elif p.exists():
-            plan.groups.append([(p, True)])  # a regular file, or a pipe such as <(cat x.json)
+            plan.groups.append([(str(p), True)])  # a regular file, or a pipe such as <(cat x.json)
         elif p.is_symlink():
             raise InputNotFoundError(
                 f"{str(p)!r} is a symbolic link {_broken_link(p)}",
@@ -83,7 +113,6 @@ def plan_inputs(paths: Iterable[str | Path]) -> InputPlan:
             "nothing to validate: " + "; ".join(_what_is_in(Path(r)) for r in paths),
             details=["give JSON (.json) or NDJSON (.ndjson, .jsonl) files, or directories containing them"],
         )
-    return plan
 
 
 def is_build_output(directory: Path) -> bool:
@@ -100,34 +129,55 @@ def is_build_output(directory: Path) -> bool:
 
 
 def _plan_directory(directory: Path, plan: InputPlan) -> None:
-    found = _scan(directory)
-    if not is_build_output(directory):
-        plan.groups.extend([(f, False)] for f in found)
-        return
-    # by the first part under ``directory`` (comparing Path parents is quadratic at 80,000 files)
-    top = {f: f.relative_to(directory).parts[0] for f in found}
-    resources = [f for f in found if top[f] == "resources"]
-    others = [f for f in found if top[f] not in ("resources", *_BUILD_COPIES)]
-    if resources:
-        plan.groups.append([(f, False) for f in resources])
-    plan.groups.extend([(f, False)] for f in others)
-    plan.notes.append(
-        f"{directory} is a build output ({BUILD_REPORT}): validating the {len(resources)} files of "
-        f"{directory / 'resources'} once each, with references resolved between them; "
-        "bundle-transaction.json, bundle-collection.json and ndjson/ hold the same resources and "
-        "are not read again (name them to validate them)"
-    )
-
-
-def _scan(directory: Path) -> list[Path]:
-    """JSON/NDJSON files under ``directory`` (links to directories are not followed)."""
-    found: list[Path] = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(
-            Path(root) / f for f in files if Path(f).suffix.lower() in SUFFIXES and not f.startswith(".")
+    """Each file of ``directory`` on its own, or, for a build output, its resources/ files
+    together (and the other files on their own, but the copies of resources/)."""
+    together = Paths(plan.store)
+    alone = Paths(plan.store)
+    build = is_build_output(directory)
+    for path, parts in _scan(directory):
+        key = sort_key(parts)
+        if not build:
+            alone.add(path, False, key)
+        elif parts[0] == "resources":
+            together.add(path, False, key)
+        elif parts[0] not in _BUILD_COPIES:
+            alone.add(path, False, key)
+    if together:
+        plan.groups.append(together)
+    plan.groups.extend([ref] for ref in alone)
+    if build:
+        plan.notes.append(
+            f"{directory} is a build output ({BUILD_REPORT}): validating the {len(together)} files of "
+            f"{directory / 'resources'} once each, with references resolved between them; "
+            "bundle-transaction.json, bundle-collection.json and ndjson/ hold the same resources and "
+            "are not read again (name them to validate them)"
         )
-    return sorted(found)
+
+
+def _scan(directory: Path, parts: tuple[str, ...] = ()) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """JSON/NDJSON files under ``directory`` (links to directories are not followed, hidden
+    names are skipped, unreadable directories are passed over, as ``os.walk`` does), with their
+    path parts below it; in no particular order, one directory entry at a time."""
+    here = directory.joinpath(*parts)
+    prefix = str(here / "x")[:-1]  # the path as pathlib writes it, up to the name
+    try:
+        entries = os.scandir(here)
+    except OSError:
+        return
+    with entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not entry.is_symlink():
+                    yield from _scan(directory, (*parts, name))
+            elif name.lower().endswith(SUFFIXES):
+                yield prefix + name, (*parts, name)
 
 
 def _what_is_in(p: Path) -> str:
@@ -185,15 +235,15 @@ def _read_limited(path: Path) -> bytes:
     if stat.S_ISREG(info.st_mode) and info.st_size > limit:
         raise InputLimitError(str(path), JSON_FILE_BYTES, f"{info.st_size:,} bytes", limit)
     with path.open("rb") as fh:
-        return _bounded(fh, str(path), limit)
+        return _bounded(fh, str(path), limit, info.st_size if stat.S_ISREG(info.st_mode) else None)
 
 
 def _read_stdin() -> bytes:
     return _bounded(sys.stdin.buffer, STDIN_LABEL, current(JSON_FILE_BYTES))
 
 
-def _bounded(fh: BinaryIO, where: str, limit: int) -> bytes:
-    data = fh.read(limit + 1)
+def _bounded(fh: BinaryIO, where: str, limit: int, size: int | None = None) -> bytes:
+    data = read_at_most(fh, limit, size)
     if len(data) > limit:
         raise InputLimitError(where, JSON_FILE_BYTES, f"more than {limit:,} bytes", limit)
     return data

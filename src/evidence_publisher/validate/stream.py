@@ -18,6 +18,7 @@ taken back in chunk order, so the output is the same whatever the number of jobs
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import multiprocessing
 import os
@@ -25,7 +26,7 @@ import re
 import signal
 import sys
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from evidence_publisher.validate.errors import NoResourcesError
 from evidence_publisher.validate.inputs import (
     STDIN,
     STDIN_LABEL,
+    FileGroup,
     InputDocument,
     parse_document,
     plan_inputs,
@@ -43,6 +45,7 @@ from evidence_publisher.validate.inputs import (
     read_texts,
 )
 from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome, resource_label
+from evidence_publisher.validate.spill import BATCH, Paths, Store
 from evidence_publisher.validate.walk.context import BundleIndex, type_id_key
 
 
@@ -66,6 +69,7 @@ FileRef = tuple[str, bool]  # (path as given, named explicitly)
 POOL_FROM_FILES = 200  # fewer files are validated in this process: a pool would cost more than it saves
 CHUNK_FILES = 32
 IN_FLIGHT = 4  # chunks per worker handed out ahead of the results taken back
+LOOKUP_CACHE = 1024  # places of resources looked up on disk, kept for the next look-up
 TARGET_CACHE = 256  # resources read again for references, kept for the next reference to them
 UNREADABLE = "(unreadable)"
 
@@ -81,6 +85,10 @@ class Checked:
     entry: bool = False  # a Bundle entry's resource (its Bundle is the document read)
     resource: dict | None = None  # the resource itself, only when asked for (``keep_resources``)
 
+    def __reduce__(self) -> tuple[type, tuple]:
+        """Sent back from the workers as a plain tuple (a tenth of a dataclass' pickling cost)."""
+        return Checked, (self.source, self.label, self.rtype, self.outcome, self.entry, self.resource)
+
 
 Outline = tuple[str, tuple[str, ...] | None, tuple[str | None, ...] | None]
 
@@ -95,13 +103,16 @@ class _Doc:
     fatal: Checked | None = None  # the outcome of a document that cannot be read
     outline: Outline | None = None  # what references to it need (``outline()``)
 
+    def __reduce__(self) -> tuple[type, tuple]:
+        return _Doc, (self.ordinal, self.key, self.readable, self.fatal, self.outline)
+
 
 @dataclass
 class _Group:
     """A group of files validated together, as the first pass leaves it: the outcomes of what
     cannot be read, how many resources there are, and the references index."""
 
-    files: list[FileRef]
+    files: FileGroup
     fatal: list[Checked] = field(default_factory=list)
     resources: int = 0
     index: RefIndex | None = None
@@ -129,9 +140,15 @@ class RefIndex(BundleIndex):
             outline = self._outlines.setdefault(outline, outline)
         self.where[key] = (path, ordinal, outline)
 
+    def seal(self) -> None:
+        """Called when every resource is placed (the index on disk writes what it still holds)."""
+
+    def lookup(self, key: str) -> tuple[str, int, Outline | None] | None:
+        return self.where.get(key)
+
     def resolve(self, ref: str) -> dict | None:
         key = type_id_key(ref)
-        found = self.where.get(key) if key is not None else None
+        found = self.lookup(key) if key is not None else None
         if found is None:
             return None
         if found[2] is None:
@@ -146,12 +163,15 @@ class RefIndex(BundleIndex):
 
     def resolve_full(self, ref: str) -> dict | None:
         key = type_id_key(ref)
-        if key is None or key not in self.where:
+        if key is None:
             return None
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        path, ordinal, _outline = self.where[key]
+        where = self.lookup(key)
+        if where is None:
+            return None
+        path, ordinal, _outline = where
         found = None
         for n, doc in enumerate(read_documents(Path(path))):
             if n == ordinal:
@@ -161,6 +181,69 @@ class RefIndex(BundleIndex):
         if len(self._cache) > TARGET_CACHE:
             self._cache.popitem(last=False)
         return found
+
+
+class DiskRefIndex(RefIndex):
+    """A ``RefIndex`` kept in a table of ``store`` (for groups of many files): the same answers,
+    with memory that does not grow with the number of resources."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+        self._table = store.new_table("key BLOB PRIMARY KEY, path BLOB, ordinal INTEGER, outline TEXT")
+        self._pending: list[tuple[bytes, bytes, int, str | None]] = []
+        self._recent: OrderedDict[str, tuple[str, int, Outline | None] | None] = OrderedDict()
+        self._texts: dict[str, Outline] = {}
+
+    def place(self, key: str, path: str, ordinal: int, outline: Outline | None) -> None:
+        text = None if outline is None else json.dumps(outline, ensure_ascii=True)
+        self._pending.append((_blob(key), os.fsencode(path), ordinal, text))
+        if len(self._pending) >= BATCH:
+            self.seal()
+
+    def seal(self) -> None:
+        if self._pending:  # the first one wins (OR IGNORE), as in a Bundle
+            sql = f"INSERT OR IGNORE INTO {self._table} VALUES (?, ?, ?, ?)"  # noqa: S608
+            self.store.connection().executemany(sql, self._pending)
+            self._pending = []
+
+    def lookup(self, key: str) -> tuple[str, int, Outline | None] | None:
+        # a resource's references are looked up by more than one check: the last few are kept
+        if key in self._recent:
+            self._recent.move_to_end(key)
+            return self._recent[key]
+        sql = f"SELECT path, ordinal, outline FROM {self._table} WHERE key = ?"  # noqa: S608
+        row = self.store.connection().execute(sql, (_blob(key),)).fetchone()
+        found = None
+        if row is not None:
+            path, ordinal, text = row
+            found = os.fsdecode(path), ordinal, None if text is None else self._outline(text)
+        self._recent[key] = found
+        if len(self._recent) > LOOKUP_CACHE:
+            self._recent.popitem(last=False)
+        return found
+
+    def _outline(self, text: str) -> Outline:
+        """Equal outlines are read once (a corpus has few distinct ones)."""
+        hit = self._texts.get(text)
+        if hit is None:
+            if len(self._texts) >= LOOKUP_CACHE:
+                self._texts.clear()
+            hit = self._texts[text] = _outline_of(json.loads(text))
+        return hit
+
+
+def _blob(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _outline_of(value: list) -> Outline:
+    rtype, profiles, names = value
+    return (
+        rtype,
+        None if profiles is None else tuple(profiles),
+        None if names is None else tuple(names),
+    )
 
 
 def outline(res: dict) -> Outline | None:
@@ -200,30 +283,38 @@ class FileValidation:
         progress: Progress | None = None,
     ) -> None:
         self.validator = validator
-        plan = plan_inputs(paths)
+        self._plan = plan = plan_inputs(paths)
         self.notes = [*plan.notes, *getattr(validator, "limits", ())]
-        self.groups = [_Group([(str(p), explicit) for p, explicit in g]) for g in plan.groups]
+        self.groups = [_Group(g) for g in plan.groups]
         self.jobs = max(1, jobs)
         self.keep_resources = keep_resources
         self.progress = progress or (lambda _stage, _done, _total: None)
         self.file_count = sum(len(g.files) for g in self.groups)
         self.resource_count = 0  # known after the first pass
+        self._samples: dict[str, str] = {}  # a file holding one resource, by resourceType
 
     def __iter__(self) -> Iterator[Checked]:
         pooled = self.jobs > 1 and self.file_count >= POOL_FROM_FILES and not self._reads_stdin()
         skipped: list[str] = []
-        self._first_pass(pooled, skipped)
-        self.resource_count = sum(g.resources + len(g.fatal) for g in self.groups)
         produced = 0
-        for checked in self._second_pass(pooled):
-            produced += 1
-            yield checked
+        try:
+            self._first_pass(pooled, skipped)
+            self.resource_count = sum(g.resources + len(g.fatal) for g in self.groups)
+            for checked in self._second_pass(pooled):
+                produced += 1
+                yield checked
+        finally:
+            self.close()
         if not produced:
             found = f" (found only JSON without resourceType: {', '.join(skipped[:5])})" if skipped else ""
             raise NoResourcesError(
                 f"no FHIR resources to validate{found}",
                 details=["give FHIR R5 resources: JSON objects with a resourceType, as JSON or NDJSON"],
             )
+
+    def close(self) -> None:
+        """Delete what was kept on disk (done when the iteration ends: iterate once)."""
+        self._plan.close()
 
     def report(self) -> ValidationReport:
         """Everything at once (for callers that want the resources and outcomes in memory)."""
@@ -236,18 +327,17 @@ class FileValidation:
 
     # ------------------------------------------------------------------ first pass: what is there
     def _reads_stdin(self) -> bool:
-        return any(path == STDIN for g in self.groups for path, _e in g.files)
+        return any(isinstance(g.files, list) and any(p == STDIN for p, _e in g.files) for g in self.groups)
 
     def _first_pass(self, pooled: bool, skipped: list[str]) -> None:
         """What cannot be read, and the references index of each group (kept only when a group
         has two resources or more: one resource has nothing else to point to)."""
-        work = [(gi, ref) for gi, g in enumerate(self.groups) for ref in g.files]
         for group in self.groups:
-            group.index = RefIndex()
+            on_disk = isinstance(group.files, Paths) and group.files.spilled
+            group.index = DiskRefIndex(self._plan.store) if on_disk else RefIndex()
         done = 0
-        for (gi, (path, _e)), (docs, skips, kept) in zip(
-            work, self._map(pooled, _survey_file, [ref for _g, ref in work]), strict=True
-        ):
+        surveys = self._map(pooled, _survey_file, self._refs(), _survey_item)
+        for (gi, path, _e), (docs, skips, kept) in surveys:
             group = self.groups[gi]
             assert group.index is not None
             for doc in docs:
@@ -255,6 +345,8 @@ class FileValidation:
                     group.fatal.append(doc.fatal)
                 elif doc.readable:
                     group.resources += 1
+                    if doc.outline is not None and len(docs) == 1:
+                        self._samples.setdefault(doc.outline[0], path)
                     if doc.key is not None:
                         group.index.place(doc.key, path, doc.ordinal, doc.outline)
             skipped.extend(skips)
@@ -263,17 +355,20 @@ class FileValidation:
             done += 1
             self.progress("reading files", done, self.file_count)
         for group in self.groups:
+            if group.index is not None:
+                group.index.seal()
             if group.resources < 2:
                 group.index = None
 
     # ------------------------------------------------------------------ second pass: validation
     def _second_pass(self, pooled: bool) -> Iterator[Checked]:
         _STATE.update(indexes={gi: g.index for gi, g in enumerate(self.groups)}, keep=self.keep_resources)
-        work = [(gi, path, explicit) for gi, g in enumerate(self.groups) for path, explicit in g.files]
-        results = self._map(pooled, _check_file, work)
+        if pooled:
+            self._warm_up()
+        results = self._map(pooled, _check_file, self._refs())
         try:
             done, current = 0, -1
-            for gi, _path, _explicit in work:
+            for (gi, _path, _explicit), file_result in results:
                 group = self.groups[gi]
                 if gi != current:  # a new group: first what could not be read
                     current = gi
@@ -282,9 +377,8 @@ class FileValidation:
                 if group.kept is not None:  # stdin, read once
                     checked = _check_docs(self.validator, group.kept, STDIN, group.index, self.keep_resources)
                     file_results = list(checked)
-                    next(results)  # its place in the work (nothing was read)
                 else:
-                    file_results = next(results)
+                    file_results = file_result
                 for item in file_results:
                     done += not item.entry
                     yield item
@@ -292,22 +386,51 @@ class FileValidation:
         finally:
             results.close()  # ends the pool now, not when the generator is collected
 
+    def _warm_up(self) -> None:
+        """Validate one file of each resource type here, its outcomes unused, before the workers
+        are forked: what the validator prepares on first use of a type (its definitions
+        compiled, its invariants parsed) is then done once, not once in every worker."""
+        _STATE["validator"] = self.validator
+        for path in self._samples.values():
+            try:
+                _check_file((-1, path, True))
+            except EvidencePublisherError:
+                pass  # raised again, and reported, when the file's turn comes
+
+    def _refs(self) -> Iterator[tuple[int, str, bool]]:
+        """(group, file, named explicitly) of every file, read from disk for a large group."""
+        return ((gi, path, explicit) for gi, g in enumerate(self.groups) for path, explicit in g.files)
+
     def _map(
-        self, pooled: bool, fn: Callable[[Any], Any], items: Sequence[Any]
-    ) -> Generator[Any, None, None]:
-        """``fn`` of each item (here, or in the pool, by chunks), in order.
+        self,
+        pooled: bool,
+        fn: Callable[[Any], Any],
+        items: Iterable[Any],
+        arg: Callable[[Any], Any] = lambda item: item,
+    ) -> Generator[tuple[Any, Any], None, None]:
+        """(item, ``fn`` of ``arg(item)``) of each item (here, or in the pool, by chunks), in order.
 
         A worker cannot send back an input error (a limit passed, say): it says so, and the item
         is done again here, where the error is raised as usual.
         """
         _STATE["validator"] = self.validator
         if not pooled:
-            yield from map(fn, items)
+            for item in items:
+                yield item, fn(arg(item))
             return
-        chunks = [items[i : i + CHUNK_FILES] for i in range(0, len(items), CHUNK_FILES)]
-        for chunk, results in zip(chunks, _pool_map(self.jobs, fn, chunks), strict=True):
+        chunks = _chunks(items, CHUNK_FILES)
+        taken: deque[list[Any]] = deque()  # the chunks handed out, oldest first
+
+        def args() -> Iterator[list[Any]]:
+            for chunk in chunks:
+                taken.append(chunk)
+                yield [arg(item) for item in chunk]
+
+        count = -(-self.file_count // CHUNK_FILES)
+        for results in _pool_map(self.jobs, fn, args(), count):
+            chunk = taken.popleft()
             for item, result in zip(chunk, results, strict=True):
-                yield fn(item) if result is _FAILED else result
+                yield item, fn(arg(item)) if result is _FAILED else result
 
 
 # ---------------------------------------------------------------------------------- the work
@@ -315,7 +438,20 @@ class FileValidation:
 _STATE: dict[str, Any] = {}
 
 
-def _pool_map(jobs: int, fn: Callable[[Any], Any], chunks: list[Sequence[Any]]) -> Iterator[list]:
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _pool_map(
+    jobs: int, fn: Callable[[Any], Any], chunks: Iterable[Sequence[Any]], count: int
+) -> Iterator[list]:
     """The results of each chunk, in order. At most ``IN_FLIGHT`` chunks per worker are handed
     out ahead of the one awaited, so results never pile up when this process falls behind."""
     window = threading.Semaphore(IN_FLIGHT * jobs)
@@ -329,7 +465,14 @@ def _pool_map(jobs: int, fn: Callable[[Any], Any], chunks: list[Sequence[Any]]) 
             yield chunk
 
     context = multiprocessing.get_context("fork")
-    with context.Pool(min(jobs, len(chunks) or 1), initializer=_worker_signals) as pool:
+    # what exists now (the definitions, above all) is left out of the workers' garbage
+    # collections, which would otherwise walk it and copy every page it touches
+    gc.freeze()
+    try:
+        pool = context.Pool(min(jobs, count or 1), initializer=_worker_signals)
+    finally:
+        gc.unfreeze()
+    with pool:
         try:
             for result in pool.imap(functools.partial(_chunk, fn), handed_out()):
                 window.release()
@@ -358,6 +501,10 @@ def _chunk(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         except EvidencePublisherError:
             out.append(_FAILED)
     return out
+
+
+def _survey_item(item: tuple[int, str, bool]) -> FileRef:
+    return item[1], item[2]
 
 
 def _survey_file(ref: FileRef) -> tuple[list[_Doc], list[str], list[InputDocument] | None]:

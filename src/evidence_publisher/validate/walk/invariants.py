@@ -9,6 +9,8 @@ reached without it, and both answers are recorded.
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 
 from evidence_publisher import fhirpath
@@ -31,6 +33,8 @@ class Invariants:
         self._constraints: dict[tuple[int, str], tuple[Constraint, ...]] = {}
         self._primitive_constraints: dict[int, tuple[Constraint, ...]] = {}
         self._domain: tuple[Constraint, ...] | None = None
+        # (expression, type, text) -> result, for invariants of a string that read nothing else
+        self._memo: dict[tuple[str, str, str], list] = {}
 
     # ------------------------------------------------------------------ per node kind
     def complex(self, node: Node, data: dict, is_resource: bool) -> None:
@@ -141,6 +145,12 @@ class Invariants:
         except fhirpath.FhirPathSyntaxError:
             return None
         data, type_path, _ext = subject
+        key = None
+        if type(data) is str and len(data) <= _MEMO_CHARS and value_only(c.expression):
+            key = (c.expression, type_path, data)
+            hit = self._memo.get(key)
+            if hit is not None and self.walker.differential is None:
+                return hit
         result = expression.compiled_result(
             data,
             type_path,
@@ -150,6 +160,10 @@ class Invariants:
         )
         if result is None:
             return None
+        if key is not None:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = result
         if self.walker.differential is not None:
             self._diff("compiled", c, rc, subject, not (result == [False]))
         return result
@@ -167,6 +181,21 @@ class Invariants:
             fp_ok = f"error: {exc}"
         data, type_path, ext = subject
         differential.append((c.key, type_path, ok, fp_ok, data, ext))
+
+
+# The same strings come back in every resource (canonical URLs, names): verdicts of the
+# invariants that read only the string itself are kept, as primitives.py keeps lexical verdicts.
+_MEMO_SIZE = 4096
+_MEMO_CHARS = 1024
+# what lets an expression read more than its context string: variables (%resource ...), the
+# hooks (resolve, memberOf), the clock, and side effects (trace)
+_READS_MORE = re.compile(r"%|\b(?:resolve|memberOf|now|today|timeOfDay|trace|conformsTo)\b")
+
+
+@functools.cache
+def value_only(expression: str) -> bool:
+    """Whether the expression's result on a string depends on that string alone."""
+    return _READS_MORE.search(expression) is None
 
 
 def _reference_result(c: Constraint, rc: ResourceContext, subject: Subject, walker: Walking) -> list:

@@ -13,18 +13,55 @@ from evidence_publisher.validate.model import ElementDef
 from evidence_publisher.validate.primitives import check_primitive
 from evidence_publisher.validate.walk.bindings import BINDABLE_TYPES
 from evidence_publisher.validate.walk.context import Node
+from evidence_publisher.validate.walk.invariants import value_only
 from evidence_publisher.validate.walk.walking import Walking
 
 _LOCAL_REF_TYPES = ("canonical", "uri", "url")
+# the same codes, systems, URLs and names come back in every resource of a corpus
+_CLEAN_SIZE = 8192
+_CLEAN_CHARS = 1024
 
 
 class Primitives:
     def __init__(self, walker: Walking) -> None:
         self.walker = walker
         self._element_extension: ElementDef | None = None
+        # (element, type, text) of plain strings found clean: the same again is clean again
+        self._clean: dict[tuple[int, str, str], ElementDef] = {}
+        self._value_only_elems: dict[int, tuple[ElementDef, bool]] = {}
 
     def check(self, node: Node, value: Any, ext: Any) -> None:
         """A primitive item: ``value`` (None when only ``_element`` is present) and ``ext``."""
+        elem, tcode = node.elem, node.tcode
+        key, before = None, 0
+        if (
+            ext is None
+            and type(value) is str
+            and len(value) <= _CLEAN_CHARS
+            and not value.startswith("#")
+            and self.walker.differential is None
+        ):
+            key = (id(elem), tcode, value)
+            if key in self._clean:
+                return
+            before = len(node.rc.issues)
+        self._check(node, value, ext)
+        if key is not None and len(node.rc.issues) == before and self._value_only(elem, tcode):
+            if len(self._clean) >= _CLEAN_SIZE:
+                self._clean.clear()
+            self._clean[key] = elem  # holding the element keeps its id unique
+
+    def _value_only(self, elem: ElementDef, tcode: str) -> bool:
+        """Whether every check of a plain string of this element reads that string alone (its
+        lexical form, maxLength, binding, fixed or pattern value, and invariants that read
+        nothing but the string)."""
+        hit = self._value_only_elems.get(id(elem))
+        if hit is None or hit[0] is not elem:
+            cons = self.walker.invariants.constraints_for(elem, tcode, None)
+            hit = self._value_only_elems[id(elem)] = (elem, all(value_only(c.expression) for c in cons))
+        return hit[1]
+
+    def _check(self, node: Node, value: Any, ext: Any) -> None:
         elem, tcode = node.elem, node.tcode
         if value is not None:
             if isinstance(value, dict | list):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from evidence_publisher.validate.model import ElementDef, ModelRegistry
+from evidence_publisher.validate.model import Constraint, ElementDef, ModelRegistry, TypeModel
 from evidence_publisher.validate.walk.bindings import Bindings
 from evidence_publisher.validate.walk.context import Node
 
@@ -20,6 +20,10 @@ class InvariantChecks(Protocol):
     def primitive(self, node: Node, value: Any, ext: Any) -> None: ...
 
     def ext1(self, node: Node, data: dict) -> None: ...
+
+    def constraints_for(
+        self, elem: ElementDef, tcode: str, type_model: TypeModel | None
+    ) -> tuple[Constraint, ...]: ...
 
 
 class ExtensionChecks(Protocol):
