@@ -52,7 +52,7 @@ def validate_in_chunks(validator: Validator, order: Sequence[dict], chunk: int, 
     starts = list(range(0, len(order), chunk))
     try:
         if jobs > 1 and len(starts) > 1:
-            batches = pool_map(jobs, _validate_chunk, [[start] for start in starts])
+            batches = pool_map(jobs, _validate_chunk, [[start] for start in starts], len(starts))
             results: Iterable[list[str] | None] = (lines for batch in batches for lines in batch)
         else:
             results = map(_validate_chunk, starts)
