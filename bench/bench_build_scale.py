@@ -48,6 +48,7 @@ MB = 1024 * 1024
 class Run:
     seconds: float
     peak_mb: float
+    cpu: float = 0.0  # user + system seconds of the process and the workers it waited for
 
 
 def run(cmd: list[str], env: dict[str, str]) -> Run:
@@ -62,7 +63,8 @@ def run(cmd: list[str], env: dict[str, str]) -> Run:
         raise SystemExit(
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode(errors='replace')[-3000:]}"
         )
-    return Run(seconds, usage.ru_maxrss / 1024)  # ru_maxrss is in KB on Linux
+    # ru_maxrss is in KB on Linux, and the largest of the process and the workers it waited for
+    return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def same_tree(a: Path, b: Path) -> bool:
@@ -99,7 +101,12 @@ def measure(size: int, work: Path) -> dict:
     return {"size": size, "resources": resources, "rows": rows, "identical": identical and identical_warm}
 
 
-def section(results: list[dict], not_run: list[int]) -> str:
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.1f}, {five:.1f}, {fifteen:.1f}"
+
+
+def section(results: list[dict], not_run: list[int], load: str) -> str:
     sizes = " ".join(str(r["size"]) for r in results)
     lines = [
         "<!-- section: build-scale (owned by bench/bench_build_scale.py) -->",
@@ -107,12 +114,13 @@ def section(results: list[dict], not_run: list[int]) -> str:
         "",
         f"`nice .venv/bin/python bench/bench_build_scale.py --sizes {sizes}` "
         f"on {os.cpu_count()} cores ({platform.python_implementation()} {platform.python_version()}), "
-        "one run each, every step in its own process (peak RSS from `os.wait4`). Corpora from "
+        "one run each, every step in its own process (peak RSS and CPU seconds from `os.wait4`). "
+        f"Load average (1, 5, 15 min) when the run began: {load}, when it ended: {_load()}. Corpora from "
         "`bench/generate_corpus.py` (clones of the four seed studies). The baseline is `json.loads` + "
         "fhir.resources `model_validate` of every file in the build's `resources/`.",
         "",
-        "| studies | resources | step | s | ms/resource | x baseline | peak RSS MB |",
-        "|---|---|---|---|---|---|---|",
+        "| studies | resources | step | s | ms/resource | x baseline | peak RSS MB | CPU s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
         base = res["rows"]["baseline"].seconds
@@ -121,7 +129,8 @@ def section(results: list[dict], not_run: list[int]) -> str:
             ratio = f"{r.seconds / base:.1f}" if name.startswith("build") else ""
             rss = f"{r.peak_mb:.0f}" if r.peak_mb else ""
             where = f"| {res['size']:,} | {res['resources']:,} | {name} "
-            lines.append(f"{where}| {r.seconds:.1f} | {per} | {ratio} | {rss} |")
+            cpu = f"{r.cpu:.1f}" if r.cpu else ""
+            lines.append(f"{where}| {r.seconds:.1f} | {per} | {ratio} | {rss} | {cpu} |")
     lines.append("")
     for res in results:
         same = "byte-identical" if res["identical"] else "DIFFERENT"
@@ -140,16 +149,17 @@ def main() -> int:
     ap.add_argument("--not-run", type=int, nargs="*", default=[], help="sizes to name as not run")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
+    load = _load()
     work = Path(tempfile.mkdtemp(prefix="ep-bench-scale-"))
     try:
         results = [measure(size, work) for size in args.sizes]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text = section(results, args.not_run)
+    text = section(results, args.not_run, load)
     print(text)
     if args.write:
         doc = DOC.read_text(encoding="utf-8")
-        pattern = re.compile(r"<!-- section: build-scale .*?<!-- end section: build-scale -->", re.DOTALL)
+        pattern = re.compile(r"<!-- section: build-scale .*?<!-- end table: build-scale -->", re.DOTALL)
         doc = (
             pattern.sub(lambda _m: text, doc)
             if pattern.search(doc)

@@ -17,7 +17,7 @@ ROOT = "evidence_publisher"
 # The pipeline's order, earliest first (README, "Layout"). A module may import its own layer and
 # earlier ones. The first layer holds the shared utilities every stage may use.
 LAYERS: list[set[str]] = [
-    {"", "errors", "constants", "limits", "jsonio", "urlsafety", "interrupts", "crashlog"},
+    {"", "errors", "constants", "limits", "jsonio", "spill", "urlsafety", "interrupts", "crashlog"},
     {"fhirpath"},  # the FHIRPath engine shared by validate and cds
     {"packages"},
     {"sources", "importers"},  # importers write mappings for sources to read, and use its model
@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"publish"},
     {"cds"},
     {"output"},
-    {"pipeline", "build_cache", "build_summary"},
+    {"pipeline", "build_cache", "build_summary", "build_validation"},
     {"site"},  # built from the output of a build (or a server)
     {"cli", "cli_render"},
 ]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -150,10 +150,12 @@ class BuildCache:
         self.db.close()
 
 
-def validation_keys(resources: list[dict], packages: str) -> dict[str, str]:
+def validation_keys(resources: Sequence[dict], packages: str) -> dict[str, str]:
     """``Type/id -> key`` for each resource: its JSON, its direct reference targets' JSON, the packages."""
-    texts = {f"{r['resourceType']}/{r['id']}": dumps(r, indent=None) for r in resources}
-    digests = {ref: hashlib.sha256(text.encode()).hexdigest() for ref, text in texts.items()}
+    digests = {  # one text at a time: a large build's texts need not all be held
+        f"{r['resourceType']}/{r['id']}": hashlib.sha256(dumps(r, indent=None).encode()).hexdigest()
+        for r in resources
+    }
     keys = {}
     for res in resources:
         ref = f"{res['resourceType']}/{res['id']}"

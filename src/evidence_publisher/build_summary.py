@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 LISTED_IN_FULL = 20  # up to this many problems are listed one by one
@@ -15,7 +16,7 @@ _INDEX = re.compile(r"\[\d+\]")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
-def counts_by_type(resources: list[dict]) -> list[tuple[str, int]]:
+def counts_by_type(resources: Iterable[dict]) -> list[tuple[str, int]]:
     """``(resourceType, count)`` sorted by type."""
     return sorted(Counter(r["resourceType"] for r in resources).items())
 

@@ -905,7 +905,7 @@ def _publish_resources(args: argparse.Namespace, err: Console) -> list[dict]:
                 validate=not args.no_validate,
                 log=lambda msg: err.print(msg),
             )
-        return result.resources  # the build validated them already
+        return list(result.resources)  # the build validated them already
     resources = load_dist(args.source)
     validate_for_publish(resources, official=not args.no_validate, log=lambda msg: err.print(msg))
     return resources

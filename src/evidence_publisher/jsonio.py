@@ -38,6 +38,22 @@ def dumps(obj: Any, *, indent: int | None = 2) -> str:
     return text if indent is None else text + "\n"
 
 
+def iter_dumps_pieces(obj: Any) -> Iterator[str]:
+    """The text of ``dumps(obj)`` in the small pieces the encoder makes (``simplejson.dumps``
+    joins the same pieces), for writing a large object (a build report) without holding its
+    whole text."""
+    encoder = simplejson.JSONEncoder(
+        use_decimal=True,
+        sort_keys=True,
+        ensure_ascii=False,
+        indent=2,
+        separators=(",", ": "),
+        allow_nan=False,
+    )
+    yield from encoder.iterencode(obj)
+    yield "\n"
+
+
 _SLOT = "\u0000items\u0000"
 
 

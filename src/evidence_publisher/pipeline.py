@@ -7,30 +7,39 @@ checked first (see ``output.py``), so a build never replaces anything but a prev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from evidence_publisher.build_cache import BuildCache, packages_identity, validation_keys
 from evidence_publisher.build_summary import summarise_problems
+from evidence_publisher.build_validation import validate_in_chunks
 from evidence_publisher.bundle import collection_bundle, dependency_order
 from evidence_publisher.bundle.collection import COLLECTION_HEAD, collection_entries, ndjson_lines
 from evidence_publisher.bundle.references import RELATIVE_REF, iter_references, reference_values
-from evidence_publisher.bundle.transaction import TRANSACTION_HEAD, local_ref, transaction_entries
+from evidence_publisher.bundle.transaction import (
+    TRANSACTION_HEAD,
+    dependency_indices,
+    local_ref,
+    transaction_entries,
+)
 from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
 from evidence_publisher.convert import UnsupportedFhirVersionError, to_r4b
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
-from evidence_publisher.jsonio import dumps, iter_dumps
+from evidence_publisher.jsonio import dumps, iter_dumps, iter_dumps_pieces
 from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
 from evidence_publisher.sources import load_corpus
 from evidence_publisher.sources.loader import LoadProgress
 from evidence_publisher.sources.model import Corpus
 from evidence_publisher.sources.parsecache import ParseStore
+from evidence_publisher.spill import ResourceView, SpilledResources
 from evidence_publisher.validate import ValidationFailedError, Validator, error_lines, structural_problems
 
 T = TypeVar("T")
 _WRITE_PROGRESS_EVERY = 200  # resources written between two progress calls
+VALIDATE_CHUNK = 2000  # resources validated in one Bundle (see _official_validation)
 
 # (what is being done, how much of it is done, the total or None), in the stage's own unit
 Progress = Callable[[str, int, "int | None"], None]
@@ -38,13 +47,13 @@ Progress = Callable[[str, int, "int | None"], None]
 
 @dataclass
 class BuildResult:
-    resources: list[dict]
+    resources: Sequence[dict]  # a SpilledResources: each read from disk as it is used
     report: dict
     mapping_file_count: int
     conflicts: list[dict] = field(default_factory=list)
 
 
-def dangling_references(resources: list[dict]) -> list[str]:
+def dangling_references(resources: Sequence[dict]) -> list[str]:
     known = {f"{r['resourceType']}/{r['id']}" for r in resources}
     problems = []
     for res in resources:
@@ -61,21 +70,28 @@ def dangling_references(resources: list[dict]) -> list[str]:
 
 
 def _official_validation(
-    resources: list[dict],
-    order: list[dict],
+    resources: Sequence[dict],
+    order: Sequence[dict],
     log: Callable[[str], None],
     fhir: FhirVersion = DEFAULT_FHIR_VERSION,
 ) -> list[str]:
     """Validate against the official StructureDefinitions of ``fhir`` (installs the packages on
-    first use)."""
+    first use).
+
+    Up to ``VALIDATE_CHUNK`` resources are validated in one collection Bundle, more in chunks of
+    that many (``build_validation.py``), so that they need not all be held as dicts.
+    """
     validator = Validator.from_cache(progress=log, fhir=fhir)
+    if len(order) > VALIDATE_CHUNK:
+        jobs = len(os.sched_getaffinity(0)) if isinstance(order, ResourceView) else 1
+        return validate_in_chunks(validator, order, VALIDATE_CHUNK, jobs)
     bundle = collection_bundle(resources, "https://build.invalid", order)
     return error_lines(validator.validate(resources, bundle=bundle))
 
 
 def _validate_changed(
-    resources: list[dict],
-    order: list[dict],
+    resources: Sequence[dict],
+    order: Sequence[dict],
     cache: BuildCache | None,
     log: Callable[[str], None],
     progress: Progress,
@@ -87,12 +103,14 @@ def _validate_changed(
     references resolve as they do in the whole build. The cache serves R5 builds only (its
     package identity is that of the R5 packages); other versions are always validated whole.
     """
+    keys: dict[str, str] = {}
+    known: set[str] = set()
     if cache is None or fhir is not DEFAULT_FHIR_VERSION:
-        todo, keys = order, {}
+        todo = [local_ref(r) for r in order]
     else:
         keys = validation_keys(resources, packages_identity())
-        known = cache.validated(keys.values())
-        todo = [r for r in order if keys[local_ref(r)] not in known]
+        known = set(cache.validated(keys.values()))
+        todo = [ref for ref, key in keys.items() if key not in known]
     if not todo:
         return [], []
     # the validator reports no per-resource progress: the stage is shown without a count
@@ -100,12 +118,13 @@ def _validate_changed(
     if len(todo) == len(resources):
         problems = _official_validation(resources, order, log, fhir)
     else:
-        wanted = {local_ref(r) for r in todo}
-        for res in todo:
-            wanted.update(reference_values(res))
+        wanted = set(todo)
+        for res in resources:
+            if keys[local_ref(res)] not in known:
+                wanted.update(reference_values(res))
         subset = [r for r in order if local_ref(r) in wanted]
         problems = _official_validation(subset, subset, log, fhir)
-    return problems, [keys[local_ref(r)] for r in todo] if keys else []
+    return problems, [keys[ref] for ref in todo] if keys else []
 
 
 def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
@@ -138,7 +157,7 @@ def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
 
 
 def render_outputs(
-    resources: list[dict], report: dict, base_url: str, fhir: FhirVersion = DEFAULT_FHIR_VERSION
+    resources: Sequence[dict], report: dict, base_url: str, fhir: FhirVersion = DEFAULT_FHIR_VERSION
 ) -> dict[str, str]:
     """Every output file as ``relative path -> canonical JSON text``."""
     return {
@@ -147,16 +166,16 @@ def render_outputs(
     }
 
 
-def output_count(resources: list[dict]) -> int:
+def output_count(resources: Sequence[dict]) -> int:
     """How many files ``iter_outputs`` yields."""
     return len(resources) + len({r["resourceType"] for r in resources}) + 3
 
 
 def iter_outputs(
-    resources: list[dict],
+    resources: Sequence[dict],
     report: dict,
     base_url: str,
-    order: list[dict] | None = None,
+    order: Sequence[dict] | None = None,
     on_item: Callable[[], None] = lambda: None,
     fhir: FhirVersion = DEFAULT_FHIR_VERSION,
 ) -> Iterator[tuple[str, str | Iterable[str]]]:
@@ -169,7 +188,7 @@ def iter_outputs(
     """
     order = dependency_order(resources) if order is None else order
     transaction = transaction_entries(resources, order, fhir)  # raises BundleError now, not halfway
-    yield "build-report.json", dumps(report)
+    yield "build-report.json", iter_dumps_pieces(report)
     collection = collection_entries(resources, base_url, order)
     yield "bundle-collection.json", iter_dumps(COLLECTION_HEAD, "entry", _counted(collection, on_item))
     yield "bundle-transaction.json", iter_dumps(TRANSACTION_HEAD, "entry", _counted(transaction, on_item))
@@ -225,9 +244,12 @@ def compile_mappings(
     on_load: Callable[[LoadProgress], None] | None = None,
     store: ParseStore | None = None,
     on_compile: Callable[[int, int], None] | None = None,
+    *,
+    spill: bool = False,
 ) -> CompiledMappings:
+    """``spill``: keep the resources on disk (``spill.py``) rather than as dicts."""
     corpus = load_corpus(paths, progress=on_load, store=store)
-    compiled = compile_corpus(corpus, base_url, on_compile)
+    compiled = compile_corpus(corpus, base_url, on_compile, spill=spill)
     effective_base = (base_url or corpus.corpus.base_url).rstrip("/")
     report = make_report(corpus.corpus, effective_base, compiled)
     sources_dir = Path(corpus.corpus_doc.file).parent / corpus.corpus.sources_dir
@@ -261,13 +283,17 @@ def build(
     def on_compile(done: int, total: int) -> None:
         progress(f"compiling {total} mapping files into FHIR resources", done, total)
 
-    mapped = compile_mappings(paths, base_url, on_load, cache, on_compile)
+    mapped = compile_mappings(paths, base_url, on_load, cache, on_compile, spill=True)
     compiled, report = mapped.compiled, mapped.report
-    resources = compiled.resources
+    resources: Sequence[dict] = compiled.resources
     if fhir is not DEFAULT_FHIR_VERSION:
-        resources = _convert(resources, report, fhir)
+        resources = _convert(list(resources), report, fhir)
     problems = dangling_references(resources)
-    order = dependency_order(resources)
+    order: Sequence[dict] = (
+        resources.view(dependency_indices(resources))
+        if isinstance(resources, SpilledResources)
+        else dependency_order(resources)
+    )
     newly_valid: list[str] = []
     if not problems and validate:
         problems, newly_valid = _validate_changed(resources, order, cache, log, progress, fhir)

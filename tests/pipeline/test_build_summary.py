@@ -87,7 +87,7 @@ def test_the_summary_of_a_large_build_is_one_line_per_type(tmp_path: Path, monke
 
     def many(*args: object, **kwargs: object) -> pipeline.BuildResult:
         result = real(*args, **kwargs)  # type: ignore[arg-type]
-        result.resources = result.resources * 600  # about 90,000 resources
+        result.resources = list(result.resources) * 600  # about 90,000 resources
         return result
 
     monkeypatch.setattr(pipeline, "build", many)

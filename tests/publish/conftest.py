@@ -129,7 +129,7 @@ def seed_resources(tmp_path_factory) -> list[dict]:
     root = Path(__file__).resolve().parents[2]
     out = tmp_path_factory.mktemp("seed") / "dist"
     result = build([root / "mappings" / "lupus-msc"], out_dir=out, validate=False)
-    return result.resources
+    return list(result.resources)
 
 
 @pytest.fixture(scope="session")

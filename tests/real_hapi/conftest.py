@@ -130,7 +130,7 @@ def seed_build(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     from evidence_publisher.pipeline import build
 
     out = tmp_path_factory.mktemp("seed") / "dist"
-    return build([ROOT / "mappings" / "lupus-msc"], out_dir=out, validate=False).resources
+    return list(build([ROOT / "mappings" / "lupus-msc"], out_dir=out, validate=False).resources)
 
 
 def namespaced(resources: list[dict], tag: str | None = None) -> list[dict]:

@@ -8,7 +8,7 @@ to those fullUrls, so a server can upsert the whole set atomically and repeatabl
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from urllib.parse import quote
 
 from evidence_publisher.bundle.errors import BundleError
@@ -64,10 +64,21 @@ def local_ref(resource: dict) -> str:
     return f"{resource['resourceType']}/{resource['id']}"
 
 
-def dependency_order(resources: list[dict]) -> list[dict]:
+def dependency_order(resources: Sequence[dict]) -> list[dict]:
     """Referenced resources first; ties keep (type, id) order so the output is deterministic."""
-    by_ref = {local_ref(r): r for r in resources}
-    ordered: list[dict] = []
+    return [resources[i] for i in dependency_indices(resources)]
+
+
+def dependency_indices(resources: Sequence[dict]) -> list[int]:
+    """``dependency_order`` as positions in ``resources``, found reading each resource once and
+    keeping only its ``Type/id`` and reference targets (so that resources kept on disk, see
+    ``spill.py``, need not all be in memory at once)."""
+    position: dict[str, int] = {}
+    targets: list[list[str]] = []
+    for i, res in enumerate(resources):
+        position[local_ref(res)] = i  # the last one wins, as it did in a dict of the resources
+        targets.append(sorted(reference_targets(res)))
+    ordered: list[int] = []
     state: dict[str, int] = {}  # 1 = visiting, 2 = done
 
     def visit(ref: str) -> None:
@@ -76,13 +87,13 @@ def dependency_order(resources: list[dict]) -> list[dict]:
         if state.get(ref) == 1:  # a cycle: emit in key order, references still resolve in a Bundle
             return
         state[ref] = 1
-        for target in sorted(reference_targets(by_ref[ref])):
-            if target in by_ref:
+        for target in targets[position[ref]]:
+            if target in position:
                 visit(target)
         state[ref] = 2
-        ordered.append(by_ref[ref])
+        ordered.append(position[ref])
 
-    for ref in sorted(by_ref):
+    for ref in sorted(position):
         visit(ref)
     return ordered
 
@@ -90,7 +101,7 @@ def dependency_order(resources: list[dict]) -> list[dict]:
 TRANSACTION_HEAD = {"resourceType": "Bundle", "type": "transaction"}
 
 
-def transaction_bundle(resources: list[dict], fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> dict:
+def transaction_bundle(resources: Sequence[dict], fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> dict:
     """A transaction Bundle of conditional PUTs for ``resources`` (relative references inside),
     keyed as a server of FHIR version ``fhir`` can search them.
 
@@ -101,7 +112,7 @@ def transaction_bundle(resources: list[dict], fhir: FhirVersion = DEFAULT_FHIR_V
 
 
 def transaction_entries(
-    resources: list[dict], order: list[dict] | None = None, fhir: FhirVersion = DEFAULT_FHIR_VERSION
+    resources: Sequence[dict], order: Sequence[dict] | None = None, fhir: FhirVersion = DEFAULT_FHIR_VERSION
 ) -> Iterator[dict]:
     """The entries of ``transaction_bundle(resources, fhir)``, made one at a time (keys are checked first).
 
@@ -120,7 +131,7 @@ def transaction_entries(
     return _entries(full_urls, dependency_order(resources) if order is None else order, fhir)
 
 
-def _entries(full_urls: dict[str, str], order: list[dict], fhir: FhirVersion) -> Iterator[dict]:
+def _entries(full_urls: dict[str, str], order: Sequence[dict], fhir: FhirVersion) -> Iterator[dict]:
     for res in order:
         body = {k: v for k, v in res.items() if k != "id"}
         yield {

@@ -42,6 +42,7 @@ from evidence_publisher.fhir.research_study import (
 )
 from evidence_publisher.sources.loader import Loaded, LoadedCorpus
 from evidence_publisher.sources.model import Agent, Publication, Recommendation, Result, Timepoint
+from evidence_publisher.spill import SpilledResources
 
 _DAYS = {
     "h": Decimal(1) / 24,
@@ -54,7 +55,7 @@ _DAYS = {
 
 @dataclass
 class Compiled:
-    resources: list[dict] = field(default_factory=list)
+    resources: list[dict] | SpilledResources = field(default_factory=list)
     provenance: dict[str, str] = field(default_factory=dict)  # "Type/id" -> "file:line"
     conflicts: list[dict] = field(default_factory=list)
     claims: list[dict] = field(default_factory=list)
@@ -125,11 +126,19 @@ def _covariate_reason(agent: Agent) -> str:
 
 
 def compile_corpus(
-    corpus: LoadedCorpus, base_url: str | None = None, progress: Callable[[int, int], None] | None = None
+    corpus: LoadedCorpus,
+    base_url: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    spill: bool = False,
 ) -> Compiled:
-    """Every resource of the corpus; ``progress`` (optional) gets (mapping files done, total)."""
+    """Every resource of the corpus; ``progress`` (optional) gets (mapping files done, total).
+
+    With ``spill`` each resource goes to a ``SpilledResources`` (on disk) as soon as it is made
+    (the mappers never change a resource after handing it over), instead of a list of dicts.
+    """
     ctx = Context.from_corpus(corpus.corpus, base_url)
-    out = Compiled()
+    out = Compiled(resources=SpilledResources()) if spill else Compiled()
     where = _Where(corpus)
     studies: list[StudyResults] = []
     total = len(corpus.publications) + len(corpus.recommendations)
@@ -143,7 +152,10 @@ def compile_corpus(
         progress(len(corpus.publications), total)
     for rec_id in sorted(corpus.recommendations):
         _compile_recommendation(ctx, corpus, corpus.recommendations[rec_id], out, where, studies)
-    out.resources.sort(key=lambda r: (r["resourceType"], r["id"]))
+    if isinstance(out.resources, SpilledResources):
+        out.resources.sort()
+    else:
+        out.resources.sort(key=lambda r: (r["resourceType"], r["id"]))
     known = set(out.provenance)
     out.documents = documents(corpus, lambda source_id: document_citation(corpus, source_id))
     out.quotes = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 
 from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
 from evidence_publisher.validate.outcome import ValidationReport
@@ -23,7 +24,7 @@ def error_lines(report: ValidationReport) -> list[str]:
     return lines
 
 
-def structural_problems(resources: list[dict], fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> list[str]:
+def structural_problems(resources: Iterable[dict], fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> list[str]:
     """Parse each resource with fhir.resources' models of ``fhir``: structure only, no packages needed.
 
     A version without models there (R4) is left to the validator. What the parse misses is listed

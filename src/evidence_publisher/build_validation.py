@@ -1,0 +1,86 @@
+"""Official validation of a large build, a chunk of resources at a time.
+
+The resources of a build are validated as entries of its collection Bundle: each is walked with
+the Bundle's references index. Holding that Bundle means holding every resource as a dict, so a
+large build is validated ``chunk`` resources at a time, in dependency order, each chunk against a
+``RefIndex`` (see ``validate/stream.py``) of the chunk and of the resources it references: an
+outline of each (what the reference checks read), the whole resource read again only for
+FHIRPath's ``resolve()``. Only the chunk's dicts and its outcomes are held at once.
+
+What is not done this way: the walk of the collection Bundle's own elements (its ``type`` and
+each entry's ``fullUrl``, made by ``collection_entries`` from the resource's ``Type/id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from evidence_publisher.bundle.references import reference_values
+from evidence_publisher.bundle.transaction import local_ref
+from evidence_publisher.validate import Validator, error_lines
+from evidence_publisher.validate.outcome import ValidationReport
+from evidence_publisher.validate.stream import _FAILED as FAILED
+from evidence_publisher.validate.stream import RefIndex, outline
+from evidence_publisher.validate.stream import _pool_map as pool_map
+from evidence_publisher.validate.walk.context import type_id_key
+
+
+class _ChunkIndex(RefIndex):
+    """A ``RefIndex`` whose resources are ``order``'s: ``place``'s ordinal is a position there."""
+
+    def __init__(self, order: Sequence[dict]) -> None:
+        super().__init__()
+        self.order = order
+        self.bundle_type = "collection"  # unresolved references are reported as in the Bundle
+
+    def resolve_full(self, ref: str) -> dict | None:
+        key = type_id_key(ref)
+        found = self.where.get(key) if key is not None else None
+        return None if found is None else self.order[found[1]]
+
+
+def validate_in_chunks(validator: Validator, order: Sequence[dict], chunk: int, jobs: int = 1) -> list[str]:
+    """``error_lines`` of every resource of ``order`` (a build's resources in dependency order).
+
+    With ``jobs > 1`` the chunks are validated in worker processes forked once the definitions
+    are loaded (``order`` must then be readable from a forked process, as ``SpilledResources``
+    is); the lines come back in chunk order, the same whatever the number of jobs.
+    """
+    _WORK.update(validator=validator, order=order, chunk=chunk)
+    _WORK["position"] = {local_ref(r): i for i, r in enumerate(order)}
+    starts = list(range(0, len(order), chunk))
+    try:
+        if jobs > 1 and len(starts) > 1:
+            batches = pool_map(jobs, _validate_chunk, [[start] for start in starts], len(starts))
+            results: Iterable[list[str] | None] = (lines for batch in batches for lines in batch)
+        else:
+            results = map(_validate_chunk, starts)
+        problems: list[str] = []
+        for start, lines in zip(starts, results, strict=True):
+            problems += _validate_chunk(start) if lines is FAILED else lines
+        return problems
+    finally:
+        _WORK.clear()
+
+
+# What a chunk's validation needs, set before the pool is forked (each worker inherits it once).
+_WORK: dict[str, Any] = {}
+
+
+def _validate_chunk(start: int) -> list[str]:
+    validator: Validator = _WORK["validator"]
+    order: Sequence[dict] = _WORK["order"]
+    position: dict[str, int] = _WORK["position"]
+    resources = order[start : start + _WORK["chunk"]]
+    index = _ChunkIndex(order)
+    targets = {position[t] for r in resources for t in reference_values(r) if t in position}
+    own = range(start, start + len(resources))
+    for i in sorted(targets | set(own)):
+        res = resources[i - start] if i in own else order[i]
+        index.place(local_ref(res), "", i, outline(res))
+    report = ValidationReport()
+    done: set[int] = set()
+    for res in resources:
+        validator.validate_into(res, report, index, done)
+    return error_lines(report)

@@ -1,0 +1,136 @@
+"""The build keeps its resources on disk (spill.py), not as dicts, and writes the same bytes."""
+
+from __future__ import annotations
+
+import copy
+import gc
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from evidence_publisher import pipeline
+from evidence_publisher.bundle import dependency_order
+from evidence_publisher.bundle.transaction import dependency_indices
+from evidence_publisher.jsonio import dumps
+from evidence_publisher.pipeline import build, compile_mappings, iter_outputs
+from evidence_publisher.spill import SpilledResources
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "mappings" / "lupus-msc"
+BASE = "https://x.org/fhir"
+
+
+def _files(resources, report, order=None) -> dict[str, str]:
+    return {
+        rel: t if isinstance(t, str) else "".join(t)
+        for rel, t in iter_outputs(resources, report, BASE, order)
+    }
+
+
+def test_spilled_resources_read_back_as_stored() -> None:
+    items: list[dict] = [
+        {"resourceType": "Group", "id": "b", "quantity": Decimal("0.050"), "name": 'é\n"x"'},
+        {"resourceType": "Evidence", "id": "z", "note": [{"text": "t"}]},
+        {"resourceType": "Evidence", "id": "a"},
+    ]
+    store = SpilledResources()
+    for item in items:
+        store.append(item)
+    assert list(store) == items and len(store) == 3
+    assert store.text(0) == dumps(items[0], indent=None).encode("utf-8")
+    assert dumps(store[0]) == dumps(items[0])  # the decimal keeps its digits
+    store[1]["id"] = "changed"  # a copy: nothing stored changes
+    assert store[1]["id"] == "z"
+    store.sort()
+    assert store.keys == [("Evidence", "a"), ("Evidence", "z"), ("Group", "b")]
+    assert [r["id"] for r in store] == ["a", "z", "b"]
+    view = store.view([2, 0])
+    assert [r["id"] for r in view] == ["b", "a"] and view[1:] == [store[0]]
+
+
+def test_spilled_compile_writes_the_bytes_of_the_in_memory_compile() -> None:
+    whole = compile_mappings([CORPUS])
+    spilled = compile_mappings([CORPUS], spill=True)
+    resources = spilled.compiled.resources
+    assert isinstance(resources, SpilledResources)
+    assert isinstance(whole.compiled.resources, list)
+    assert spilled.report == whole.report
+    order = resources.view(dependency_indices(resources))
+    assert list(order) == dependency_order(whole.compiled.resources)
+    assert _files(resources, spilled.report, order) == _files(whole.compiled.resources, whole.report)
+
+
+def _resource_dicts_alive(refs: set[str]) -> int:
+    gc.collect()
+    return sum(
+        1
+        for obj in gc.get_objects()
+        if isinstance(obj, dict)
+        and isinstance(obj.get("resourceType"), str)
+        and isinstance(obj.get("id"), str)
+        and f"{obj['resourceType']}/{obj['id']}" in refs
+    )
+
+
+def test_the_build_holds_no_resource_as_a_dict(tmp_path: Path) -> None:
+    result = build([CORPUS], out_dir=tmp_path / "dist", validate=False)
+    assert isinstance(result.resources, SpilledResources)
+    refs = {f"{rtype}/{rid}" for rtype, rid in result.resources.keys}
+    assert len(refs) > 30
+    assert _resource_dicts_alive(refs) == 0
+    in_memory = compile_mappings([CORPUS])  # the check itself sees dicts when they are held
+    assert _resource_dicts_alive(refs) >= len(refs)
+    del in_memory
+
+
+def test_chunked_validation_writes_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    build([CORPUS], out_dir=tmp_path / "whole")
+    monkeypatch.setattr(pipeline, "VALIDATE_CHUNK", 7)
+    build([CORPUS], out_dir=tmp_path / "chunked")
+    rels = sorted(p.relative_to(tmp_path / "whole") for p in (tmp_path / "whole").rglob("*") if p.is_file())
+    assert rels == sorted(
+        p.relative_to(tmp_path / "chunked") for p in (tmp_path / "chunked").rglob("*") if p.is_file()
+    )
+    assert all((tmp_path / "whole" / r).read_bytes() == (tmp_path / "chunked" / r).read_bytes() for r in rels)
+
+
+def test_chunked_validation_finds_what_whole_validation_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = copy.deepcopy(compile_mappings([CORPUS]).compiled.resources)
+    assert isinstance(resources, list)
+    broken = 0
+    for res in resources:
+        if res["resourceType"] == "Evidence" and broken < 3:
+            res["status"] = "not-a-status"
+            broken += 1
+        if res["resourceType"] == "EvidenceVariable" and broken < 4:
+            res["handling"] = "nonsense"  # a bad code in a resource the Evidence reference
+            broken += 1
+    order = dependency_order(resources)
+    whole = pipeline._official_validation(resources, order, lambda _msg: None)
+    monkeypatch.setattr(pipeline, "VALIDATE_CHUNK", 5)
+    chunked = pipeline._official_validation(resources, order, lambda _msg: None)
+    assert len(whole) >= 4
+    assert chunked == whole
+
+
+def test_each_chunk_resolves_the_references_of_its_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evidence_publisher.bundle.references import reference_values
+    from evidence_publisher.validate import Validator
+
+    resources = compile_mappings([CORPUS]).compiled.resources
+    unresolved: list[str] = []
+    validated: list[str] = []
+    original = Validator.validate_into
+
+    def spy(self, res, report, index, done, extra=None):
+        validated.append(f"{res['resourceType']}/{res['id']}")
+        unresolved.extend(ref for ref in reference_values(res) if index is None or index.resolve(ref) is None)
+        original(self, res, report, index, done, extra)
+
+    monkeypatch.setattr(Validator, "validate_into", spy)
+    monkeypatch.setattr(pipeline, "VALIDATE_CHUNK", 5)
+    pipeline._official_validation(resources, dependency_order(resources), lambda _msg: None)
+    assert sorted(validated) == sorted(f"{r['resourceType']}/{r['id']}" for r in resources)
+    assert any("/" in ref for r in resources for ref in reference_values(r))
+    assert unresolved == []
