@@ -20,9 +20,7 @@ from evidence_publisher.bundle.references import reference_values
 from evidence_publisher.bundle.transaction import local_ref
 from evidence_publisher.validate import Validator, error_lines
 from evidence_publisher.validate.outcome import ValidationReport
-from evidence_publisher.validate.stream import _FAILED as FAILED
-from evidence_publisher.validate.stream import RefIndex, outline
-from evidence_publisher.validate.stream import _pool_map as pool_map
+from evidence_publisher.validate.stream import FAILED, RefIndex, outline, pool_map
 from evidence_publisher.validate.walk.context import type_id_key
 
 

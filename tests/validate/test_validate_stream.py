@@ -71,7 +71,7 @@ class _CountedChunks(list):
 def test_workers_get_only_a_few_chunks_ahead_of_the_results_taken(monkeypatch):
     monkeypatch.setattr(stream, "IN_FLIGHT", 1)
     chunks = _CountedChunks([["ab", "c"]] * 100)
-    results = stream._pool_map(1, len, chunks, len(chunks))
+    results = stream.pool_map(1, len, chunks, len(chunks))
     assert next(results) == [2, 1]
     time.sleep(0.5)  # the pool's task thread would hand out every chunk now if nothing held it
     assert chunks.taken <= 3
@@ -111,13 +111,13 @@ def test_two_jobs_give_the_same_output_as_one(seed_dist: Path, capsys, monkeypat
     monkeypatch.setattr(stream, "POOL_FROM_FILES", 1)
     monkeypatch.setattr(stream, "CHUNK_FILES", 7)
     pools = []
-    real = stream._pool_map
+    real = stream.pool_map
 
     def counting(*args):
         pools.append(args[0])
         return real(*args)
 
-    monkeypatch.setattr(stream, "_pool_map", counting)
+    monkeypatch.setattr(stream, "pool_map", counting)
     one = _json_run([str(seed_dist), "--jobs", "1"], capsys)
     assert pools == []
     two = _json_run([str(seed_dist), "--jobs", "2"], capsys)

@@ -427,10 +427,10 @@ class FileValidation:
                 yield [arg(item) for item in chunk]
 
         count = -(-self.file_count // CHUNK_FILES)
-        for results in _pool_map(self.jobs, fn, args(), count):
+        for results in pool_map(self.jobs, fn, args(), count):
             chunk = taken.popleft()
             for item, result in zip(chunk, results, strict=True):
-                yield item, fn(arg(item)) if result is _FAILED else result
+                yield item, fn(arg(item)) if result is FAILED else result
 
 
 # ---------------------------------------------------------------------------------- the work
@@ -449,7 +449,7 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _pool_map(
+def pool_map(
     jobs: int, fn: Callable[[Any], Any], chunks: Iterable[Sequence[Any]], count: int
 ) -> Iterator[list]:
     """The results of each chunk, in order. At most ``IN_FLIGHT`` chunks per worker are handed
@@ -489,7 +489,7 @@ def _worker_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-_FAILED = None  # what a worker says for an item it could not do (the same after pickling)
+FAILED = None  # what a worker says for an item it could not do (the same after pickling)
 
 
 def _chunk(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
@@ -499,7 +499,7 @@ def _chunk(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         try:
             out.append(fn(item))
         except EvidencePublisherError:
-            out.append(_FAILED)
+            out.append(FAILED)
     return out
 
 
