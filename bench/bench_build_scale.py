@@ -1,6 +1,6 @@
 """Build cost at scale: generated corpora of N studies, side by side with a bare parse of the output.
 
-    nice .venv/bin/python bench/bench_build_scale.py [--sizes 1000 10000] [--write]
+    nice .venv/bin/python bench/bench_build_scale.py [--sizes 1000] [--quick 10000] [--write]
 
 For each size, in one run (each step a separate process, its peak RSS read with ``os.wait4``):
   * the corpus is generated (bench/generate_corpus.py);
@@ -9,8 +9,10 @@ For each size, in one run (each step a separate process, its peak RSS read with 
     is changed (the cache warm);
   * the baseline: ``json.loads`` + fhir.resources ``model_validate`` of every file in the
     ``resources/`` folder of that build's output;
-  * the cost per resource of each, and whether the output of the cached builds is byte-identical
-    to the clean one.
+  * the cost per resource of each (wall and CPU), and whether the output of the cached builds is
+    byte-identical to the clean one.
+``--quick`` sizes run only the corpus generation, one clean ``build --no-cache`` and the baseline
+(a 10,000-study corpus makes about 7 GB of output per build: every step would take over an hour).
 ``--write`` replaces the table of the build-scale section of docs/BENCHMARKS.md (the text after
 it, which says which targets are met, is kept: update it by hand).
 """
@@ -73,7 +75,7 @@ def same_tree(a: Path, b: Path) -> bool:
     return files_a == files_b and all(filecmp.cmp(a / f, b / f, shallow=False) for f in files_a)
 
 
-def measure(size: int, work: Path) -> dict:
+def measure(size: int, work: Path, quick: bool = False) -> dict:
     corpus, cache = work / f"corpus-{size}", work / f"cache-{size}"
     start = time.perf_counter()
     subprocess.run(
@@ -83,6 +85,13 @@ def measure(size: int, work: Path) -> dict:
     env = {**os.environ, "EVIDENCE_PUBLISHER_CACHE": str(cache)}
     build = [*CLI, "build", str(corpus)]
     rows = {"generate": Run(generated, 0.0)}
+    if quick:
+        rows["build"] = run([*build, "--out", str(work / "clean"), "--no-cache"], env)
+        rows["baseline"] = run([sys.executable, "-c", BASELINE, str(work / "clean" / "resources")], env)
+        resources = len(list((work / "clean" / "resources").glob("*.json")))
+        shutil.rmtree(work / "clean", ignore_errors=True)
+        shutil.rmtree(corpus)
+        return {"size": size, "resources": resources, "rows": rows, "identical": None}
     rows["build --no-validate"] = run([*build, "--out", str(work / "nv"), "--no-validate", "--no-cache"], env)
     rows["build"] = run([*build, "--out", str(work / "clean"), "--no-cache"], env)
     rows["build, cache empty"] = run([*build, "--out", str(work / "cold")], env)
@@ -107,32 +116,43 @@ def _load() -> str:
 
 
 def section(results: list[dict], not_run: list[int], load: str) -> str:
-    sizes = " ".join(str(r["size"]) for r in results)
+    full = " ".join(str(r["size"]) for r in results if r["identical"] is not None)
+    quick = " ".join(str(r["size"]) for r in results if r["identical"] is None)
+    sizes = (f"--sizes {full}" if full else "") + (f" --quick {quick}" if quick else "")
     lines = [
         "<!-- section: build-scale (owned by bench/bench_build_scale.py) -->",
         "## Build at scale (generated corpora)",
         "",
-        f"`nice .venv/bin/python bench/bench_build_scale.py --sizes {sizes}` "
+        f"`nice .venv/bin/python bench/bench_build_scale.py {sizes.strip()}` "
         f"on {os.cpu_count()} cores ({platform.python_implementation()} {platform.python_version()}), "
         "one run each, every step in its own process (peak RSS and CPU seconds from `os.wait4`). "
         f"Load average (1, 5, 15 min) when the run began: {load}, when it ended: {_load()}. Corpora from "
         "`bench/generate_corpus.py` (clones of the four seed studies). The baseline is `json.loads` + "
-        "fhir.resources `model_validate` of every file in the build's `resources/`.",
+        "fhir.resources `model_validate` of every file in the build's `resources/`, in one process. "
+        "CPU s = user + system seconds of the step's process and the workers it waited for.",
         "",
-        "| studies | resources | step | s | ms/resource | x baseline | peak RSS MB | CPU s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| studies | resources | step | s | ms/resource | x baseline | peak RSS MB | CPU s "
+        "| CPU ms/resource | x baseline CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
-        base = res["rows"]["baseline"].seconds
+        base = res["rows"]["baseline"]
         for name, r in res["rows"].items():
             per = f"{1000 * r.seconds / res['resources']:.2f}" if name != "generate" else ""
-            ratio = f"{r.seconds / base:.1f}" if name.startswith("build") else ""
+            ratio = f"{r.seconds / base.seconds:.1f}" if name.startswith("build") else ""
             rss = f"{r.peak_mb:.0f}" if r.peak_mb else ""
             where = f"| {res['size']:,} | {res['resources']:,} | {name} "
             cpu = f"{r.cpu:.1f}" if r.cpu else ""
-            lines.append(f"{where}| {r.seconds:.1f} | {per} | {ratio} | {rss} | {cpu} |")
+            cpu_per = f"{1000 * r.cpu / res['resources']:.2f}" if r.cpu else ""
+            cpu_ratio = f"{r.cpu / base.cpu:.1f}" if r.cpu and name.startswith("build") else ""
+            lines.append(
+                f"{where}| {r.seconds:.1f} | {per} | {ratio} | {rss} | {cpu} | {cpu_per} | {cpu_ratio} |"
+            )
     lines.append("")
     for res in results:
+        if res["identical"] is None:
+            lines.append(f"- {res['size']:,} studies: clean build and baseline only (`--quick`).")
+            continue
         same = "byte-identical" if res["identical"] else "DIFFERENT"
         lines.append(
             f"- {res['size']:,} studies: cached builds' output vs a clean build of the same corpus: {same}."
@@ -145,7 +165,8 @@ def section(results: list[dict], not_run: list[int], load: str) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1000])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[1000])
+    ap.add_argument("--quick", type=int, nargs="*", default=[], help="sizes: a clean build only")
     ap.add_argument("--not-run", type=int, nargs="*", default=[], help="sizes to name as not run")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
@@ -153,6 +174,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="ep-bench-scale-"))
     try:
         results = [measure(size, work) for size in args.sizes]
+        results += [measure(size, work, quick=True) for size in args.quick]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     text = section(results, args.not_run, load)
