@@ -150,11 +150,18 @@ def test_a_user_file_inside_a_previous_build_is_never_deleted(
     assert snapshot(Path("dist")) == before
 
 
+@pytest.mark.parametrize("parsed_up_to", [None, 0], ids=["parsed whole", "read by its lines"])
 def test_a_build_without_the_marker_is_left_for_the_user_to_delete(
-    scratch: Path, capsys: pytest.CaptureFixture
+    scratch: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, parsed_up_to: int | None
 ) -> None:
-    """A build from before the marker existed cannot be told from look-alike files: refuse, say how."""
+    """A build from before the marker existed cannot be told from look-alike files: refuse, say how.
+
+    A report larger than ``_REPORT_PARSE_BYTES`` (a build of thousands of studies) is recognised
+    by its top-level lines instead of a parse; ``0`` makes every report such a report."""
+    if parsed_up_to is not None:
+        monkeypatch.setattr(output, "_REPORT_PARSE_BYTES", parsed_up_to)
     assert build("--out", "dist") == ExitCode.OK
+    assert build("--out", "dist") == ExitCode.OK  # a marked previous build is replaced
     report = Path("dist") / "build-report.json"
     doc = load_file(report)
     del doc["kind"]
