@@ -5,6 +5,11 @@ size): each resource is written to a temporary file as soon as it is final, and 
 reads it back when it needs it. Only each resource's ``(type, id)`` and its place in the file stay
 in memory. The bytes kept are ``jsonio.dumps(res, indent=None)``: reading them back with
 ``jsonio.loads`` gives a resource that serialises to the same bytes (decimals stay as written).
+
+What the later passes of a build ask of every resource is recorded as it is stored, so that they
+need not parse it again: its reference strings (``refs``) and the fields that key it in a
+transaction Bundle (``key_fields``). Its indented text (``indented``), wanted twice when the output
+is written, is made once and kept in a second temporary file.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from collections.abc import Iterator, Sequence
 from typing import overload
 
 from evidence_publisher.jsonio import dumps, loads
+from evidence_publisher.reference_strings import reference_values
+
+_KEYED_BY = ("url", "version")  # with the first identifier: what a transaction entry is keyed by
 
 
 class SpilledResources(Sequence[dict]):
@@ -30,6 +38,12 @@ class SpilledResources(Sequence[dict]):
         self._end = 0
         self._spans: list[tuple[int, int]] = []  # (offset, length) in the file
         self.keys: list[tuple[str, str]] = []  # (resourceType, id), the order of the sequence
+        self._refs: list[tuple[str, ...]] = []
+        self._key_fields: list[tuple[tuple[str, object], ...]] = []
+        self._strings: dict[str, str] = {}  # one copy of each reference string, however often made
+        self._indented_file: tempfile._TemporaryFileWrapper | None = None
+        self._indented_end = 0
+        self._indented: list[tuple[int, int] | None] = []
 
     def append(self, res: dict) -> None:
         data = dumps(res, indent=None).encode("utf-8")
@@ -37,6 +51,41 @@ class SpilledResources(Sequence[dict]):
         self._spans.append((self._end, len(data)))
         self._end += len(data)
         self.keys.append((res["resourceType"], res["id"]))
+        strings = self._strings
+        self._refs.append(tuple(sorted({strings.setdefault(r, r) for r in reference_values(res)})))
+        self._key_fields.append(_key_fields(res))
+        self._indented.append(None)
+
+    def refs(self, index: int) -> tuple[str, ...]:
+        """The distinct ``Reference.reference`` strings of the resource at ``index``, sorted
+        (``reference_values`` of the resource, as a set)."""
+        return self._refs[index]
+
+    def key_fields(self, index: int) -> dict:
+        """A dict of the resource's ``resourceType``, ``id``, ``url``, ``version`` (those present)
+        and its first ``identifier`` with a system and a value: what ``bundle.transaction``
+        keys a resource by, read from it as from the resource itself."""
+        rtype, rid = self.keys[index]
+        fields: dict = {"resourceType": rtype, "id": rid}
+        for name, value in self._key_fields[index]:
+            fields[name] = [value] if name == "identifier" else value
+        return fields
+
+    def indented(self, index: int) -> str:
+        """``jsonio.dumps`` of the resource at ``index`` (indented, with its trailing newline),
+        made the first time it is asked for and read back from disk afterwards."""
+        span = self._indented[index]
+        if self._indented_file is None:
+            self._indented_file = tempfile.TemporaryFile(buffering=0)
+        fd = self._indented_file.fileno()
+        if span is not None:
+            return os.pread(fd, span[1], span[0]).decode("utf-8")
+        text = dumps(self[index])
+        data = text.encode("utf-8")
+        os.pwrite(fd, data, self._indented_end)
+        self._indented[index] = (self._indented_end, len(data))
+        self._indented_end += len(data)
+        return text
 
     def text(self, index: int) -> bytes:
         """The stored canonical compact JSON of the resource at ``index`` (no newline)."""
@@ -49,6 +98,9 @@ class SpilledResources(Sequence[dict]):
         order = sorted(range(len(self.keys)), key=self.keys.__getitem__)
         self._spans = [self._spans[i] for i in order]
         self.keys = [self.keys[i] for i in order]
+        self._refs = [self._refs[i] for i in order]
+        self._key_fields = [self._key_fields[i] for i in order]
+        self._indented = [self._indented[i] for i in order]
 
     def view(self, indices: list[int]) -> ResourceView:
         return ResourceView(self, indices)
@@ -68,6 +120,16 @@ class SpilledResources(Sequence[dict]):
     def __iter__(self) -> Iterator[dict]:
         for i in range(len(self)):
             yield self[i]
+
+
+def _key_fields(res: dict) -> tuple[tuple[str, object], ...]:
+    found: list[tuple[str, object]] = [(name, res[name]) for name in _KEYED_BY if name in res]
+    idents = res.get("identifier") or []
+    for ident in [idents] if isinstance(idents, dict) else idents:
+        if ident.get("system") and ident.get("value"):  # as bundle.transaction picks it
+            found.append(("identifier", {"system": ident["system"], "value": ident["value"]}))
+            break
+    return tuple(found)
 
 
 class ResourceView(Sequence[dict]):
