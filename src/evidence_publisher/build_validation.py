@@ -18,6 +18,7 @@ from typing import Any
 
 from evidence_publisher.bundle.references import reference_values
 from evidence_publisher.bundle.transaction import local_ref
+from evidence_publisher.spill import ResourceView
 from evidence_publisher.validate import Validator, error_lines
 from evidence_publisher.validate.outcome import ValidationReport
 from evidence_publisher.validate.stream import FAILED, RefIndex, outline, pool_map
@@ -46,7 +47,7 @@ def validate_in_chunks(validator: Validator, order: Sequence[dict], chunk: int, 
     is); the lines come back in chunk order, the same whatever the number of jobs.
     """
     _WORK.update(validator=validator, order=order, chunk=chunk)
-    _WORK["position"] = {local_ref(r): i for i, r in enumerate(order)}
+    _WORK["position"] = {ref: i for i, ref in enumerate(_local_refs(order))}
     starts = list(range(0, len(order), chunk))
     try:
         if jobs > 1 and len(starts) > 1:
@@ -60,6 +61,12 @@ def validate_in_chunks(validator: Validator, order: Sequence[dict], chunk: int, 
         return problems
     finally:
         _WORK.clear()
+
+
+def _local_refs(order: Sequence[dict]) -> Iterable[str]:
+    if isinstance(order, ResourceView):  # recorded when stored: no parse
+        return (f"{rtype}/{rid}" for rtype, rid in map(order.store.keys.__getitem__, order.indices))
+    return map(local_ref, order)
 
 
 # What a chunk's validation needs, set before the pool is forked (each worker inherits it once).

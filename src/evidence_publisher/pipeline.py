@@ -73,6 +73,8 @@ def dangling_references(resources: Sequence[dict]) -> list[str]:
 def _type_ids(resources: Sequence[dict]) -> Iterable[tuple[str, str]]:
     if isinstance(resources, SpilledResources):  # recorded when stored: no parse
         return resources.keys
+    if isinstance(resources, ResourceView):
+        return map(resources.store.keys.__getitem__, resources.indices)
     return ((r["resourceType"], r["id"]) for r in resources)
 
 
@@ -120,7 +122,7 @@ def _validate_changed(
     keys: dict[str, str] = {}
     known: set[str] = set()
     if cache is None or fhir is not DEFAULT_FHIR_VERSION:
-        todo = [local_ref(r) for r in order]
+        todo = [f"{rtype}/{rid}" for rtype, rid in _type_ids(order)]
     else:
         keys = validation_keys(resources, packages_identity())
         known = set(cache.validated(keys.values()))

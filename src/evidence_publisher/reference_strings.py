@@ -10,7 +10,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import simplejson
+
 RELATIVE_REF = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})$")
+
+# In compact JSON a quote right after ``{`` or ``,`` opens a member's key (inside a string every
+# quote is escaped), so this finds exactly the members named reference with a string value.
+_REFERENCE_MEMBER = re.compile(r'[{,]"reference":"((?:[^"\\]|\\.)*)"')
 
 
 def reference_values(node: Any) -> Iterator[str]:
@@ -27,3 +33,11 @@ def reference_values(node: Any) -> Iterator[str]:
             stack.extend(v for v in item.values() if isinstance(v, dict | list))
         elif isinstance(item, list):
             stack.extend(v for v in item if isinstance(v, dict | list))
+
+
+def compact_reference_values(text: str) -> Iterator[str]:
+    """``reference_values`` of the value whose compact JSON (``jsonio.dumps(value, indent=None)``:
+    no whitespace, keys written as they are) is ``text``, without parsing it."""
+    for match in _REFERENCE_MEMBER.finditer(text):
+        raw = match.group(1)
+        yield simplejson.loads(f'"{raw}"') if "\\" in raw else raw

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import overload
 
 from evidence_publisher.jsonio import dumps, loads
-from evidence_publisher.reference_strings import reference_values
+from evidence_publisher.reference_strings import compact_reference_values
 
 _KEYED_BY = ("url", "version")  # with the first identifier: what a transaction entry is keyed by
 
@@ -46,13 +46,14 @@ class SpilledResources(Sequence[dict]):
         self._indented: list[tuple[int, int] | None] = []
 
     def append(self, res: dict) -> None:
-        data = dumps(res, indent=None).encode("utf-8")
+        text = dumps(res, indent=None)
+        data = text.encode("utf-8")
         os.pwrite(self._file.fileno(), data, self._end)
         self._spans.append((self._end, len(data)))
         self._end += len(data)
         self.keys.append((res["resourceType"], res["id"]))
         strings = self._strings
-        self._refs.append(tuple(sorted({strings.setdefault(r, r) for r in reference_values(res)})))
+        self._refs.append(tuple(sorted({strings.setdefault(r, r) for r in compact_reference_values(text)})))
         self._key_fields.append(_key_fields(res))
         self._indented.append(None)
 

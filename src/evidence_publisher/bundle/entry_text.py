@@ -51,4 +51,6 @@ def transaction_entry_text(
 
 
 def _string(value: str) -> str:
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'  # nothing to escape (the usual URL)
     return dumps(value, indent=None)
