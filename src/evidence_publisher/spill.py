@@ -14,6 +14,7 @@ is written, is made once and kept in a second temporary file.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -41,7 +42,7 @@ class SpilledResources(Sequence[dict]):
         self._refs: list[tuple[str, ...]] = []
         self._key_fields: list[tuple[tuple[str, object], ...]] = []
         self._strings: dict[str, str] = {}  # one copy of each reference string, however often made
-        self._indented_file: tempfile._TemporaryFileWrapper | None = None
+        self._indented_file: io.FileIO | None = None
         self._indented_end = 0
         self._indented: list[tuple[int, int] | None] = []
 

@@ -129,8 +129,9 @@ def test_entry_text_of_one_resource() -> None:
     }
     text = dumps(res)
     assert collection_entry_text("u:1", text) == dumps({"fullUrl": "u:1", "resource": res})[:-1]
-    made = transaction_entry_text("u:1", "Group?x=1", text, "g", {"Group/h": "urn:uuid:h"}.get)
+    full_urls: dict[str, str] = {"Group/h": "urn:uuid:h"}
+    made = transaction_entry_text("u:1", "Group?x=1", text, "g", full_urls.get)
     body = {"resourceType": "Group", "_id": {"id": "x"}, "member": [{"entity": {"reference": "urn:uuid:h"}}]}
     entry = {"fullUrl": "u:1", "request": {"method": "PUT", "url": "Group?x=1"}, "resource": body}
     assert made == dumps(entry)[:-1]
-    assert transaction_entry_text("u:1", "Group?x=1", text, "other", {}.get) is None  # no such id line
+    assert transaction_entry_text("u:1", "Group?x=1", text, "other", full_urls.get) is None  # no such id line
