@@ -69,6 +69,13 @@ def _local_refs(order: Sequence[dict]) -> Iterable[str]:
     return map(local_ref, order)
 
 
+def _reference_strings(order: Sequence[dict], start: int, resources: list[dict]) -> Iterable[Iterable[str]]:
+    """``reference_values`` of each of ``resources`` (``order`` from ``start`` on)."""
+    if isinstance(order, ResourceView):  # recorded when stored: no walk of the dicts
+        return map(order.store.refs, order.indices[start : start + len(resources)])
+    return map(reference_values, resources)
+
+
 # What a chunk's validation needs, set before the pool is forked (each worker inherits it once).
 _WORK: dict[str, Any] = {}
 
@@ -79,7 +86,8 @@ def _validate_chunk(start: int) -> list[str]:
     position: dict[str, int] = _WORK["position"]
     resources = order[start : start + _WORK["chunk"]]
     index = _ChunkIndex(order)
-    targets = {position[t] for r in resources for t in reference_values(r) if t in position}
+    outgoing = _reference_strings(order, start, resources)
+    targets = {position[t] for refs in outgoing for t in refs if t in position}
     own = range(start, start + len(resources))
     for i in sorted(targets | set(own)):
         res = resources[i - start] if i in own else order[i]
