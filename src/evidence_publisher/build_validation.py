@@ -69,7 +69,9 @@ def _local_refs(order: Sequence[dict]) -> Iterable[str]:
     return map(local_ref, order)
 
 
-def _reference_strings(order: Sequence[dict], start: int, resources: list[dict]) -> Iterable[Iterable[str]]:
+def _reference_strings(
+    order: Sequence[dict], start: int, resources: Sequence[dict]
+) -> Iterable[Iterable[str]]:
     """``reference_values`` of each of ``resources`` (``order`` from ``start`` on)."""
     if isinstance(order, ResourceView):  # recorded when stored: no walk of the dicts
         return map(order.store.refs, order.indices[start : start + len(resources)])
