@@ -10,6 +10,9 @@ What the later passes of a build ask of every resource is recorded as it is stor
 need not parse it again: its reference strings (``refs``) and the fields that key it in a
 transaction Bundle (``key_fields``). Its indented text (``indented``), wanted twice when the output
 is written, is made once and kept in a second temporary file.
+
+The indented text written is that of the resource as read back, as it always was: made from the
+dict in hand when reading back changes nothing (``_REREAD_DIFFERS``), else from the text read back.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from typing import overload
@@ -24,6 +28,10 @@ from typing import overload
 from evidence_publisher.jsonio import dumps, loads
 from evidence_publisher.reference_strings import compact_reference_values
 
+# Numbers that read back as another number: a float written with an exponent (1e-05 reads back as
+# the Decimal 0.00001) and a Decimal -0 (reads back as the integer 0). Strings that look alike only
+# cost a parse.
+_REREAD_DIFFERS = re.compile(r"[0-9]e|[:,\[]-0[,}\]]")
 _KEYED_BY = ("url", "version")  # with the first identifier: what a transaction entry is keyed by
 
 
@@ -58,6 +66,8 @@ class SpilledResources(Sequence[dict]):
         self._refs.append(tuple(sorted({strings.setdefault(r, r) for r in compact_reference_values(text)})))
         self._key_fields.append(_key_fields(res))
         self._indented.append(None)
+        if not _REREAD_DIFFERS.search(text):  # what reading back would give: saves a parse later
+            self._keep_indented(len(self._indented) - 1, dumps(res))
 
     def refs(self, index: int) -> tuple[str, ...]:
         """The distinct ``Reference.reference`` strings of the resource at ``index``, sorted
@@ -75,17 +85,19 @@ class SpilledResources(Sequence[dict]):
         """``jsonio.dumps`` of the resource at ``index`` (indented, with its trailing newline),
         made the first time it is asked for and read back from disk afterwards."""
         span = self._indented[index]
+        if span is not None and self._indented_file is not None:
+            return os.pread(self._indented_file.fileno(), span[1], span[0]).decode("utf-8")
+        text = dumps(self[index])
+        self._keep_indented(index, text)
+        return text
+
+    def _keep_indented(self, index: int, text: str) -> None:
         if self._indented_file is None:
             self._indented_file = tempfile.TemporaryFile(buffering=0)
-        fd = self._indented_file.fileno()
-        if span is not None:
-            return os.pread(fd, span[1], span[0]).decode("utf-8")
-        text = dumps(self[index])
         data = text.encode("utf-8")
-        os.pwrite(fd, data, self._indented_end)
+        os.pwrite(self._indented_file.fileno(), data, self._indented_end)
         self._indented[index] = (self._indented_end, len(data))
         self._indented_end += len(data)
-        return text
 
     def text(self, index: int) -> bytes:
         """The stored canonical compact JSON of the resource at ``index`` (no newline)."""

@@ -87,7 +87,7 @@ def test_recorded_facts_are_what_the_resource_holds(which: str, seed: list[dict]
     for i, res in enumerate(resources):
         assert store.refs(i) == tuple(sorted(set(reference_values(res)))), res["id"]
         assert resource_key(store.key_fields(i)) == resource_key(res)
-        assert store.indented(i) == dumps(res)
+        assert store.indented(i) == dumps(store[i]) == dumps(res)
         assert store.indented(i) == dumps(res)  # read back from disk the second time
     if which == "tricky":
         assert set(store.refs(1)) == {
@@ -135,3 +135,20 @@ def test_entry_text_of_one_resource() -> None:
     entry = {"fullUrl": "u:1", "request": {"method": "PUT", "url": "Group?x=1"}, "resource": body}
     assert made == dumps(entry)[:-1]
     assert transaction_entry_text("u:1", "Group?x=1", text, "other", full_urls.get) is None  # no such id line
+
+
+def test_indented_text_is_that_of_the_resource_read_back() -> None:
+    """A float with an exponent and a Decimal -0 read back as other numbers: the text written is
+    the one read back (as before the text was made at store time); look-alikes in strings too."""
+    resources = [
+        {"resourceType": "Group", "id": "a", "quantity": 1e-05},
+        {"resourceType": "Group", "id": "b", "quantity": 1e16, "name": "x"},
+        {"resourceType": "Group", "id": "c", "quantity": Decimal("-0")},
+        {"resourceType": "Group", "id": "d", "name": "1e5 :-0]", "quantity": Decimal("0.050")},
+        {"resourceType": "Group", "id": "e", "quantity": Decimal("1E+400"), "n": [Decimal("-0.0"), -1]},
+    ]
+    store = _stored(resources)
+    for i in range(len(resources)):
+        assert store.indented(i) == dumps(store[i])
+    assert '"quantity": 0.00001' in store.indented(0) and '"quantity": 1E+16' in store.indented(1)
+    assert '"quantity": 0,' in store.indented(2)
