@@ -22,6 +22,7 @@ import os
 import pickle
 import re
 import tempfile
+from array import array
 from collections.abc import Iterator, Sequence
 from typing import overload
 
@@ -53,7 +54,9 @@ class SpilledResources(Sequence[dict]):
         self._strings: dict[str, str] = {}  # one copy of each reference string, however often made
         self._indented_file: io.FileIO | None = None
         self._indented_end = 0
-        self._indented: list[tuple[int, int] | None] = []
+        # offset and length in the second file (-1: not made yet), 16 bytes a resource
+        self._indented_at = array("q")
+        self._indented_len = array("q")
 
     def append(self, res: dict) -> None:
         text = dumps(res, indent=None)
@@ -65,9 +68,10 @@ class SpilledResources(Sequence[dict]):
         strings = self._strings
         self._refs.append(tuple(sorted({strings.setdefault(r, r) for r in compact_reference_values(text)})))
         self._key_fields.append(_key_fields(res))
-        self._indented.append(None)
+        self._indented_at.append(-1)
+        self._indented_len.append(0)
         if not _REREAD_DIFFERS.search(text):  # what reading back would give: saves a parse later
-            self._keep_indented(len(self._indented) - 1, dumps(res))
+            self._keep_indented(len(self._indented_at) - 1, dumps(res))
 
     def refs(self, index: int) -> tuple[str, ...]:
         """The distinct ``Reference.reference`` strings of the resource at ``index``, sorted
@@ -84,9 +88,9 @@ class SpilledResources(Sequence[dict]):
     def indented(self, index: int) -> str:
         """``jsonio.dumps`` of the resource at ``index`` (indented, with its trailing newline),
         made the first time it is asked for and read back from disk afterwards."""
-        span = self._indented[index]
-        if span is not None and self._indented_file is not None:
-            return os.pread(self._indented_file.fileno(), span[1], span[0]).decode("utf-8")
+        offset = self._indented_at[index]
+        if offset >= 0 and self._indented_file is not None:
+            return os.pread(self._indented_file.fileno(), self._indented_len[index], offset).decode("utf-8")
         text = dumps(self[index])
         self._keep_indented(index, text)
         return text
@@ -96,7 +100,8 @@ class SpilledResources(Sequence[dict]):
             self._indented_file = tempfile.TemporaryFile(buffering=0)
         data = text.encode("utf-8")
         os.pwrite(self._indented_file.fileno(), data, self._indented_end)
-        self._indented[index] = (self._indented_end, len(data))
+        self._indented_at[index] = self._indented_end
+        self._indented_len[index] = len(data)
         self._indented_end += len(data)
 
     def text(self, index: int) -> bytes:
@@ -112,7 +117,8 @@ class SpilledResources(Sequence[dict]):
         self.keys = [self.keys[i] for i in order]
         self._refs = [self._refs[i] for i in order]
         self._key_fields = [self._key_fields[i] for i in order]
-        self._indented = [self._indented[i] for i in order]
+        self._indented_at = array("q", map(self._indented_at.__getitem__, order))
+        self._indented_len = array("q", map(self._indented_len.__getitem__, order))
         self._strings = {}  # the compiler is done: the tuples keep the strings, the index can go
 
     def view(self, indices: list[int]) -> ResourceView:
