@@ -7,9 +7,10 @@ in memory. The bytes kept are ``jsonio.dumps(res, indent=None)``: reading them b
 ``jsonio.loads`` gives a resource that serialises to the same bytes (decimals stay as written).
 
 What the later passes of a build ask of every resource is recorded as it is stored, so that they
-need not parse it again: its reference strings (``refs``) and the fields that key it in a
-transaction Bundle (``key_fields``). Its indented text (``indented``), wanted twice when the output
-is written, is made once and kept in a second temporary file.
+need not parse it again: its reference strings (``refs``, in memory) and the fields that key it in
+a transaction Bundle (``key_fields``, in the file after its text). Its indented text
+(``indented``), wanted twice when the output is written, is made once and kept in a second
+temporary file.
 
 The indented text written is that of the resource as read back, as it always was: made from the
 dict in hand when reading back changes nothing (``_REREAD_DIFFERS``), else from the text read back.
@@ -47,10 +48,12 @@ class SpilledResources(Sequence[dict]):
     def __init__(self) -> None:
         self._file = tempfile.TemporaryFile(buffering=0)  # closed (and gone) with this object
         self._end = 0
-        self._spans: list[tuple[int, int]] = []  # (offset, length) in the file
+        # in the file, the compact text at offset (length bytes) then its pickled key fields
+        self._offset = array("q")
+        self._length = array("q")
+        self._key_length = array("q")
         self.keys: list[tuple[str, str]] = []  # (resourceType, id), the order of the sequence
         self._refs: list[tuple[str, ...]] = []
-        self._key_fields: list[bytes] = []  # pickled: a few hundred bytes fewer than as objects
         self._strings: dict[str, str] = {}  # one copy of each reference string, however often made
         self._indented_file: io.FileIO | None = None
         self._indented_end = 0
@@ -61,13 +64,15 @@ class SpilledResources(Sequence[dict]):
     def append(self, res: dict) -> None:
         text = dumps(res, indent=None)
         data = text.encode("utf-8")
-        os.pwrite(self._file.fileno(), data, self._end)
-        self._spans.append((self._end, len(data)))
-        self._end += len(data)
+        key_fields = _key_fields(res)
+        os.pwrite(self._file.fileno(), data + key_fields, self._end)
+        self._offset.append(self._end)
+        self._length.append(len(data))
+        self._key_length.append(len(key_fields))
+        self._end += len(data) + len(key_fields)
         self.keys.append((res["resourceType"], res["id"]))
         strings = self._strings
         self._refs.append(tuple(sorted({strings.setdefault(r, r) for r in compact_reference_values(text)})))
-        self._key_fields.append(_key_fields(res))
         self._indented_at.append(-1)
         self._indented_len.append(0)
         if not _REREAD_DIFFERS.search(text):  # what reading back would give: saves a parse later
@@ -83,7 +88,9 @@ class SpilledResources(Sequence[dict]):
         and its first ``identifier`` with a system and a value: what ``bundle.transaction``
         keys a resource by, read from it as from the resource itself."""
         rtype, rid = self.keys[index]
-        return {"resourceType": rtype, "id": rid, **pickle.loads(self._key_fields[index])}  # noqa: S301 (made by append)
+        at = self._offset[index] + self._length[index]
+        stored = os.pread(self._file.fileno(), self._key_length[index], at)
+        return {"resourceType": rtype, "id": rid, **pickle.loads(stored)}  # noqa: S301 (made by append)
 
     def indented(self, index: int) -> str:
         """``jsonio.dumps`` of the resource at ``index`` (indented, with its trailing newline),
@@ -106,17 +113,18 @@ class SpilledResources(Sequence[dict]):
 
     def text(self, index: int) -> bytes:
         """The stored canonical compact JSON of the resource at ``index`` (no newline)."""
-        offset, length = self._spans[index]
+        offset, length = self._offset[index], self._length[index]
         # pread moves no file position: forked processes sharing the file read it safely
         return os.pread(self._file.fileno(), length, offset)
 
     def sort(self) -> None:
         """Order by (resourceType, id), as the compiler orders its resources."""
         order = sorted(range(len(self.keys)), key=self.keys.__getitem__)
-        self._spans = [self._spans[i] for i in order]
+        self._offset = array("q", map(self._offset.__getitem__, order))
+        self._length = array("q", map(self._length.__getitem__, order))
+        self._key_length = array("q", map(self._key_length.__getitem__, order))
         self.keys = [self.keys[i] for i in order]
         self._refs = [self._refs[i] for i in order]
-        self._key_fields = [self._key_fields[i] for i in order]
         self._indented_at = array("q", map(self._indented_at.__getitem__, order))
         self._indented_len = array("q", map(self._indented_len.__getitem__, order))
         self._strings = {}  # the compiler is done: the tuples keep the strings, the index can go
@@ -125,7 +133,7 @@ class SpilledResources(Sequence[dict]):
         return ResourceView(self, indices)
 
     def __len__(self) -> int:
-        return len(self._spans)
+        return len(self._offset)
 
     @overload
     def __getitem__(self, index: int) -> dict: ...
