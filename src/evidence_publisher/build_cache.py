@@ -35,6 +35,7 @@ from evidence_publisher.errors import BuildCacheError
 from evidence_publisher.jsonio import dumps
 from evidence_publisher.packages import PackageCache
 from evidence_publisher.packages.spec import DEFAULT_PACKAGES, STAND_INS
+from evidence_publisher.spill import SpilledResources
 
 CACHE_ENV = "EVIDENCE_PUBLISHER_CACHE"
 CACHE_FILE = "build-cache.sqlite"
@@ -152,14 +153,18 @@ class BuildCache:
 
 def validation_keys(resources: Sequence[dict], packages: str) -> dict[str, str]:
     """``Type/id -> key`` for each resource: its JSON, its direct reference targets' JSON, the packages."""
-    digests = {  # one text at a time: a large build's texts need not all be held
-        f"{r['resourceType']}/{r['id']}": hashlib.sha256(dumps(r, indent=None).encode()).hexdigest()
-        for r in resources
-    }
+    if isinstance(resources, SpilledResources):  # the stored text is that JSON; refs recorded
+        refs = [f"{t}/{i}" for t, i in resources.keys]
+        texts: Iterable[bytes] = map(resources.text, range(len(resources)))
+        outgoing: Iterable[Iterable[str]] = map(resources.refs, range(len(resources)))
+    else:
+        refs = [f"{r['resourceType']}/{r['id']}" for r in resources]
+        texts = (dumps(r, indent=None).encode() for r in resources)  # one at a time
+        outgoing = map(reference_values, resources)
+    digests = {ref: hashlib.sha256(text).hexdigest() for ref, text in zip(refs, texts, strict=True)}
     keys = {}
-    for res in resources:
-        ref = f"{res['resourceType']}/{res['id']}"
-        targets = sorted({t for t in reference_values(res) if RELATIVE_REF.match(t)})
+    for ref, values in zip(refs, outgoing, strict=True):
+        targets = sorted({t for t in values if RELATIVE_REF.match(t)})
         parts = [packages, digests[ref], *(f"{t}={digests.get(t, '-')}" for t in targets)]
         keys[ref] = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     return keys

@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from evidence_publisher.spill import SpilledResources
+
 LISTED_IN_FULL = 20  # up to this many problems are listed one by one
 EXAMPLES_PER_KIND = 2
 KINDS_SHOWN = 30
@@ -18,6 +20,8 @@ _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 def counts_by_type(resources: Iterable[dict]) -> list[tuple[str, int]]:
     """``(resourceType, count)`` sorted by type."""
+    if isinstance(resources, SpilledResources):  # recorded when stored: no parse
+        return sorted(Counter(rtype for rtype, _id in resources.keys).items())
     return sorted(Counter(r["resourceType"] for r in resources).items())
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from evidence_publisher.bundle.references import reference_values
 from evidence_publisher.bundle.transaction import local_ref
+from evidence_publisher.spill import ResourceView
 from evidence_publisher.validate import Validator, error_lines
 from evidence_publisher.validate.outcome import ValidationReport
 from evidence_publisher.validate.stream import FAILED, RefIndex, outline, pool_map
@@ -46,7 +47,7 @@ def validate_in_chunks(validator: Validator, order: Sequence[dict], chunk: int, 
     is); the lines come back in chunk order, the same whatever the number of jobs.
     """
     _WORK.update(validator=validator, order=order, chunk=chunk)
-    _WORK["position"] = {local_ref(r): i for i, r in enumerate(order)}
+    _WORK["position"] = {ref: i for i, ref in enumerate(_local_refs(order))}
     starts = list(range(0, len(order), chunk))
     try:
         if jobs > 1 and len(starts) > 1:
@@ -62,6 +63,21 @@ def validate_in_chunks(validator: Validator, order: Sequence[dict], chunk: int, 
         _WORK.clear()
 
 
+def _local_refs(order: Sequence[dict]) -> Iterable[str]:
+    if isinstance(order, ResourceView):  # recorded when stored: no parse
+        return (f"{rtype}/{rid}" for rtype, rid in map(order.store.keys.__getitem__, order.indices))
+    return map(local_ref, order)
+
+
+def _reference_strings(
+    order: Sequence[dict], start: int, resources: Sequence[dict]
+) -> Iterable[Iterable[str]]:
+    """``reference_values`` of each of ``resources`` (``order`` from ``start`` on)."""
+    if isinstance(order, ResourceView):  # recorded when stored: no walk of the dicts
+        return map(order.store.refs, order.indices[start : start + len(resources)])
+    return map(reference_values, resources)
+
+
 # What a chunk's validation needs, set before the pool is forked (each worker inherits it once).
 _WORK: dict[str, Any] = {}
 
@@ -72,7 +88,8 @@ def _validate_chunk(start: int) -> list[str]:
     position: dict[str, int] = _WORK["position"]
     resources = order[start : start + _WORK["chunk"]]
     index = _ChunkIndex(order)
-    targets = {position[t] for r in resources for t in reference_values(r) if t in position}
+    outgoing = _reference_strings(order, start, resources)
+    targets = {position[t] for refs in outgoing for t in refs if t in position}
     own = range(start, start + len(resources))
     for i in sorted(targets | set(own)):
         res = resources[i - start] if i in own else order[i]

@@ -62,12 +62,18 @@ def iter_dumps(obj: dict, key: str, items: Iterable[Any]) -> Iterator[str]:
 
     For writing a large Bundle without holding its text (or all its entries) in memory at once.
     """
+    return iter_dumps_texts(obj, key, (dumps(item)[:-1] for item in items))
+
+
+def iter_dumps_texts(obj: dict, key: str, texts: Iterable[str]) -> Iterator[str]:
+    """``iter_dumps`` of items given as their text already: each is ``dumps(item)`` without its
+    trailing newline (JSON strings hold no raw newline, so re-indenting it is a replace)."""
     head, slot, tail = dumps({**obj, key: [_SLOT]}).partition(dumps(_SLOT, indent=None))
     assert slot, "the placeholder is written as it is"
     indent = head[head.rindex("\n") + 1 :]
     first = True
-    for item in items:
-        text = dumps(item)[:-1].replace("\n", "\n" + indent)
+    for item_text in texts:
+        text = item_text.replace("\n", "\n" + indent)
         if first:
             yield head
             yield text

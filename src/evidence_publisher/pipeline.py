@@ -17,18 +17,18 @@ from evidence_publisher.build_cache import BuildCache, packages_identity, valida
 from evidence_publisher.build_summary import summarise_problems
 from evidence_publisher.build_validation import validate_in_chunks
 from evidence_publisher.bundle import collection_bundle, dependency_order
-from evidence_publisher.bundle.collection import COLLECTION_HEAD, collection_entries, ndjson_lines
+from evidence_publisher.bundle.collection import COLLECTION_HEAD, collection_entry_texts, ndjson_lines
 from evidence_publisher.bundle.references import RELATIVE_REF, iter_references, reference_values
 from evidence_publisher.bundle.transaction import (
     TRANSACTION_HEAD,
     dependency_indices,
     local_ref,
-    transaction_entries,
+    transaction_entry_texts,
 )
 from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
 from evidence_publisher.convert import UnsupportedFhirVersionError, to_r4b
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
-from evidence_publisher.jsonio import dumps, iter_dumps, iter_dumps_pieces
+from evidence_publisher.jsonio import dumps, iter_dumps_pieces, iter_dumps_texts
 from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
 from evidence_publisher.sources import load_corpus
 from evidence_publisher.sources.loader import LoadProgress
@@ -54,11 +54,12 @@ class BuildResult:
 
 
 def dangling_references(resources: Sequence[dict]) -> list[str]:
-    known = {f"{r['resourceType']}/{r['id']}" for r in resources}
+    known = {f"{rtype}/{rid}" for rtype, rid in _type_ids(resources)}
     problems = []
-    for res in resources:
-        if all(not RELATIVE_REF.match(ref) or ref in known for ref in reference_values(res)):
+    for i, refs in enumerate(_reference_strings(resources)):
+        if all(not RELATIVE_REF.match(ref) or ref in known for ref in refs):
             continue  # the usual case, found without building paths
+        res = resources[i]
         for path, ref in iter_references(res):
             target = ref["reference"]
             if "/" in target and not target.startswith(("http", "urn:", "#")) and target not in known:
@@ -67,6 +68,21 @@ def dangling_references(resources: Sequence[dict]) -> list[str]:
                     f"{target!r} resolves to no resource of this build"
                 )
     return problems
+
+
+def _type_ids(resources: Sequence[dict]) -> Iterable[tuple[str, str]]:
+    if isinstance(resources, SpilledResources):  # recorded when stored: no parse
+        return resources.keys
+    if isinstance(resources, ResourceView):
+        return map(resources.store.keys.__getitem__, resources.indices)
+    return ((r["resourceType"], r["id"]) for r in resources)
+
+
+def _reference_strings(resources: Sequence[dict]) -> Iterator[Iterable[str]]:
+    """Each resource's ``reference_values``, in order (as a set where recorded by the spill)."""
+    if isinstance(resources, SpilledResources):
+        return map(resources.refs, range(len(resources)))
+    return map(reference_values, resources)
 
 
 def _official_validation(
@@ -106,7 +122,7 @@ def _validate_changed(
     keys: dict[str, str] = {}
     known: set[str] = set()
     if cache is None or fhir is not DEFAULT_FHIR_VERSION:
-        todo = [local_ref(r) for r in order]
+        todo = [f"{rtype}/{rid}" for rtype, rid in _type_ids(order)]
     else:
         keys = validation_keys(resources, packages_identity())
         known = set(cache.validated(keys.values()))
@@ -119,9 +135,9 @@ def _validate_changed(
         problems = _official_validation(resources, order, log, fhir)
     else:
         wanted = set(todo)
-        for res in resources:
-            if keys[local_ref(res)] not in known:
-                wanted.update(reference_values(res))
+        for (rtype, rid), refs in zip(_type_ids(resources), _reference_strings(resources), strict=True):
+            if keys[f"{rtype}/{rid}"] not in known:
+                wanted.update(refs)
         subset = [r for r in order if local_ref(r) in wanted]
         problems = _official_validation(subset, subset, log, fhir)
     return problems, [keys[ref] for ref in todo] if keys else []
@@ -168,7 +184,7 @@ def render_outputs(
 
 def output_count(resources: Sequence[dict]) -> int:
     """How many files ``iter_outputs`` yields."""
-    return len(resources) + len({r["resourceType"] for r in resources}) + 3
+    return len(resources) + len({rtype for rtype, _id in _type_ids(resources)}) + 3
 
 
 def iter_outputs(
@@ -187,13 +203,21 @@ def iter_outputs(
     Bundle entry and NDJSON line.
     """
     order = dependency_order(resources) if order is None else order
-    transaction = transaction_entries(resources, order, fhir)  # raises BundleError now, not halfway
+    transaction = transaction_entry_texts(resources, order, fhir)  # raises BundleError now, not halfway
     yield "build-report.json", iter_dumps_pieces(report)
-    collection = collection_entries(resources, base_url, order)
-    yield "bundle-collection.json", iter_dumps(COLLECTION_HEAD, "entry", _counted(collection, on_item))
-    yield "bundle-transaction.json", iter_dumps(TRANSACTION_HEAD, "entry", _counted(transaction, on_item))
+    collection = collection_entry_texts(resources, base_url, order)
+    yield "bundle-collection.json", iter_dumps_texts(COLLECTION_HEAD, "entry", _counted(collection, on_item))
+    yield (
+        "bundle-transaction.json",
+        iter_dumps_texts(TRANSACTION_HEAD, "entry", _counted(transaction, on_item)),
+    )
     for rtype, lines in ndjson_lines(resources):
         yield f"ndjson/{rtype}.ndjson", _counted(lines, on_item)
+    if isinstance(resources, SpilledResources):  # each text made once, for its Bundle entry and here
+        for i, (rtype, rid) in enumerate(resources.keys):
+            yield f"resources/{rtype}-{rid}.json", resources.indented(i)
+            on_item()
+        return
     for res in resources:
         yield f"resources/{res['resourceType']}-{res['id']}.json", dumps(res)
         on_item()

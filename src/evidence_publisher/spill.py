@@ -5,16 +5,36 @@ size): each resource is written to a temporary file as soon as it is final, and 
 reads it back when it needs it. Only each resource's ``(type, id)`` and its place in the file stay
 in memory. The bytes kept are ``jsonio.dumps(res, indent=None)``: reading them back with
 ``jsonio.loads`` gives a resource that serialises to the same bytes (decimals stay as written).
+
+What the later passes of a build ask of every resource is recorded as it is stored, so that they
+need not parse it again: its reference strings (``refs``, in memory) and the fields that key it in
+a transaction Bundle (``key_fields``, in the file after its text). Its indented text
+(``indented``), wanted twice when the output is written, is made once and kept in a second
+temporary file.
+
+The indented text written is that of the resource as read back, as it always was: made from the
+dict in hand when reading back changes nothing (``_REREAD_DIFFERS``), else from the text read back.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
+import re
 import tempfile
+from array import array
 from collections.abc import Iterator, Sequence
 from typing import overload
 
 from evidence_publisher.jsonio import dumps, loads
+from evidence_publisher.reference_strings import compact_reference_values
+
+# Numbers that read back as another number: a float written with an exponent (1e-05 reads back as
+# the Decimal 0.00001) and a Decimal -0 (reads back as the integer 0). Strings that look alike only
+# cost a parse.
+_REREAD_DIFFERS = re.compile(r"[0-9]e|[:,\[]-0[,}\]]")
+_KEYED_BY = ("url", "version")  # with the first identifier: what a transaction entry is keyed by
 
 
 class SpilledResources(Sequence[dict]):
@@ -28,33 +48,92 @@ class SpilledResources(Sequence[dict]):
     def __init__(self) -> None:
         self._file = tempfile.TemporaryFile(buffering=0)  # closed (and gone) with this object
         self._end = 0
-        self._spans: list[tuple[int, int]] = []  # (offset, length) in the file
+        # in the file, the compact text at offset (length bytes) then its pickled key fields
+        self._offset = array("q")
+        self._length = array("q")
+        self._key_length = array("q")
         self.keys: list[tuple[str, str]] = []  # (resourceType, id), the order of the sequence
+        self._refs: list[tuple[str, ...]] = []
+        self._strings: dict[str, str] = {}  # one copy of each reference string, however often made
+        self._indented_file: io.FileIO | None = None
+        self._indented_end = 0
+        # offset and length in the second file (-1: not made yet), 16 bytes a resource
+        self._indented_at = array("q")
+        self._indented_len = array("q")
 
     def append(self, res: dict) -> None:
-        data = dumps(res, indent=None).encode("utf-8")
-        os.pwrite(self._file.fileno(), data, self._end)
-        self._spans.append((self._end, len(data)))
-        self._end += len(data)
+        text = dumps(res, indent=None)
+        data = text.encode("utf-8")
+        key_fields = _key_fields(res)
+        os.pwrite(self._file.fileno(), data + key_fields, self._end)
+        self._offset.append(self._end)
+        self._length.append(len(data))
+        self._key_length.append(len(key_fields))
+        self._end += len(data) + len(key_fields)
         self.keys.append((res["resourceType"], res["id"]))
+        strings = self._strings
+        self._refs.append(tuple(sorted({strings.setdefault(r, r) for r in compact_reference_values(text)})))
+        self._indented_at.append(-1)
+        self._indented_len.append(0)
+        if not _REREAD_DIFFERS.search(text):  # what reading back would give: saves a parse later
+            self._keep_indented(len(self._indented_at) - 1, dumps(res))
+
+    def refs(self, index: int) -> tuple[str, ...]:
+        """The distinct ``Reference.reference`` strings of the resource at ``index``, sorted
+        (``reference_values`` of the resource, as a set)."""
+        return self._refs[index]
+
+    def key_fields(self, index: int) -> dict:
+        """A dict of the resource's ``resourceType``, ``id``, ``url``, ``version`` (those present)
+        and its first ``identifier`` with a system and a value: what ``bundle.transaction``
+        keys a resource by, read from it as from the resource itself."""
+        rtype, rid = self.keys[index]
+        at = self._offset[index] + self._length[index]
+        stored = os.pread(self._file.fileno(), self._key_length[index], at)
+        return {"resourceType": rtype, "id": rid, **pickle.loads(stored)}  # noqa: S301 (made by append)
+
+    def indented(self, index: int) -> str:
+        """``jsonio.dumps`` of the resource at ``index`` (indented, with its trailing newline),
+        made the first time it is asked for and read back from disk afterwards."""
+        offset = self._indented_at[index]
+        if offset >= 0 and self._indented_file is not None:
+            return os.pread(self._indented_file.fileno(), self._indented_len[index], offset).decode("utf-8")
+        text = dumps(self[index])
+        self._keep_indented(index, text)
+        return text
+
+    def _keep_indented(self, index: int, text: str) -> None:
+        if self._indented_file is None:
+            self._indented_file = tempfile.TemporaryFile(buffering=0)
+        data = text.encode("utf-8")
+        os.pwrite(self._indented_file.fileno(), data, self._indented_end)
+        self._indented_at[index] = self._indented_end
+        self._indented_len[index] = len(data)
+        self._indented_end += len(data)
 
     def text(self, index: int) -> bytes:
         """The stored canonical compact JSON of the resource at ``index`` (no newline)."""
-        offset, length = self._spans[index]
+        offset, length = self._offset[index], self._length[index]
         # pread moves no file position: forked processes sharing the file read it safely
         return os.pread(self._file.fileno(), length, offset)
 
     def sort(self) -> None:
         """Order by (resourceType, id), as the compiler orders its resources."""
         order = sorted(range(len(self.keys)), key=self.keys.__getitem__)
-        self._spans = [self._spans[i] for i in order]
+        self._offset = array("q", map(self._offset.__getitem__, order))
+        self._length = array("q", map(self._length.__getitem__, order))
+        self._key_length = array("q", map(self._key_length.__getitem__, order))
         self.keys = [self.keys[i] for i in order]
+        self._refs = [self._refs[i] for i in order]
+        self._indented_at = array("q", map(self._indented_at.__getitem__, order))
+        self._indented_len = array("q", map(self._indented_len.__getitem__, order))
+        self._strings = {}  # the compiler is done: the tuples keep the strings, the index can go
 
     def view(self, indices: list[int]) -> ResourceView:
         return ResourceView(self, indices)
 
     def __len__(self) -> int:
-        return len(self._spans)
+        return len(self._offset)
 
     @overload
     def __getitem__(self, index: int) -> dict: ...
@@ -68,6 +147,16 @@ class SpilledResources(Sequence[dict]):
     def __iter__(self) -> Iterator[dict]:
         for i in range(len(self)):
             yield self[i]
+
+
+def _key_fields(res: dict) -> bytes:
+    found = {name: res[name] for name in _KEYED_BY if name in res}
+    idents = res.get("identifier") or []
+    for ident in [idents] if isinstance(idents, dict) else idents:
+        if ident.get("system") and ident.get("value"):  # as bundle.transaction picks it
+            found["identifier"] = [{"system": ident["system"], "value": ident["value"]}]
+            break
+    return pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)  # JSON's encoder costs 20 µs
 
 
 class ResourceView(Sequence[dict]):

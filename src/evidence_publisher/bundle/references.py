@@ -7,11 +7,12 @@ canonicals (``url|version``) are left alone on purpose: a server would turn a ca
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-RELATIVE_REF = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})$")
+from evidence_publisher.reference_strings import RELATIVE_REF, reference_values
+
+__all__ = ["RELATIVE_REF", "iter_references", "reference_targets", "reference_values", "rewrite_references"]
 
 
 def iter_references(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
@@ -32,22 +33,6 @@ def iter_references(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
     elif isinstance(node, list):
         for i, item in enumerate(node):
             yield from iter_references(item, f"{path}[{i}]")
-
-
-def reference_values(node: Any) -> Iterator[str]:
-    """Every ``Reference.reference`` string under ``node``, as ``iter_references`` finds them but
-    without building paths (the build asks this of every resource more than once)."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            ref = item.get("reference")
-            if isinstance(ref, str):
-                yield ref
-            # a string ``reference`` is yielded above; a dict there is a CodeableReference's Reference
-            stack.extend(v for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend(v for v in item if isinstance(v, dict | list))
 
 
 def reference_targets(resource: dict) -> set[str]:

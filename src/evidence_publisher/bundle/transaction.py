@@ -8,12 +8,15 @@ to those fullUrls, so a server can upsert the whole set atomically and repeatabl
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from urllib.parse import quote
 
+from evidence_publisher.bundle.entry_text import transaction_entry_text
 from evidence_publisher.bundle.errors import BundleError
-from evidence_publisher.bundle.references import reference_targets, rewrite_references
+from evidence_publisher.bundle.references import RELATIVE_REF, reference_targets, rewrite_references
 from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
+from evidence_publisher.jsonio import dumps
+from evidence_publisher.spill import ResourceView, SpilledResources
 
 
 def resource_key(resource: dict, fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> str:
@@ -75,9 +78,9 @@ def dependency_indices(resources: Sequence[dict]) -> list[int]:
     ``spill.py``, need not all be in memory at once)."""
     position: dict[str, int] = {}
     targets: list[list[str]] = []
-    for i, res in enumerate(resources):
-        position[local_ref(res)] = i  # the last one wins, as it did in a dict of the resources
-        targets.append(sorted(reference_targets(res)))
+    for i, (ref, refs) in enumerate(_outgoing(resources)):
+        position[ref] = i  # the last one wins, as it did in a dict of the resources
+        targets.append(refs)
     ordered: list[int] = []
     state: dict[str, int] = {}  # 1 = visiting, 2 = done
 
@@ -96,6 +99,18 @@ def dependency_indices(resources: Sequence[dict]) -> list[int]:
     for ref in sorted(position):
         visit(ref)
     return ordered
+
+
+def _outgoing(resources: Sequence[dict]) -> Iterator[tuple[str, list[str]]]:
+    """``(Type/id, its sorted reference targets)`` of each resource, in order."""
+    if isinstance(resources, SpilledResources):  # recorded when stored: no parse
+        for (rtype, rid), refs in zip(
+            resources.keys, map(resources.refs, range(len(resources))), strict=True
+        ):
+            yield f"{rtype}/{rid}", [ref for ref in refs if RELATIVE_REF.match(ref)]
+    else:
+        for res in resources:
+            yield local_ref(res), sorted(reference_targets(res))
 
 
 TRANSACTION_HEAD = {"resourceType": "Bundle", "type": "transaction"}
@@ -118,8 +133,32 @@ def transaction_entries(
 
     ``order`` is ``dependency_order(resources)`` when the caller has it already.
     """
+    full_urls = _full_urls(resources, fhir)
+    return _entries(full_urls, dependency_order(resources) if order is None else order, fhir)
+
+
+def transaction_entry_texts(
+    resources: Sequence[dict], order: Sequence[dict] | None = None, fhir: FhirVersion = DEFAULT_FHIR_VERSION
+) -> Iterator[str]:
+    """The entries of ``transaction_entries`` as ``jsonio.dumps`` texts without the trailing
+    newline; those of spilled resources made from their stored indented text (no parse)."""
+    full_urls = _full_urls(resources, fhir)
+    if order is None:
+        order = (
+            resources.view(dependency_indices(resources)) if isinstance(resources, SpilledResources) else None
+        )
+    order = dependency_order(resources) if order is None else order
+    if isinstance(order, ResourceView):
+        return _spilled_entry_texts(full_urls, order.store, order.indices, fhir)
+    return (dumps(entry)[:-1] for entry in _entries(full_urls, order, fhir))
+
+
+def _full_urls(resources: Sequence[dict], fhir: FhirVersion) -> dict[str, str]:
+    """``Type/id -> entry fullUrl``; raises BundleError at the first resource without a key or
+    with another one's key."""
     seen: dict[str, str] = {}
-    for res in resources:
+    full_urls: dict[str, str] = {}
+    for res in _key_fields(resources):
         key = resource_key(res, fhir)
         if key in seen:
             raise BundleError(
@@ -127,8 +166,28 @@ def transaction_entries(
                 "transaction, otherwise the server silently merges or rejects them",
             )
         seen[key] = local_ref(res)
-    full_urls = {local_ref(r): entry_full_url(r, fhir) for r in resources}
-    return _entries(full_urls, dependency_order(resources) if order is None else order, fhir)
+        full_urls[local_ref(res)] = entry_full_url(res, fhir)
+    return full_urls
+
+
+def _key_fields(resources: Sequence[dict]) -> Iterable[dict]:
+    if isinstance(resources, SpilledResources):  # recorded when stored: no parse
+        return map(resources.key_fields, range(len(resources)))
+    return resources
+
+
+def _spilled_entry_texts(
+    full_urls: dict[str, str], store: SpilledResources, indices: Iterable[int], fhir: FhirVersion
+) -> Iterator[str]:
+    for i in indices:
+        fields = store.key_fields(i)
+        ref = local_ref(fields)
+        text = transaction_entry_text(
+            full_urls[ref], conditional_url(fields, fhir), store.indented(i), fields["id"], full_urls.get
+        )
+        if text is None:  # not the shape expected: from the dict
+            text = dumps(next(_entries(full_urls, [store[i]], fhir)))[:-1]
+        yield text
 
 
 def _entries(full_urls: dict[str, str], order: Sequence[dict], fhir: FhirVersion) -> Iterator[dict]:
