@@ -146,10 +146,10 @@ class LoadedCorpus:
                 assert isinstance(pub, Publication)
                 if pub.citation is not None and pub.in_corpus:
                     self._record_index.setdefault(pub.source, pub_id)
-        pub_id = self._record_index.get(source_id)
-        if pub_id is None:
+        record_id = self._record_index.get(source_id)
+        if record_id is None:
             return None
-        record = self.publications[pub_id].model
+        record = self.publications[record_id].model
         assert isinstance(record, Publication)
         return record
 
