@@ -17,7 +17,18 @@ ROOT = "evidence_publisher"
 # The pipeline's order, earliest first (README, "Layout"). A module may import its own layer and
 # earlier ones. The first layer holds the shared utilities every stage may use.
 LAYERS: list[set[str]] = [
-    {"", "errors", "constants", "limits", "jsonio", "spill", "urlsafety", "interrupts", "crashlog"},
+    {
+        "",
+        "errors",
+        "constants",
+        "limits",
+        "jsonio",
+        "spill",
+        "spilled_rows",
+        "urlsafety",
+        "interrupts",
+        "crashlog",
+    },
     {"fhirpath"},  # the FHIRPath engine shared by validate and cds
     {"packages"},
     {"sources", "importers"},  # importers write mappings for sources to read, and use its model

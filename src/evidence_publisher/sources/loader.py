@@ -286,7 +286,7 @@ OFF_HEAP_FILES = 200
 
 
 def _new_mapping(file_count: int) -> MutableMapping[str, Loaded]:
-    return LoadedStore() if file_count > OFF_HEAP_FILES else {}
+    return LoadedStore[Loaded]() if file_count > OFF_HEAP_FILES else {}
 
 
 def load_corpus(

@@ -15,15 +15,14 @@ import pickle
 import tempfile
 from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
-if TYPE_CHECKING:
-    from evidence_publisher.sources.loader import Loaded
+T = TypeVar("T")  # a loader.Loaded (not imported: loader imports this module)
 
 _CACHED = 32  # read-back cache, in mapping files
 
 
-class LoadedStore(MutableMapping[str, "Loaded"]):
+class LoadedStore(MutableMapping[str, T]):
     """Mapping file id -> ``Loaded``, with the values in an unnamed temporary file.
 
     Ids keep the order they were added in, like a dict's keys.
@@ -33,24 +32,24 @@ class LoadedStore(MutableMapping[str, "Loaded"]):
         self._file = tempfile.TemporaryFile(buffering=0)  # closed (and gone) with this object
         self._end = 0
         self._spans: dict[str, tuple[int, int]] = {}  # id -> (offset, length) in the file
-        self._cache: OrderedDict[str, Loaded] = OrderedDict()
+        self._cache: OrderedDict[str, T] = OrderedDict()
         self._cached = _CACHED if cached is None else cached
 
-    def __setitem__(self, key: str, value: Loaded) -> None:
+    def __setitem__(self, key: str, value: T) -> None:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         os.pwrite(self._file.fileno(), data, self._end)
         self._spans[key] = (self._end, len(data))
         self._end += len(data)
         self._cache.pop(key, None)
 
-    def __getitem__(self, key: str) -> Loaded:
+    def __getitem__(self, key: str) -> T:
         found = self._cache.get(key)
         if found is not None:
             self._cache.move_to_end(key)
             return found
         offset, length = self._spans[key]
         # the bytes are our own, written above into a file no other process can name
-        loaded: Loaded = pickle.loads(os.pread(self._file.fileno(), length, offset))  # noqa: S301
+        loaded: T = pickle.loads(os.pread(self._file.fileno(), length, offset))  # noqa: S301
         self._cache[key] = loaded
         if len(self._cache) > self._cached:
             self._cache.popitem(last=False)
