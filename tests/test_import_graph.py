@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
         "jsonio",
         "reference_strings",
         "spill",
+        "spilled_rows",
         "urlsafety",
         "interrupts",
         "crashlog",

@@ -35,6 +35,7 @@ from evidence_publisher.sources.loader import LoadProgress
 from evidence_publisher.sources.model import Corpus
 from evidence_publisher.sources.parsecache import ParseStore
 from evidence_publisher.spill import ResourceView, SpilledResources
+from evidence_publisher.spilled_rows import SpilledRows
 from evidence_publisher.validate import ValidationFailedError, Validator, error_lines, structural_problems
 
 T = TypeVar("T")
@@ -144,6 +145,19 @@ def _validate_changed(
 
 
 def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
+    """The build report; with spilled resources, its rows are kept on disk too (``SpilledRows``)."""
+    rows: list[dict] = SpilledRows() if isinstance(compiled.resources, SpilledResources) else []
+    for r in compiled.resources:
+        rows.append(
+            {
+                "type": r["resourceType"],
+                "id": r["id"],
+                "url": r.get("url"),
+                "version": r.get("version"),
+                "title": r.get("title") or r.get("name"),
+                "source": compiled.provenance[f"{r['resourceType']}/{r['id']}"],
+            }
+        )
     return {
         **build_marker(),
         "corpus": corpus.id,
@@ -153,17 +167,7 @@ def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
         "date": corpus.date,
         "base_url": base_url,
         "resource_count": len(compiled.resources),
-        "resources": [
-            {
-                "type": r["resourceType"],
-                "id": r["id"],
-                "url": r.get("url"),
-                "version": r.get("version"),
-                "title": r.get("title") or r.get("name"),
-                "source": compiled.provenance[f"{r['resourceType']}/{r['id']}"],
-            }
-            for r in compiled.resources
-        ],
+        "resources": rows,
         "conflicts": compiled.conflicts,
         "attribution_claims": compiled.claims,
         "derived_values": compiled.derived,

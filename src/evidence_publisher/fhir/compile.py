@@ -43,6 +43,7 @@ from evidence_publisher.fhir.research_study import (
 from evidence_publisher.sources.loader import Loaded, LoadedCorpus
 from evidence_publisher.sources.model import Agent, Publication, Recommendation, Result, Timepoint
 from evidence_publisher.spill import SpilledResources
+from evidence_publisher.spilled_rows import SpilledRows
 
 _DAYS = {
     "h": Decimal(1) / 24,
@@ -156,13 +157,15 @@ def compile_corpus(
         out.resources.sort()
     else:
         out.resources.sort(key=lambda r: (r["resourceType"], r["id"]))
-    known = set(out.provenance)
+    known = out.provenance
     out.documents = documents(corpus, lambda source_id: document_citation(corpus, source_id))
-    out.quotes = [
-        q
-        for q in quote_provenance(corpus, where, lambda source_id: document_citation(corpus, source_id))
-        if q["resource"] in known
-    ]
+    out.quotes = quote_provenance(
+        corpus,
+        where,
+        lambda source_id: document_citation(corpus, source_id),
+        keep=lambda q: q["resource"] in known,
+        into=SpilledRows() if spill else None,  # a large report's biggest part
+    )
     return out
 
 

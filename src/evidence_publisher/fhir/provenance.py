@@ -22,6 +22,7 @@ from evidence_publisher.fhir.research_study import has_research_study, research_
 from evidence_publisher.sources.loader import Loaded, LoadedCorpus
 from evidence_publisher.sources.model import Publication, Recommendation, Result
 from evidence_publisher.sources.quotes import locate, number_spans
+from evidence_publisher.spilled_rows import SpilledRows
 
 # (field name, the value as published: a number, or text located case-insensitively)
 Value = tuple[str, "Decimal | int | str | None"]
@@ -108,10 +109,15 @@ def documents(corpus: LoadedCorpus, document_citation: Callable[[str], str | Non
 
 
 def quote_provenance(
-    corpus: LoadedCorpus, where: Where, document_citation: Callable[[str], str | None]
+    corpus: LoadedCorpus,
+    where: Where,
+    document_citation: Callable[[str], str | None],
+    keep: Callable[[dict], bool] = lambda _q: True,
+    into: list[dict] | None = None,
 ) -> list[dict]:
-    """One entry per quote and resource it supports, sorted by document and position."""
-    col = _Collector(corpus, where, [])
+    """One entry per quote and resource it supports (those ``keep`` accepts), sorted by document
+    and position. ``into`` (optional) receives them: a ``SpilledRows`` keeps them on disk."""
+    col = _Collector(corpus, where, [] if into is None else into)
     for i, src in enumerate(corpus.corpus.sources):
         cit = document_citation(src.id)
         if cit is not None:
@@ -123,7 +129,14 @@ def quote_provenance(
         _publication(col, corpus.publications[pub_id])
     for rec_id in sorted(corpus.recommendations):
         _recommendation(col, corpus.recommendations[rec_id])
-    return sorted(col.out, key=lambda q: (q["document"], q["start"], q["end"], q["resource"], q["role"]))
+    if isinstance(col.out, SpilledRows):
+        col.out.sort_and_keep(_quote_order, keep)
+        return col.out
+    return [q for q in sorted(col.out, key=_quote_order) if keep(q)]
+
+
+def _quote_order(q: dict) -> tuple:
+    return (q["document"], q["start"], q["end"], q["resource"], q["role"])
 
 
 def _corpus_item(corpus: LoadedCorpus) -> Loaded:

@@ -6,7 +6,7 @@ import dataclasses
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +42,7 @@ from evidence_publisher.sources.model import (
     Result,
     SourceDocument,
 )
+from evidence_publisher.sources.offheap import LoadedStore
 from evidence_publisher.sources.parsecache import ParseStore, decode, encode, parse_key
 from evidence_publisher.sources.quotes import (
     FormulaError,
@@ -94,16 +95,17 @@ class LoadedCorpus:
     corpus: Corpus
     corpus_doc: LocatedDocument
     source_texts: dict[str, str]
-    publications: dict[str, Loaded] = field(default_factory=dict)
-    recommendations: dict[str, Loaded] = field(default_factory=dict)
+    # a LoadedStore (on disk) for a large corpus
+    publications: MutableMapping[str, Loaded] = field(default_factory=dict)
+    recommendations: MutableMapping[str, Loaded] = field(default_factory=dict)
     # ids of files that exist but failed to parse or validate: references to them are not
     # reported as dangling (the file's own errors explain the problem); they are listed as
     # consequences under that file's first error instead
     broken_ids: dict[str, _Broken] = field(default_factory=dict)
-    _result_index: dict[str, dict[str, Result]] = field(default_factory=dict, repr=False)
+    _result_index: dict[str, tuple[Publication, dict[str, Result]]] = field(default_factory=dict, repr=False)
     # built on first use: compiling asks once per result, so a scan each time is quadratic
     _source_index: dict[str, SourceDocument] | None = field(default=None, repr=False)
-    _record_index: dict[str, Publication] | None = field(default=None, repr=False)
+    _record_index: dict[str, str] | None = field(default=None, repr=False)  # source id -> publication id
 
     def missing_publication(self, pub_id: str | None, at: SourceLocation, fld: str) -> bool:
         """True when ``pub_id`` names no publication (a reference into a broken file is noted)."""
@@ -139,12 +141,17 @@ class LoadedCorpus:
         the first one in load order if several claim it (a load error says so)."""
         if self._record_index is None:
             self._record_index = {}
-            for item in self.publications.values():
+            for pub_id, item in self.publications.items():
                 pub = item.model
                 assert isinstance(pub, Publication)
                 if pub.citation is not None and pub.in_corpus:
-                    self._record_index.setdefault(pub.source, pub)
-        return self._record_index.get(source_id)
+                    self._record_index.setdefault(pub.source, pub_id)
+        record_id = self._record_index.get(source_id)
+        if record_id is None:
+            return None
+        record = self.publications[record_id].model
+        assert isinstance(record, Publication)
+        return record
 
     def result(self, ref: str) -> tuple[Publication, Result] | None:
         pub_id, _, result_id = ref.partition("/")
@@ -153,13 +160,21 @@ class LoadedCorpus:
             return None
         pub = loaded.model
         assert isinstance(pub, Publication)
-        index = self._result_index.get(pub_id)
-        if index is None:  # built once per publication: derived results look inputs up often
-            index = self._result_index[pub_id] = {}
+        kept = self._result_index.get(pub_id)
+        # built once per publication read: derived results look inputs up often. A publication
+        # read back from disk again is another object: its results are indexed anew
+        if kept is None or kept[0] is not pub:
+            if len(self._result_index) >= _RESULT_INDEXES and not isinstance(self.publications, dict):
+                self._result_index.clear()  # a large corpus keeps the indexes of a few only
+            index: dict[str, Result] = {}
             for res in pub.results:
                 index.setdefault(res.id, res)
-        found = index.get(result_id)
+            kept = self._result_index[pub_id] = (pub, index)
+        found = kept[1].get(result_id)
         return (pub, found) if found is not None else None
+
+
+_RESULT_INDEXES = 8
 
 
 def _display(path: Path) -> str:
@@ -266,6 +281,14 @@ def _within_file(
     return on_chars
 
 
+# a corpus of more mapping files than this keeps them on disk (``offheap.py``) once checked
+OFF_HEAP_FILES = 200
+
+
+def _new_mapping(file_count: int) -> MutableMapping[str, Loaded]:
+    return LoadedStore[Loaded]() if file_count > OFF_HEAP_FILES else {}
+
+
 def load_corpus(
     paths: list[Path],
     progress: Callable[[LoadProgress], None] | None = None,
@@ -278,7 +301,11 @@ def load_corpus(
     bytes are unchanged is not parsed again (schema and cross-file checks always run).
     """
     files, issues = collect_files(paths)
-    loaded: list[Loaded] = []
+    corpora: list[Loaded] = []
+    publications: MutableMapping[str, Loaded] = _new_mapping(len(files))
+    recommendations: MutableMapping[str, Loaded] = _new_mapping(len(files))
+    seen_ids: dict[str, str] = {}  # id -> the file that defines it
+    duplicates: list[Issue] = []
     broken: dict[str, _Broken] = {}
     sizes = _file_sizes(files)
     total = sum(sizes)
@@ -304,12 +331,27 @@ def load_corpus(
             if isinstance(doc.data, dict) and isinstance(doc.data.get("id"), str):
                 broken.setdefault(doc.data["id"], _Broken(display))
             continue
-        loaded.append(Loaded(doc, model))
         issues.extend(_placeholders(doc))
+        # filed (for a large corpus: written to disk) now, so that no more than one file's
+        # parse is held at a time while loading
+        if isinstance(model, Corpus):
+            corpora.append(Loaded(doc, model))
+        elif model.id in seen_ids:
+            duplicates.append(
+                DuplicateId(
+                    doc.locate(("id",)),
+                    "id",
+                    f"id {model.id!r} is already used by {seen_ids[model.id]}",
+                    "give every publication and recommendation a unique id",
+                )
+            )
+        else:
+            seen_ids[model.id] = doc.file
+            target = publications if isinstance(model, Publication) else recommendations
+            target[model.id] = Loaded(doc, model)
     if progress is not None:
         progress(LoadProgress("", len(files), len(files), total, total))
 
-    corpora = [x for x in loaded if isinstance(x.model, Corpus)]
     if not corpora:
         if not any(i.location.file.endswith(CORPUS_FILE) for i in issues):
             where = _display(files[0].parent) if files else "the mappings directory"
@@ -335,26 +377,8 @@ def load_corpus(
     corpus = corpus_loaded.model
     assert isinstance(corpus, Corpus)
     texts = _load_sources(corpus, corpus_loaded.doc, Path(files[0]).parent, issues)
-    result = LoadedCorpus(corpus, corpus_loaded.doc, texts, broken_ids=broken)
-
-    seen_ids: dict[str, LocatedDocument] = {}
-    for item in loaded:
-        if isinstance(item.model, Corpus):
-            continue
-        mid = item.model.id
-        if mid in seen_ids:
-            issues.append(
-                DuplicateId(
-                    item.doc.locate(("id",)),
-                    "id",
-                    f"id {mid!r} is already used by {seen_ids[mid].file}",
-                    "give every publication and recommendation a unique id",
-                )
-            )
-            continue
-        seen_ids[mid] = item.doc
-        target = result.publications if isinstance(item.model, Publication) else result.recommendations
-        target[mid] = item
+    result = LoadedCorpus(corpus, corpus_loaded.doc, texts, publications, recommendations, broken_ids=broken)
+    issues += duplicates
 
     issues += cross_check(result)
     if issues:
