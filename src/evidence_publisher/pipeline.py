@@ -35,7 +35,6 @@ from evidence_publisher.sources.loader import LoadProgress
 from evidence_publisher.sources.model import Corpus
 from evidence_publisher.sources.parsecache import ParseStore
 from evidence_publisher.spill import ResourceView, SpilledResources
-from evidence_publisher.spilled_rows import SpilledRows
 from evidence_publisher.validate import ValidationFailedError, Validator, error_lines, structural_problems
 
 T = TypeVar("T")
@@ -146,18 +145,7 @@ def _validate_changed(
 
 def make_report(corpus: Corpus, base_url: str, compiled: Compiled) -> dict:
     """The build report; with spilled resources, its rows are kept on disk too (``SpilledRows``)."""
-    rows: list[dict] = SpilledRows() if isinstance(compiled.resources, SpilledResources) else []
-    for r in compiled.resources:
-        rows.append(
-            {
-                "type": r["resourceType"],
-                "id": r["id"],
-                "url": r.get("url"),
-                "version": r.get("version"),
-                "title": r.get("title") or r.get("name"),
-                "source": compiled.provenance[f"{r['resourceType']}/{r['id']}"],
-            }
-        )
+    rows = compiled.rows
     return {
         **build_marker(),
         "corpus": corpus.id,

@@ -63,10 +63,23 @@ class Compiled:
     derived: list[dict] = field(default_factory=list)
     documents: list[dict] = field(default_factory=list)  # the source register with each text
     quotes: list[dict] = field(default_factory=list)  # where each quote and number stands
+    # the build report's row of each resource, made while its dict is in hand (a spilled resource
+    # would otherwise be parsed again for it), in the order of ``resources``
+    rows: list[dict] = field(default_factory=list)
 
     def add(self, resource: dict, where: str) -> None:
         self.resources.append(resource)
         self.provenance[f"{resource['resourceType']}/{resource['id']}"] = where
+        self.rows.append(
+            {
+                "type": resource["resourceType"],
+                "id": resource["id"],
+                "url": resource.get("url"),
+                "version": resource.get("version"),
+                "title": resource.get("title") or resource.get("name"),
+                "source": where,
+            }
+        )
 
 
 class _Where:
@@ -139,7 +152,7 @@ def compile_corpus(
     (the mappers never change a resource after handing it over), instead of a list of dicts.
     """
     ctx = Context.from_corpus(corpus.corpus, base_url)
-    out = Compiled(resources=SpilledResources()) if spill else Compiled()
+    out = Compiled(resources=SpilledResources(), rows=SpilledRows()) if spill else Compiled()
     where = _Where(corpus)
     studies: list[StudyResults] = []
     total = len(corpus.publications) + len(corpus.recommendations)
@@ -157,6 +170,10 @@ def compile_corpus(
         out.resources.sort()
     else:
         out.resources.sort(key=lambda r: (r["resourceType"], r["id"]))
+    if isinstance(out.rows, SpilledRows):  # both sorts are stable: rows stay beside their resources
+        out.rows.sort_and_keep(_row_key, lambda _row: True)
+    else:
+        out.rows.sort(key=_row_key)
     known = out.provenance
     out.documents = documents(corpus, lambda source_id: document_citation(corpus, source_id))
     out.quotes = quote_provenance(
@@ -167,6 +184,10 @@ def compile_corpus(
         into=SpilledRows() if spill else None,  # a large report's biggest part
     )
     return out
+
+
+def _row_key(row: dict) -> tuple[str, str]:
+    return row["type"], row["id"]
 
 
 def _derived_entries(corpus: LoadedCorpus, pub: Publication, evid_id: str, res: Result) -> list[dict]:
