@@ -57,10 +57,17 @@ def _stdout() -> Console:
 
 
 def _print_json(doc: object) -> None:
-    """A command's ``--format json`` answer: canonical JSON on stdout, nothing else."""
-    from evidence_publisher.jsonio import dumps
+    """A command's ``--format json`` answer: canonical JSON on stdout, nothing else.
 
-    _stdout().print(dumps(doc), end="", markup=False)
+    Written in the encoder's pieces (the report of a build of thousands of studies is hundreds of
+    MB) and straight to ``sys.stdout``: a rich console would also turn ``:name:`` in a quoted text
+    into an emoji."""
+    from evidence_publisher.jsonio import iter_dumps_pieces
+
+    stream = sys.stdout
+    for piece in iter_dumps_pieces(doc):
+        stream.write(piece)
+    stream.flush()
 
 
 # --------------------------------------------------------------------------------------------
