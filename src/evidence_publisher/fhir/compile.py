@@ -57,7 +57,7 @@ _DAYS = {
 @dataclass
 class Compiled:
     resources: list[dict] | SpilledResources = field(default_factory=list)
-    provenance: dict[str, str] = field(default_factory=dict)  # "Type/id" -> "file:line"
+    made: set[str] = field(default_factory=set)  # "Type/id" of every resource (where: see rows)
     conflicts: list[dict] = field(default_factory=list)
     claims: list[dict] = field(default_factory=list)
     derived: list[dict] = field(default_factory=list)
@@ -69,7 +69,7 @@ class Compiled:
 
     def add(self, resource: dict, where: str) -> None:
         self.resources.append(resource)
-        self.provenance[f"{resource['resourceType']}/{resource['id']}"] = where
+        self.made.add(f"{resource['resourceType']}/{resource['id']}")
         self.rows.append(
             {
                 "type": resource["resourceType"],
@@ -174,7 +174,7 @@ def compile_corpus(
         out.rows.sort_and_keep(_row_key, lambda _row: True)
     else:
         out.rows.sort(key=_row_key)
-    known = out.provenance
+    known = out.made
     out.documents = documents(corpus, lambda source_id: document_citation(corpus, source_id))
     out.quotes = quote_provenance(
         corpus,
