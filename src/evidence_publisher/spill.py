@@ -117,8 +117,9 @@ class SpilledResources(Sequence[dict]):
         # pread moves no file position: forked processes sharing the file read it safely
         return os.pread(self._file.fileno(), length, offset)
 
-    def sort(self) -> None:
-        """Order by (resourceType, id), as the compiler orders its resources."""
+    def sort(self) -> list[int]:
+        """Order by (resourceType, id), as the compiler orders its resources; returns the old
+        position of each resource in the new order (to put what lies beside them in step)."""
         order = sorted(range(len(self.keys)), key=self.keys.__getitem__)
         self._offset = array("q", map(self._offset.__getitem__, order))
         self._length = array("q", map(self._length.__getitem__, order))
@@ -128,6 +129,7 @@ class SpilledResources(Sequence[dict]):
         self._indented_at = array("q", map(self._indented_at.__getitem__, order))
         self._indented_len = array("q", map(self._indented_len.__getitem__, order))
         self._strings = {}  # the compiler is done: the tuples keep the strings, the index can go
+        return order
 
     def view(self, indices: list[int]) -> ResourceView:
         return ResourceView(self, indices)

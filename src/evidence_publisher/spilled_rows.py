@@ -40,6 +40,10 @@ class SpilledRows(list):
         row: dict = loads(os.pread(self._file.fileno(), length, offset))
         return row
 
+    def reorder(self, order: list[int]) -> None:
+        """Put the rows in ``order`` (each item the position of a row now), without reading them."""
+        self._spans = [self._spans[n] for n in order]
+
     def sort_and_keep(self, key: Callable[[dict], Any], keep: Callable[[dict], bool]) -> None:
         """Drop the rows ``keep`` refuses and sort the rest by ``key`` (stably, as ``sorted``)."""
         keyed = []

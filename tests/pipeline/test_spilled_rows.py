@@ -62,3 +62,9 @@ def test_a_spilled_build_keeps_its_report_rows_and_quotes_on_disk() -> None:
     assert isinstance(spilled.report["quotes"], SpilledRows) and len(spilled.report["quotes"]) > 10
     assert type(held.report["quotes"]) is list
     assert dumps(spilled.report) == dumps(held.report)
+
+
+def test_reorder_puts_each_row_where_the_order_says() -> None:
+    rows = SpilledRows(ROWS)
+    rows.reorder([3, 0, 2, 1])
+    assert rows == [ROWS[3], ROWS[0], ROWS[2], ROWS[1]]

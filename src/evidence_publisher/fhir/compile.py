@@ -167,13 +167,12 @@ def compile_corpus(
     for rec_id in sorted(corpus.recommendations):
         _compile_recommendation(ctx, corpus, corpus.recommendations[rec_id], out, where, studies)
     if isinstance(out.resources, SpilledResources):
-        out.resources.sort()
+        order = out.resources.sort()
+        assert isinstance(out.rows, SpilledRows)
+        out.rows.reorder(order)  # each row stays beside its resource
     else:
         out.resources.sort(key=lambda r: (r["resourceType"], r["id"]))
-    if isinstance(out.rows, SpilledRows):  # both sorts are stable: rows stay beside their resources
-        out.rows.sort_and_keep(_row_key, lambda _row: True)
-    else:
-        out.rows.sort(key=_row_key)
+        out.rows.sort(key=lambda row: (row["type"], row["id"]))  # stable, as the resources' sort
     known = out.made
     out.documents = documents(corpus, lambda source_id: document_citation(corpus, source_id))
     out.quotes = quote_provenance(
@@ -184,10 +183,6 @@ def compile_corpus(
         into=SpilledRows() if spill else None,  # a large report's biggest part
     )
     return out
-
-
-def _row_key(row: dict) -> tuple[str, str]:
-    return row["type"], row["id"]
 
 
 def _derived_entries(corpus: LoadedCorpus, pub: Publication, evid_id: str, res: Result) -> list[dict]:
