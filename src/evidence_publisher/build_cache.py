@@ -30,12 +30,12 @@ from functools import cache
 from pathlib import Path
 
 from evidence_publisher import __version__
-from evidence_publisher.bundle.references import RELATIVE_REF, reference_values
+from evidence_publisher.bundle.references import RELATIVE_REF
 from evidence_publisher.errors import BuildCacheError
 from evidence_publisher.jsonio import dumps
 from evidence_publisher.packages import PackageCache
 from evidence_publisher.packages.spec import DEFAULT_PACKAGES, STAND_INS
-from evidence_publisher.spill import SpilledResources
+from evidence_publisher.spill import SpilledResources, reference_strings, type_ids
 
 CACHE_ENV = "EVIDENCE_PUBLISHER_CACHE"
 CACHE_FILE = "build-cache.sqlite"
@@ -153,17 +153,15 @@ class BuildCache:
 
 def validation_keys(resources: Sequence[dict], packages: str) -> dict[str, str]:
     """``Type/id -> key`` for each resource: its JSON, its direct reference targets' JSON, the packages."""
-    if isinstance(resources, SpilledResources):  # the stored text is that JSON; refs recorded
-        refs = [f"{t}/{i}" for t, i in resources.keys]
-        texts: Iterable[bytes] = map(resources.text, range(len(resources)))
-        outgoing: Iterable[Iterable[str]] = map(resources.refs, range(len(resources)))
-    else:
-        refs = [f"{r['resourceType']}/{r['id']}" for r in resources]
-        texts = (dumps(r, indent=None).encode() for r in resources)  # one at a time
-        outgoing = map(reference_values, resources)
+    refs = [f"{rtype}/{rid}" for rtype, rid in type_ids(resources)]
+    texts: Iterable[bytes] = (
+        map(resources.text, range(len(resources)))  # the stored text is that JSON
+        if isinstance(resources, SpilledResources)
+        else (dumps(r, indent=None).encode() for r in resources)  # one at a time
+    )
     digests = {ref: hashlib.sha256(text).hexdigest() for ref, text in zip(refs, texts, strict=True)}
     keys = {}
-    for ref, values in zip(refs, outgoing, strict=True):
+    for ref, values in zip(refs, reference_strings(resources), strict=True):
         targets = sorted({t for t in values if RELATIVE_REF.match(t)})
         parts = [packages, digests[ref], *(f"{t}={digests.get(t, '-')}" for t in targets)]
         keys[ref] = hashlib.sha256("\0".join(parts).encode()).hexdigest()

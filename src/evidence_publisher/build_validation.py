@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from evidence_publisher.bundle.references import reference_values
 from evidence_publisher.bundle.transaction import local_ref
-from evidence_publisher.spill import ResourceView
+from evidence_publisher.spill import ResourceView, reference_strings, type_ids
 from evidence_publisher.validate import Validator, error_lines
 from evidence_publisher.validate.outcome import ValidationReport
 from evidence_publisher.validate.stream import FAILED, RefIndex, outline, pool_map
@@ -47,7 +46,7 @@ def validate_in_chunks(validator: Validator, order: Sequence[dict], chunk: int, 
     is); the lines come back in chunk order, the same whatever the number of jobs.
     """
     _WORK.update(validator=validator, order=order, chunk=chunk)
-    _WORK["position"] = {ref: i for i, ref in enumerate(_local_refs(order))}
+    _WORK["position"] = {f"{rtype}/{rid}": i for i, (rtype, rid) in enumerate(type_ids(order))}
     starts = list(range(0, len(order), chunk))
     try:
         if jobs > 1 and len(starts) > 1:
@@ -63,19 +62,13 @@ def validate_in_chunks(validator: Validator, order: Sequence[dict], chunk: int, 
         _WORK.clear()
 
 
-def _local_refs(order: Sequence[dict]) -> Iterable[str]:
-    if isinstance(order, ResourceView):  # recorded when stored: no parse
-        return (f"{rtype}/{rid}" for rtype, rid in map(order.store.keys.__getitem__, order.indices))
-    return map(local_ref, order)
-
-
-def _reference_strings(
+def _chunk_references(
     order: Sequence[dict], start: int, resources: Sequence[dict]
 ) -> Iterable[Iterable[str]]:
-    """``reference_values`` of each of ``resources`` (``order`` from ``start`` on)."""
-    if isinstance(order, ResourceView):  # recorded when stored: no walk of the dicts
-        return map(order.store.refs, order.indices[start : start + len(resources)])
-    return map(reference_values, resources)
+    """``reference_values`` of each of ``resources``, which are ``order`` from ``start`` on."""
+    if isinstance(order, ResourceView):  # a view of the chunk: its strings were recorded
+        return reference_strings(order.store.view(order.indices[start : start + len(resources)]))
+    return reference_strings(resources)
 
 
 # What a chunk's validation needs, set before the pool is forked (each worker inherits it once).
@@ -88,7 +81,7 @@ def _validate_chunk(start: int) -> list[str]:
     position: dict[str, int] = _WORK["position"]
     resources = order[start : start + _WORK["chunk"]]
     index = _ChunkIndex(order)
-    outgoing = _reference_strings(order, start, resources)
+    outgoing = _chunk_references(order, start, resources)
     targets = {position[t] for refs in outgoing for t in refs if t in position}
     own = range(start, start + len(resources))
     for i in sorted(targets | set(own)):

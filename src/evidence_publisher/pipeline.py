@@ -18,7 +18,7 @@ from evidence_publisher.build_summary import summarise_problems
 from evidence_publisher.build_validation import validate_in_chunks
 from evidence_publisher.bundle import collection_bundle, dependency_order
 from evidence_publisher.bundle.collection import COLLECTION_HEAD, collection_entry_texts, ndjson_lines
-from evidence_publisher.bundle.references import RELATIVE_REF, iter_references, reference_values
+from evidence_publisher.bundle.references import RELATIVE_REF, iter_references
 from evidence_publisher.bundle.transaction import (
     TRANSACTION_HEAD,
     dependency_indices,
@@ -34,7 +34,7 @@ from evidence_publisher.sources import load_corpus
 from evidence_publisher.sources.loader import LoadProgress
 from evidence_publisher.sources.model import Corpus
 from evidence_publisher.sources.parsecache import ParseStore
-from evidence_publisher.spill import ResourceView, SpilledResources
+from evidence_publisher.spill import ResourceView, SpilledResources, reference_strings, type_ids
 from evidence_publisher.validate import ValidationFailedError, Validator, error_lines, structural_problems
 
 T = TypeVar("T")
@@ -54,9 +54,9 @@ class BuildResult:
 
 
 def dangling_references(resources: Sequence[dict]) -> list[str]:
-    known = {f"{rtype}/{rid}" for rtype, rid in _type_ids(resources)}
+    known = {f"{rtype}/{rid}" for rtype, rid in type_ids(resources)}
     problems = []
-    for i, refs in enumerate(_reference_strings(resources)):
+    for i, refs in enumerate(reference_strings(resources)):
         if all(not RELATIVE_REF.match(ref) or ref in known for ref in refs):
             continue  # the usual case, found without building paths
         res = resources[i]
@@ -68,21 +68,6 @@ def dangling_references(resources: Sequence[dict]) -> list[str]:
                     f"{target!r} resolves to no resource of this build"
                 )
     return problems
-
-
-def _type_ids(resources: Sequence[dict]) -> Iterable[tuple[str, str]]:
-    if isinstance(resources, SpilledResources):  # recorded when stored: no parse
-        return resources.keys
-    if isinstance(resources, ResourceView):
-        return map(resources.store.keys.__getitem__, resources.indices)
-    return ((r["resourceType"], r["id"]) for r in resources)
-
-
-def _reference_strings(resources: Sequence[dict]) -> Iterator[Iterable[str]]:
-    """Each resource's ``reference_values``, in order (as a set where recorded by the spill)."""
-    if isinstance(resources, SpilledResources):
-        return map(resources.refs, range(len(resources)))
-    return map(reference_values, resources)
 
 
 def _official_validation(
@@ -122,7 +107,7 @@ def _validate_changed(
     keys: dict[str, str] = {}
     known: set[str] = set()
     if cache is None or fhir is not DEFAULT_FHIR_VERSION:
-        todo = [f"{rtype}/{rid}" for rtype, rid in _type_ids(order)]
+        todo = [f"{rtype}/{rid}" for rtype, rid in type_ids(order)]
     else:
         keys = validation_keys(resources, packages_identity())
         known = set(cache.validated(keys.values()))
@@ -135,7 +120,7 @@ def _validate_changed(
         problems = _official_validation(resources, order, log, fhir)
     else:
         wanted = set(todo)
-        for (rtype, rid), refs in zip(_type_ids(resources), _reference_strings(resources), strict=True):
+        for (rtype, rid), refs in zip(type_ids(resources), reference_strings(resources), strict=True):
             if keys[f"{rtype}/{rid}"] not in known:
                 wanted.update(refs)
         subset = [r for r in order if local_ref(r) in wanted]
@@ -176,7 +161,7 @@ def render_outputs(
 
 def output_count(resources: Sequence[dict]) -> int:
     """How many files ``iter_outputs`` yields."""
-    return len(resources) + len({rtype for rtype, _id in _type_ids(resources)}) + 3
+    return len(resources) + len({rtype for rtype, _id in type_ids(resources)}) + 3
 
 
 def iter_outputs(

@@ -24,11 +24,11 @@ import pickle
 import re
 import tempfile
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
 from evidence_publisher.jsonio import dumps, loads
-from evidence_publisher.reference_strings import compact_reference_values
+from evidence_publisher.reference_strings import compact_reference_values, reference_values
 
 # Numbers that read back as another number: a float written with an exponent (1e-05 reads back as
 # the Decimal 0.00001) and a Decimal -0 (reads back as the integer 0). Strings that look alike only
@@ -183,3 +183,23 @@ class ResourceView(Sequence[dict]):
     def __iter__(self) -> Iterator[dict]:
         for i in self.indices:
             yield self.store[i]
+
+
+def type_ids(resources: Sequence[dict]) -> Iterable[tuple[str, str]]:
+    """``(resourceType, id)`` of each resource, in order: recorded when stored (no parse) for
+    spilled resources and views of them, read from the dicts otherwise."""
+    if isinstance(resources, SpilledResources):
+        return resources.keys
+    if isinstance(resources, ResourceView):
+        return map(resources.store.keys.__getitem__, resources.indices)
+    return ((r["resourceType"], r["id"]) for r in resources)
+
+
+def reference_strings(resources: Sequence[dict]) -> Iterable[Iterable[str]]:
+    """Each resource's ``reference_values``, in order (as a sorted set where recorded when
+    stored: spilled resources and views of them)."""
+    if isinstance(resources, SpilledResources):
+        return map(resources.refs, range(len(resources)))
+    if isinstance(resources, ResourceView):
+        return map(resources.store.refs, resources.indices)
+    return map(reference_values, resources)

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from evidence_publisher.bundle.entry_text import collection_entry_text
 from evidence_publisher.bundle.transaction import dependency_indices, dependency_order, local_ref
 from evidence_publisher.jsonio import dumps
-from evidence_publisher.spill import ResourceView, SpilledResources
+from evidence_publisher.spill import ResourceView, SpilledResources, type_ids
 
 COLLECTION_HEAD = {"resourceType": "Bundle", "type": "collection"}
 
@@ -50,15 +50,10 @@ def ndjson_lines(resources: Sequence[dict]) -> Iterator[tuple[str, Iterator[str]
     """``(resourceType, its NDJSON lines)`` per type, sorted; the lines are made as they are read
     (only each resource's position is kept meanwhile)."""
     by_type: dict[str, list[tuple[str, int]]] = {}
-    keys = resources.keys if isinstance(resources, SpilledResources) else map(_type_id, resources)
-    for i, (rtype, rid) in enumerate(keys):
+    for i, (rtype, rid) in enumerate(type_ids(resources)):
         by_type.setdefault(rtype, []).append((rid, i))
     for rtype, items in sorted(by_type.items()):
         yield rtype, (_ndjson_line(resources, i) for _id, i in sorted(items, key=lambda item: item[0]))
-
-
-def _type_id(res: dict) -> tuple[str, str]:
-    return res["resourceType"], res["id"]
 
 
 def _ndjson_line(resources: Sequence[dict], index: int) -> str:

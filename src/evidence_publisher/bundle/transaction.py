@@ -13,10 +13,10 @@ from urllib.parse import quote
 
 from evidence_publisher.bundle.entry_text import transaction_entry_text
 from evidence_publisher.bundle.errors import BundleError
-from evidence_publisher.bundle.references import RELATIVE_REF, reference_targets, rewrite_references
+from evidence_publisher.bundle.references import RELATIVE_REF, rewrite_references
 from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
 from evidence_publisher.jsonio import dumps
-from evidence_publisher.spill import ResourceView, SpilledResources
+from evidence_publisher.spill import ResourceView, SpilledResources, reference_strings, type_ids
 
 
 def resource_key(resource: dict, fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> str:
@@ -103,14 +103,8 @@ def dependency_indices(resources: Sequence[dict]) -> list[int]:
 
 def _outgoing(resources: Sequence[dict]) -> Iterator[tuple[str, list[str]]]:
     """``(Type/id, its sorted reference targets)`` of each resource, in order."""
-    if isinstance(resources, SpilledResources):  # recorded when stored: no parse
-        for (rtype, rid), refs in zip(
-            resources.keys, map(resources.refs, range(len(resources))), strict=True
-        ):
-            yield f"{rtype}/{rid}", [ref for ref in refs if RELATIVE_REF.match(ref)]
-    else:
-        for res in resources:
-            yield local_ref(res), sorted(reference_targets(res))
+    for (rtype, rid), refs in zip(type_ids(resources), reference_strings(resources), strict=True):
+        yield f"{rtype}/{rid}", sorted({ref for ref in refs if RELATIVE_REF.match(ref)})
 
 
 TRANSACTION_HEAD = {"resourceType": "Bundle", "type": "transaction"}
