@@ -13,7 +13,7 @@ a transaction Bundle (``key_fields``, in the file after its text). Its indented 
 temporary file.
 
 The indented text written is that of the resource as read back, as it always was: made from the
-dict in hand when reading back changes nothing (``_REREAD_DIFFERS``), else from the text read back.
+dict in hand when reading back changes nothing (``_reread_differs``), else from the text read back.
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ from typing import overload
 from evidence_publisher.jsonio import dumps, loads
 from evidence_publisher.reference_strings import compact_reference_values, reference_values
 
-# Numbers that read back as another number: a float written with an exponent (1e-05 reads back as
-# the Decimal 0.00001) and a Decimal -0 (reads back as the integer 0). Strings that look alike only
-# cost a parse.
-_REREAD_DIFFERS = re.compile(r"[0-9]e|[:,\[]-0[,}\]]")
+# Numbers that read back as another number: a float written with an exponent (repr writes 1e-05
+# or 1e+16; 1e-05 reads back as the Decimal 0.00001) and a Decimal -0 (reads back as the integer 0).
+# Strings that look alike only cost a parse.
+_EXPONENT = re.compile(r"[0-9]e[-+]")
+_NEGATIVE_ZERO = re.compile(r"[:,\[]-0[,}\]]")
 _KEYED_BY = ("url", "version")  # with the first identifier: what a transaction entry is keyed by
 
 
@@ -75,7 +76,7 @@ class SpilledResources(Sequence[dict]):
         self._refs.append(tuple(sorted({strings.setdefault(r, r) for r in compact_reference_values(text)})))
         self._indented_at.append(-1)
         self._indented_len.append(0)
-        if not _REREAD_DIFFERS.search(text):  # what reading back would give: saves a parse later
+        if not _reread_differs(text):  # what reading back would give: saves a parse later
             self._keep_indented(len(self._indented_at) - 1, dumps(res))
 
     def refs(self, index: int) -> tuple[str, ...]:
@@ -149,6 +150,17 @@ class SpilledResources(Sequence[dict]):
     def __iter__(self) -> Iterator[dict]:
         for i in range(len(self)):
             yield self[i]
+
+
+def _reread_differs(text: str) -> bool:
+    """Whether reading ``text`` back may give other numbers (see ``_EXPONENT``).
+
+    The substring tests come first: a regular expression without a literal prefix scans the
+    whole text, which cost more than the rest of storing a resource.
+    """
+    return ("-0" in text and _NEGATIVE_ZERO.search(text) is not None) or (
+        ("e-" in text or "e+" in text) and _EXPONENT.search(text) is not None
+    )
 
 
 def _key_fields(res: dict) -> bytes:
