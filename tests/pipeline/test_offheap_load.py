@@ -46,10 +46,11 @@ def _errors(paths: list[Path]) -> list[str]:
 
 def test_the_store_reads_back_what_was_stored() -> None:
     first = Loaded(load_corpus([ROOT / "mappings" / "lupus-msc"]).corpus_doc, None)  # type: ignore[arg-type]
-    store = LoadedStore(cached=1)
+    store = LoadedStore(cached=1, summarise=lambda item: item.doc.file)
     store["b"] = first
     store["a"] = first
     assert list(store) == ["b", "a"] and len(store) == 2 and "a" in store and "c" not in store
+    assert store.summary("a") == first.doc.file  # kept in memory from when it was stored
     back = store["b"]
     assert back is not first and back.doc.locations == first.doc.locations
     assert store["b"] is back  # cached
@@ -113,11 +114,14 @@ def test_cross_file_errors_are_the_same_on_the_large_corpus_path(
     shutil.copytree(generated, corpus)
     liang = (corpus / "liang-2010.yaml").read_text()
     (corpus / "zz-duplicate.yaml").write_text(liang)  # the same id twice
+    # another publication claiming to be the record of liang-2010's document (noted, not read)
+    (corpus / "zz-twin.yaml").write_text(liang.replace("id: liang-2010\n", "id: zz-twin\n", 1))
     (corpus / "gu-2014.yaml").write_text("id: gu-2014\nkind: [\n")  # broken: references into it
     rec = next(corpus.glob("rec-*.yaml"))
     rec.write_text(rec.read_text().replace("liang-2010/", "nowhere-2010/", 1))  # dangling
     monkeypatch.chdir(tmp_path)
     held = _errors([Path("m")])
     assert any("already used by" in e for e in held) and any("nowhere-2010" in e for e in held)
+    assert any("'zz-twin' and 'liang-2010' both claim to be the record" in e for e in held)
     monkeypatch.setattr(loader, "OFF_HEAP_FILES", 0)
     assert _errors([Path("m")]) == held

@@ -56,7 +56,12 @@ _RELATION_LABEL = {
 
 
 def citation_id(pub: Publication) -> str:
-    return pub.id
+    return publication_citation_id(pub.id)
+
+
+def publication_citation_id(pub_id: str) -> str:
+    """The id of the Citation of publication ``pub_id`` (``citation_id`` without its model)."""
+    return pub_id
 
 
 def map_citation(ctx: Context, pub: Publication, source: SourceDocument) -> dict:

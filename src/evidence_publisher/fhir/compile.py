@@ -14,7 +14,7 @@ from evidence_publisher.fhir.artifact_assessment import (
     map_certainty,
     map_justification,
 )
-from evidence_publisher.fhir.citation import citation_id, map_citation
+from evidence_publisher.fhir.citation import citation_id, map_citation, publication_citation_id
 from evidence_publisher.fhir.common import Context
 from evidence_publisher.fhir.composition import StudyResults, composition_id, map_recommendation
 from evidence_publisher.fhir.evidence import (
@@ -89,10 +89,13 @@ class _Where:
 
     def __init__(self, corpus: LoadedCorpus) -> None:
         self.base = os.path.dirname(corpus.corpus_doc.file) or "."
+        self._relative: dict[str, str] = {}  # a file's path as given -> relative to base
 
     def __call__(self, item: Loaded, *path: str | int) -> str:
         loc = item.doc.locate(path)
-        rel = os.path.relpath(loc.file, self.base).replace(os.sep, "/")
+        rel = self._relative.get(loc.file)
+        if rel is None:  # asked about 60 times a file: relpath (which reads the cwd) once
+            rel = self._relative[loc.file] = os.path.relpath(loc.file, self.base).replace(os.sep, "/")
         return str(replace(loc, file=rel))
 
 
@@ -102,8 +105,8 @@ _PROGRESS_EVERY = 20  # publications between two progress calls
 def document_citation(corpus: LoadedCorpus, source_id: str) -> str | None:
     """The Citation that stands for corpus document ``source_id`` (the publication whose record
     that document is; publications it only names are ``in_corpus: false``)."""
-    pub = corpus.record_of(source_id)
-    return citation_id(pub) if pub is not None else None
+    pub_id = corpus.record_id(source_id)  # the publication is not read (it may be on disk)
+    return publication_citation_id(pub_id) if pub_id is not None else None
 
 
 def cited_publication(corpus: LoadedCorpus, pub: Publication) -> Publication | None:

@@ -6,7 +6,7 @@ import dataclasses
 import os
 import re
 import stat
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -136,22 +136,27 @@ class LoadedCorpus:
                 self._source_index.setdefault(src.id, src)
         return self._source_index[source_id]
 
-    def record_of(self, source_id: str) -> Publication | None:
-        """The publication (with a citation, in the corpus) whose record document ``source_id`` is;
-        the first one in load order if several claim it (a load error says so)."""
+    def record_claims(self) -> Iterator[tuple[str, str]]:
+        """``(publication id, document id)`` of each publication that is the record of a corpus
+        document (it has a citation and is in the corpus), in load order; files kept on disk
+        are not read for it (their ``record_claim`` was noted when they were stored)."""
+        pubs = self.publications
+        if isinstance(pubs, LoadedStore) and pubs.summarise is record_claim:
+            claims = ((pub_id, pubs.summary(pub_id)) for pub_id in pubs)
+        else:
+            claims = ((pub_id, record_claim(item)) for pub_id, item in pubs.items())
+        for pub_id, source in claims:
+            if source is not None:
+                yield pub_id, source
+
+    def record_id(self, source_id: str) -> str | None:
+        """The id of the publication whose record document ``source_id`` is; the first one in
+        load order if several claim it (a load error says so)."""
         if self._record_index is None:
             self._record_index = {}
-            for pub_id, item in self.publications.items():
-                pub = item.model
-                assert isinstance(pub, Publication)
-                if pub.citation is not None and pub.in_corpus:
-                    self._record_index.setdefault(pub.source, pub_id)
-        record_id = self._record_index.get(source_id)
-        if record_id is None:
-            return None
-        record = self.publications[record_id].model
-        assert isinstance(record, Publication)
-        return record
+            for pub_id, source in self.record_claims():
+                self._record_index.setdefault(source, pub_id)
+        return self._record_index.get(source_id)
 
     def result(self, ref: str) -> tuple[Publication, Result] | None:
         pub_id, _, result_id = ref.partition("/")
@@ -285,8 +290,19 @@ def _within_file(
 OFF_HEAP_FILES = 200
 
 
-def _new_mapping(file_count: int) -> MutableMapping[str, Loaded]:
-    return LoadedStore[Loaded]() if file_count > OFF_HEAP_FILES else {}
+def record_claim(item: Loaded) -> str | None:
+    """The corpus document whose record the publication of ``item`` is: its ``source`` when it has a
+    citation and is in the corpus, else None."""
+    pub = item.model
+    if isinstance(pub, Publication) and pub.citation is not None and pub.in_corpus:
+        return pub.source
+    return None
+
+
+def _new_mapping(
+    file_count: int, summarise: Callable[[Loaded], Any] | None = None
+) -> MutableMapping[str, Loaded]:
+    return LoadedStore[Loaded](summarise=summarise) if file_count > OFF_HEAP_FILES else {}
 
 
 def load_corpus(
@@ -302,7 +318,7 @@ def load_corpus(
     """
     files, issues = collect_files(paths)
     corpora: list[Loaded] = []
-    publications: MutableMapping[str, Loaded] = _new_mapping(len(files))
+    publications: MutableMapping[str, Loaded] = _new_mapping(len(files), record_claim)
     recommendations: MutableMapping[str, Loaded] = _new_mapping(len(files))
     seen_ids: dict[str, str] = {}  # id -> the file that defines it
     duplicates: list[Issue] = []
@@ -446,23 +462,18 @@ def _check_document_citations(corpus: LoadedCorpus, issues: list[Issue]) -> None
     """At most one publication with a citation may stand for each corpus document, or Evidence
     read from that document would cite an arbitrary one of them."""
     seen: dict[str, str] = {}
-    for item in corpus.publications.values():
-        pub = item.model
-        assert isinstance(pub, Publication)
-        if pub.citation is None or not pub.in_corpus:
-            continue
-        if pub.source in seen:
+    for pub_id, source in corpus.record_claims():
+        if source in seen:
             issues.append(
                 DuplicateId(
-                    item.doc.locate(("source",)),
+                    corpus.publications[pub_id].doc.locate(("source",)),
                     "source",
-                    f"{pub.id!r} and {seen[pub.source]!r} both claim to be the record of document "
-                    f"{pub.source!r}",
+                    f"{pub_id!r} and {seen[source]!r} both claim to be the record of document {source!r}",
                     "set 'in_corpus: false' on the publication that the document only names or reports on",
                 )
             )
         else:
-            seen[pub.source] = pub.id
+            seen[source] = pub_id
 
 
 def _load_sources(corpus: Corpus, doc: LocatedDocument, base: Path, issues: list[Issue]) -> dict[str, str]:

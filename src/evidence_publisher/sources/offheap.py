@@ -5,7 +5,9 @@ about 170 KB of memory per publication: held for a whole corpus of thousands of 
 most of a build's memory. ``LoadedStore`` pickles each one into an unnamed temporary file as soon
 as its own checks are done and keeps only its place in the file; reading it back gives an equal
 (not the same) object. The last few read are cached, since the checks and the compiler look at
-the same file several times in a row (a publication, then the one it is reported in).
+the same file several times in a row (a publication, then the one it is reported in). A small
+``summary`` of each value, made when it is stored, stays in memory for the passes over every file
+that need only that.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import os
 import pickle
 import tempfile
 from collections import OrderedDict
-from collections.abc import Iterator, MutableMapping
-from typing import TypeVar
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any, TypeVar
 
 T = TypeVar("T")  # a loader.Loaded (not imported: loader imports this module)
 
@@ -28,12 +30,14 @@ class LoadedStore(MutableMapping[str, T]):
     Ids keep the order they were added in, like a dict's keys.
     """
 
-    def __init__(self, cached: int | None = None) -> None:
+    def __init__(self, cached: int | None = None, summarise: Callable[[T], Any] | None = None) -> None:
         self._file = tempfile.TemporaryFile(buffering=0)  # closed (and gone) with this object
         self._end = 0
         self._spans: dict[str, tuple[int, int]] = {}  # id -> (offset, length) in the file
         self._cache: OrderedDict[str, T] = OrderedDict()
         self._cached = _CACHED if cached is None else cached
+        self.summarise = summarise
+        self._summaries: dict[str, Any] = {}
 
     def __setitem__(self, key: str, value: T) -> None:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
@@ -41,6 +45,12 @@ class LoadedStore(MutableMapping[str, T]):
         self._spans[key] = (self._end, len(data))
         self._end += len(data)
         self._cache.pop(key, None)
+        if self.summarise is not None:
+            self._summaries[key] = self.summarise(value)
+
+    def summary(self, key: str) -> Any:
+        """``summarise(value)`` of the value stored at ``key``, made when it was stored (no read)."""
+        return self._summaries[key]
 
     def __getitem__(self, key: str) -> T:
         found = self._cache.get(key)
@@ -58,6 +68,7 @@ class LoadedStore(MutableMapping[str, T]):
     def __delitem__(self, key: str) -> None:
         del self._spans[key]  # its bytes stay in the file until the store is gone
         self._cache.pop(key, None)
+        self._summaries.pop(key, None)
 
     def __contains__(self, key: object) -> bool:
         return key in self._spans
