@@ -34,7 +34,7 @@ from evidence_publisher.fhir.evidence_variable import (
 )
 from evidence_publisher.fhir.group import map_eligibility_group, map_study_group
 from evidence_publisher.fhir.plan_definition import map_plan_definition, plan_definition_id
-from evidence_publisher.fhir.provenance import documents, quote_provenance
+from evidence_publisher.fhir.provenance import QuoteProvenance, documents
 from evidence_publisher.fhir.research_study import (
     has_research_study,
     map_research_study,
@@ -159,16 +159,27 @@ def compile_corpus(
     where = _Where(corpus)
     studies: list[StudyResults] = []
     total = len(corpus.publications) + len(corpus.recommendations)
+    # fed file by file here, while each is in hand (a large corpus's are read back from disk)
+    quotes = QuoteProvenance(
+        corpus,
+        where,
+        lambda source_id: document_citation(corpus, source_id),
+        into=SpilledRows() if spill else None,  # a large report's biggest part
+    )
     for done, pub_id in enumerate(sorted(corpus.publications)):
         if progress is not None and done % _PROGRESS_EVERY == 0:
             progress(done, total)
-        study = _compile_publication(ctx, corpus, corpus.publications[pub_id], out, where)
+        item = corpus.publications[pub_id]
+        study = _compile_publication(ctx, corpus, item, out, where)
         if study is not None:
             studies.append(study)
+        quotes.publication(item)
     if progress is not None:
         progress(len(corpus.publications), total)
     for rec_id in sorted(corpus.recommendations):
-        _compile_recommendation(ctx, corpus, corpus.recommendations[rec_id], out, where, studies)
+        item = corpus.recommendations[rec_id]
+        _compile_recommendation(ctx, corpus, item, out, where, studies)
+        quotes.recommendation(item)
     if isinstance(out.resources, SpilledResources):
         order = out.resources.sort()
         assert isinstance(out.rows, SpilledRows)
@@ -178,13 +189,7 @@ def compile_corpus(
         out.rows.sort(key=lambda row: (row["type"], row["id"]))  # stable, as the resources' sort
     known = out.made
     out.documents = documents(corpus, lambda source_id: document_citation(corpus, source_id))
-    out.quotes = quote_provenance(
-        corpus,
-        where,
-        lambda source_id: document_citation(corpus, source_id),
-        keep=lambda q: q["resource"] in known,
-        into=SpilledRows() if spill else None,  # a large report's biggest part
-    )
+    out.quotes = quotes.entries(keep=lambda q: q["resource"] in known)
     return out
 
 

@@ -108,31 +108,43 @@ def documents(corpus: LoadedCorpus, document_citation: Callable[[str], str | Non
     return out
 
 
-def quote_provenance(
-    corpus: LoadedCorpus,
-    where: Where,
-    document_citation: Callable[[str], str | None],
-    keep: Callable[[dict], bool] = lambda _q: True,
-    into: list[dict] | None = None,
-) -> list[dict]:
-    """One entry per quote and resource it supports (those ``keep`` accepts), sorted by document
-    and position. ``into`` (optional) receives them: a ``SpilledRows`` keeps them on disk."""
-    col = _Collector(corpus, where, [] if into is None else into)
-    for i, src in enumerate(corpus.corpus.sources):
-        cit = document_citation(src.id)
-        if cit is not None:
-            col.add(
-                _corpus_item(corpus), ("sources", i), f"Citation/{cit}", "title",
-                src.title_quote or src.title, src.id,
-            )  # fmt: skip
-    for pub_id in sorted(corpus.publications):
-        _publication(col, corpus.publications[pub_id])
-    for rec_id in sorted(corpus.recommendations):
-        _recommendation(col, corpus.recommendations[rec_id])
-    if isinstance(col.out, SpilledRows):
-        col.out.sort_and_keep(_quote_order, keep)
-        return col.out
-    return [q for q in sorted(col.out, key=_quote_order) if keep(q)]
+class QuoteProvenance:
+    """Collects one entry per quote and resource it supports, file by file (so that a pass that
+    reads each mapping file anyway, the compiler's, can feed it), then sorts them.
+
+    Made with the source register's title quotes; ``publication`` and ``recommendation`` add a
+    file's quotes; ``entries`` gives them sorted by document and position, those ``keep``
+    accepts. ``into`` (optional) receives them: a ``SpilledRows`` keeps them on disk.
+    """
+
+    def __init__(
+        self,
+        corpus: LoadedCorpus,
+        where: Where,
+        document_citation: Callable[[str], str | None],
+        into: list[dict] | None = None,
+    ) -> None:
+        self._col = _Collector(corpus, where, [] if into is None else into)
+        for i, src in enumerate(corpus.corpus.sources):
+            cit = document_citation(src.id)
+            if cit is not None:
+                self._col.add(
+                    _corpus_item(corpus), ("sources", i), f"Citation/{cit}", "title",
+                    src.title_quote or src.title, src.id,
+                )  # fmt: skip
+
+    def publication(self, item: Loaded) -> None:
+        _publication(self._col, item)
+
+    def recommendation(self, item: Loaded) -> None:
+        _recommendation(self._col, item)
+
+    def entries(self, keep: Callable[[dict], bool] = lambda _q: True) -> list[dict]:
+        out = self._col.out
+        if isinstance(out, SpilledRows):
+            out.sort_and_keep(_quote_order, keep)
+            return out
+        return [q for q in sorted(out, key=_quote_order) if keep(q)]
 
 
 def _quote_order(q: dict) -> tuple:
