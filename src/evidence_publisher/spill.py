@@ -30,9 +30,10 @@ from typing import overload
 from evidence_publisher.jsonio import dumps, loads
 from evidence_publisher.reference_strings import compact_reference_values, reference_values
 
-# Numbers that read back as another number: a float written with an exponent (repr writes 1e-05
-# or 1e+16; 1e-05 reads back as the Decimal 0.00001) and a Decimal -0 (reads back as the integer 0).
-# Strings that look alike only cost a parse.
+# Numbers that read back as another number: a float written with an exponent (1e+16 or 1.5e-7 by
+# jsonio's orjson, 1e+16 or 1.5e-07 by its simplejson: the exponent is always signed; 1e+16 reads
+# back as the Decimal 1E+16) and a Decimal -0 (reads back as the integer 0). Strings that look
+# alike only cost a parse.
 _EXPONENT = re.compile(r"[0-9]e[-+]")
 _NEGATIVE_ZERO = re.compile(r"[:,\[]-0[,}\]]")
 _KEYED_BY = ("url", "version")  # with the first identifier: what a transaction entry is keyed by

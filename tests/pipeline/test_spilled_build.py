@@ -148,7 +148,18 @@ def test_each_chunk_resolves_the_references_of_its_resources(monkeypatch: pytest
 
 @pytest.mark.parametrize(
     "value",
-    [1e-05, 1e16, 2.5e-07, Decimal("-0"), [Decimal("-0"), 1], "1e-05", "a:-0,", "3e4f", Decimal("1E-7")],
+    [
+        1e-05,
+        1e16,
+        2.5e-07,
+        1.5e300,
+        Decimal("-0"),
+        [Decimal("-0"), 1],
+        "1e-05",
+        "a:-0,",
+        "3e4f",
+        Decimal("1E-7"),
+    ],
 )
 def test_indented_text_is_that_of_the_resource_read_back(value: object) -> None:
     # floats written with an exponent and a Decimal -0 read back as other numbers: the indented
