@@ -29,6 +29,7 @@ LAYERS: list[set[str]] = [
         "urlsafety",
         "interrupts",
         "crashlog",
+        "workers",
     },
     {"fhirpath"},  # the FHIRPath engine shared by validate and cds
     {"packages"},

@@ -20,8 +20,9 @@ from evidence_publisher.bundle.transaction import local_ref
 from evidence_publisher.spill import ResourceView, reference_strings, type_ids
 from evidence_publisher.validate import Validator, error_lines
 from evidence_publisher.validate.outcome import ValidationReport
-from evidence_publisher.validate.stream import FAILED, RefIndex, outline, pool_map
+from evidence_publisher.validate.stream import RefIndex, outline
 from evidence_publisher.validate.walk.context import type_id_key
+from evidence_publisher.workers import FAILED, pool_map
 
 
 class _ChunkIndex(RefIndex):

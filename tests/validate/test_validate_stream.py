@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from evidence_publisher import cli_render
+from evidence_publisher import cli_render, workers
 from evidence_publisher.cli import _print_validation, main
 from evidence_publisher.cli_render import JsonListSpool
 from evidence_publisher.errors import ExitCode
@@ -69,9 +69,9 @@ class _CountedChunks(list):
 
 
 def test_workers_get_only_a_few_chunks_ahead_of_the_results_taken(monkeypatch):
-    monkeypatch.setattr(stream, "IN_FLIGHT", 1)
+    monkeypatch.setattr(workers, "IN_FLIGHT", 1)
     chunks = _CountedChunks([["ab", "c"]] * 100)
-    results = stream.pool_map(1, len, chunks, len(chunks))
+    results = workers.pool_map(1, len, chunks, len(chunks))
     assert next(results) == [2, 1]
     time.sleep(0.5)  # the pool's task thread would hand out every chunk now if nothing held it
     assert chunks.taken <= 3

@@ -17,17 +17,12 @@ taken back in chunk order, so the output is the same whatever the number of jobs
 
 from __future__ import annotations
 
-import functools
-import gc
 import json
-import multiprocessing
 import os
 import re
-import signal
 import sys
-import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,6 +42,7 @@ from evidence_publisher.validate.inputs import (
 from evidence_publisher.validate.outcome import Issue, ValidationReport, operation_outcome, resource_label
 from evidence_publisher.validate.spill import BATCH, Paths, Store
 from evidence_publisher.validate.walk.context import BundleIndex, type_id_key
+from evidence_publisher.workers import FAILED, pool_map
 
 
 class ResourceValidator(Protocol):
@@ -68,7 +64,6 @@ FileRef = tuple[str, bool]  # (path as given, named explicitly)
 
 POOL_FROM_FILES = 200  # fewer files are validated in this process: a pool would cost more than it saves
 CHUNK_FILES = 32
-IN_FLIGHT = 4  # chunks per worker handed out ahead of the results taken back
 LOOKUP_CACHE = 1024  # places of resources looked up on disk, kept for the next look-up
 TARGET_CACHE = 256  # resources read again for references, kept for the next reference to them
 UNREADABLE = "(unreadable)"
@@ -447,60 +442,6 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def pool_map(
-    jobs: int, fn: Callable[[Any], Any], chunks: Iterable[Sequence[Any]], count: int
-) -> Iterator[list]:
-    """The results of each chunk, in order. At most ``IN_FLIGHT`` chunks per worker are handed
-    out ahead of the one awaited, so results never pile up when this process falls behind."""
-    window = threading.Semaphore(IN_FLIGHT * jobs)
-    stop = threading.Event()
-
-    def handed_out() -> Iterator[Sequence[Any]]:  # iterated by the pool's task thread
-        for chunk in chunks:
-            while not window.acquire(timeout=0.1):
-                if stop.is_set():
-                    return
-            yield chunk
-
-    context = multiprocessing.get_context("fork")
-    # what exists now (the definitions, above all) is left out of the workers' garbage
-    # collections, which would otherwise walk it and copy every page it touches
-    gc.freeze()
-    try:
-        pool = context.Pool(min(jobs, count or 1), initializer=_worker_signals)
-    finally:
-        gc.unfreeze()
-    with pool:
-        try:
-            for result in pool.imap(functools.partial(_chunk, fn), handed_out()):
-                window.release()
-                yield result
-        finally:
-            stop.set()
-
-
-def _worker_signals() -> None:
-    """Workers end when the pool ends them (SIGTERM), and leave Ctrl-C to the main process: the
-    CLI's own handlers, inherited through fork, would turn SIGTERM into an exception that a worker
-    waiting for work may never get to raise."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-FAILED = None  # what a worker says for an item it could not do (the same after pickling)
-
-
-def _chunk(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-    """In a worker: ``fn`` of each item; an input error is left for the main process to raise."""
-    out = []
-    for item in items:
-        try:
-            out.append(fn(item))
-        except EvidencePublisherError:
-            out.append(FAILED)
-    return out
 
 
 def _survey_item(item: tuple[int, str, bool]) -> FileRef:
