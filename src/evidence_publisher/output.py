@@ -164,7 +164,14 @@ def _check_previous_build(shown: str, target: Path) -> None:
     for folder, suffix in (("resources", ".json"), ("ndjson", ".ndjson")):
         sub = target / folder
         if sub.is_dir() and not sub.is_symlink():
-            strangers += [f"{folder}/{_label(p)}" for p in sorted(sub.iterdir()) if not _is_file(p, suffix)]
+            # by name and d_type (no stat, no Path per entry): a large build has 350,000 files here
+            with os.scandir(sub) as found:
+                odd = sorted(
+                    e.name
+                    for e in found
+                    if os.path.splitext(e.name)[1] != suffix or not e.is_file(follow_symlinks=False)
+                )
+            strangers += [f"{folder}/{_label(sub / name)}" for name in odd]
     if strangers:
         listed = ", ".join(strangers[:_SHOWN_ENTRIES])
         more = len(strangers) - _SHOWN_ENTRIES

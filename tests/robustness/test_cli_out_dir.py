@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,30 @@ def test_a_user_file_inside_a_previous_build_is_never_deleted(
     path.write_text("mine")
     before = snapshot(Path("dist"))
     refused(capsys, build("--out", "dist"), "does not hold only a previous build", f"contains {shown}")
+    assert snapshot(Path("dist")) == before
+
+
+@pytest.mark.parametrize(
+    ("make", "shown"),
+    [
+        (lambda p: p.symlink_to("../build-report.json"), "resources/Evidence-link.json (a symbolic link)"),
+        (lambda p: p.mkdir(), "resources/Evidence-link.json/"),
+    ],
+    ids=["symbolic link", "directory"],
+)
+def test_what_only_looks_like_a_resource_file_is_never_deleted(
+    scratch: Path, capsys: pytest.CaptureFixture, make: Callable[[Path], None], shown: str
+) -> None:
+    assert build("--out", "dist") == ExitCode.OK
+    make(Path("dist") / "resources" / "Evidence-link.json")
+    (Path("dist") / "resources" / ".json").write_text("mine")  # no name before the suffix
+    before = snapshot(Path("dist"))
+    refused(
+        capsys,
+        build("--out", "dist"),
+        "does not hold only a previous build",
+        f"contains resources/.json, {shown}",
+    )
     assert snapshot(Path("dist")) == before
 
 
