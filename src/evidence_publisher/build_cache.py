@@ -68,7 +68,8 @@ def packages_identity(packages: PackageCache | None = None) -> str:
     """The FHIR packages the validator would load: which are installed, with their manifests."""
     pc = packages if packages is not None else PackageCache.default()
     digest = hashlib.sha256(str(pc.root.resolve()).encode())
-    for spec in DEFAULT_PACKAGES + tuple(s for alts in STAND_INS.values() for s in alts):
+    # in an order of their own, the same in every process (the identity keys the cache)
+    for spec in sorted({*DEFAULT_PACKAGES, *(s for alts in STAND_INS.values() for s in alts)}):
         pkg = pc.get(spec.name, spec.version)
         digest.update(f"\0{spec}\0".encode())
         if pkg is None:

@@ -4,7 +4,10 @@ writes the same bytes as a clean build, and notices every change that matters.""
 from __future__ import annotations
 
 import filecmp
+import os
 import shutil
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -154,3 +157,21 @@ def test_a_file_that_is_not_a_cache_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not a database" * 100)
     with pytest.raises(build_cache.BuildCacheError, match="cannot be used"):
         BuildCache(bad)
+
+
+def test_the_packages_identity_is_the_same_in_every_process(tmp_path: Path) -> None:
+    # string hashes differ between processes (PYTHONHASHSEED): an identity that followed the
+    # iteration order of a set of packages changed from one build to the next half of the time,
+    # and the next build validated every resource again
+    code = "from evidence_publisher.build_cache import packages_identity; print(packages_identity())"
+    identities = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(seed), "FHIR_PACKAGE_CACHE": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(8)
+    }
+    assert len(identities) == 1, identities

@@ -106,7 +106,8 @@ OPTIONAL_DEFAULTS: frozenset[PackageSpec] = frozenset(_spec(v.extensions) for v 
 #: package with a stand-in (a core package, ``FhirVersion.core_stand_in``) fails only when its
 #: stand-in cannot be had either.
 STAND_INS: dict[PackageSpec, tuple[PackageSpec, ...]] = {
-    **{ext: (PackageSpec(ext.name, EXTENSIONS_R5_BALLOT.version),) for ext in OPTIONAL_DEFAULTS},
+    # sorted: a frozenset's order changes from one process to the next (string hashes)
+    **{ext: (PackageSpec(ext.name, EXTENSIONS_R5_BALLOT.version),) for ext in sorted(OPTIONAL_DEFAULTS)},
     **{
         _spec(v.core): (_spec(v.core_stand_in),)
         for v in FHIR_VERSIONS.values()
