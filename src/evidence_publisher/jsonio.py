@@ -90,7 +90,15 @@ def _simplejson_dumps(obj: Any, indent: int | None) -> str:
 def iter_dumps_pieces(obj: Any) -> Iterator[str]:
     """The text of ``dumps(obj)`` in the small pieces the encoder makes (``simplejson.dumps``
     joins the same pieces), for writing a large object (a build report) without holding its
-    whole text."""
+    whole text.
+
+    A list at the top level of ``obj`` that has ``item_texts()`` (``SpilledRows``) is written from
+    the ``dumps`` text of each item it gives, re-indented: its items are not parsed again.
+    """
+    if isinstance(obj, dict) and any(callable(getattr(v, "item_texts", None)) for v in obj.values()):
+        if all(isinstance(k, str) for k in obj):
+            yield from _members_with_item_texts(obj)
+            return
     encoder = simplejson.JSONEncoder(
         use_decimal=True,
         sort_keys=True,
@@ -101,6 +109,26 @@ def iter_dumps_pieces(obj: Any) -> Iterator[str]:
     )
     yield from encoder.iterencode(obj)
     yield "\n"
+
+
+def _members_with_item_texts(obj: dict[str, Any]) -> Iterator[str]:
+    """``dumps(obj)`` (indented by two, keys sorted) with the lists that give ``item_texts``
+    written from those texts (each ``dumps(item)`` without its trailing newline)."""
+    sep = "{\n"
+    for key in sorted(obj):
+        yield f"{sep}  {dumps(key, indent=None)}: "
+        sep = ",\n"
+        value = obj[key]
+        texts = getattr(value, "item_texts", None)
+        if not callable(texts):
+            yield dumps(value)[:-1].replace("\n", "\n  ")
+            continue
+        first = True
+        for text in texts():
+            yield ("[\n    " if first else ",\n    ") + text.replace("\n", "\n    ")
+            first = False
+        yield "[]" if first else "\n  ]"
+    yield "\n}\n"
 
 
 _SLOT = "\u0000items\u0000"

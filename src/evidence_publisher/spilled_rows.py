@@ -2,7 +2,7 @@
 
 The report of a build of thousands of studies has hundreds of thousands of small dicts (a row per
 resource, an entry per quote), about 1 KB each in memory. ``SpilledRows`` writes each row to an
-unnamed temporary file as compact JSON as soon as it is made and keeps only its place.
+unnamed temporary file as its ``jsonio.dumps`` text as soon as it is made and keeps only its place.
 
 It is a ``list`` subclass whose own list storage stays empty, so that the report stays a plain
 dict of lists for its readers: the JSON encoder (simplejson iterates a list, in its C encoder too),
@@ -30,7 +30,7 @@ class SpilledRows(list):
             self.append(row)
 
     def append(self, row: dict) -> None:
-        data = dumps(row, indent=None).encode("utf-8")
+        data = dumps(row).encode("utf-8")  # indented: the report's text of the row, re-indented
         os.pwrite(self._file.fileno(), data, self._end)
         self._spans.append((self._end, len(data)))
         self._end += len(data)
@@ -39,6 +39,12 @@ class SpilledRows(list):
         offset, length = span
         row: dict = loads(os.pread(self._file.fileno(), length, offset))
         return row
+
+    def item_texts(self) -> Iterator[str]:
+        """``jsonio.dumps`` of each row without its trailing newline, as stored (no parse): what
+        ``jsonio.iter_dumps_pieces`` writes the rows from."""
+        for offset, length in self._spans:
+            yield os.pread(self._file.fileno(), length - 1, offset).decode("utf-8")
 
     def reorder(self, order: list[int]) -> None:
         """Put the rows in ``order`` (each item the position of a row now), without reading them."""

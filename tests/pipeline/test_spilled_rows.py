@@ -37,6 +37,11 @@ def test_rows_read_back_and_serialise_as_a_list() -> None:
     plain = {"quotes": ROWS, "empty": [], "n": 1}
     assert dumps(report) == dumps(plain) and dumps(report, indent=None) == dumps(plain, indent=None)
     assert "".join(iter_dumps_pieces(report)) == dumps(plain)
+    # written from the rows' stored texts, beside members of every other kind
+    nested = {"z": {"a": [1, {"b": "é\n"}]}, "quotes": rows, "e": SpilledRows(), "s": "x", "l": [], "d": {}}
+    plain_nested = {**nested, "quotes": ROWS, "e": []}
+    assert "".join(iter_dumps_pieces(nested)) == dumps(plain_nested)
+    assert "".join(iter_dumps_pieces({"wrapped": nested})) == dumps({"wrapped": plain_nested})
     for kept in (pickle.loads(pickle.dumps(rows)), copy.deepcopy(rows)):
         assert type(kept) is list and kept == ROWS
 
