@@ -279,8 +279,13 @@ def _write(target: Path, files: Files, on_file: Callable[[int], None], guard: Si
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
             tmp.chmod(0o777 & ~_umask())
         pairs = sorted(files.items()) if isinstance(files, Mapping) else files
+        made = {tmp}  # folders made: resources/ holds a build's every resource
         for done, (rel, text) in enumerate(pairs, 1):
-            write_file(tmp / rel, text)
+            path = tmp / rel
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            write_file(path, text)
             on_file(done)
         with guard.held():
             _replace(target, tmp)
@@ -292,8 +297,8 @@ def _write(target: Path, files: Files, on_file: Callable[[int], None], guard: Si
 
 
 def write_file(path: Path, text: str | Iterable[str]) -> None:
-    """One output file (a module-level function so that tests can slow the write down)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """One output file, its folder made already (a module-level function so that tests can slow
+    the write down)."""
     with path.open("w", encoding="utf-8") as handle:
         if isinstance(text, str):
             handle.write(text)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import copy
 import itertools
 import uuid
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evidence_publisher.bundle import (
     BundleError,
@@ -214,3 +217,13 @@ def test_only_a_transaction_is_replayable() -> None:
     assert is_replayable(transaction_bundle(corpus()))
     assert is_replayable({"resourceType": "Bundle", "type": "transaction"})
     assert not is_replayable({**transaction_bundle(corpus()), "type": "batch"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8")) | st.text(alphabet=st.characters(max_codepoint=127)))
+def test_conditional_urls_are_percent_encoded_as_urllib_encodes(text: str) -> None:
+    res = {"resourceType": "Evidence", "id": "e", "url": text or "x", "version": text or "1"}
+    expected = f"Evidence?url={quote(text or 'x', safe='')}&version={quote(text or '1', safe='')}"
+    assert conditional_url(res) == expected
+    group = {"resourceType": "Group", "id": "g", "identifier": [{"system": text or "s", "value": "v"}]}
+    assert conditional_url(group) == f"Group?identifier={quote(f'{text or chr(115)}|v', safe='')}"

@@ -7,6 +7,7 @@ to those fullUrls, so a server can upsert the whole set atomically and repeatabl
 
 from __future__ import annotations
 
+import string
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from urllib.parse import quote
@@ -42,20 +43,30 @@ def _first_identifier(resource: dict) -> dict | None:
     return None
 
 
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "_.-~")  # urllib's always safe
+# every ASCII character but the unreserved ones, as ``quote(..., safe="")`` encodes it
+_PERCENT = {c: f"%{c:02X}" for c in range(128) if chr(c) not in _UNRESERVED}
+
+
+def _quote_all(text: str) -> str:
+    """``urllib.parse.quote(text, safe="")``; ASCII text (every canonical URL) by one translate."""
+    return text.translate(_PERCENT) if text.isascii() else quote(text, safe="")
+
+
 def conditional_url(resource: dict, fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> str:
     """``Evidence?url=..&version=..`` or ``Group?identifier=sys|val`` (percent-encoded)."""
     rtype = resource["resourceType"]
     if rtype in fhir.url_searchable_types and resource.get("url"):
-        url = f"{rtype}?url={quote(resource['url'], safe='')}"
+        url = f"{rtype}?url={_quote_all(resource['url'])}"
         if resource.get("version"):
-            url += f"&version={quote(resource['version'], safe='')}"
+            url += f"&version={_quote_all(resource['version'])}"
         return url
     ident = _first_identifier(resource)
     if ident is None:
         resource_key(resource, fhir)  # raises the explanatory error
         raise AssertionError("resource_key raises for a resource without an identifier")
     token = f"{ident['system']}|{ident['value']}"
-    return f"{rtype}?identifier={quote(token, safe='')}"
+    return f"{rtype}?identifier={_quote_all(token)}"
 
 
 def entry_full_url(resource: dict, fhir: FhirVersion = DEFAULT_FHIR_VERSION) -> str:
