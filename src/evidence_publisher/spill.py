@@ -34,7 +34,7 @@ from evidence_publisher.reference_strings import compact_reference_values, refer
 # jsonio's orjson, 1e+16 or 1.5e-07 by its simplejson: the exponent is always signed; 1e+16 reads
 # back as the Decimal 1E+16) and a Decimal -0 (reads back as the integer 0). Strings that look
 # alike only cost a parse.
-_EXPONENT = re.compile(r"[0-9]e[-+]")
+_EXPONENT = r"[0-9]e[-+]"  # as _reread_differs finds it
 _NEGATIVE_ZERO = re.compile(r"[:,\[]-0[,}\]]")
 _KEYED_BY = ("url", "version")  # with the first identifier: what a transaction entry is keyed by
 
@@ -156,12 +156,19 @@ class SpilledResources(Sequence[dict]):
 def _reread_differs(text: str) -> bool:
     """Whether reading ``text`` back may give other numbers (see ``_EXPONENT``).
 
-    The substring tests come first: a regular expression without a literal prefix scans the
-    whole text, which cost more than the rest of storing a resource.
+    Substring searches instead of the regular expressions where they can: one without a literal
+    prefix scans the whole text, which cost more than the rest of storing a resource, and "e-"
+    is common in words ("one-sided").
     """
-    return ("-0" in text and _NEGATIVE_ZERO.search(text) is not None) or (
-        ("e-" in text or "e+" in text) and _EXPONENT.search(text) is not None
-    )
+    if "-0" in text and _NEGATIVE_ZERO.search(text) is not None:
+        return True
+    for mark in ("e-", "e+"):  # _EXPONENT, found by str.find
+        at = text.find(mark, 1)
+        while at > 0:
+            if text[at - 1] in "0123456789":
+                return True
+            at = text.find(mark, at + 2)
+    return False
 
 
 def _key_fields(res: dict) -> bytes:
