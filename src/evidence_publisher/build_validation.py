@@ -17,8 +17,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from evidence_publisher.bundle.transaction import local_ref
+from evidence_publisher.constants import FhirVersion
 from evidence_publisher.spill import ResourceView, reference_strings, type_ids
-from evidence_publisher.validate import Validator, error_lines
+from evidence_publisher.validate import Validator, error_lines, structural_problems
 from evidence_publisher.validate.outcome import ValidationReport
 from evidence_publisher.validate.stream import RefIndex, outline
 from evidence_publisher.validate.walk.context import type_id_key
@@ -93,3 +94,45 @@ def _validate_chunk(start: int) -> list[str]:
     for res in resources:
         validator.validate_into(res, report, index, done)
     return error_lines(report)
+
+
+def structural_problems_in_chunks(
+    resources: Sequence[dict], fhir: FhirVersion, chunk: int, jobs: int
+) -> list[str]:
+    """``structural_problems`` of ``resources`` (the fhir.resources parse of ``build --no-validate``),
+    ``chunk`` resources at a time in ``jobs`` worker processes forked now (``resources`` must be
+    readable from a forked process: a ``SpilledResources``, or dicts), the lines in resource
+    order, as one process gives them."""
+    starts = list(range(0, len(resources), chunk))
+    if jobs < 2 or len(starts) < 2:
+        return structural_problems(resources, fhir)
+    _warm_models({rtype for rtype, _id in type_ids(resources)}, fhir)
+    _WORK.update(resources=resources, chunk=chunk, fhir=fhir)
+    try:
+        problems: list[str] = []
+        for start, [lines] in zip(
+            starts, pool_map(jobs, _parse_chunk, [[s] for s in starts], len(starts)), strict=True
+        ):
+            problems += _parse_chunk(start) if lines is FAILED else lines
+        return problems
+    finally:
+        _WORK.clear()
+
+
+def _warm_models(types: set[str], fhir: FhirVersion) -> None:
+    """Import the model class of each type before the workers are forked (each would import it)."""
+    if fhir.models_module is None:
+        return
+    import importlib
+
+    get_fhir_model_class = importlib.import_module(fhir.models_module).get_fhir_model_class
+    for rtype in sorted(types):
+        try:
+            get_fhir_model_class(rtype)
+        except (KeyError, ValueError):
+            pass  # an unknown type: structural_problems reports it
+
+
+def _parse_chunk(start: int) -> list[str]:
+    resources: Sequence[dict] = _WORK["resources"]
+    return structural_problems(resources[start : start + _WORK["chunk"]], _WORK["fhir"])

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from evidence_publisher.build_cache import BuildCache, packages_identity, validation_keys
 from evidence_publisher.build_summary import summarise_problems
-from evidence_publisher.build_validation import validate_in_chunks
+from evidence_publisher.build_validation import structural_problems_in_chunks, validate_in_chunks
 from evidence_publisher.bundle import collection_bundle, dependency_order
 from evidence_publisher.bundle.collection import COLLECTION_HEAD, collection_entry_texts, ndjson_lines
 from evidence_publisher.bundle.references import RELATIVE_REF, iter_references
@@ -35,7 +35,7 @@ from evidence_publisher.sources.loader import LoadProgress
 from evidence_publisher.sources.model import Corpus
 from evidence_publisher.sources.parsecache import ParseStore
 from evidence_publisher.spill import ResourceView, SpilledResources, reference_strings, type_ids
-from evidence_publisher.validate import ValidationFailedError, Validator, error_lines, structural_problems
+from evidence_publisher.validate import ValidationFailedError, Validator, error_lines
 
 T = TypeVar("T")
 _WRITE_PROGRESS_EVERY = 200  # resources written between two progress calls
@@ -303,7 +303,10 @@ def build(
         # With it, the validator walks each resource against the StructureDefinitions (elements,
         # cardinality, types, primitives, choice types), which covers everything this parse finds,
         # so running both only doubled the cost (publish already relies on the validator alone).
-        problems = structural_problems(resources, fhir)
+        progress(f"checking the structure of {len(resources)} resources (fhir.resources)", 0, None)
+        problems = structural_problems_in_chunks(
+            resources, fhir, VALIDATE_CHUNK, len(os.sched_getaffinity(0))
+        )
     if problems:
         raise ValidationFailedError(
             f"{len(problems)} problems in the generated FHIR resources; nothing was written",

@@ -167,3 +167,22 @@ def test_indented_text_is_that_of_the_resource_read_back(value: object) -> None:
     store = SpilledResources()
     store.append({"resourceType": "Group", "id": "g", "x": value, "name": "Stage 2e-cohort"})
     assert store.indented(0) == dumps(store[0])
+
+
+def test_the_structural_check_in_workers_finds_what_one_process_finds() -> None:
+    from evidence_publisher.build_validation import structural_problems_in_chunks
+    from evidence_publisher.constants import DEFAULT_FHIR_VERSION
+    from evidence_publisher.validate import structural_problems
+
+    resources = copy.deepcopy(compile_mappings([CORPUS]).compiled.resources)
+    assert isinstance(resources, list)
+    resources[3]["status"] = ["not", "a", "code"]  # each in another chunk of five
+    resources[17]["unknownElement"] = 1
+    resources[-1]["id"] = {"not": "a string"}
+    alone = structural_problems(resources, DEFAULT_FHIR_VERSION)
+    assert len(alone) >= 3
+    assert structural_problems_in_chunks(resources, DEFAULT_FHIR_VERSION, 5, 2) == alone
+    spilled = SpilledResources()
+    for res in resources:
+        spilled.append(res)
+    assert structural_problems_in_chunks(spilled, DEFAULT_FHIR_VERSION, 5, 2) == alone
