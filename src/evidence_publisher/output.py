@@ -15,12 +15,14 @@ The same rules serve other whole-directory outputs (the static site, ``site/outp
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -318,7 +320,44 @@ def _replace(target: Path, new: Path) -> None:
             old.rename(target)
         raise
     if old is not None:
+        remove_replaced(old)
+
+
+_REMOVERS = 8  # threads unlinking: on ext4, 8 took a quarter of rmtree's time for 35,260 files
+
+
+def remove_replaced(old: Path) -> None:
+    """Delete a replaced output directory (errors ignored, as ``shutil.rmtree(ignore_errors=True)``).
+
+    The files of its folders are unlinked by several threads first (the kernel's work, done with
+    the GIL released): one by one, the 350,000 files of a 10,000-study build took about 50 s. A
+    folder is opened without following a symbolic link, and only what is not a directory is
+    unlinked in it; ``shutil.rmtree`` then removes whatever is left.
+    """
+    try:
+        with ThreadPoolExecutor(_REMOVERS) as pool:
+            for folder in (old / "resources", old / "ndjson", old):
+                try:
+                    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+                except OSError:
+                    continue  # gone, or not a folder: left to rmtree
+                try:
+                    with os.scandir(fd) as entries:
+                        names = [e.name for e in entries if not e.is_dir(follow_symlinks=False)]
+                    parts = [names[i::_REMOVERS] for i in range(_REMOVERS)]
+                    list(pool.map(functools.partial(_unlink_all, fd), parts))
+                finally:
+                    os.close(fd)
+    finally:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _unlink_all(folder_fd: int, names: list[str]) -> None:
+    for name in names:
+        try:
+            os.unlink(name, dir_fd=folder_fd)
+        except OSError:
+            pass  # left to rmtree, which ignores what it cannot remove
 
 
 def _umask() -> int:
