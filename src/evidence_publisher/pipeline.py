@@ -22,7 +22,6 @@ from evidence_publisher.bundle.references import RELATIVE_REF, iter_references
 from evidence_publisher.bundle.transaction import (
     TRANSACTION_HEAD,
     dependency_indices,
-    local_ref,
     transaction_entry_texts,
 )
 from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
@@ -123,7 +122,13 @@ def _validate_changed(
         for (rtype, rid), refs in zip(type_ids(resources), reference_strings(resources), strict=True):
             if keys[f"{rtype}/{rid}"] not in known:
                 wanted.update(refs)
-        subset = [r for r in order if local_ref(r) in wanted]
+        # chosen by the recorded Type/ids: a spilled resource is read only if it is validated
+        chosen = [i for i, (rtype, rid) in enumerate(type_ids(order)) if f"{rtype}/{rid}" in wanted]
+        subset: Sequence[dict] = (
+            order.store.view([order.indices[i] for i in chosen])
+            if isinstance(order, ResourceView)
+            else [order[i] for i in chosen]
+        )
         problems = _official_validation(subset, subset, log, fhir)
     return problems, [keys[ref] for ref in todo] if keys else []
 
