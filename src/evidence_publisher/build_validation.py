@@ -13,7 +13,8 @@ each entry's ``fullUrl``, made by ``collection_entries`` from the resource's ``T
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import importlib
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from evidence_publisher.bundle.transaction import local_ref
@@ -49,19 +50,26 @@ def validate_in_chunks(validator: Validator, order: Sequence[dict], chunk: int, 
     """
     _WORK.update(validator=validator, order=order, chunk=chunk)
     _WORK["position"] = {f"{rtype}/{rid}": i for i, (rtype, rid) in enumerate(type_ids(order))}
-    starts = list(range(0, len(order), chunk))
     try:
-        if jobs > 1 and len(starts) > 1:
-            batches = pool_map(jobs, _validate_chunk, [[start] for start in starts], len(starts))
-            results: Iterable[list[str] | None] = (lines for batch in batches for lines in batch)
-        else:
-            results = map(_validate_chunk, starts)
-        problems: list[str] = []
-        for start, lines in zip(starts, results, strict=True):
-            problems += _validate_chunk(start) if lines is FAILED else lines
-        return problems
+        return _chunk_lines(_validate_chunk, len(order), chunk, jobs)
     finally:
         _WORK.clear()
+
+
+def _chunk_lines(fn: Callable[[int], list[str]], count: int, chunk: int, jobs: int) -> list[str]:
+    """``fn(start)`` of each chunk of ``count`` items, joined in chunk order: in ``jobs`` worker
+    processes forked now (inheriting ``_WORK``) when there are two or more, here otherwise; a chunk
+    a worker could not do (an input error) is done again here, to raise that error."""
+    starts = list(range(0, count, chunk))
+    if jobs > 1 and len(starts) > 1:
+        batches = pool_map(jobs, fn, [[start] for start in starts], len(starts))
+        results: Iterable[list[str] | None] = (lines for batch in batches for lines in batch)
+    else:
+        results = map(fn, starts)
+    problems: list[str] = []
+    for start, lines in zip(starts, results, strict=True):
+        problems += fn(start) if lines is FAILED else lines
+    return problems
 
 
 def _chunk_references(
@@ -103,18 +111,11 @@ def structural_problems_in_chunks(
     ``chunk`` resources at a time in ``jobs`` worker processes forked now (``resources`` must be
     readable from a forked process: a ``SpilledResources``, or dicts), the lines in resource
     order, as one process gives them."""
-    starts = list(range(0, len(resources), chunk))
-    if jobs < 2 or len(starts) < 2:
-        return structural_problems(resources, fhir)
-    _warm_models({rtype for rtype, _id in type_ids(resources)}, fhir)
+    if jobs > 1 and len(resources) > chunk:
+        _warm_models({rtype for rtype, _id in type_ids(resources)}, fhir)
     _WORK.update(resources=resources, chunk=chunk, fhir=fhir)
     try:
-        problems: list[str] = []
-        for start, [lines] in zip(
-            starts, pool_map(jobs, _parse_chunk, [[s] for s in starts], len(starts)), strict=True
-        ):
-            problems += _parse_chunk(start) if lines is FAILED else lines
-        return problems
+        return _chunk_lines(_parse_chunk, len(resources), chunk, jobs)
     finally:
         _WORK.clear()
 
@@ -123,8 +124,6 @@ def _warm_models(types: set[str], fhir: FhirVersion) -> None:
     """Import the model class of each type before the workers are forked (each would import it)."""
     if fhir.models_module is None:
         return
-    import importlib
-
     get_fhir_model_class = importlib.import_module(fhir.models_module).get_fhir_model_class
     for rtype in sorted(types):
         try:
