@@ -30,11 +30,10 @@ from typing import overload
 from evidence_publisher.jsonio import dumps, loads
 from evidence_publisher.reference_strings import compact_reference_values, reference_values
 
-# Numbers that read back as another number: a float written with an exponent (1e+16 or 1.5e-7 by
-# jsonio's orjson, 1e+16 or 1.5e-07 by its simplejson: the exponent is always signed; 1e+16 reads
-# back as the Decimal 1E+16) and a Decimal -0 (reads back as the integer 0). Strings that look
-# alike only cost a parse.
-_EXPONENT = r"[0-9]e[-+]"  # as _reread_differs finds it
+# Numbers that read back as another number: a float written with an exponent, a digit then e- or
+# e+ (1e+16 or 1.5e-7 by jsonio's orjson, 1e+16 or 1.5e-07 by its simplejson: the exponent is
+# always signed; 1e+16 reads back as the Decimal 1E+16), and a Decimal -0 (reads back as the
+# integer 0). Strings that look alike only cost a parse.
 _NEGATIVE_ZERO = re.compile(r"[:,\[]-0[,}\]]")
 _KEYED_BY = ("url", "version")  # with the first identifier: what a transaction entry is keyed by
 
@@ -154,7 +153,7 @@ class SpilledResources(Sequence[dict]):
 
 
 def _reread_differs(text: str) -> bool:
-    """Whether reading ``text`` back may give other numbers (see ``_EXPONENT``).
+    """Whether reading ``text`` back may give other numbers (see ``_NEGATIVE_ZERO``).
 
     Substring searches instead of the regular expressions where they can: one without a literal
     prefix scans the whole text, which cost more than the rest of storing a resource, and "e-"
@@ -162,7 +161,7 @@ def _reread_differs(text: str) -> bool:
     """
     if "-0" in text and _NEGATIVE_ZERO.search(text) is not None:
         return True
-    for mark in ("e-", "e+"):  # _EXPONENT, found by str.find
+    for mark in ("e-", "e+"):  # a digit then e- or e+, found by str.find
         at = text.find(mark, 1)
         while at > 0:
             if text[at - 1] in "0123456789":
