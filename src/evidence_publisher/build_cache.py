@@ -3,12 +3,14 @@
 It lives in one SQLite file, ``build-cache.sqlite``, in ``$EVIDENCE_PUBLISHER_CACHE`` if set, else
 ``$XDG_CACHE_HOME/evidence-publisher``, else ``~/.cache/evidence-publisher``. Setting
 ``EVIDENCE_PUBLISHER_CACHE=off`` (or ``build --no-cache``) builds without it; deleting the file
-clears it (it is rebuilt as needed). It holds two kinds of entries:
+clears it (it is rebuilt as needed). It holds three kinds of entries:
 
 - ``parsed``: a mapping file's YAML parse (data and line/column marks), keyed by the file's bytes,
   its shown name and the input limits in force (``sources/parsecache.py``). Schema checks, quote
   checks against the source documents and the cross-file checks run on every build, so a changed
   source document is always noticed.
+- ``compiled``: what compiling a publication made, with every read of the rest of the corpus it
+  made and what that read found (``fhir/compile_memo.py``); reused when they all find the same.
 - ``valid``: a generated resource that the official validator found without error, keyed by its
   canonical JSON, the JSON of each resource it references directly (the validator reads those to
   check reference targets) and the identity of the FHIR packages in use. A resource that does not
@@ -132,6 +134,13 @@ class BuildCache:
 
     def put_parsed(self, key: str, value: bytes) -> None:
         self._put("parsed", key, value)
+
+    # compiled publications (fhir.compile_memo.CompileMemo)
+    def get_compiled(self, key: str) -> bytes | None:
+        return self._get("compiled", key)
+
+    def put_compiled(self, key: str, value: bytes) -> None:
+        self._put("compiled", key, value)
 
     # validated resources
     def validated(self, keys: Iterable[str]) -> set[str]:

@@ -27,6 +27,7 @@ from evidence_publisher.bundle.transaction import (
 from evidence_publisher.constants import DEFAULT_FHIR_VERSION, FhirVersion
 from evidence_publisher.convert import UnsupportedFhirVersionError, to_r4b
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
+from evidence_publisher.fhir.compile_memo import CompileStore
 from evidence_publisher.jsonio import dumps, iter_dumps_pieces, iter_dumps_texts
 from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
 from evidence_publisher.sources import load_corpus
@@ -252,10 +253,12 @@ def compile_mappings(
     on_compile: Callable[[int, int], None] | None = None,
     *,
     spill: bool = False,
+    compiled_store: CompileStore | None = None,
 ) -> CompiledMappings:
-    """``spill``: keep the resources on disk (``spill.py``) rather than as dicts."""
+    """``spill``: keep the resources on disk (``spill.py``) rather than as dicts.
+    ``compiled_store``: reuse what earlier builds compiled (``fhir/compile_memo.py``)."""
     corpus = load_corpus(paths, progress=on_load, store=store)
-    compiled = compile_corpus(corpus, base_url, on_compile, spill=spill)
+    compiled = compile_corpus(corpus, base_url, on_compile, spill=spill, store=compiled_store)
     effective_base = (base_url or corpus.corpus.base_url).rstrip("/")
     report = make_report(corpus.corpus, effective_base, compiled)
     sources_dir = Path(corpus.corpus_doc.file).parent / corpus.corpus.sources_dir
@@ -289,7 +292,7 @@ def build(
     def on_compile(done: int, total: int) -> None:
         progress(f"compiling {total} mapping files into FHIR resources", done, total)
 
-    mapped = compile_mappings(paths, base_url, on_load, cache, on_compile, spill=True)
+    mapped = compile_mappings(paths, base_url, on_load, cache, on_compile, spill=True, compiled_store=cache)
     compiled, report = mapped.compiled, mapped.report
     resources: Sequence[dict] = compiled.resources
     if fhir is not DEFAULT_FHIR_VERSION:

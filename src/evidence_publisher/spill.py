@@ -38,6 +38,10 @@ _NEGATIVE_ZERO = re.compile(r"[:,\[]-0[,}\]]")
 _KEYED_BY = ("url", "version")  # with the first identifier: what a transaction entry is keyed by
 
 
+# (resourceType, id, compact text, key fields, reference strings, indented text or None)
+StoredResource = tuple[str, str, str, dict, tuple[str, ...], "str | None"]
+
+
 class SpilledResources(Sequence[dict]):
     """An append-only sequence of resources stored in an unnamed temporary file.
 
@@ -78,6 +82,36 @@ class SpilledResources(Sequence[dict]):
         self._indented_len.append(0)
         if not _reread_differs(text):  # what reading back would give: saves a parse later
             self._keep_indented(len(self._indented_at) - 1, dumps(res))
+
+    def append_stored(self, stored: StoredResource) -> None:
+        """Append a resource as ``stored`` gave it (from this or an earlier build): the same
+        state as ``append`` of that resource, without making its texts again."""
+        rtype, rid, text, fields, refs, indented = stored
+        data = text.encode("utf-8")
+        key_fields = pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL)
+        os.pwrite(self._file.fileno(), data + key_fields, self._end)
+        self._offset.append(self._end)
+        self._length.append(len(data))
+        self._key_length.append(len(key_fields))
+        self._end += len(data) + len(key_fields)
+        self.keys.append((rtype, rid))
+        strings = self._strings
+        self._refs.append(tuple(strings.setdefault(r, r) for r in refs))
+        self._indented_at.append(-1)
+        self._indented_len.append(0)
+        if indented is not None:
+            self._keep_indented(len(self._indented_at) - 1, indented)
+
+    def stored(self, index: int) -> StoredResource:
+        """What ``append_stored`` needs to append the resource at ``index`` again: its type, id,
+        compact text, key fields, reference strings and indented text if made."""
+        rtype, rid = self.keys[index]
+        fields = self.key_fields(index)
+        del fields["resourceType"], fields["id"]
+        indented = None
+        if self._indented_at[index] >= 0:
+            indented = self.indented(index)
+        return rtype, rid, self.text(index).decode("utf-8"), fields, self._refs[index], indented
 
     def refs(self, index: int) -> tuple[str, ...]:
         """The distinct ``Reference.reference`` strings of the resource at ``index``, sorted

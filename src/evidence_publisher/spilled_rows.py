@@ -35,6 +35,17 @@ class SpilledRows(list):
         self._spans.append((self._end, len(data)))
         self._end += len(data)
 
+    def append_text(self, text: str) -> None:
+        """Append a row given as a ``stored_texts`` item (the row's ``jsonio.dumps`` text)."""
+        data = text.encode("utf-8")
+        os.pwrite(self._file.fileno(), data, self._end)
+        self._spans.append((self._end, len(data)))
+        self._end += len(data)
+
+    def stored_texts(self, start: int = 0) -> list[str]:
+        """The stored text of each row from ``start`` on (``jsonio.dumps`` of the row)."""
+        return [os.pread(self._file.fileno(), n, at).decode("utf-8") for at, n in self._spans[start:]]
+
     def _row(self, span: tuple[int, int]) -> dict:
         offset, length = span
         row: dict = loads(os.pread(self._file.fileno(), length, offset))

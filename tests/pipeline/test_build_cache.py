@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from evidence_publisher import build_cache, pipeline
 from evidence_publisher.build_cache import BuildCache
+from evidence_publisher.fhir import compile as compile_module
 from evidence_publisher.sources import loader
 from evidence_publisher.sources.errors import MappingError
 from evidence_publisher.sources.parsecache import decode, encode
@@ -37,26 +39,40 @@ def corpus(tmp_path: Path) -> Path:
 
 
 class Counting:
-    """Counts YAML parses and validated resources by wrapping the real functions."""
+    """Counts YAML parses, compiled publications and validated resources by wrapping the real
+    functions."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.parsed: list[str] = []
+        self.compiled: list[str] = []
         self.validated: list[str] = []
         real_load, real_validation = loader.load_located, pipeline._official_validation
+        real_load_bytes, real_compile = loader.load_located_bytes, compile_module._compile_publication
 
         def load_located(path: Path, display: str, *rest: object) -> object:
             self.parsed.append(display)
             return real_load(path, display, *rest)  # type: ignore[arg-type]
+
+        def load_located_bytes(data: bytes, display: str, *rest: object) -> object:
+            self.parsed.append(display)
+            return real_load_bytes(data, display, *rest)  # type: ignore[arg-type]
+
+        def compile_publication(ctx: object, corpus: object, item: loader.Loaded, *rest: object) -> object:
+            self.compiled.append(item.model.id)
+            return real_compile(ctx, corpus, item, *rest)  # type: ignore[arg-type]
 
         def official(resources: list[dict], order: list[dict], *rest: object) -> list[str]:
             self.validated.extend(f"{r['resourceType']}/{r['id']}" for r in resources)
             return real_validation(resources, order, *rest)  # type: ignore[arg-type]
 
         monkeypatch.setattr(loader, "load_located", load_located)
+        monkeypatch.setattr(loader, "load_located_bytes", load_located_bytes)
+        monkeypatch.setattr(compile_module, "_compile_publication", compile_publication)
         monkeypatch.setattr(pipeline, "_official_validation", official)
 
     def reset(self) -> None:
         self.parsed.clear()
+        self.compiled.clear()
         self.validated.clear()
 
 
@@ -77,7 +93,8 @@ def test_cached_builds_write_the_bytes_of_a_clean_build(corpus: Path, tmp_path: 
     _build(corpus, tmp_path / "cold", cache)
     count.reset()
     result = _build(corpus, tmp_path / "warm", cache)
-    assert count.parsed == [] and count.validated == []  # nothing parsed or validated again
+    # nothing parsed, compiled or validated again
+    assert count.parsed == [] and count.compiled == [] and count.validated == []
     assert _same_tree(tmp_path / "clean", tmp_path / "cold")
     assert _same_tree(tmp_path / "clean", tmp_path / "warm")
     assert len(result.resources) == 151
@@ -92,6 +109,7 @@ def test_a_changed_mapping_redoes_only_what_depends_on_it(corpus: Path, tmp_path
     count.reset()
     _build(corpus, tmp_path / "second", cache)
     assert [Path(p).name for p in count.parsed] == ["phase1-bm-msc-ln.yaml"]
+    assert count.compiled == ["phase1-bm-msc-ln"]  # no other publication reads it
     # the changed EvidenceVariable, and the resources that reference it (validated with their targets)
     validated = set(count.validated)
     assert "EvidenceVariable/phase1-bm-msc-ln-dose-limiting-toxicity-during-the-trial-measure" in validated
@@ -101,6 +119,54 @@ def test_a_changed_mapping_redoes_only_what_depends_on_it(corpus: Path, tmp_path
     # and the output is that of a clean build of the changed corpus
     _build(corpus, tmp_path / "clean", None)
     assert _same_tree(tmp_path / "second", tmp_path / "clean")
+
+
+def test_a_publication_is_compiled_again_when_one_it_reads_changed(
+    corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # two publications are reported in the summary: compiling them reads its file
+    count = Counting(monkeypatch)
+    cache = BuildCache(tmp_path / "build-cache.sqlite")
+    _build(corpus, tmp_path / "first", cache)
+    summary = corpus / "summary-stem-cell-lupus.yaml"
+    summary.write_text(summary.read_text() + "# reviewed\n", encoding="utf-8")
+    count.reset()
+    _build(corpus, tmp_path / "second", cache)
+    assert sorted(count.compiled) == ["hsct-severe-lupus", "phase1-bm-msc-ln", "summary-stem-cell-lupus"]
+    _build(corpus, tmp_path / "clean", None)
+    assert _same_tree(tmp_path / "second", tmp_path / "clean")
+
+
+def test_a_moved_quote_is_reported_where_it_now_stands(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    # the quotes still match, one line lower: the report's offsets into the document must follow
+    count = Counting(monkeypatch)
+    cache = BuildCache(tmp_path / "build-cache.sqlite")
+    first = _build(corpus, tmp_path / "first", cache)
+    document = tmp_path / "sources" / "004_c594548d5a0f7352.txt"
+    document.write_text("\n" + document.read_text(encoding="utf-8"), encoding="utf-8")
+    count.reset()
+    second = _build(corpus, tmp_path / "second", cache)
+    assert "liang-2010" in count.compiled and "gu-2014" not in count.compiled
+    assert first.report["quotes"] != second.report["quotes"]
+    _build(corpus, tmp_path / "clean", None)
+    assert _same_tree(tmp_path / "second", tmp_path / "clean")
+
+
+def test_a_damaged_compiled_entry_is_compiled_again(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    count = Counting(monkeypatch)
+    cache = BuildCache(tmp_path / "build-cache.sqlite")
+    _build(corpus, tmp_path / "first", cache)
+    for damaged in (
+        b"\x00\xff",
+        zlib.compress(b"not json"),
+        zlib.compress(b'{"reads": 1}'),
+        zlib.compress(b'{"reads": []}'),
+    ):
+        monkeypatch.setattr(cache, "get_compiled", lambda _key, damaged=damaged: damaged)
+        count.reset()
+        _build(corpus, tmp_path / "second", cache)
+        assert len(count.compiled) == 9  # every publication
+        assert _same_tree(tmp_path / "first", tmp_path / "second")
 
 
 def test_a_changed_source_document_is_noticed(corpus: Path, tmp_path: Path) -> None:

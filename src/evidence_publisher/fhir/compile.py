@@ -16,6 +16,7 @@ from evidence_publisher.fhir.artifact_assessment import (
 )
 from evidence_publisher.fhir.citation import citation_id, map_citation, publication_citation_id
 from evidence_publisher.fhir.common import Context
+from evidence_publisher.fhir.compile_memo import CompileMemo, CompileStore
 from evidence_publisher.fhir.composition import StudyResults, composition_id, map_recommendation
 from evidence_publisher.fhir.evidence import (
     Links,
@@ -148,11 +149,14 @@ def compile_corpus(
     progress: Callable[[int, int], None] | None = None,
     *,
     spill: bool = False,
+    store: CompileStore | None = None,
 ) -> Compiled:
     """Every resource of the corpus; ``progress`` (optional) gets (mapping files done, total).
 
     With ``spill`` each resource goes to a ``SpilledResources`` (on disk) as soon as it is made
     (the mappers never change a resource after handing it over), instead of a list of dicts.
+    With ``spill`` and ``store``, a publication whose inputs are those of an earlier build is not
+    compiled again: what it made then is appended (``compile_memo.py``).
     """
     ctx = Context.from_corpus(corpus.corpus, base_url)
     out = Compiled(resources=SpilledResources(), rows=SpilledRows()) if spill else Compiled()
@@ -166,14 +170,30 @@ def compile_corpus(
         lambda source_id: document_citation(corpus, source_id),
         into=SpilledRows() if spill else None,  # a large report's biggest part
     )
+    memo = CompileMemo.make(
+        store,
+        corpus,
+        ctx.base_url,
+        out.resources,
+        out.rows,
+        quotes.collected,
+        out.conflicts,
+        out.derived,
+        out.made,
+    )
     for done, pub_id in enumerate(sorted(corpus.publications)):
         if progress is not None and done % _PROGRESS_EVERY == 0:
             progress(done, total)
-        item = corpus.publications[pub_id]
-        study = _compile_publication(ctx, corpus, item, out, where)
+        if memo is None:
+            study = _compile_publication_quotes(ctx, corpus, pub_id, out, where, quotes)
+        else:
+            replayed, study = memo.replay(pub_id)
+            if not replayed:
+                with memo.recording(pub_id) as result:
+                    study = _compile_publication_quotes(ctx, corpus, pub_id, out, where, quotes)
+                    result.append(study)
         if study is not None:
             studies.append(study)
-        quotes.publication(item)
     if progress is not None:
         progress(len(corpus.publications), total)
     for rec_id in sorted(corpus.recommendations):
@@ -191,6 +211,15 @@ def compile_corpus(
     out.documents = documents(corpus, lambda source_id: document_citation(corpus, source_id))
     out.quotes = quotes.entries(keep=lambda q: q["resource"] in known)
     return out
+
+
+def _compile_publication_quotes(
+    ctx: Context, corpus: LoadedCorpus, pub_id: str, out: Compiled, where: _Where, quotes: QuoteProvenance
+) -> StudyResults | None:
+    item = corpus.publications[pub_id]
+    study = _compile_publication(ctx, corpus, item, out, where)
+    quotes.publication(item)
+    return study
 
 
 def _derived_entries(corpus: LoadedCorpus, pub: Publication, evid_id: str, res: Result) -> list[dict]:

@@ -133,6 +133,11 @@ class QuoteProvenance:
                     src.title_quote or src.title, src.id,
                 )  # fmt: skip
 
+    @property
+    def collected(self) -> list[dict]:
+        """The entries added so far, in the order added (a ``SpilledRows`` if given as ``into``)."""
+        return self._col.out
+
     def publication(self, item: Loaded) -> None:
         _publication(self._col, item)
 

@@ -54,7 +54,7 @@ from evidence_publisher.sources.quotes import (
 )
 from evidence_publisher.sources.schema_errors import issues_from_validation
 from evidence_publisher.sources.textfile import TextFileError, read_text
-from evidence_publisher.sources.yamlload import LocatedDocument, load_located
+from evidence_publisher.sources.yamlload import LocatedDocument, load_located, load_located_bytes
 
 _ADAPTER: TypeAdapter = TypeAdapter(MappingFile)
 CORPUS_FILE = "corpus.yaml"
@@ -106,6 +106,12 @@ class LoadedCorpus:
     # built on first use: compiling asks once per result, so a scan each time is quadratic
     _source_index: dict[str, SourceDocument] | None = field(default=None, repr=False)
     _record_index: dict[str, str] | None = field(default=None, repr=False)  # source id -> publication id
+    # the parse key (``parsecache.parse_key``: name, bytes, limits) of each publication's file and
+    # of the corpus file, when the build has a parse store; the compiler keys its reuse by them
+    file_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    corpus_key: str | None = field(default=None, repr=False)
+    # when set, ``record_id`` notes each question and answer here (``fhir/compile_memo.py``)
+    trace: list[tuple[str, str, str | None]] | None = field(default=None, repr=False)
 
     def missing_publication(self, pub_id: str | None, at: SourceLocation, fld: str) -> bool:
         """True when ``pub_id`` names no publication (a reference into a broken file is noted)."""
@@ -156,7 +162,10 @@ class LoadedCorpus:
             self._record_index = {}
             for pub_id, source in self.record_claims():
                 self._record_index.setdefault(source, pub_id)
-        return self._record_index.get(source_id)
+        found = self._record_index.get(source_id)
+        if self.trace is not None:
+            self.trace.append(("record", source_id, found))
+        return found
 
     def result(self, ref: str) -> tuple[Publication, Result] | None:
         pub_id, _, result_id = ref.partition("/")
@@ -255,24 +264,29 @@ def _file_sizes(files: list[Path]) -> list[int]:
 
 def _parse(
     path: Path, display: str, on_chars: Callable[[int, int], None] | None, store: ParseStore | None
-) -> tuple[LocatedDocument | None, list[Issue]]:
-    """``load_located``, or the same result from ``store`` for a file parsed before."""
+) -> tuple[LocatedDocument | None, list[Issue], str | None]:
+    """``load_located``, or the same result from ``store`` for a file parsed before; with the
+    file's parse key when it was looked up in ``store`` (the key of the bytes parsed)."""
     try:
         # only a regular file within the size limit is looked up: reading a FIFO would block and
         # a huge file would be read whole; load_located refuses those with a clear issue
         info = path.stat()
         if store is None or not stat.S_ISREG(info.st_mode) or info.st_size > current(MAPPING_FILE_BYTES):
-            return load_located(path, display, on_chars)
-        key = parse_key(display, path.read_bytes())
+            return (*load_located(path, display, on_chars), None)
+        content = path.read_bytes()
+        if len(content) > current(MAPPING_FILE_BYTES):  # it grew after stat
+            return (*load_located(path, display, on_chars), None)
+        key = parse_key(display, content)
     except OSError:
-        return load_located(path, display, on_chars)  # it reports why the file cannot be read
+        return (*load_located(path, display, on_chars), None)  # it reports why the file cannot be read
     kept = store.get_parsed(key)
     if kept is not None:
-        return decode(display, kept), []
-    doc, issues = load_located(path, display, on_chars)
+        return decode(display, kept), [], key
+    # parsed from the bytes the key was made of: the file may change in between
+    doc, issues = load_located_bytes(content, display, on_chars)
     if doc is not None and not issues:  # only a clean parse is worth keeping
         store.put_parsed(key, encode(doc))
-    return doc, issues
+    return doc, issues, key
 
 
 def _within_file(
@@ -323,6 +337,8 @@ def load_corpus(
     seen_ids: dict[str, str] = {}  # id -> the file that defines it
     duplicates: list[Issue] = []
     broken: dict[str, _Broken] = {}
+    file_keys: dict[str, str] = {}  # publication id -> its file's parse key
+    corpus_keys: list[str | None] = []
     sizes = _file_sizes(files)
     total = sum(sizes)
     done = 0
@@ -332,7 +348,7 @@ def load_corpus(
         if progress is not None:
             progress(LoadProgress(display, n, len(files), done, total))
             on_chars = _within_file(progress, LoadProgress(display, n, len(files), done, total), size)
-        doc, parse_issues = _parse(path, display, on_chars, store)
+        doc, parse_issues, key = _parse(path, display, on_chars, store)
         done += size
         issues.extend(parse_issues)
         if doc is None:
@@ -352,6 +368,7 @@ def load_corpus(
         # parse is held at a time while loading
         if isinstance(model, Corpus):
             corpora.append(Loaded(doc, model))
+            corpus_keys.append(key)
         elif model.id in seen_ids:
             duplicates.append(
                 DuplicateId(
@@ -365,6 +382,8 @@ def load_corpus(
             seen_ids[model.id] = doc.file
             target = publications if isinstance(model, Publication) else recommendations
             target[model.id] = Loaded(doc, model)
+            if key is not None and isinstance(model, Publication):
+                file_keys[model.id] = key
     if progress is not None:
         progress(LoadProgress("", len(files), len(files), total, total))
 
@@ -393,7 +412,16 @@ def load_corpus(
     corpus = corpus_loaded.model
     assert isinstance(corpus, Corpus)
     texts = _load_sources(corpus, corpus_loaded.doc, Path(files[0]).parent, issues)
-    result = LoadedCorpus(corpus, corpus_loaded.doc, texts, publications, recommendations, broken_ids=broken)
+    result = LoadedCorpus(
+        corpus,
+        corpus_loaded.doc,
+        texts,
+        publications,
+        recommendations,
+        broken_ids=broken,
+        file_keys=file_keys,
+        corpus_key=corpus_keys[0],
+    )
     issues += duplicates
 
     issues += cross_check(result)

@@ -73,6 +73,11 @@ def read_text(path: Path, display: str, what: str = "mapping file") -> str:
         raise TextFileError(_os_issue(path, where, what, exc)) from None
     if len(data) > limit:  # the file grew after stat
         raise TextFileError(_too_big(where, what, len(data), limit))
+    return decode_text(data, display, what)
+
+
+def decode_text(data: bytes, display: str, what: str = "mapping file") -> str:
+    """``data`` decoded as strict UTF-8; ``TextFileError`` naming the first bad byte."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -44,6 +44,7 @@ from evidence_publisher.sources.textfile import (
     TextFileError,
     control_characters,
     control_issue,
+    decode_text,
     read_text,
 )
 
@@ -97,6 +98,23 @@ def load_located(
         text = read_text(path, display_name)
     except TextFileError as problem:
         return None, [problem.issue]
+    return _parse_text(text, display_name, progress)
+
+
+def load_located_bytes(
+    data: bytes, display_name: str, progress: Callable[[int, int], None] | None = None
+) -> tuple[LocatedDocument | None, list[Issue]]:
+    """``load_located`` of a file's bytes already read (within the size limit)."""
+    try:
+        text = decode_text(data, display_name)
+    except TextFileError as problem:
+        return None, [problem.issue]
+    return _parse_text(text, display_name, progress)
+
+
+def _parse_text(
+    text: str, display_name: str, progress: Callable[[int, int], None] | None
+) -> tuple[LocatedDocument | None, list[Issue]]:
     bad = control_characters(text, display_name)
     if bad:
         return None, bad
