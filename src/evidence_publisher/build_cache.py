@@ -3,12 +3,16 @@
 It lives in one SQLite file, ``build-cache.sqlite``, in ``$EVIDENCE_PUBLISHER_CACHE`` if set, else
 ``$XDG_CACHE_HOME/evidence-publisher``, else ``~/.cache/evidence-publisher``. Setting
 ``EVIDENCE_PUBLISHER_CACHE=off`` (or ``build --no-cache``) builds without it; deleting the file
-clears it (it is rebuilt as needed). It holds three kinds of entries:
+clears it (it is rebuilt as needed). It holds five kinds of entries:
 
 - ``parsed``: a mapping file's YAML parse (data and line/column marks), keyed by the file's bytes,
-  its shown name and the input limits in force (``sources/parsecache.py``). Schema checks, quote
-  checks against the source documents and the cross-file checks run on every build, so a changed
-  source document is always noticed.
+  its shown name and the input limits in force (``sources/parsecache.py``).
+- ``loaded``: that a publication file validated without placeholders, with its id and the document
+  it is the record of, keyed as its parse: a large corpus files it unread (``sources/loader.py``).
+- ``checked``: that a publication's cross-file checks (quotes in their documents, numbers,
+  references) passed, with every read of the rest of the corpus they made and what it found
+  (``sources/reads.py``); reused when they all find the same, so a changed source document or
+  file is always noticed.
 - ``compiled``: what compiling a publication made, with every read of the rest of the corpus it
   made and what that read found (``fhir/compile_memo.py``); reused when they all find the same.
 - ``valid``: a generated resource that the official validator found without error, keyed by its
@@ -17,8 +21,8 @@ clears it (it is rebuilt as needed). It holds three kinds of entries:
   change is not validated again.
 
 Every key includes the tool's identity: its version and a digest of its own code, so a new
-version (or an edited checkout) never reuses the entries of another. Output is written from the
-current build only, so a build with the cache writes the same bytes as one without.
+version (or an edited checkout) never reuses the entries of another. A build with the cache writes
+the same bytes as one without (``tests/pipeline/test_build_cache.py``).
 """
 
 from __future__ import annotations
@@ -134,6 +138,19 @@ class BuildCache:
 
     def put_parsed(self, key: str, value: bytes) -> None:
         self._put("parsed", key, value)
+
+    # publications that validated, and whose cross-file checks passed (sources.loader)
+    def get_loaded(self, key: str) -> bytes | None:
+        return self._get("loaded", key)
+
+    def put_loaded(self, key: str, value: bytes) -> None:
+        self._put("loaded", key, value)
+
+    def get_checked(self, key: str) -> bytes | None:
+        return self._get("checked", key)
+
+    def put_checked(self, key: str, value: bytes) -> None:
+        self._put("checked", key, value)
 
     # compiled publications (fhir.compile_memo.CompileMemo)
     def get_compiled(self, key: str) -> bytes | None:

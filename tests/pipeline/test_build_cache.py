@@ -44,6 +44,8 @@ class Counting:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.parsed: list[str] = []
+        self.checked: list[str] = []
+        self.thawed: list[str] = []
         self.compiled: list[str] = []
         self.validated: list[str] = []
         real_load, real_validation = loader.load_located, pipeline._official_validation
@@ -57,6 +59,16 @@ class Counting:
             self.parsed.append(display)
             return real_load_bytes(data, display, *rest)  # type: ignore[arg-type]
 
+        real_check, real_thaw = loader._check_publication, loader._thaw
+
+        def check_publication(corpus: object, item: loader.Loaded, *rest: object) -> object:
+            self.checked.append(item.model.id)
+            return real_check(corpus, item, *rest)  # type: ignore[arg-type]
+
+        def thaw(display: str, parsed: bytes) -> loader.Loaded:
+            self.thawed.append(Path(display).stem)
+            return real_thaw(display, parsed)
+
         def compile_publication(ctx: object, corpus: object, item: loader.Loaded, *rest: object) -> object:
             self.compiled.append(item.model.id)
             return real_compile(ctx, corpus, item, *rest)  # type: ignore[arg-type]
@@ -68,10 +80,14 @@ class Counting:
         monkeypatch.setattr(loader, "load_located", load_located)
         monkeypatch.setattr(loader, "load_located_bytes", load_located_bytes)
         monkeypatch.setattr(compile_module, "_compile_publication", compile_publication)
+        monkeypatch.setattr(loader, "_check_publication", check_publication)
+        monkeypatch.setattr(loader, "_thaw", thaw)
         monkeypatch.setattr(pipeline, "_official_validation", official)
 
     def reset(self) -> None:
         self.parsed.clear()
+        self.checked.clear()
+        self.thawed.clear()
         self.compiled.clear()
         self.validated.clear()
 
@@ -93,8 +109,8 @@ def test_cached_builds_write_the_bytes_of_a_clean_build(corpus: Path, tmp_path: 
     _build(corpus, tmp_path / "cold", cache)
     count.reset()
     result = _build(corpus, tmp_path / "warm", cache)
-    # nothing parsed, compiled or validated again
-    assert count.parsed == [] and count.compiled == [] and count.validated == []
+    # nothing parsed, checked, compiled or validated again
+    assert count.parsed == [] and count.checked == [] and count.compiled == [] and count.validated == []
     assert _same_tree(tmp_path / "clean", tmp_path / "cold")
     assert _same_tree(tmp_path / "clean", tmp_path / "warm")
     assert len(result.resources) == 151
@@ -109,7 +125,7 @@ def test_a_changed_mapping_redoes_only_what_depends_on_it(corpus: Path, tmp_path
     count.reset()
     _build(corpus, tmp_path / "second", cache)
     assert [Path(p).name for p in count.parsed] == ["phase1-bm-msc-ln.yaml"]
-    assert count.compiled == ["phase1-bm-msc-ln"]  # no other publication reads it
+    assert count.checked == count.compiled == ["phase1-bm-msc-ln"]  # no other publication reads it
     # the changed EvidenceVariable, and the resources that reference it (validated with their targets)
     validated = set(count.validated)
     assert "EvidenceVariable/phase1-bm-msc-ln-dose-limiting-toxicity-during-the-trial-measure" in validated
@@ -135,6 +151,62 @@ def test_a_publication_is_compiled_again_when_one_it_reads_changed(
     assert sorted(count.compiled) == ["hsct-severe-lupus", "phase1-bm-msc-ln", "summary-stem-cell-lupus"]
     _build(corpus, tmp_path / "clean", None)
     assert _same_tree(tmp_path / "second", tmp_path / "clean")
+
+
+def test_a_large_corpus_files_unchanged_publications_unread(
+    corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # a corpus kept on disk (as one of more than 200 files is) files an unchanged publication as
+    # its stored parse, and builds its model only if something reads it
+    monkeypatch.setattr(loader, "OFF_HEAP_FILES", 0)
+    count = Counting(monkeypatch)
+    cache = BuildCache(tmp_path / "build-cache.sqlite")
+    _build(corpus, tmp_path / "first", cache)
+    assert count.thawed == []
+    liang = corpus / "liang-2010.yaml"
+    liang.write_text(liang.read_text() + "# reviewed\n", encoding="utf-8")
+    count.reset()
+    _build(corpus, tmp_path / "second", cache)
+    assert [Path(p).name for p in count.parsed] == ["liang-2010.yaml"]
+    # two reports name the article in a citation relation: their checks read it
+    assert count.checked == ["blog-medpage-severe-lupus", "liang-2010", "news-stem-cells-beneficial"]
+    assert count.compiled == ["liang-2010"]
+    # models built: those checked again, and what the recommendation (checked and compiled each
+    # time) reads; not the other two publications
+    assert set(count.thawed) == {
+        "blog-medpage-severe-lupus", "news-stem-cells-beneficial",
+        "gu-2014", "phase1-bm-msc-ln", "hsct-severe-lupus", "summary-stem-cell-lupus",
+    }  # fmt: skip
+    monkeypatch.setattr(loader, "OFF_HEAP_FILES", 200)
+    _build(corpus, tmp_path / "clean", None)
+    assert _same_tree(tmp_path / "second", tmp_path / "clean")
+
+
+def test_a_reference_checked_before_is_checked_again_when_its_target_goes(
+    corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    count = Counting(monkeypatch)
+    cache = BuildCache(tmp_path / "build-cache.sqlite")
+    _build(corpus, tmp_path / "first", cache)
+    summary = corpus / "summary-stem-cell-lupus.yaml"
+    text = summary.read_text(encoding="utf-8")
+    summary.write_text("kind: [", encoding="utf-8")  # broken: references into it are not reported
+    with pytest.raises(MappingError):
+        _build(corpus, tmp_path / "second", cache)
+    cache.commit()  # as a large corpus's batches are written while it loads
+    summary.unlink()  # gone: now they are, although the files that make them did not change
+    count.reset()
+    with pytest.raises(MappingError) as caught:
+        _build(corpus, tmp_path / "third", cache)
+    problems = [str(issue) for issue in caught.value.issues]
+    for name in ("hsct-severe-lupus.yaml", "phase1-bm-msc-ln.yaml"):
+        assert any(name in p and "reported_in" in p for p in problems), problems
+    summary.write_text(text, encoding="utf-8")
+    count.reset()
+    _build(corpus, tmp_path / "fourth", cache)
+    assert count.checked == []  # back as in the first build: its entries hold again
+    _build(corpus, tmp_path / "clean", None)
+    assert _same_tree(tmp_path / "fourth", tmp_path / "clean")
 
 
 def test_a_moved_quote_is_reported_where_it_now_stands(corpus: Path, tmp_path: Path, monkeypatch) -> None:

@@ -16,12 +16,12 @@ def test_compiling_and_writing_report_progress_in_a_pipe(tmp_path: Path, monkeyp
     monkeypatch.setattr(cli_render, "PIPE_PROGRESS_SECONDS", 0.05)
     real_compile, real_write = pipeline.compile_corpus, output.write_file
 
-    def slow_compile(corpus, base_url=None, progress=None, *, spill=False):
+    def slow_compile(corpus, base_url=None, progress=None, *, spill=False, store=None):
         def on_file(done: int, total: int) -> None:
             time.sleep(0.3)
             progress(done, total)
 
-        return real_compile(corpus, base_url, on_file, spill=spill)
+        return real_compile(corpus, base_url, on_file, spill=spill)  # compiled, whatever the cache holds
 
     def slow_write(path: Path, text: object) -> None:
         time.sleep(0.002)

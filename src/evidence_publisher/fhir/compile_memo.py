@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -31,13 +31,12 @@ import orjson
 
 from evidence_publisher.fhir.composition import StudyResults
 from evidence_publisher.sources.loader import LoadedCorpus
+from evidence_publisher.sources.reads import Read, decode_reads, recording, still_true
 from evidence_publisher.spill import SpilledResources, StoredResource
 from evidence_publisher.spilled_rows import SpilledRows
 
 _FORMAT = 1
 _LEVEL = 1  # zlib: the texts are JSON, nine tenths of which the fastest level takes off
-
-Read = tuple[str, str, "str | None"]  # (what was asked: pub, record, text; of which; the answer)
 
 
 class CompileStore(Protocol):
@@ -46,29 +45,6 @@ class CompileStore(Protocol):
     def get_compiled(self, key: str) -> bytes | None: ...
 
     def put_compiled(self, key: str, value: bytes) -> None: ...
-
-
-class _TracedMapping(Mapping[str, Any]):
-    """``inner`` with each key asked for noted in ``reads`` with ``answer(key)``."""
-
-    def __init__(self, inner: Mapping[str, Any], kind: str, answer: Mapping[str, str], reads: list[Read]):
-        self.inner = inner
-        self.kind = kind
-        self.answer = answer
-        self.reads = reads
-        self.listed = False
-
-    def __getitem__(self, key: str) -> Any:
-        self.reads.append((self.kind, key, self.answer.get(key)))
-        return self.inner[key]
-
-    def __iter__(self) -> Iterator[str]:
-        self.listed = True
-        return iter(self.inner)
-
-    def __len__(self) -> int:
-        self.listed = True
-        return len(self.inner)
 
 
 class _Collected:
@@ -98,7 +74,6 @@ class CompileMemo:
         self.corpus = corpus
         self.out = out
         self._prefix = f"{_FORMAT}\0{corpus.corpus_key}\0{base_url}\0{os.getcwd()}\0"
-        self._texts: dict[str, str] | None = None
         self.reused = 0
 
     @classmethod
@@ -124,28 +99,13 @@ class CompileMemo:
         file_key = self.corpus.file_keys.get(pub_id)
         return None if file_key is None else hashlib.sha256(f"{self._prefix}{file_key}".encode()).hexdigest()
 
-    def _text_digests(self) -> dict[str, str]:
-        if self._texts is None:
-            self._texts = {
-                sid: hashlib.sha256(text.encode("utf-8")).hexdigest()
-                for sid, text in self.corpus.source_texts.items()
-            }
-        return self._texts
-
-    def _answer(self, kind: str, of: str) -> str | None:
-        if kind == "pub":
-            return self.corpus.file_keys.get(of)
-        if kind == "text":
-            return self._text_digests().get(of)
-        return self.corpus.record_id(of)  # "record"
-
     def replay(self, pub_id: str) -> tuple[bool, StudyResults | None]:
         """Append what compiling ``pub_id`` appended last time, if its reads find the same now:
         (whether it did, the publication's studies line)."""
         key = self._key(pub_id)
         raw = None if key is None else self.store.get_compiled(key)
         kept = None if raw is None else _decode(raw)
-        if kept is None or any(self._answer(kind, of) != answer for kind, of, answer in kept.reads):
+        if kept is None or not still_true(self.corpus, kept.reads):
             return False, None
         out = self.out
         for stored in kept.resources:
@@ -169,31 +129,19 @@ class CompileMemo:
         if key is None:
             yield result
             return
-        corpus = self.corpus
-        reads: list[Read] = []
-        corpus.record_id("")  # the record index is built now, not from inside the trace
-        publications, texts = corpus.publications, corpus.source_texts
-        traced_pubs = _TracedMapping(publications, "pub", corpus.file_keys, reads)
-        traced_texts = _TracedMapping(texts, "text", self._text_digests(), reads)
         marks = self.out.marks()
-        corpus.publications = traced_pubs  # type: ignore[assignment]  # read only while compiling
-        corpus.source_texts = traced_texts  # type: ignore[assignment]
-        corpus.trace = reads
-        try:
+        with recording(self.corpus) as reads:
             yield result
-        finally:
-            corpus.publications, corpus.source_texts, corpus.trace = publications, texts, None
-        if traced_pubs.listed or traced_texts.listed:
-            return
-        value = self._encode(reads, marks, result[0] if result else None)
-        if value is not None:
-            self.store.put_compiled(key, value)
+        if reads.repeatable:
+            value = self._encode(reads.distinct(), marks, result[0] if result else None)
+            if value is not None:
+                self.store.put_compiled(key, value)
 
     def _encode(self, reads: list[Read], marks: tuple[int, ...], study: StudyResults | None) -> bytes | None:
         out = self.out
         n_res, n_rows, n_quotes, n_conflicts, n_derived = marks
         kept = {
-            "reads": sorted(set(reads), key=lambda r: (r[0], r[1])),
+            "reads": reads,
             "resources": [out.resources.stored(i) for i in range(n_res, len(out.resources))],
             "rows": out.rows.stored_texts(n_rows),
             "quotes": out.quotes.stored_texts(n_quotes),
@@ -223,11 +171,11 @@ def _decode(raw: bytes) -> _Entry | None:
     try:
         kept = orjson.loads(zlib.decompress(raw))
         study = kept["study"]
+        reads = decode_reads(kept["reads"])
+        if reads is None:
+            return None
         entry = _Entry(
-            reads=[
-                (str(kind), str(of), None if answer is None else str(answer))
-                for kind, of, answer in kept["reads"]
-            ],
+            reads=reads,
             resources=[
                 (
                     str(rtype),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import stat
@@ -14,6 +15,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from evidence_publisher import jsonio
 from evidence_publisher.errors import SourceLocation
 from evidence_publisher.limits import MAPPING_FILE_BYTES, current
 from evidence_publisher.sources.derivation import counts_matching_percentage
@@ -52,6 +54,7 @@ from evidence_publisher.sources.quotes import (
     quote_occurs,
     written_differently,
 )
+from evidence_publisher.sources.reads import decode_reads, encode_reads, recording, still_true
 from evidence_publisher.sources.schema_errors import issues_from_validation
 from evidence_publisher.sources.textfile import TextFileError, read_text
 from evidence_publisher.sources.yamlload import LocatedDocument, load_located, load_located_bytes
@@ -110,8 +113,9 @@ class LoadedCorpus:
     # of the corpus file, when the build has a parse store; the compiler keys its reuse by them
     file_keys: dict[str, str] = field(default_factory=dict, repr=False)
     corpus_key: str | None = field(default=None, repr=False)
-    # when set, ``record_id`` notes each question and answer here (``fhir/compile_memo.py``)
+    # when set, ``record_id`` notes each question and answer here (``reads.recording``)
     trace: list[tuple[str, str, str | None]] | None = field(default=None, repr=False)
+    _text_digests: dict[str, str] | None = field(default=None, repr=False)
 
     def missing_publication(self, pub_id: str | None, at: SourceLocation, fld: str) -> bool:
         """True when ``pub_id`` names no publication (a reference into a broken file is noted)."""
@@ -133,7 +137,18 @@ class LoadedCorpus:
 
     def with_changes(self, **changes: Any) -> LoadedCorpus:
         """A copy with ``changes`` applied and the lookup indexes left to be built again."""
-        return dataclasses.replace(self, **changes, _result_index={}, _source_index=None, _record_index=None)
+        return dataclasses.replace(
+            self, **changes, _result_index={}, _source_index=None, _record_index=None, _text_digests=None
+        )
+
+    def text_digests(self) -> dict[str, str]:
+        """Source id -> SHA-256 of its document's text (UTF-8), made on first use."""
+        if self._text_digests is None:
+            self._text_digests = {
+                sid: hashlib.sha256(text.encode("utf-8")).hexdigest()
+                for sid, text in self.source_texts.items()
+            }
+        return self._text_digests
 
     def source(self, source_id: str) -> SourceDocument:
         if self._source_index is None:
@@ -262,23 +277,36 @@ def _file_sizes(files: list[Path]) -> list[int]:
     return sizes
 
 
+def _read_keyed(path: Path, display: str, store: ParseStore | None) -> tuple[bytes, str] | None:
+    """The file's bytes and parse key, if it can be looked up in ``store``: only a regular file
+    within the size limit is (reading a FIFO would block and a huge file would be read whole;
+    ``load_located`` refuses those, and a file that cannot be read, with a clear issue)."""
+    if store is None:
+        return None
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > current(MAPPING_FILE_BYTES):
+            return None
+        content = path.read_bytes()
+    except OSError:
+        return None
+    if len(content) > current(MAPPING_FILE_BYTES):  # it grew after stat
+        return None
+    return content, parse_key(display, content)
+
+
 def _parse(
-    path: Path, display: str, on_chars: Callable[[int, int], None] | None, store: ParseStore | None
+    path: Path,
+    display: str,
+    on_chars: Callable[[int, int], None] | None,
+    store: ParseStore | None,
+    keyed: tuple[bytes, str] | None,
 ) -> tuple[LocatedDocument | None, list[Issue], str | None]:
     """``load_located``, or the same result from ``store`` for a file parsed before; with the
-    file's parse key when it was looked up in ``store`` (the key of the bytes parsed)."""
-    try:
-        # only a regular file within the size limit is looked up: reading a FIFO would block and
-        # a huge file would be read whole; load_located refuses those with a clear issue
-        info = path.stat()
-        if store is None or not stat.S_ISREG(info.st_mode) or info.st_size > current(MAPPING_FILE_BYTES):
-            return (*load_located(path, display, on_chars), None)
-        content = path.read_bytes()
-        if len(content) > current(MAPPING_FILE_BYTES):  # it grew after stat
-            return (*load_located(path, display, on_chars), None)
-        key = parse_key(display, content)
-    except OSError:
-        return (*load_located(path, display, on_chars), None)  # it reports why the file cannot be read
+    file's parse key when it was looked up in ``store`` (``keyed``: the bytes parsed and their key)."""
+    if store is None or keyed is None:
+        return (*load_located(path, display, on_chars), None)
+    content, key = keyed
     kept = store.get_parsed(key)
     if kept is not None:
         return decode(display, kept), [], key
@@ -287,6 +315,32 @@ def _parse(
     if doc is not None and not issues:  # only a clean parse is worth keeping
         store.put_parsed(key, encode(doc))
     return doc, issues, key
+
+
+def _thaw(display: str, parsed: bytes) -> Loaded:
+    """A publication file known to validate, from its stored parse (``LoadedStore.put_source``)."""
+    doc = decode(display, parsed)
+    return Loaded(doc, _ADAPTER.validate_python(doc.data))
+
+
+def _known_publication(
+    display: str, key: str, store: ParseStore, publications: LoadedStore[Loaded], seen_ids: dict[str, str]
+) -> str | None:
+    """File a publication that an earlier build found valid and free of placeholders, without
+    building its model (``LoadedStore.put_source``): its id, or None if it is not one of those."""
+    known = store.get_loaded(key)
+    parsed = store.get_parsed(key) if known is not None else None
+    if known is None or parsed is None:
+        return None
+    try:
+        summary = jsonio.loads(known)
+        pub_id, claim = summary["id"], summary["record_of"]
+    except (ValueError, KeyError, TypeError):
+        return None  # damaged: the file is read as if new
+    if not isinstance(pub_id, str) or not (claim is None or isinstance(claim, str)) or pub_id in seen_ids:
+        return None  # a duplicate id is reported where the file is read in full
+    publications.put_source(pub_id, display, parsed, claim)
+    return pub_id
 
 
 def _within_file(
@@ -314,9 +368,11 @@ def record_claim(item: Loaded) -> str | None:
 
 
 def _new_mapping(
-    file_count: int, summarise: Callable[[Loaded], Any] | None = None
+    file_count: int,
+    summarise: Callable[[Loaded], Any] | None = None,
+    thaw: Callable[[str, bytes], Loaded] | None = None,
 ) -> MutableMapping[str, Loaded]:
-    return LoadedStore[Loaded](summarise=summarise) if file_count > OFF_HEAP_FILES else {}
+    return LoadedStore[Loaded](summarise=summarise, thaw=thaw) if file_count > OFF_HEAP_FILES else {}
 
 
 def load_corpus(
@@ -332,7 +388,7 @@ def load_corpus(
     """
     files, issues = collect_files(paths)
     corpora: list[Loaded] = []
-    publications: MutableMapping[str, Loaded] = _new_mapping(len(files), record_claim)
+    publications: MutableMapping[str, Loaded] = _new_mapping(len(files), record_claim, _thaw)
     recommendations: MutableMapping[str, Loaded] = _new_mapping(len(files))
     seen_ids: dict[str, str] = {}  # id -> the file that defines it
     duplicates: list[Issue] = []
@@ -348,7 +404,15 @@ def load_corpus(
         if progress is not None:
             progress(LoadProgress(display, n, len(files), done, total))
             on_chars = _within_file(progress, LoadProgress(display, n, len(files), done, total), size)
-        doc, parse_issues, key = _parse(path, display, on_chars, store)
+        keyed = _read_keyed(path, display, store)
+        if keyed is not None and store is not None and isinstance(publications, LoadedStore):
+            known = _known_publication(display, keyed[1], store, publications, seen_ids)
+            if known is not None:
+                seen_ids[known] = display
+                file_keys[known] = keyed[1]
+                done += size
+                continue
+        doc, parse_issues, key = _parse(path, display, on_chars, store, keyed)
         done += size
         issues.extend(parse_issues)
         if doc is None:
@@ -363,7 +427,12 @@ def load_corpus(
             if isinstance(doc.data, dict) and isinstance(doc.data.get("id"), str):
                 broken.setdefault(doc.data["id"], _Broken(display))
             continue
-        issues.extend(_placeholders(doc))
+        placeholders = _placeholders(doc)
+        issues.extend(placeholders)
+        if key is not None and store is not None and isinstance(model, Publication) and not placeholders:
+            # what a later build needs to file it unread (``_known_publication``)
+            summary = {"id": model.id, "record_of": record_claim(Loaded(doc, model))}
+            store.put_loaded(key, jsonio.dumps(summary, indent=None).encode("utf-8"))
         # filed (for a large corpus: written to disk) now, so that no more than one file's
         # parse is held at a time while loading
         if isinstance(model, Corpus):
@@ -424,9 +493,13 @@ def load_corpus(
     )
     issues += duplicates
 
-    issues += cross_check(result)
+    passed: list[tuple[str, bytes]] = []
+    issues += cross_check(result, store, passed)
     if issues:
         raise MappingError(cap_per_file(_fold_consequences(issues, broken)))
+    if store is not None:
+        for key, reads in passed:
+            store.put_checked(key, reads)
     return result
 
 
@@ -456,17 +529,47 @@ def _placeholders(doc: LocatedDocument) -> list[Issue]:
     return sorted(found, key=lambda i: i.location)
 
 
-def cross_check(corpus: LoadedCorpus) -> list[Issue]:
+def cross_check(
+    corpus: LoadedCorpus, store: ParseStore | None = None, passed: list[tuple[str, bytes]] | None = None
+) -> list[Issue]:
     """The checks that need the whole corpus: titles and quotes in their source documents, numbers
-    in their quotes, derivations, references between files, unique ids."""
+    in their quotes, derivations, references between files, unique ids.
+
+    With ``store``, a publication whose checks passed in an earlier build, and whose reads of the
+    rest of the corpus (``reads.py``) find the same now, is not checked again; ``passed`` receives
+    the entries to store for those checked now without an issue (to be stored only if the whole
+    load has none: a reference into a file that failed to load is not reported)."""
     issues: list[Issue] = []
     _check_titles(corpus, issues)
     _check_document_citations(corpus, issues)
-    for item in corpus.publications.values():
-        _check_publication(corpus, item, issues)
+    for pub_id in list(corpus.publications):
+        key = _check_key(corpus, pub_id) if store is not None else None
+        if key is None or store is None:
+            _check_publication(corpus, corpus.publications[pub_id], issues)
+            continue
+        kept = decode_reads(store.get_checked(key))
+        if kept is not None and still_true(corpus, kept):
+            continue
+        item = corpus.publications[pub_id]
+        before = len(issues)
+        with recording(corpus) as reads:
+            _check_publication(corpus, item, issues)
+        if passed is not None and reads.repeatable and len(issues) == before:
+            passed.append((key, encode_reads(reads.distinct())))
     for item in corpus.recommendations.values():
         _check_recommendation(corpus, item, issues)
     return issues
+
+
+_CHECK_FORMAT = 1
+
+
+def _check_key(corpus: LoadedCorpus, pub_id: str) -> str | None:
+    """What a publication's checks depend on besides their reads: its file and the corpus file."""
+    file_key = corpus.file_keys.get(pub_id)
+    if file_key is None or corpus.corpus_key is None:
+        return None
+    return hashlib.sha256(f"{_CHECK_FORMAT}\0{corpus.corpus_key}\0{file_key}".encode()).hexdigest()
 
 
 def _fold_consequences(issues: list[Issue], broken: dict[str, _Broken]) -> list[Issue]:

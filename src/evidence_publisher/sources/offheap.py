@@ -30,23 +30,42 @@ class LoadedStore(MutableMapping[str, T]):
     Ids keep the order they were added in, like a dict's keys.
     """
 
-    def __init__(self, cached: int | None = None, summarise: Callable[[T], Any] | None = None) -> None:
+    def __init__(
+        self,
+        cached: int | None = None,
+        summarise: Callable[[T], Any] | None = None,
+        thaw: Callable[[str, bytes], T] | None = None,
+    ) -> None:
         self._file = tempfile.TemporaryFile(buffering=0)  # closed (and gone) with this object
         self._end = 0
-        self._spans: dict[str, tuple[int, int]] = {}  # id -> (offset, length) in the file
+        # id -> (offset, length) in the file, and for a value kept as its source: its name
+        self._spans: dict[str, tuple[int, int, str | None]] = {}
         self._cache: OrderedDict[str, T] = OrderedDict()
         self._cached = _CACHED if cached is None else cached
         self.summarise = summarise
+        self.thaw = thaw
         self._summaries: dict[str, Any] = {}
 
     def __setitem__(self, key: str, value: T) -> None:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        os.pwrite(self._file.fileno(), data, self._end)
-        self._spans[key] = (self._end, len(data))
-        self._end += len(data)
-        self._cache.pop(key, None)
+        self._write(key, data, None)
         if self.summarise is not None:
             self._summaries[key] = self.summarise(value)
+
+    def put_source(self, key: str, name: str, data: bytes, summary: Any) -> None:
+        """Keep the value at ``key`` as ``data``, which ``thaw(name, data)`` makes it from when it
+        is read (a value that may well never be read costs no more than its bytes), with its
+        ``summary``."""
+        if self.thaw is None:
+            raise TypeError("this store has no thaw function")
+        self._write(key, data, name)
+        self._summaries[key] = summary
+
+    def _write(self, key: str, data: bytes, name: str | None) -> None:
+        os.pwrite(self._file.fileno(), data, self._end)
+        self._spans[key] = (self._end, len(data), name)
+        self._end += len(data)
+        self._cache.pop(key, None)
 
     def summary(self, key: str) -> Any:
         """``summarise(value)`` of the value stored at ``key``, made when it was stored (no read)."""
@@ -57,9 +76,12 @@ class LoadedStore(MutableMapping[str, T]):
         if found is not None:
             self._cache.move_to_end(key)
             return found
-        offset, length = self._spans[key]
-        # the bytes are our own, written above into a file no other process can name
-        loaded: T = pickle.loads(os.pread(self._file.fileno(), length, offset))  # noqa: S301
+        offset, length, name = self._spans[key]
+        data = os.pread(self._file.fileno(), length, offset)
+        if name is not None and self.thaw is not None:
+            loaded: T = self.thaw(name, data)
+        else:  # the bytes are our own, written above into a file no other process can name
+            loaded = pickle.loads(data)  # noqa: S301
         self._cache[key] = loaded
         if len(self._cache) > self._cached:
             self._cache.popitem(last=False)

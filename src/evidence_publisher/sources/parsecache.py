@@ -21,11 +21,22 @@ _FORMAT = 1
 
 
 class ParseStore(Protocol):
-    """Somewhere to keep parsed mapping files between builds."""
+    """Somewhere to keep parsed mapping files between builds (``build_cache.BuildCache``), and
+    what the loader learnt of them: a publication that validated (``loaded``: its id and the
+    document it is the record of) and one whose cross-file checks passed (``checked``: the reads
+    they made, ``sources/reads.py``)."""
 
     def get_parsed(self, key: str) -> bytes | None: ...
 
     def put_parsed(self, key: str, value: bytes) -> None: ...
+
+    def get_loaded(self, key: str) -> bytes | None: ...
+
+    def put_loaded(self, key: str, value: bytes) -> None: ...
+
+    def get_checked(self, key: str) -> bytes | None: ...
+
+    def put_checked(self, key: str, value: bytes) -> None: ...
 
 
 def parse_key(display_name: str, content: bytes) -> str:
