@@ -48,6 +48,7 @@ CACHE_FILE = "build-cache.sqlite"
 _DISABLED = {"", "off", "none", "0", "false"}
 _TIMEOUT_SECONDS = 30.0  # waiting for another build that is writing to the cache
 _BATCH = 2000  # entries per write
+_LOOKUP = 500  # keys per query (SQLite allows 999 parameters in older versions, 32,766 now)
 
 
 def cache_dir() -> Path | None:
@@ -161,8 +162,17 @@ class BuildCache:
 
     # validated resources
     def validated(self, keys: Iterable[str]) -> set[str]:
-        """Those of ``keys`` recorded as valid."""
-        return {key for key in keys if self._get("valid", key) is not None}
+        """Those of ``keys`` recorded as valid (asked ``_LOOKUP`` at a time: one query each)."""
+        hashed = {self._key("valid", key): key for key in keys}
+        asked = list(hashed)
+        found: set[str] = set()
+        for start in range(0, len(asked), _LOOKUP):
+            chunk = asked[start : start + _LOOKUP]
+            marks = ",".join("?" * len(chunk))
+            with self._guard("cannot be read"):
+                rows = self.db.execute(f"SELECT key FROM entry WHERE key IN ({marks})", chunk).fetchall()  # noqa: S608
+            found.update(hashed[row[0]] for row in rows)
+        return found
 
     def mark_valid(self, keys: Iterable[str]) -> None:
         for key in keys:

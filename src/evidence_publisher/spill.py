@@ -83,24 +83,36 @@ class SpilledResources(Sequence[dict]):
         if not _reread_differs(text):  # what reading back would give: saves a parse later
             self._keep_indented(len(self._indented_at) - 1, dumps(res))
 
-    def append_stored(self, stored: StoredResource) -> None:
-        """Append a resource as ``stored`` gave it (from this or an earlier build): the same
-        state as ``append`` of that resource, without making its texts again."""
-        rtype, rid, text, fields, refs, indented = stored
-        data = text.encode("utf-8")
-        key_fields = pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL)
-        os.pwrite(self._file.fileno(), data + key_fields, self._end)
-        self._offset.append(self._end)
-        self._length.append(len(data))
-        self._key_length.append(len(key_fields))
-        self._end += len(data) + len(key_fields)
-        self.keys.append((rtype, rid))
+    def append_stored(self, stored: Iterable[StoredResource]) -> None:
+        """Append resources as ``stored`` gave them (from this or an earlier build): the same
+        state as ``append`` of each, without making their texts again (two writes in all)."""
+        compact, indented_texts = bytearray(), bytearray()
         strings = self._strings
-        self._refs.append(tuple(strings.setdefault(r, r) for r in refs))
-        self._indented_at.append(-1)
-        self._indented_len.append(0)
-        if indented is not None:
-            self._keep_indented(len(self._indented_at) - 1, indented)
+        for rtype, rid, text, fields, refs, indented in stored:
+            data = text.encode("utf-8")
+            key_fields = pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL)
+            self._offset.append(self._end + len(compact))
+            self._length.append(len(data))
+            self._key_length.append(len(key_fields))
+            compact += data
+            compact += key_fields
+            self.keys.append((rtype, rid))
+            self._refs.append(tuple(strings.setdefault(r, r) for r in refs))
+            if indented is None:
+                self._indented_at.append(-1)
+                self._indented_len.append(0)
+                continue
+            text_bytes = indented.encode("utf-8")
+            self._indented_at.append(self._indented_end + len(indented_texts))
+            self._indented_len.append(len(text_bytes))
+            indented_texts += text_bytes
+        os.pwrite(self._file.fileno(), compact, self._end)
+        self._end += len(compact)
+        if indented_texts:
+            if self._indented_file is None:
+                self._indented_file = tempfile.TemporaryFile(buffering=0)
+            os.pwrite(self._indented_file.fileno(), indented_texts, self._indented_end)
+            self._indented_end += len(indented_texts)
 
     def stored(self, index: int) -> StoredResource:
         """What ``append_stored`` needs to append the resource at ``index`` again: its type, id,

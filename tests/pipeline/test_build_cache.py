@@ -313,3 +313,13 @@ def test_the_packages_identity_is_the_same_in_every_process(tmp_path: Path) -> N
         for seed in range(8)
     }
     assert len(identities) == 1, identities
+
+
+def test_valid_entries_are_found_however_many_are_asked(tmp_path: Path) -> None:
+    cache = BuildCache(tmp_path / "build-cache.sqlite")
+    marked = [f"valid-{n}" for n in range(1200)]  # more than one query's worth
+    cache.mark_valid(marked)
+    cache.commit()
+    asked = [f"other-{n}" for n in range(700)] + marked[::-1]
+    assert cache.validated(asked) == set(marked)
+    assert cache.validated([]) == set()

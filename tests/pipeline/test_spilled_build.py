@@ -49,6 +49,31 @@ def test_spilled_resources_read_back_as_stored() -> None:
     assert [r["id"] for r in view] == ["b", "a"] and view[1:] == [store[0]]
 
 
+def test_a_resource_appended_as_stored_is_the_resource_appended() -> None:
+    # what the compile memo replays (stored, then append_stored into another build's store) must
+    # read back as the original does: text, key fields, references, indented text
+    items: list[dict] = [
+        {"resourceType": "Group", "id": "b", "url": "u", "version": "1", "quantity": Decimal("1E+16")},
+        {"resourceType": "Evidence", "id": "z", "identifier": [{"system": "s", "value": "v"}],
+         "subject": {"reference": "Group/b"}, "name": 'é\n"x"'},
+        {"resourceType": "Evidence", "id": "a"},
+    ]  # fmt: skip
+    first = SpilledResources()
+    for item in items:
+        first.append(item)
+    first.indented(2)  # made on demand for this one
+    second = SpilledResources()
+    second.append({"resourceType": "Evidence", "id": "before"})
+    second.append_stored(first.stored(i) for i in range(3))
+    second.append_stored([first.stored(0)])
+    assert [second.text(i) for i in (1, 2, 3, 4)] == [first.text(i) for i in (0, 1, 2, 0)]
+    assert [second.key_fields(i) for i in (1, 2, 3)] == [first.key_fields(i) for i in range(3)]
+    assert [second.refs(i) for i in (1, 2, 3)] == [first.refs(i) for i in range(3)] != [(), (), ()]
+    assert [second.indented(i) for i in (1, 2, 3, 4)] == [first.indented(i) for i in (0, 1, 2, 0)]
+    assert second.keys == [("Evidence", "before"), *first.keys, first.keys[0]]
+    assert list(second)[1:] == [*items, items[0]]
+
+
 def test_spilled_compile_writes_the_bytes_of_the_in_memory_compile() -> None:
     whole = compile_mappings([CORPUS])
     spilled = compile_mappings([CORPUS], spill=True)

@@ -108,9 +108,8 @@ class CompileMemo:
         if kept is None or not still_true(self.corpus, kept.reads):
             return False, None
         out = self.out
-        for stored in kept.resources:
-            out.resources.append_stored(stored)
-            out.made.add(f"{stored[0]}/{stored[1]}")
+        out.resources.append_stored(kept.resources)
+        out.made.update(f"{stored[0]}/{stored[1]}" for stored in kept.resources)
         for text in kept.rows:
             out.rows.append_text(text)
         for text in kept.quotes:
