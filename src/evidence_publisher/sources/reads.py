@@ -12,16 +12,26 @@ the resources it made) holds again without running it. A read that cannot be ask
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
-if TYPE_CHECKING:
-    from evidence_publisher.sources.loader import LoadedCorpus
-
 Read = tuple[str, str, "str | None"]  # (what was asked: pub, record or text; of which; the answer)
+
+
+class LoadedCorpus(Protocol):
+    """What is recorded of a ``loader.LoadedCorpus`` (which imports this module)."""
+
+    publications: MutableMapping[str, Any]
+    source_texts: dict[str, str]
+    file_keys: dict[str, str]
+    trace: list[Read] | None
+
+    def record_id(self, source_id: str) -> str | None: ...
+
+    def text_digests(self) -> dict[str, str]: ...
 
 
 class Reads:
@@ -109,7 +119,7 @@ def decode_reads(value: object) -> list[Read] | None:
     if value is None:
         return None
     try:
-        found = orjson.loads(value) if isinstance(value, bytes) else value
+        found: Any = orjson.loads(value) if isinstance(value, bytes) else value
         return [(str(kind), str(of), None if answer is None else str(answer)) for kind, of, answer in found]
     except (orjson.JSONDecodeError, TypeError, ValueError):
         return None
