@@ -65,11 +65,14 @@ class SpilledResources(Sequence[dict]):
         # offset and length in the second file (-1: not made yet), 16 bytes a resource
         self._indented_at = array("q")
         self._indented_len = array("q")
+        # when set, ``append`` adds what ``stored`` would give of each resource appended
+        self.recorded: list[StoredResource] | None = None
 
     def append(self, res: dict) -> None:
         text = dumps(res, indent=None)
         data = text.encode("utf-8")
-        key_fields = _key_fields(res)
+        fields = _key_fields(res)
+        key_fields = pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL)  # JSON's encoder costs 20 µs
         os.pwrite(self._file.fileno(), data + key_fields, self._end)
         self._offset.append(self._end)
         self._length.append(len(data))
@@ -77,14 +80,19 @@ class SpilledResources(Sequence[dict]):
         self._end += len(data) + len(key_fields)
         self.keys.append((res["resourceType"], res["id"]))
         strings = self._strings
-        self._refs.append(tuple(sorted({strings.setdefault(r, r) for r in compact_reference_values(text)})))
+        refs = tuple(sorted({strings.setdefault(r, r) for r in compact_reference_values(text)}))
+        self._refs.append(refs)
         self._indented_at.append(-1)
         self._indented_len.append(0)
+        indented = None
         if not _reread_differs(text):  # what reading back would give: saves a parse later
-            self._keep_indented(len(self._indented_at) - 1, dumps(res))
+            indented = dumps(res)
+            self._keep_indented(len(self._indented_at) - 1, indented)
+        if self.recorded is not None:
+            self.recorded.append((res["resourceType"], res["id"], text, fields, refs, indented))
 
     def append_stored(self, stored: Iterable[StoredResource]) -> None:
-        """Append resources as ``stored`` gave them (from this or an earlier build): the same
+        """Append resources as ``recorded`` noted them (in this or an earlier build): the same
         state as ``append`` of each, without making their texts again (two writes in all)."""
         compact, indented_texts = bytearray(), bytearray()
         strings = self._strings
@@ -113,17 +121,6 @@ class SpilledResources(Sequence[dict]):
                 self._indented_file = tempfile.TemporaryFile(buffering=0)
             os.pwrite(self._indented_file.fileno(), indented_texts, self._indented_end)
             self._indented_end += len(indented_texts)
-
-    def stored(self, index: int) -> StoredResource:
-        """What ``append_stored`` needs to append the resource at ``index`` again: its type, id,
-        compact text, key fields, reference strings and indented text if made."""
-        rtype, rid = self.keys[index]
-        fields = self.key_fields(index)
-        del fields["resourceType"], fields["id"]
-        indented = None
-        if self._indented_at[index] >= 0:
-            indented = self.indented(index)
-        return rtype, rid, self.text(index).decode("utf-8"), fields, self._refs[index], indented
 
     def refs(self, index: int) -> tuple[str, ...]:
         """The distinct ``Reference.reference`` strings of the resource at ``index``, sorted
@@ -216,14 +213,14 @@ def _reread_differs(text: str) -> bool:
     return False
 
 
-def _key_fields(res: dict) -> bytes:
+def _key_fields(res: dict) -> dict:
     found = {name: res[name] for name in _KEYED_BY if name in res}
     idents = res.get("identifier") or []
     for ident in [idents] if isinstance(idents, dict) else idents:
         if ident.get("system") and ident.get("value"):  # as bundle.transaction picks it
             found["identifier"] = [{"system": ident["system"], "value": ident["value"]}]
             break
-    return pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)  # JSON's encoder costs 20 µs
+    return found
 
 
 class ResourceView(Sequence[dict]):

@@ -50,22 +50,24 @@ def test_spilled_resources_read_back_as_stored() -> None:
 
 
 def test_a_resource_appended_as_stored_is_the_resource_appended() -> None:
-    # what the compile memo replays (stored, then append_stored into another build's store) must
-    # read back as the original does: text, key fields, references, indented text
+    # what the compile memo replays (recorded, then append_stored into another build's store)
+    # must read back as the original does: text, key fields, references, indented text
     items: list[dict] = [
-        {"resourceType": "Group", "id": "b", "url": "u", "version": "1", "quantity": Decimal("1E+16")},
+        {"resourceType": "Group", "id": "b", "url": "u", "version": "1", "quantity": 1e16},
         {"resourceType": "Evidence", "id": "z", "identifier": [{"system": "s", "value": "v"}],
          "subject": {"reference": "Group/b"}, "name": 'é\n"x"'},
         {"resourceType": "Evidence", "id": "a"},
     ]  # fmt: skip
     first = SpilledResources()
+    first.recorded = []
     for item in items:
         first.append(item)
-    first.indented(2)  # made on demand for this one
+    recorded = first.recorded
+    assert recorded[0][5] is None  # 1e+16 reads back as 1E+16: its indented text is made on demand
     second = SpilledResources()
     second.append({"resourceType": "Evidence", "id": "before"})
-    second.append_stored(first.stored(i) for i in range(3))
-    second.append_stored([first.stored(0)])
+    second.append_stored(recorded)
+    second.append_stored(recorded[:1])
     assert [second.text(i) for i in (1, 2, 3, 4)] == [first.text(i) for i in (0, 1, 2, 0)]
     assert [second.key_fields(i) for i in (1, 2, 3)] == [first.key_fields(i) for i in range(3)]
     assert [second.refs(i) for i in (1, 2, 3)] == [first.refs(i) for i in range(3)] != [(), (), ()]

@@ -181,19 +181,23 @@ def compile_corpus(
         out.derived,
         out.made,
     )
-    for done, pub_id in enumerate(sorted(corpus.publications)):
-        if progress is not None and done % _PROGRESS_EVERY == 0:
-            progress(done, total)
-        if memo is None:
-            study = _compile_publication_quotes(ctx, corpus, pub_id, out, where, quotes)
-        else:
-            replayed, study = memo.replay(pub_id)
-            if not replayed:
-                with memo.recording(pub_id) as result:
-                    study = _compile_publication_quotes(ctx, corpus, pub_id, out, where, quotes)
-                    result.append(study)
-        if study is not None:
-            studies.append(study)
+    try:
+        for done, pub_id in enumerate(sorted(corpus.publications)):
+            if progress is not None and done % _PROGRESS_EVERY == 0:
+                progress(done, total)
+            if memo is None:
+                study = _compile_publication_quotes(ctx, corpus, pub_id, out, where, quotes)
+            else:
+                replayed, study = memo.replay(pub_id)
+                if not replayed:
+                    with memo.recording(pub_id) as result:
+                        study = _compile_publication_quotes(ctx, corpus, pub_id, out, where, quotes)
+                        result.append(study)
+            if study is not None:
+                studies.append(study)
+    finally:
+        if memo is not None:
+            memo.close()
     if progress is not None:
         progress(len(corpus.publications), total)
     for rec_id in sorted(corpus.recommendations):

@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,6 +39,7 @@ from evidence_publisher.spilled_rows import SpilledRows
 
 _FORMAT = 1
 _LEVEL = 1  # zlib: the texts are JSON, nine tenths of which the fastest level takes off
+_IN_FLIGHT = 8  # entries being compressed at most (each about 300 KB before)
 
 
 class CompileStore(Protocol):
@@ -75,6 +78,9 @@ class CompileMemo:
         self.out = out
         self._prefix = f"{_FORMAT}\0{corpus.corpus_key}\0{base_url}\0{os.getcwd()}\0"
         self.reused = 0
+        # zlib releases the GIL: entries are compressed on the core the compiler leaves idle
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compile-memo")
+        self._compressing: deque[tuple[str, Future[bytes]]] = deque()
 
     @classmethod
     def make(
@@ -129,19 +135,45 @@ class CompileMemo:
             yield result
             return
         marks = self.out.marks()
-        with recording(self.corpus) as reads:
-            yield result
+        resources = self.out.resources
+        resources.recorded = []
+        try:
+            with recording(self.corpus) as reads:
+                yield result
+            made, resources.recorded = resources.recorded, None
+        finally:
+            resources.recorded = None
         if reads.repeatable:
-            value = self._encode(reads.distinct(), marks, result[0] if result else None)
+            value = self._encode(reads.distinct(), marks, made, result[0] if result else None)
             if value is not None:
-                self.store.put_compiled(key, value)
+                self._compressing.append((key, self._pool.submit(zlib.compress, value, _LEVEL)))
+                self._store_compressed(_IN_FLIGHT)
 
-    def _encode(self, reads: list[Read], marks: tuple[int, ...], study: StudyResults | None) -> bytes | None:
+    def _store_compressed(self, keep: int) -> None:
+        """Store the entries compressed in the background, oldest first, until ``keep`` remain."""
+        while len(self._compressing) > keep:
+            key, compressed = self._compressing.popleft()
+            self.store.put_compiled(key, compressed.result())
+
+    def close(self) -> None:
+        """Store every entry still being compressed, and stop the compressing thread."""
+        try:
+            self._store_compressed(0)
+        finally:
+            self._pool.shutdown()
+
+    def _encode(
+        self,
+        reads: list[Read],
+        marks: tuple[int, ...],
+        made: list[StoredResource],
+        study: StudyResults | None,
+    ) -> bytes | None:
         out = self.out
-        n_res, n_rows, n_quotes, n_conflicts, n_derived = marks
+        _, n_rows, n_quotes, n_conflicts, n_derived = marks
         kept = {
             "reads": reads,
-            "resources": [out.resources.stored(i) for i in range(n_res, len(out.resources))],
+            "resources": made,
             "rows": out.rows.stored_texts(n_rows),
             "quotes": out.quotes.stored_texts(n_quotes),
             "conflicts": out.conflicts[n_conflicts:],
@@ -149,7 +181,7 @@ class CompileMemo:
             "study": None if study is None else [study.label, study.research_study, study.evidence],
         }
         try:
-            return zlib.compress(orjson.dumps(kept), _LEVEL)
+            return orjson.dumps(kept)
         except TypeError:
             return None  # a value JSON cannot carry as it is (a Decimal): compiled each time
 
