@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # imported late by the commands that use them, to start quick
     from rich.progress import TaskID
 
     from evidence_publisher.packages import InstalledPackage, PackageCache, PackageSpec
+    from evidence_publisher.pipeline import BuildResult
     from evidence_publisher.publish import FhirClient, ProgressEvent, PublishResult
     from evidence_publisher.site import SiteResult
     from evidence_publisher.validate.summary import ValidationSummary
@@ -121,6 +122,18 @@ def _add_build_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _reuse_line(result: BuildResult) -> str:
+    """What the build cache saved this build (docs/build-cache.md)."""
+    line = (
+        f"Build cache: {result.compiled_reused:,} of {result.publication_count:,} publications "
+        "compiled before"
+    )
+    if result.validated is not None:
+        total = len(result.resources)
+        line += f", {total - result.validated:,} of {total:,} resources validated before"
+    return line + " (--no-cache builds without it)"
+
+
 def _cmd_build(args: argparse.Namespace) -> int:
     from evidence_publisher.build_cache import BuildCache
     from evidence_publisher.pipeline import build
@@ -173,6 +186,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         out.print(f"  {rtype:<20} {count:>{width},}", markup=False)
     if result.conflicts:
         out.print(f"[yellow]{len(result.conflicts)} recorded source conflicts[/] (see build-report.json)")
+    if cache is not None:
+        out.print(_reuse_line(result), markup=False)
     if args.site is not None:
         from evidence_publisher.site import make_site, read_build
 

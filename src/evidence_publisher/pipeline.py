@@ -51,6 +51,11 @@ class BuildResult:
     report: dict
     mapping_file_count: int
     conflicts: list[dict] = field(default_factory=list)
+    # what the build cache saved: publications whose compiled output was reused (of how many),
+    # and resources validated by this build (None: not validated)
+    compiled_reused: int = 0
+    publication_count: int = 0
+    validated: int | None = None
 
 
 def dangling_references(resources: Sequence[dict]) -> list[str]:
@@ -97,8 +102,10 @@ def _validate_changed(
     log: Callable[[str], None],
     progress: Progress,
     fhir: FhirVersion = DEFAULT_FHIR_VERSION,
+    todo_count: list[int] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Validate the resources the cache has not seen valid; (problems, cache keys of the valid).
+    ``todo_count`` (optional) receives how many were validated, as its first item.
 
     A subset is validated in a collection Bundle with the resources it references, so that its
     references resolve as they do in the whole build. The cache serves R5 builds only (its
@@ -112,6 +119,8 @@ def _validate_changed(
         keys = validation_keys(resources, packages_identity())
         known = set(cache.validated(keys.values()))
         todo = [ref for ref, key in keys.items() if key not in known]
+    if todo_count is not None:
+        todo_count[:] = [len(todo)]
     if not todo:
         return [], []
     # the validator reports no per-resource progress: the stage is shown without a count
@@ -304,8 +313,9 @@ def build(
         else dependency_order(resources)
     )
     newly_valid: list[str] = []
+    validated: list[int] = []
     if not problems and validate:
-        problems, newly_valid = _validate_changed(resources, order, cache, log, progress, fhir)
+        problems, newly_valid = _validate_changed(resources, order, cache, log, progress, fhir, validated)
     elif not problems:
         # Without official validation, parsing with fhir.resources is the only structural check.
         # With it, the validator walks each resource against the StructureDefinitions (elements,
@@ -336,4 +346,12 @@ def build(
     if cache is not None:
         cache.mark_valid(newly_valid)
         cache.commit()
-    return BuildResult(resources, report, mapped.file_count, compiled.conflicts)
+    return BuildResult(
+        resources,
+        report,
+        mapped.file_count,
+        compiled.conflicts,
+        compiled_reused=compiled.reused,
+        publication_count=compiled.publication_count,
+        validated=validated[0] if validated else None,
+    )

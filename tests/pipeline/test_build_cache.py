@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -323,3 +324,24 @@ def test_valid_entries_are_found_however_many_are_asked(tmp_path: Path) -> None:
     asked = [f"other-{n}" for n in range(700)] + marked[::-1]
     assert cache.validated(asked) == set(marked)
     assert cache.validated([]) == set()
+
+
+def test_the_build_says_what_the_cache_saved(corpus: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    from evidence_publisher.cli import main
+
+    monkeypatch.setenv(build_cache.CACHE_ENV, str(tmp_path / "cache"))
+    out = str(tmp_path / "dist")
+    assert main(["build", str(corpus), "--out", out]) == 0
+    assert "Build cache: 0 of 9 publications compiled before, 0 of 151 resources validated before" in (
+        capsys.readouterr().out
+    )
+    phase1 = corpus / "phase1-bm-msc-ln.yaml"
+    phase1.write_text(phase1.read_text().replace("during dose escalation.", "during the dose escalation."))
+    assert main(["build", str(corpus), "--out", out]) == 0
+    # one publication compiled again; its changed variable and what references it validated again
+    assert re.search(
+        r"Build cache: 8 of 9 publications compiled before, 14[0-9] of 151 resources validated before",
+        capsys.readouterr().out,
+    )
+    assert main(["build", str(corpus), "--out", out, "--no-cache"]) == 0
+    assert "Build cache" not in capsys.readouterr().out

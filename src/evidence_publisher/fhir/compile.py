@@ -67,6 +67,8 @@ class Compiled:
     # the build report's row of each resource, made while its dict is in hand (a spilled resource
     # would otherwise be parsed again for it), in the order of ``resources``
     rows: list[dict] = field(default_factory=list)
+    publication_count: int = 0
+    reused: int = 0  # publications whose output an earlier build's was (``compile_memo.py``)
 
     def add(self, resource: dict, where: str) -> None:
         self.resources.append(resource)
@@ -198,6 +200,8 @@ def compile_corpus(
     finally:
         if memo is not None:
             memo.close()
+    out.publication_count = len(corpus.publications)
+    out.reused = memo.reused if memo is not None else 0
     if progress is not None:
         progress(len(corpus.publications), total)
     for rec_id in sorted(corpus.recommendations):
