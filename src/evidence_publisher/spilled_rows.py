@@ -35,12 +35,16 @@ class SpilledRows(list):
         self._spans.append((self._end, len(data)))
         self._end += len(data)
 
-    def append_text(self, text: str) -> None:
-        """Append a row given as a ``stored_texts`` item (the row's ``jsonio.dumps`` text)."""
-        data = text.encode("utf-8")
-        os.pwrite(self._file.fileno(), data, self._end)
-        self._spans.append((self._end, len(data)))
-        self._end += len(data)
+    def append_texts(self, texts: Iterable[str]) -> None:
+        """Append rows given as ``stored_texts`` gave them (each row's ``jsonio.dumps`` text), in
+        one write."""
+        block = bytearray()
+        for text in texts:
+            data = text.encode("utf-8")
+            self._spans.append((self._end + len(block), len(data)))
+            block += data
+        os.pwrite(self._file.fileno(), block, self._end)
+        self._end += len(block)
 
     def stored_texts(self, start: int = 0) -> list[str]:
         """The stored text of each row from ``start`` on (``jsonio.dumps`` of the row)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+from decimal import Decimal
 from pathlib import Path
 
 from evidence_publisher.jsonio import dumps, iter_dumps_pieces
@@ -73,3 +74,14 @@ def test_reorder_puts_each_row_where_the_order_says() -> None:
     rows = SpilledRows(ROWS)
     rows.reorder([3, 0, 2, 1])
     assert rows == [ROWS[3], ROWS[0], ROWS[2], ROWS[1]]
+
+
+def test_rows_appended_as_stored_texts_read_back_as_the_rows() -> None:
+    rows = [{"type": "Evidence", "id": "é"}, {"n": Decimal("0.050"), "list": [1, {"a": None}]}, {}]
+    first = SpilledRows(rows)
+    second = SpilledRows([{"before": True}])
+    second.append_texts(first.stored_texts())
+    second.append_texts(first.stored_texts(2))
+    second.append_texts([])
+    assert second == [{"before": True}, *rows, rows[2]]
+    assert list(second.item_texts())[1:] == [*first.item_texts(), "{}"]

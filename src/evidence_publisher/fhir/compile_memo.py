@@ -116,10 +116,8 @@ class CompileMemo:
         out = self.out
         out.resources.append_stored(kept.resources)
         out.made.update(f"{stored[0]}/{stored[1]}" for stored in kept.resources)
-        for text in kept.rows:
-            out.rows.append_text(text)
-        for text in kept.quotes:
-            out.quotes.append_text(text)
+        out.rows.append_texts(kept.rows)
+        out.quotes.append_texts(kept.quotes)
         out.conflicts.extend(kept.conflicts)
         out.derived.extend(kept.derived)
         self.reused += 1
