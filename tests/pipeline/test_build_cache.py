@@ -4,6 +4,7 @@ writes the same bytes as a clean build, and notices every change that matters.""
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import re
 import shutil
@@ -97,6 +98,29 @@ def _build(corpus: Path, out: Path, cache: BuildCache | None) -> pipeline.BuildR
     return pipeline.build([corpus], out_dir=out, cache=cache)
 
 
+def _built_once(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Counting, BuildCache]:
+    """A cache filled by one build of ``corpus`` (into ``first``), and the counts reset."""
+    count = Counting(monkeypatch)
+    cache = BuildCache(tmp_path / "build-cache.sqlite")
+    _build(corpus, tmp_path / "first", cache)
+    count.reset()
+    return count, cache
+
+
+def _append_comment(path: Path) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + "# reviewed\n", encoding="utf-8")
+
+
+def _as_a_clean_build(corpus: Path, out: Path) -> bool:
+    """Whether ``out`` holds what a build of ``corpus`` without the cache writes."""
+    _build(corpus, out.with_name("clean"), None)
+    return _same_tree(out, out.with_name("clean"))
+
+
+def _report(out: Path) -> dict:
+    return json.loads((out / "build-report.json").read_text(encoding="utf-8"))
+
+
 def _same_tree(a: Path, b: Path) -> bool:
     files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
@@ -118,12 +142,9 @@ def test_cached_builds_write_the_bytes_of_a_clean_build(corpus: Path, tmp_path: 
 
 
 def test_a_changed_mapping_redoes_only_what_depends_on_it(corpus: Path, tmp_path: Path, monkeypatch) -> None:
-    count = Counting(monkeypatch)
-    cache = BuildCache(tmp_path / "build-cache.sqlite")
-    _build(corpus, tmp_path / "first", cache)
+    count, cache = _built_once(corpus, tmp_path, monkeypatch)
     phase1 = corpus / "phase1-bm-msc-ln.yaml"
     phase1.write_text(phase1.read_text().replace("during dose escalation.", "during the dose escalation."))
-    count.reset()
     _build(corpus, tmp_path / "second", cache)
     assert [Path(p).name for p in count.parsed] == ["phase1-bm-msc-ln.yaml"]
     assert count.checked == count.compiled == ["phase1-bm-msc-ln"]  # no other publication reads it
@@ -134,24 +155,18 @@ def test_a_changed_mapping_redoes_only_what_depends_on_it(corpus: Path, tmp_path
         validated
     )
     # and the output is that of a clean build of the changed corpus
-    _build(corpus, tmp_path / "clean", None)
-    assert _same_tree(tmp_path / "second", tmp_path / "clean")
+    assert _as_a_clean_build(corpus, tmp_path / "second")
 
 
 def test_a_publication_is_compiled_again_when_one_it_reads_changed(
     corpus: Path, tmp_path: Path, monkeypatch
 ) -> None:
     # two publications are reported in the summary: compiling them reads its file
-    count = Counting(monkeypatch)
-    cache = BuildCache(tmp_path / "build-cache.sqlite")
-    _build(corpus, tmp_path / "first", cache)
-    summary = corpus / "summary-stem-cell-lupus.yaml"
-    summary.write_text(summary.read_text() + "# reviewed\n", encoding="utf-8")
-    count.reset()
+    count, cache = _built_once(corpus, tmp_path, monkeypatch)
+    _append_comment(corpus / "summary-stem-cell-lupus.yaml")
     _build(corpus, tmp_path / "second", cache)
     assert sorted(count.compiled) == ["hsct-severe-lupus", "phase1-bm-msc-ln", "summary-stem-cell-lupus"]
-    _build(corpus, tmp_path / "clean", None)
-    assert _same_tree(tmp_path / "second", tmp_path / "clean")
+    assert _as_a_clean_build(corpus, tmp_path / "second")
 
 
 def test_a_large_corpus_files_unchanged_publications_unread(
@@ -160,13 +175,8 @@ def test_a_large_corpus_files_unchanged_publications_unread(
     # a corpus kept on disk (as one of more than 200 files is) files an unchanged publication as
     # its stored parse, and builds its model only if something reads it
     monkeypatch.setattr(loader, "OFF_HEAP_FILES", 0)
-    count = Counting(monkeypatch)
-    cache = BuildCache(tmp_path / "build-cache.sqlite")
-    _build(corpus, tmp_path / "first", cache)
-    assert count.thawed == []
-    liang = corpus / "liang-2010.yaml"
-    liang.write_text(liang.read_text() + "# reviewed\n", encoding="utf-8")
-    count.reset()
+    count, cache = _built_once(corpus, tmp_path, monkeypatch)
+    _append_comment(corpus / "liang-2010.yaml")
     _build(corpus, tmp_path / "second", cache)
     assert [Path(p).name for p in count.parsed] == ["liang-2010.yaml"]
     # two reports name the article in a citation relation: their checks read it
@@ -179,16 +189,13 @@ def test_a_large_corpus_files_unchanged_publications_unread(
         "gu-2014", "phase1-bm-msc-ln", "hsct-severe-lupus", "summary-stem-cell-lupus",
     }  # fmt: skip
     monkeypatch.setattr(loader, "OFF_HEAP_FILES", 200)
-    _build(corpus, tmp_path / "clean", None)
-    assert _same_tree(tmp_path / "second", tmp_path / "clean")
+    assert _as_a_clean_build(corpus, tmp_path / "second")
 
 
 def test_a_reference_checked_before_is_checked_again_when_its_target_goes(
     corpus: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    count = Counting(monkeypatch)
-    cache = BuildCache(tmp_path / "build-cache.sqlite")
-    _build(corpus, tmp_path / "first", cache)
+    count, cache = _built_once(corpus, tmp_path, monkeypatch)
     summary = corpus / "summary-stem-cell-lupus.yaml"
     text = summary.read_text(encoding="utf-8")
     summary.write_text("kind: [", encoding="utf-8")  # broken: references into it are not reported
@@ -206,29 +213,22 @@ def test_a_reference_checked_before_is_checked_again_when_its_target_goes(
     count.reset()
     _build(corpus, tmp_path / "fourth", cache)
     assert count.checked == []  # back as in the first build: its entries hold again
-    _build(corpus, tmp_path / "clean", None)
-    assert _same_tree(tmp_path / "fourth", tmp_path / "clean")
+    assert _as_a_clean_build(corpus, tmp_path / "fourth")
 
 
 def test_a_moved_quote_is_reported_where_it_now_stands(corpus: Path, tmp_path: Path, monkeypatch) -> None:
     # the quotes still match, one line lower: the report's offsets into the document must follow
-    count = Counting(monkeypatch)
-    cache = BuildCache(tmp_path / "build-cache.sqlite")
-    first = _build(corpus, tmp_path / "first", cache)
+    count, cache = _built_once(corpus, tmp_path, monkeypatch)
     document = tmp_path / "sources" / "004_c594548d5a0f7352.txt"
     document.write_text("\n" + document.read_text(encoding="utf-8"), encoding="utf-8")
-    count.reset()
     second = _build(corpus, tmp_path / "second", cache)
     assert "liang-2010" in count.compiled and "gu-2014" not in count.compiled
-    assert first.report["quotes"] != second.report["quotes"]
-    _build(corpus, tmp_path / "clean", None)
-    assert _same_tree(tmp_path / "second", tmp_path / "clean")
+    assert _report(tmp_path / "first")["quotes"] != second.report["quotes"]
+    assert _as_a_clean_build(corpus, tmp_path / "second")
 
 
 def test_a_damaged_compiled_entry_is_compiled_again(corpus: Path, tmp_path: Path, monkeypatch) -> None:
-    count = Counting(monkeypatch)
-    cache = BuildCache(tmp_path / "build-cache.sqlite")
-    _build(corpus, tmp_path / "first", cache)
+    count, cache = _built_once(corpus, tmp_path, monkeypatch)
     for damaged in (
         b"\x00\xff",
         zlib.compress(b"not json"),

@@ -94,27 +94,23 @@ def load_located(
     path: Path, display_name: str, progress: Callable[[int, int], None] | None = None
 ) -> tuple[LocatedDocument | None, list[Issue]]:
     """Read and build one mapping file; ``None`` (with the issues) when it cannot be read."""
-    try:
-        text = read_text(path, display_name)
-    except TextFileError as problem:
-        return None, [problem.issue]
-    return _parse_text(text, display_name, progress)
+    return _build_text(lambda: read_text(path, display_name), display_name, progress)
 
 
 def load_located_bytes(
     data: bytes, display_name: str, progress: Callable[[int, int], None] | None = None
 ) -> tuple[LocatedDocument | None, list[Issue]]:
     """``load_located`` of a file's bytes already read (within the size limit)."""
+    return _build_text(lambda: decode_text(data, display_name), display_name, progress)
+
+
+def _build_text(
+    read: Callable[[], str], display_name: str, progress: Callable[[int, int], None] | None
+) -> tuple[LocatedDocument | None, list[Issue]]:
     try:
-        text = decode_text(data, display_name)
+        text = read()
     except TextFileError as problem:
         return None, [problem.issue]
-    return _parse_text(text, display_name, progress)
-
-
-def _parse_text(
-    text: str, display_name: str, progress: Callable[[int, int], None] | None
-) -> tuple[LocatedDocument | None, list[Issue]]:
     bad = control_characters(text, display_name)
     if bad:
         return None, bad
