@@ -47,7 +47,8 @@ CACHE_ENV = "EVIDENCE_PUBLISHER_CACHE"
 CACHE_FILE = "build-cache.sqlite"
 _DISABLED = {"", "off", "none", "0", "false"}
 _TIMEOUT_SECONDS = 30.0  # waiting for another build that is writing to the cache
-_BATCH = 2000  # entries per write
+_BATCH = 2000  # entries per write, or fewer when they hold more than _BATCH_BYTES
+_BATCH_BYTES = 16 * 1024 * 1024  # a publication's parse or compiled output is some 30 KB
 _LOOKUP = 500  # keys per query (SQLite allows 999 parameters in older versions, 32,766 now)
 
 
@@ -98,6 +99,7 @@ class BuildCache:
         self.path = path
         self.prefix = tool_identity()
         self.pending: list[tuple[str, bytes]] = []
+        self._pending_bytes = 0
         with self._guard("cannot be used"):
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=_TIMEOUT_SECONDS)
@@ -130,7 +132,8 @@ class BuildCache:
 
     def _put(self, kind: str, key: str, value: bytes) -> None:
         self.pending.append((self._key(kind, key), value))
-        if len(self.pending) >= _BATCH:
+        self._pending_bytes += len(value)
+        if len(self.pending) >= _BATCH or self._pending_bytes >= _BATCH_BYTES:
             self.commit()
 
     # parsed mapping files (sources.parsecache.ParseStore)
@@ -183,6 +186,7 @@ class BuildCache:
         with self._guard("cannot be written"), self.db:
             self.db.executemany("INSERT OR REPLACE INTO entry VALUES (?, ?)", self.pending)
         self.pending.clear()
+        self._pending_bytes = 0
 
     def close(self) -> None:
         self.db.close()

@@ -345,3 +345,15 @@ def test_the_build_says_what_the_cache_saved(corpus: Path, tmp_path: Path, monke
     )
     assert main(["build", str(corpus), "--out", out, "--no-cache"]) == 0
     assert "Build cache" not in capsys.readouterr().out
+
+
+def test_entries_are_written_before_they_hold_much_memory(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(build_cache, "_BATCH_BYTES", 1000)
+    cache = BuildCache(tmp_path / "build-cache.sqlite")
+    for n in range(3):
+        cache.put_compiled(f"k{n}", b"x" * 400)
+    assert len(cache.pending) == 0  # the third put went over 1,000 bytes: all three written
+    cache.put_compiled("k3", b"x" * 400)
+    assert len(cache.pending) == 1
+    other = BuildCache(tmp_path / "build-cache.sqlite")  # what another build sees
+    assert [other.get_compiled(f"k{n}") is not None for n in range(4)] == [True, True, True, False]
