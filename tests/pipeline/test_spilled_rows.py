@@ -77,7 +77,7 @@ def test_reorder_puts_each_row_where_the_order_says() -> None:
 
 
 def test_rows_appended_as_stored_texts_read_back_as_the_rows() -> None:
-    rows = [{"type": "Evidence", "id": "é"}, {"n": Decimal("0.050"), "list": [1, {"a": None}]}, {}]
+    rows: list[dict] = [{"type": "Evidence", "id": "é"}, {"n": Decimal("0.050"), "list": [1, None]}, {}]
     first = SpilledRows(rows)
     second = SpilledRows([{"before": True}])
     second.append_texts(first.stored_texts())
