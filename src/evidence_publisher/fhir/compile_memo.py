@@ -7,11 +7,11 @@ directory (report paths are relative) and whatever the compiler reads of the res
 while compiling it: another publication (the citation it is reported in, a derived value's input),
 which publication is the record of a document, a source document's text.
 
-Those reads are recorded as they happen, with what they found (``_Recorder``), and kept with the
-output in the build cache (``compiled`` entries, keyed by the first four). A later build replays
-the output only when every recorded read finds the same again: the same file (by its parse key)
-behind each publication read, the same record publication, the same document text. A read the
-recorder cannot pin down (listing the publications) makes the output not worth keeping.
+Those reads are recorded as they happen, with what they found (``sources/reads.py``), and kept
+with the output in the build cache (``compiled`` entries, keyed by the first four). A later build
+replays the output only when every recorded read finds the same again: the same file (by its
+parse key) behind each publication read, the same record publication, the same document text. A
+read that cannot be asked again (listing the publications) makes the output not worth keeping.
 
 A replayed publication appends exactly what compiling it would append (``SpilledResources``,
 ``SpilledRows``), so a build that reuses writes the bytes a build without the cache writes.
