@@ -357,3 +357,19 @@ def test_entries_are_written_before_they_hold_much_memory(tmp_path: Path, monkey
     assert len(cache.pending) == 1
     other = BuildCache(tmp_path / "build-cache.sqlite")  # what another build sees
     assert [other.get_compiled(f"k{n}") is not None for n in range(4)] == [True, True, True, False]
+
+
+def test_a_publication_is_compiled_again_when_the_record_of_its_document_changes(
+    corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # gu-2014's values come from the blog's document, whose record is the blog's publication: its
+    # Evidence links to the blog's Citation. Once the blog's publication no longer claims the
+    # document, they must not, although gu-2014's file did not change
+    count, cache = _built_once(corpus, tmp_path, monkeypatch)
+    blog = corpus / "blog-gu-2014.yaml"
+    not_the_record = "kind: publication\nin_corpus: false\n"
+    blog.write_text(blog.read_text().replace("kind: publication\n", not_the_record), encoding="utf-8")
+    _build(corpus, tmp_path / "second", cache)
+    assert "gu-2014" in count.compiled
+    assert _as_a_clean_build(corpus, tmp_path / "second")
+    assert not _same_tree(tmp_path / "first", tmp_path / "second")
