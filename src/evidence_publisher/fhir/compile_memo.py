@@ -66,7 +66,8 @@ class _Collected:
         self.conflicts, self.derived, self.made = conflicts, derived, made
 
     def marks(self) -> tuple[int, ...]:
-        return len(self.resources), len(self.rows), len(self.quotes), len(self.conflicts), len(self.derived)
+        """Rows, quotes, conflicts and derived values so far (resources are taken as appended)."""
+        return len(self.rows), len(self.quotes), len(self.conflicts), len(self.derived)
 
 
 class CompileMemo:
@@ -133,14 +134,13 @@ class CompileMemo:
             yield result
             return
         marks = self.out.marks()
-        resources = self.out.resources
-        resources.recorded = []
+        made: list[StoredResource] = []
+        self.out.resources.recorded = made
         try:
             with recording(self.corpus) as reads:
                 yield result
-            made, resources.recorded = resources.recorded, None
         finally:
-            resources.recorded = None
+            self.out.resources.recorded = None
         if reads.repeatable:
             value = self._encode(reads.distinct(), marks, made, result[0] if result else None)
             if value is not None:
@@ -168,7 +168,7 @@ class CompileMemo:
         study: StudyResults | None,
     ) -> bytes | None:
         out = self.out
-        _, n_rows, n_quotes, n_conflicts, n_derived = marks
+        n_rows, n_quotes, n_conflicts, n_derived = marks
         kept = {
             "reads": reads,
             "resources": made,
