@@ -30,6 +30,7 @@ LAYERS: list[set[str]] = [
         "interrupts",
         "crashlog",
         "workers",
+        "update_journal",
     },
     {"fhirpath"},  # the FHIRPath engine shared by validate and cds
     {"packages"},
@@ -41,7 +42,7 @@ LAYERS: list[set[str]] = [
     {"fhirclient"},  # the FHIR REST client of publish, cds and site (it asks bundle what may be replayed)
     {"publish"},
     {"cds"},
-    {"output"},
+    {"output", "output_inplace"},
     {"pipeline", "build_cache", "build_summary", "build_validation"},
     {"site"},  # built from the output of a build (or a server)
     {"cli", "cli_render"},

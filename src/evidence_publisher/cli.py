@@ -188,6 +188,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
         out.print(f"[yellow]{len(result.conflicts)} recorded source conflicts[/] (see build-report.json)")
     if cache is not None:
         out.print(_reuse_line(result), markup=False)
+    if result.updated is not None:
+        changed = result.updated
+        out.print(
+            f"Updated the previous build: {changed.written:,} files written, {changed.unchanged:,} "
+            f"unchanged, {changed.deleted:,} deleted",
+            markup=False,
+        )
     if args.site is not None:
         from evidence_publisher.site import make_site, read_build
 

@@ -90,6 +90,13 @@ class BuildCacheError(EvidencePublisherError):
     exit_code = ExitCode.WRITE_FAILED
 
 
+class InterruptedUpdateError(EvidencePublisherError):
+    """A build output whose in-place update did not finish (``update_journal.py``); it is read by
+    nothing until the next build to it finishes the update."""
+
+    exit_code = ExitCode.WRITE_FAILED
+
+
 class UnsafeOutputError(EvidencePublisherError):
     """``--out`` names a place that replacing would lose files the build did not create (output.py)."""
 

@@ -29,6 +29,8 @@ from pathlib import Path
 from evidence_publisher.errors import EvidencePublisherError, UnsafeOutputError, WriteError
 from evidence_publisher.interrupts import SignalGuard, signal_guard
 from evidence_publisher.jsonio import parse_untrusted
+from evidence_publisher.output_inplace import UpdateCounts, update_in_place
+from evidence_publisher.update_journal import JOURNAL
 
 BUILD_KIND = "evidence-publisher-build"
 FORMAT_VERSION = 1
@@ -214,7 +216,7 @@ def _is_build_entry(path: Path) -> bool:
         return False
     if path.name in ("resources", "ndjson"):
         return path.is_dir()
-    if path.name == REPORT_FILE:
+    if path.name in (REPORT_FILE, JOURNAL):  # the journal of an interrupted update: the build finishes it
         return path.is_file()
     return path.name.startswith("bundle-") and _is_file(path, ".json")
 
@@ -271,6 +273,29 @@ def write_atomically(
     except OSError as exc:
         raise WriteError(f"could not write the {kind.noun} to {target}: {exc}") from exc
     return target
+
+
+def write_build(out_dir: Path, files: Files, protected: Iterable[Protected] = ()) -> UpdateCounts | None:
+    """Write a build's output: as ``write_atomically`` into a new or empty directory, or as an update
+    of the previous build there (``output_inplace.py``), whose counts are returned."""
+    target = check_out_dir(out_dir, protected, BUILD)
+    if not target.is_dir() or not any(target.iterdir()):
+        write_atomically(out_dir, files, protected)
+        return None
+    pairs = sorted(files.items()) if isinstance(files, Mapping) else files
+    try:
+        with signal_guard() as guard:
+            return update_in_place(target, pairs, guard, write_file, _umask())
+    except OSError as exc:
+        finish = (
+            f"the next build to --out {str(out_dir)!r} finishes it" if (target / JOURNAL).exists() else ""
+        )
+        raise WriteError(
+            f"could not update the build in {target}: {exc}",
+            details=[f"the update was interrupted after it started moving files in; {finish}"]
+            if finish
+            else [],
+        ) from exc
 
 
 def _write(target: Path, files: Files, on_file: Callable[[int], None], guard: SignalGuard) -> None:

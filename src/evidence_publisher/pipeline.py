@@ -1,7 +1,8 @@
 """The build: mapping files -> checked model -> FHIR resources -> validation -> Bundles -> dist/.
 
-Output goes to a temporary directory beside ``out_dir`` and replaces it only when every step
-succeeded, so a failed build never leaves a half-written or mixed output directory; ``out_dir`` is
+Output is written only when every step succeeded, so a failed build never leaves a half-written or
+mixed output directory: a new ``out_dir`` goes to a temporary directory beside it that then takes its
+name, and a previous build there is updated through a journal (``output_inplace.py``). ``out_dir`` is
 checked first (see ``output.py``), so a build never replaces anything but a previous build.
 """
 
@@ -29,7 +30,8 @@ from evidence_publisher.convert import UnsupportedFhirVersionError, to_r4b
 from evidence_publisher.fhir.compile import Compiled, compile_corpus
 from evidence_publisher.fhir.compile_memo import CompileStore
 from evidence_publisher.jsonio import dumps, iter_dumps_pieces, iter_dumps_texts
-from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_atomically
+from evidence_publisher.output import build_marker, check_out_dir, protected_dirs, write_build
+from evidence_publisher.output_inplace import UpdateCounts
 from evidence_publisher.sources import load_corpus
 from evidence_publisher.sources.loader import LoadProgress
 from evidence_publisher.sources.model import Corpus
@@ -56,6 +58,8 @@ class BuildResult:
     compiled_reused: int = 0
     publication_count: int = 0
     validated: int | None = None
+    # what an update of a previous build changed (None: a new or empty --out was written whole)
+    updated: UpdateCounts | None = None
 
 
 def dangling_references(resources: Sequence[dict]) -> list[str]:
@@ -341,7 +345,7 @@ def build(
             progress(stage, written[0], 4 * len(resources))
 
     outputs = iter_outputs(resources, report, report["base_url"], order, on_item, fhir)
-    write_atomically(out_dir, outputs, protected)
+    updated = write_build(out_dir, outputs, protected)
     progress(stage, 4 * len(resources), 4 * len(resources))
     if cache is not None:
         cache.mark_valid(newly_valid)
@@ -354,4 +358,5 @@ def build(
         compiled_reused=compiled.reused,
         publication_count=compiled.publication_count,
         validated=validated[0] if validated else None,
+        updated=updated,
     )

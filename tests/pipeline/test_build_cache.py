@@ -332,19 +332,23 @@ def test_the_build_says_what_the_cache_saved(corpus: Path, tmp_path: Path, monke
     monkeypatch.setenv(build_cache.CACHE_ENV, str(tmp_path / "cache"))
     out = str(tmp_path / "dist")
     assert main(["build", str(corpus), "--out", out]) == 0
-    assert "Build cache: 0 of 9 publications compiled before, 0 of 151 resources validated before" in (
-        capsys.readouterr().out
-    )
+    first = capsys.readouterr().out
+    assert "Build cache: 0 of 9 publications compiled before, 0 of 151 resources validated before" in first
+    assert "Updated the previous build" not in first  # a new --out is written whole
     phase1 = corpus / "phase1-bm-msc-ln.yaml"
     phase1.write_text(phase1.read_text().replace("during dose escalation.", "during the dose escalation."))
     assert main(["build", str(corpus), "--out", out]) == 0
     # one publication compiled again; its changed variable and what references it validated again
+    second = capsys.readouterr().out
     assert re.search(
-        r"Build cache: 8 of 9 publications compiled before, 14[0-9] of 151 resources validated before",
-        capsys.readouterr().out,
+        r"Build cache: 8 of 9 publications compiled before, 14[0-9] of 151 resources validated before", second
     )
+    # its EvidenceVariable file, and the Bundles, NDJSON and report that hold it
+    assert re.search(r"Updated the previous build: \d+ files written, 1[45]\d unchanged, 0 deleted", second)
     assert main(["build", str(corpus), "--out", out, "--no-cache"]) == 0
-    assert "Build cache" not in capsys.readouterr().out
+    third = capsys.readouterr().out
+    assert "Build cache" not in third
+    assert "Updated the previous build: 0 files written, 163 unchanged, 0 deleted" in third
 
 
 def test_entries_are_written_before_they_hold_much_memory(tmp_path: Path, monkeypatch) -> None:

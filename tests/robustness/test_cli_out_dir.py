@@ -229,6 +229,9 @@ def test_a_failed_write_removes_its_temporary_directory_and_keeps_the_previous_b
     scratch: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     assert build("--out", "dist") == ExitCode.OK
+    # a previous build is updated in place, file by file: its every resource must be rewritten
+    for file in Path("dist/resources").iterdir():
+        file.write_text(file.read_text() + " ")
     before = snapshot(Path("dist"))
     written: list[Path] = []
     real_write = output.write_file

@@ -66,6 +66,37 @@ LOOP_CHILD = SLOW_WRITES + textwrap.dedent(
     """
 )
 
+# Updates a previous build in place, alternating between two versions whose every resource differs.
+UPDATE_CHILD = SLOW_WRITES + textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from evidence_publisher.interrupts import terminate_as_exception
+    from evidence_publisher.pipeline import compile_mappings, render_outputs
+
+    mapped = compile_mappings([Path(sys.argv[1])])
+    first = render_outputs(mapped.compiled.resources, mapped.report, mapped.report["base_url"])
+    second = {rel: text + " " if rel.startswith("resources/") else text for rel, text in first.items()}
+    out = Path(sys.argv[2])
+    output.write_build(Path(sys.argv[3]), first)  # the first version whole, for the test to compare
+    output.write_build(out, first)
+    started = time.monotonic()
+    output.write_build(out, second)
+    print("wrote", time.monotonic() - started, flush=True)
+    with terminate_as_exception():
+        for line in sys.stdin:
+            finished = False
+            try:
+                print("ready", flush=True)
+                output.write_build(out, first if line.strip() == "first" else second)
+                finished = True
+                time.sleep(60)
+                print("no-signal", flush=True)
+            except KeyboardInterrupt as exc:
+                print("after" if finished else "during", type(exc).__name__, flush=True)
+    """
+)
+
 CLI_CHILD = SLOW_WRITES + textwrap.dedent(
     """
     import sys
@@ -90,6 +121,12 @@ def previous_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run_cli("build", str(ROOT / MAPPINGS), "--out", str(out), "--no-validate", cwd=out.parent)
     assert result.returncode == 0, result.stderr
     return out
+
+
+def differ_from_a_build(out: Path) -> None:
+    """A previous build is updated file by file: make every resource file one the build rewrites."""
+    for file in (out / "resources").iterdir():
+        file.write_text(file.read_text() + " ")
 
 
 def leftovers(out: Path) -> list[str]:
@@ -141,6 +178,48 @@ def test_signals_at_many_points_of_a_write_leave_no_temp_dir(tmp_path: Path) -> 
     assert during >= rounds // 4, f"too few signals landed inside a write: {outcomes}"
 
 
+def test_signals_during_updates_leave_one_whole_build_and_nothing_beside_it(tmp_path: Path) -> None:
+    """An update in place (a previous build at --out) ends as the old build or the new one, never a mix."""
+    out = tmp_path / "dist"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", UPDATE_CHILD, str(ROOT / MAPPINGS), str(out), str(tmp_path / "first")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin and proc.stdout
+    try:
+        first = proc.stdout.readline().split()
+        assert first and first[0] == "wrote", proc.communicate()
+        duration = float(first[1])
+        builds = {"first": snapshot(tmp_path / "first"), "second": snapshot(out)}
+        assert builds["first"] != builds["second"]
+        rounds, outcomes = 30, []
+        for i in range(rounds):
+            version = "first" if i % 2 == 0 else "second"
+            sig = signal.SIGINT if i % 4 < 2 else signal.SIGTERM
+            proc.stdin.write(version + "\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline() == "ready\n"
+            time.sleep(duration * 1.3 * i / rounds)
+            proc.send_signal(sig)
+            outcome = proc.stdout.readline().split()
+            assert outcome, proc.communicate()
+            outcomes.append((version, *outcome))
+            assert leftovers(out) == [], outcomes
+            now = snapshot(out)
+            if outcome[0] == "after":
+                assert now == builds[version], outcomes
+            else:  # stopped before its journal (the old version) or finished with signals held
+                assert now in builds.values(), outcomes
+    finally:
+        proc.kill()
+        proc.communicate()
+    during = sum(when == "during" for _v, when, _exc in outcomes)
+    assert during >= rounds // 4, f"too few signals landed inside an update: {outcomes}"
+
+
 @pytest.mark.parametrize(
     ("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
 )
@@ -149,6 +228,7 @@ def test_cli_build_interrupted_while_writing(
 ) -> None:
     out = tmp_path / "dist"
     subprocess.run(["cp", "-a", str(previous_build), str(out)], check=True)
+    differ_from_a_build(out)
     before = snapshot(out)
     proc = subprocess.Popen(
         [sys.executable, "-c", CLI_CHILD, "build", str(ROOT / MAPPINGS), "--out", str(out), "--no-validate"],
@@ -171,6 +251,7 @@ def test_library_build_cleans_up_on_sigterm_with_the_default_handler(
     """Called as a library (no CLI handlers installed), the write still turns SIGTERM into clean-up."""
     out = tmp_path / "dist"
     subprocess.run(["cp", "-a", str(previous_build), str(out)], check=True)
+    differ_from_a_build(out)
     before = snapshot(out)
     proc = subprocess.Popen(
         [sys.executable, "-c", LIBRARY_CHILD, str(ROOT / MAPPINGS), str(out)],

@@ -29,6 +29,7 @@ from evidence_publisher.packages.definitions import Definitions
 from evidence_publisher.packages.errors import InvalidPackageSpecError, PackageInputError
 from evidence_publisher.packages.index import INDEX_FILENAME, INDEX_VERSION
 from evidence_publisher.packages.spec import PackageSpec
+from evidence_publisher.update_journal import refuse_interrupted
 
 #: The package type of the FHIR package spec for definitional content that is not an
 #: implementation guide (no ImplementationGuide resource, no pages).
@@ -64,6 +65,7 @@ def _member(filename: str) -> str:
 
 def read_build(dist: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The resources (``resources/*.json``, in file-name order) and the build report of ``dist``."""
+    refuse_interrupted(dist)
     report_path = dist / REPORT_FILE
     folder = dist / "resources"
     if not report_path.is_file() or not folder.is_dir():

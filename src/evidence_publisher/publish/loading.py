@@ -7,6 +7,7 @@ from pathlib import Path
 from evidence_publisher import jsonio
 from evidence_publisher.constants import DEFAULT_FHIR_VERSION
 from evidence_publisher.publish.errors import InvalidPublishInputError, PublishSourceError
+from evidence_publisher.update_journal import refuse_interrupted
 
 MAPPING_SUFFIXES = (".yaml", ".yml")
 
@@ -53,6 +54,7 @@ def load_dist(path: Path) -> list[dict]:
 
     The files are read as untrusted input: size and nesting limits apply (``InputLimitError``,
     exit 14) and a duplicated JSON key is an error."""
+    refuse_interrupted(path)
     folder = path / "resources" if (path / "resources").is_dir() else path
     release = built_release(path)
     if release != DEFAULT_FHIR_VERSION.release:

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 from evidence_publisher import jsonio
 from evidence_publisher.errors import InputLimitError
 from evidence_publisher.limits import JSON_FILE_BYTES, current, read_at_most
+from evidence_publisher.update_journal import refuse_interrupted
 from evidence_publisher.validate.errors import InputNotFoundError, NoResourcesError
 from evidence_publisher.validate.spill import Paths, Store, sort_key
 
@@ -131,6 +132,7 @@ def is_build_output(directory: Path) -> bool:
 def _plan_directory(directory: Path, plan: InputPlan) -> None:
     """Each file of ``directory`` on its own, or, for a build output, its resources/ files
     together (and the other files on their own, but the copies of resources/)."""
+    refuse_interrupted(directory)
     together = Paths(plan.store)
     alone = Paths(plan.store)
     build = is_build_output(directory)
