@@ -18,7 +18,7 @@ from evidence_publisher.output import build_marker, write_build
 from evidence_publisher.output_inplace import UpdateCounts, _write_if_changed
 from evidence_publisher.packages.writer import read_build
 from evidence_publisher.publish.loading import load_dist
-from evidence_publisher.update_journal import JOURNAL, apply_journal
+from evidence_publisher.update_journal import JOURNAL, Journal, apply_journal
 from evidence_publisher.validate.inputs import plan_inputs
 
 
@@ -122,7 +122,7 @@ def test_a_streamed_file_with_no_previous_version_is_written(tmp_path: Path) -> 
 def interrupt_after_first_move(monkeypatch: pytest.MonkeyPatch) -> None:
     """As if the process died while applying the journal: the deletions and one move are done."""
 
-    def partial(target: Path, journal: output_inplace.Journal) -> None:
+    def partial(target: Path, journal: Journal) -> None:
         for rel in journal.delete:
             os.unlink(target / rel)
         first = journal.move[0]
@@ -143,9 +143,9 @@ def test_an_interrupted_update_is_refused_by_readers_and_finished_by_the_next_bu
             write_build(out, pairs(outputs(SECOND)))
     assert "finishes it" in " ".join(caught.value.details)
     assert (out / JOURNAL).is_file() and len(beside(out)) == 1  # the staged files are kept
-    for read in (load_dist, read_build, plan_inputs):
+    for read in (load_dist, read_build, lambda path: plan_inputs([path])):
         with pytest.raises(InterruptedUpdateError, match="interrupted"):
-            read(out) if read is not plan_inputs else read([out])
+            read(out)
     # the next build (here of a third version) finishes the journal, then updates from there
     third = {"a": "Alpha 3", "d": "Delta"}
     write_build(out, pairs(outputs(third)))
@@ -159,9 +159,7 @@ def test_a_journal_is_finished_again_after_it_was_partly_applied(tmp_path: Path)
     staged = tmp_path / ".dist.tmp-abc"
     (staged / "resources").mkdir(parents=True)
     (staged / "resources" / "Citation-a.json").write_text(resource("a", "new"))
-    journal = output_inplace.Journal(
-        staged.name, ["resources/Citation-a.json"], ["resources/Citation-c.json"]
-    )
+    journal = Journal(staged.name, ["resources/Citation-a.json"], ["resources/Citation-c.json"])
     (out / JOURNAL).write_text(journal.as_json())
     apply_journal(out, journal)
     (out / JOURNAL).write_text(journal.as_json())  # as if the process died before removing it
