@@ -21,7 +21,10 @@ clears it (it is rebuilt as needed). It holds five kinds of entries:
   change is not validated again.
 
 Every key includes the tool's identity: its version and a digest of its own code, so a new
-version (or an edited checkout) never reuses the entries of another. A build with the cache writes
+version (or an edited checkout) never reuses the entries of another. Each entry records the day
+it was last used; a successful build removes, at most once a day, the entries no build has used
+for ``KEEP_DAYS`` days (``prune``): those of older versions of the tool, of files changed since,
+of corpora no longer built. Without it the file only grew. A build with the cache writes
 the same bytes as one without (``tests/pipeline/test_build_cache.py``).
 """
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -50,6 +54,12 @@ _TIMEOUT_SECONDS = 30.0  # waiting for another build that is writing to the cach
 _BATCH = 2000  # entries per write, or fewer when they hold more than _BATCH_BYTES
 _BATCH_BYTES = 16 * 1024 * 1024  # a publication's parse or compiled output is some 30 KB
 _LOOKUP = 500  # keys per query (SQLite allows 999 parameters in older versions, 32,766 now)
+KEEP_DAYS = 30  # an entry no build used for this many days is removed (``BuildCache.prune``)
+
+
+def today() -> int:
+    """Days since 1970-01-01 (UTC): the unit in which entries record when they were last used."""
+    return int(time.time() // 86400)
 
 
 def cache_dir() -> Path | None:
@@ -95,17 +105,36 @@ class BuildCache:
     so two builds sharing the cache wait for each other only briefly; every entry is true on its
     own, so one written by a build that failed later is still good."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, day: int | None = None) -> None:
+        """``day``: today, as ``today()`` counts (given by tests, which freeze the clock)."""
         self.path = path
         self.prefix = tool_identity()
+        self.day = today() if day is None else day
         self.pending: list[tuple[str, bytes]] = []
+        self.touched: list[str] = []  # entries found that were last used before today
         self._pending_bytes = 0
         with self._guard("cannot be used"):
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=_TIMEOUT_SECONDS)
             self.db.execute("PRAGMA journal_mode=WAL")  # readers do not wait for a writer
             self.db.execute("PRAGMA synchronous=NORMAL")  # a cache may lose its last entries
-            self.db.execute("CREATE TABLE IF NOT EXISTS entry (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS entry"
+                " (key TEXT PRIMARY KEY, value BLOB NOT NULL, used INTEGER NOT NULL)"
+            )
+            self.db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(entry)")}
+            if "used" not in columns:  # a cache from before entries recorded their last use
+                self._add_used_column()
+
+    def _add_used_column(self) -> None:
+        try:
+            with self.db:
+                self.db.execute(f"ALTER TABLE entry ADD COLUMN used INTEGER NOT NULL DEFAULT {int(self.day)}")
+        except sqlite3.OperationalError:
+            # another build opening the same old cache may have added it first
+            if "used" not in {row[1] for row in self.db.execute("PRAGMA table_info(entry)")}:
+                raise
 
     @contextmanager
     def _guard(self, what: str) -> Iterator[None]:
@@ -126,9 +155,14 @@ class BuildCache:
         return hashlib.sha256(f"{self.prefix}\0{kind}\0{key}".encode()).hexdigest()
 
     def _get(self, kind: str, key: str) -> bytes | None:
+        hashed = self._key(kind, key)
         with self._guard("cannot be read"):
-            row = self.db.execute("SELECT value FROM entry WHERE key = ?", (self._key(kind, key),)).fetchone()
-        return None if row is None else bytes(row[0])
+            row = self.db.execute("SELECT value, used FROM entry WHERE key = ?", (hashed,)).fetchone()
+        if row is None:
+            return None
+        if row[1] < self.day:
+            self.touched.append(hashed)
+        return bytes(row[0])
 
     def _put(self, kind: str, key: str, value: bytes) -> None:
         self.pending.append((self._key(kind, key), value))
@@ -173,8 +207,10 @@ class BuildCache:
             chunk = asked[start : start + _LOOKUP]
             marks = ",".join("?" * len(chunk))
             with self._guard("cannot be read"):
-                rows = self.db.execute(f"SELECT key FROM entry WHERE key IN ({marks})", chunk).fetchall()  # noqa: S608
+                query = f"SELECT key, used FROM entry WHERE key IN ({marks})"  # noqa: S608  # marks only
+                rows = self.db.execute(query, chunk).fetchall()
             found.update(hashed[row[0]] for row in rows)
+            self.touched.extend(row[0] for row in rows if row[1] < self.day)
         return found
 
     def mark_valid(self, keys: Iterable[str]) -> None:
@@ -182,11 +218,30 @@ class BuildCache:
             self._put("valid", key, b"")
 
     def commit(self) -> None:
-        """Write the entries not written yet."""
+        """Write the entries not written yet, and today's date on the entries found."""
         with self._guard("cannot be written"), self.db:
-            self.db.executemany("INSERT OR REPLACE INTO entry VALUES (?, ?)", self.pending)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO entry VALUES (?, ?, ?)", ((k, v, self.day) for k, v in self.pending)
+            )
+            self.db.executemany(
+                "UPDATE entry SET used = ? WHERE key = ?", ((self.day, k) for k in self.touched)
+            )
         self.pending.clear()
+        self.touched.clear()
         self._pending_bytes = 0
+
+    def prune(self) -> int:
+        """Remove the entries no build used for ``KEEP_DAYS`` days, at most once a day; how many.
+
+        The file does not shrink (SQLite reuses the freed pages for new entries); it stops growing.
+        """
+        with self._guard("cannot be written"), self.db:
+            last = self.db.execute("SELECT value FROM meta WHERE name = 'pruned'").fetchone()
+            if last is not None and last[0] >= self.day:
+                return 0
+            removed = self.db.execute("DELETE FROM entry WHERE used < ?", (self.day - KEEP_DAYS,)).rowcount
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (self.day,))
+        return removed
 
     def close(self) -> None:
         self.db.close()

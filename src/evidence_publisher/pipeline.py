@@ -350,6 +350,7 @@ def build(
     if cache is not None:
         cache.mark_valid(newly_valid)
         cache.commit()
+        cache.prune()
     return BuildResult(
         resources,
         report,

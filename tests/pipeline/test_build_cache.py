@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import zlib
@@ -377,3 +378,49 @@ def test_a_publication_is_compiled_again_when_the_record_of_its_document_changes
     assert "gu-2014" in count.compiled
     assert _as_a_clean_build(corpus, tmp_path / "second")
     assert not _same_tree(tmp_path / "first", tmp_path / "second")
+
+
+def test_entries_no_build_used_for_a_month_are_pruned(tmp_path: Path) -> None:
+    path = tmp_path / "build-cache.sqlite"
+    first = BuildCache(path, day=100)
+    for name in ("kept", "dropped", "fresh-today"):
+        first.put_compiled(name, name.encode())
+    first.mark_valid(["valid-kept", "valid-dropped"])
+    first.commit()
+    first.close()
+    later = BuildCache(path, day=120)  # a build 20 days on finds two of them: they are used again
+    assert later.get_compiled("kept") == b"kept"
+    assert later.validated(["valid-kept"]) == {"valid-kept"}
+    later.commit()
+    later.close()
+    month = BuildCache(path, day=100 + build_cache.KEEP_DAYS)  # nothing is older than 30 days yet
+    assert month.prune() == 0
+    month.close()
+    pruning = BuildCache(path, day=100 + build_cache.KEEP_DAYS + 1)
+    assert pruning.prune() == 3  # dropped, fresh-today and valid-dropped, last used on day 100
+    with pruning.db:  # an entry as old as those, found only now: left for tomorrow's build
+        pruning.db.execute("INSERT INTO entry VALUES ('late', x'00', 1)")
+    assert pruning.prune() == 0  # once a day
+    assert pruning.get_compiled("kept") == b"kept"
+    assert pruning.validated(["valid-kept", "valid-dropped"]) == {"valid-kept"}
+    assert pruning.get_compiled("dropped") is None
+
+
+def test_a_cache_written_before_entries_recorded_their_use_is_kept_and_dated(tmp_path: Path) -> None:
+    path = tmp_path / "build-cache.sqlite"
+    cache = BuildCache(path, day=50)
+    cache.put_parsed("old", b"parse")
+    cache.commit()
+    cache.close()
+    db = sqlite3.connect(path)  # as the cache looked before: no column for the day of last use
+    with db:
+        db.execute("CREATE TABLE old_entry (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        db.execute("INSERT INTO old_entry SELECT key, value FROM entry")
+        db.execute("DROP TABLE entry")
+        db.execute("ALTER TABLE old_entry RENAME TO entry")
+    db.close()
+    upgraded = BuildCache(path, day=200)
+    assert upgraded.get_parsed("old") == b"parse"
+    assert upgraded.prune() == 0  # dated the day it was upgraded, so it is not dropped at once
+    upgraded.close()
+    assert BuildCache(path, day=200 + build_cache.KEEP_DAYS + 1).prune() == 1
