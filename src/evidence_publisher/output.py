@@ -245,8 +245,9 @@ def _report_problem(report: Path) -> str | None:
     return None
 
 
-# relative path -> text, or (relative path, text or text in pieces) pairs written in the order given
-Files = Mapping[str, str] | Iterable[tuple[str, "str | Iterable[str]"]]
+# relative path -> text, or (relative path, text, its UTF-8 bytes or text in pieces) pairs written
+# in the order given
+Files = Mapping[str, str] | Iterable[tuple[str, "str | bytes | Iterable[str]"]]
 
 
 def write_atomically(
@@ -323,9 +324,12 @@ def _write(target: Path, files: Files, on_file: Callable[[int], None], guard: Si
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_file(path: Path, text: str | Iterable[str]) -> None:
+def write_file(path: Path, text: str | bytes | Iterable[str]) -> None:
     """One output file, its folder made already (a module-level function so that tests can slow
     the write down)."""
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+        return
     with path.open("w", encoding="utf-8") as handle:
         if isinstance(text, str):
             handle.write(text)

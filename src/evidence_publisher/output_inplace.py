@@ -47,9 +47,9 @@ class UpdateCounts:
 
 def update_in_place(
     target: Path,
-    files: Iterable[tuple[str, str | Iterable[str]]],
+    files: Iterable[tuple[str, str | bytes | Iterable[str]]],
     guard: SignalGuard,
-    write_file: Callable[[Path, str | Iterable[str]], None],
+    write_file: Callable[[Path, str | bytes | Iterable[str]], None],
     umask: int,
 ) -> UpdateCounts:
     """Make ``target`` (a previous build) hold exactly ``files``; see the module docstring."""
@@ -70,8 +70,10 @@ def update_in_place(
                 if path.parent not in made:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     made.add(path.parent)
-                if isinstance(text, str):
-                    changed = not _holds(target / rel, text)
+                if isinstance(text, str | bytes):
+                    changed = not _holds(
+                        f"{target}/{rel}", text if isinstance(text, bytes) else text.encode()
+                    )
                     if changed:
                         write_file(path, text)
                 else:
@@ -95,14 +97,19 @@ def update_in_place(
     return UpdateCounts(len(moves), len(written) - len(moves), len(stale))
 
 
-def _holds(path: Path, text: str) -> bool:
-    """Whether ``path`` holds exactly ``text`` (UTF-8), read no further than that."""
-    data = text.encode("utf-8")
+def _holds(path: str, data: bytes) -> bool:
+    """Whether ``path`` holds exactly ``data``, read no further than that (unbuffered: a build
+    asks this of every resource file, 330,000 at 10,000 studies)."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read(len(data) + 1) == data
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
+    try:
+        return os.read(fd, len(data) + 1) == data
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _write_if_changed(old_path: Path, new_path: Path, pieces: Iterable[str]) -> bool:

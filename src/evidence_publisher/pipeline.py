@@ -172,10 +172,14 @@ def render_outputs(
     resources: Sequence[dict], report: dict, base_url: str, fhir: FhirVersion = DEFAULT_FHIR_VERSION
 ) -> dict[str, str]:
     """Every output file as ``relative path -> canonical JSON text``."""
-    return {
-        rel: text if isinstance(text, str) else "".join(text)
-        for rel, text in iter_outputs(resources, report, base_url, fhir=fhir)
-    }
+    return {rel: whole_text(text) for rel, text in iter_outputs(resources, report, base_url, fhir=fhir)}
+
+
+def whole_text(text: str | bytes | Iterable[str]) -> str:
+    """An output file's text, however ``iter_outputs`` gave it."""
+    if isinstance(text, bytes):
+        return text.decode("utf-8")
+    return text if isinstance(text, str) else "".join(text)
 
 
 def output_count(resources: Sequence[dict]) -> int:
@@ -190,9 +194,10 @@ def iter_outputs(
     order: Sequence[dict] | None = None,
     on_item: Callable[[], None] = lambda: None,
     fhir: FhirVersion = DEFAULT_FHIR_VERSION,
-) -> Iterator[tuple[str, str | Iterable[str]]]:
+) -> Iterator[tuple[str, str | bytes | Iterable[str]]]:
     """Every output file as ``(relative path, canonical JSON text)``, the text made as it is
-    written: only one resource's text (or one Bundle entry's) is held at a time.
+    written: only one resource's text (or one Bundle entry's) is held at a time. A spilled
+    resource's file comes as the UTF-8 bytes kept on disk.
 
     ``order`` is ``dependency_order(resources)`` when the caller has it already. Bundle keys are
     checked before the first file is yielded. ``on_item`` is called after each resource file,
@@ -211,7 +216,7 @@ def iter_outputs(
         yield f"ndjson/{rtype}.ndjson", _counted(lines, on_item)
     if isinstance(resources, SpilledResources):  # each text made once, for its Bundle entry and here
         for i, (rtype, rid) in enumerate(resources.keys):
-            yield f"resources/{rtype}-{rid}.json", resources.indented(i)
+            yield f"resources/{rtype}-{rid}.json", resources.indented_bytes(i)
             on_item()
         return
     for res in resources:

@@ -146,6 +146,13 @@ class SpilledResources(Sequence[dict]):
         self._keep_indented(index, text)
         return text
 
+    def indented_bytes(self, index: int) -> bytes:
+        """``indented`` in UTF-8, as a file holds it (read back without decoding it)."""
+        offset = self._indented_at[index]
+        if offset >= 0 and self._indented_file is not None:
+            return os.pread(self._indented_file.fileno(), self._indented_len[index], offset)
+        return self.indented(index).encode("utf-8")
+
     def _keep_indented(self, index: int, text: str) -> None:
         if self._indented_file is None:
             self._indented_file = tempfile.TemporaryFile(buffering=0)

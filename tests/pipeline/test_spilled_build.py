@@ -13,7 +13,7 @@ from evidence_publisher import pipeline
 from evidence_publisher.bundle import dependency_order
 from evidence_publisher.bundle.transaction import dependency_indices
 from evidence_publisher.jsonio import dumps
-from evidence_publisher.pipeline import build, compile_mappings, iter_outputs
+from evidence_publisher.pipeline import build, compile_mappings, iter_outputs, whole_text
 from evidence_publisher.spill import SpilledResources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,10 +22,7 @@ BASE = "https://x.org/fhir"
 
 
 def _files(resources, report, order=None) -> dict[str, str]:
-    return {
-        rel: t if isinstance(t, str) else "".join(t)
-        for rel, t in iter_outputs(resources, report, BASE, order)
-    }
+    return {rel: whole_text(t) for rel, t in iter_outputs(resources, report, BASE, order)}
 
 
 def test_spilled_resources_read_back_as_stored() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from evidence_publisher.bundle import collection_bundle, ndjson_by_type, transaction_bundle
 from evidence_publisher.jsonio import dumps, iter_dumps
-from evidence_publisher.pipeline import compile_mappings, iter_outputs, output_count
+from evidence_publisher.pipeline import compile_mappings, iter_outputs, output_count, whole_text
 
 ROOT = Path(__file__).resolve().parents[2]
 ITEM = {"b": [1, {"c": Decimal("0.050"), "d": 'é\n"x"'}], "a": [], "e": {}, "f": None}
@@ -25,10 +25,7 @@ def test_iter_dumps_is_dumps(count: int) -> None:
 def test_the_seed_build_streams_what_it_would_render_whole() -> None:
     mapped = compile_mappings([ROOT / "mappings" / "lupus-msc"])
     resources, report = mapped.compiled.resources, mapped.report
-    files = {
-        rel: t if isinstance(t, str) else "".join(t)
-        for rel, t in iter_outputs(resources, report, "https://x.org/fhir")
-    }
+    files = {rel: whole_text(t) for rel, t in iter_outputs(resources, report, "https://x.org/fhir")}
     assert len(files) == output_count(resources)
     assert files["bundle-transaction.json"] == dumps(transaction_bundle(resources))
     assert files["bundle-collection.json"] == dumps(collection_bundle(resources, "https://x.org/fhir"))
