@@ -286,17 +286,15 @@ def write_build(out_dir: Path, files: Files, protected: Iterable[Protected] = ()
     pairs = sorted(files.items()) if isinstance(files, Mapping) else files
     try:
         with signal_guard() as guard:
-            return update_in_place(target, pairs, guard, write_file, _umask())
+            return update_in_place(target, pairs, guard, write_file)
     except OSError as exc:
-        finish = (
-            f"the next build to --out {str(out_dir)!r} finishes it" if (target / JOURNAL).exists() else ""
-        )
-        raise WriteError(
-            f"could not update the build in {target}: {exc}",
-            details=[f"the update was interrupted after it started moving files in; {finish}"]
-            if finish
-            else [],
-        ) from exc
+        details = []
+        if (target / JOURNAL).exists():
+            details.append(
+                "the update stopped after it started moving files in; "
+                f"the next build to --out {str(out_dir)!r} finishes it"
+            )
+        raise WriteError(f"could not update the build in {target}: {exc}", details=details) from exc
 
 
 def _write(target: Path, files: Files, on_file: Callable[[int], None], guard: SignalGuard) -> None:

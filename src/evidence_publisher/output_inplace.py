@@ -50,7 +50,6 @@ def update_in_place(
     files: Iterable[tuple[str, str | bytes | Iterable[str]]],
     guard: SignalGuard,
     write_file: Callable[[Path, str | bytes | Iterable[str]], None],
-    umask: int,
 ) -> UpdateCounts:
     """Make ``target`` (a previous build) hold exactly ``files``; see the module docstring."""
     with _locked(target):
@@ -60,26 +59,19 @@ def update_in_place(
         try:
             with guard.held():
                 staged = Path(tempfile.mkdtemp(prefix=staging_prefix(target), dir=target.parent))
-                staged.chmod(0o777 & ~umask)
             moves: list[str] = []
             written: set[str] = set()
             made = {staged}
             for rel, text in files:
                 written.add(rel)
-                path = staged / rel
-                if path.parent not in made:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    made.add(path.parent)
                 if isinstance(text, str | bytes):
-                    changed = not _holds(
-                        f"{target}/{rel}", text if isinstance(text, bytes) else text.encode()
-                    )
-                    if changed:
-                        write_file(path, text)
-                else:
-                    changed = _write_if_changed(target / rel, path, text)
-                if changed:
-                    moves.append(rel)
+                    data = text if isinstance(text, bytes) else text.encode("utf-8")
+                    if _holds(f"{target}/{rel}", data):
+                        continue
+                    write_file(_staged_path(staged, rel, made), data)
+                elif not _write_if_changed(target / rel, _staged_path(staged, rel, made), text):
+                    continue
+                moves.append(rel)
             stale = sorted(set(_build_files(target)) - written)
             with guard.held():
                 if moves or stale:
@@ -95,6 +87,15 @@ def update_in_place(
                 with guard.held():
                     shutil.rmtree(staged, ignore_errors=True)
     return UpdateCounts(len(moves), len(written) - len(moves), len(stale))
+
+
+def _staged_path(staged: Path, rel: str, made: set[Path]) -> Path:
+    """Where ``rel`` is staged, its folder made (each folder once): only changed files get one."""
+    path = staged / rel
+    if path.parent not in made:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        made.add(path.parent)
+    return path
 
 
 def _holds(path: str, data: bytes) -> bool:
