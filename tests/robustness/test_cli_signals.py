@@ -141,31 +141,45 @@ def wait_for_temp_dir(proc: subprocess.Popen, out: Path, timeout: float = 120) -
         time.sleep(0.005)
 
 
-def test_signals_at_many_points_of_a_write_leave_no_temp_dir(tmp_path: Path) -> None:
-    out = tmp_path / "dist"
+def start_rounds(child: str, *args: str) -> tuple[subprocess.Popen, float]:
+    """A child that writes once, says how long that took, then writes once per line it reads."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", LOOP_CHILD, str(ROOT / MAPPINGS), str(out)],
+        [sys.executable, "-c", child, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stdout
+    first = proc.stdout.readline().split()
+    if not first or first[0] != "wrote":
+        proc.kill()
+        pytest.fail(str(proc.communicate()))
+    return proc, float(first[1])
+
+
+def signal_round(proc: subprocess.Popen, line: str, delay: float, sig: signal.Signals) -> list[str]:
+    """Start one write, send ``sig`` ``delay`` seconds in, and return what the child said of it."""
     assert proc.stdin and proc.stdout
+    proc.stdin.write(line + "\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline() == "ready\n"
+    time.sleep(delay)
+    proc.send_signal(sig)
+    outcome = proc.stdout.readline().split()
+    assert outcome, proc.communicate()
+    return outcome
+
+
+def test_signals_at_many_points_of_a_write_leave_no_temp_dir(tmp_path: Path) -> None:
+    out = tmp_path / "dist"
+    proc, duration = start_rounds(LOOP_CHILD, str(ROOT / MAPPINGS), str(out))
     try:
-        first = proc.stdout.readline().split()
-        assert first and first[0] == "wrote", proc.communicate()
-        duration = float(first[1])
         reference = snapshot(out)
         rounds, outcomes = 40, []
         for i in range(rounds):
             sig = signal.SIGINT if i % 2 == 0 else signal.SIGTERM
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-            assert proc.stdout.readline() == "ready\n"
-            time.sleep(duration * 1.3 * (i // 2) / (rounds // 2))
-            proc.send_signal(sig)
-            outcome = proc.stdout.readline().split()
-            assert outcome, proc.communicate()
+            outcome = signal_round(proc, "go", duration * 1.3 * (i // 2) / (rounds // 2), sig)
             outcomes.append((sig.name, *outcome))
             assert leftovers(out) == [], outcomes
             assert snapshot(out) == reference, outcomes
@@ -181,31 +195,15 @@ def test_signals_at_many_points_of_a_write_leave_no_temp_dir(tmp_path: Path) -> 
 def test_signals_during_updates_leave_one_whole_build_and_nothing_beside_it(tmp_path: Path) -> None:
     """An update in place (a previous build at --out) ends as the old build or the new one, never a mix."""
     out = tmp_path / "dist"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", UPDATE_CHILD, str(ROOT / MAPPINGS), str(out), str(tmp_path / "first")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdin and proc.stdout
+    proc, duration = start_rounds(UPDATE_CHILD, str(ROOT / MAPPINGS), str(out), str(tmp_path / "first"))
     try:
-        first = proc.stdout.readline().split()
-        assert first and first[0] == "wrote", proc.communicate()
-        duration = float(first[1])
         builds = {"first": snapshot(tmp_path / "first"), "second": snapshot(out)}
         assert builds["first"] != builds["second"]
         rounds, outcomes = 30, []
         for i in range(rounds):
             version = "first" if i % 2 == 0 else "second"
             sig = signal.SIGINT if i % 4 < 2 else signal.SIGTERM
-            proc.stdin.write(version + "\n")
-            proc.stdin.flush()
-            assert proc.stdout.readline() == "ready\n"
-            time.sleep(duration * 1.3 * i / rounds)
-            proc.send_signal(sig)
-            outcome = proc.stdout.readline().split()
-            assert outcome, proc.communicate()
+            outcome = signal_round(proc, version, duration * 1.3 * i / rounds, sig)
             outcomes.append((version, *outcome))
             assert leftovers(out) == [], outcomes
             now = snapshot(out)
